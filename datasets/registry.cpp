@@ -1,0 +1,62 @@
+#include "datasets/registry.h"
+
+#include "datasets/planetoid.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <stdexcept>
+#include <vector>
+
+namespace graphmae2::datasets {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+NodeDataset finish(NodeDataset ds, const LoadOptions& opts) {
+  if (opts.row_normalize) ds.features = row_normalize(ds.features);
+  if (opts.standardize) ds.features = standardize(ds.features);
+  return ds;
+}
+
+std::string joined(const std::vector<fs::path>& tried) {
+  std::string out;
+  for (const auto& p : tried) out += "\n  " + p.string();
+  return out;
+}
+
+}  // namespace
+
+fs::path resolve_data_root(const std::optional<std::string>& flag) {
+  if (flag && !flag->empty()) return *flag;
+  if (const char* env = std::getenv("GRAPHMAE2_DATA"); env && *env) return env;
+  const fs::path shared = fs::path("..") / "shared" / "datasets";
+  std::error_code ec;
+  if (fs::is_directory(shared, ec)) return shared;
+  return "data";
+}
+
+NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& data_root, const LoadOptions& opts) {
+  const std::string key = lower(name_or_path);
+  static const std::vector<std::pair<std::string, std::string>> planetoid = {
+      {"cora", "Cora"}, {"citeseer", "CiteSeer"}, {"pubmed", "PubMed"}};
+  for (const auto& [name, pyg_name] : planetoid) {
+    if (key != name) continue;
+    std::vector<fs::path> tried;
+    for (const auto& dir : {data_root / "planetoid", data_root / pyg_name / "raw", data_root}) {
+      const auto probe = dir / ("ind." + name + ".x");
+      tried.push_back(probe);
+      if (fs::is_regular_file(probe)) return finish(read_planetoid(dir, name), opts);
+    }
+    throw std::runtime_error("dataset '" + name_or_path + "' not found; looked for:" + joined(tried));
+  }
+  throw std::runtime_error("unknown dataset '" + name_or_path + "' (data root " + data_root.string() +
+                           "): expected cora, citeseer, pubmed");
+}
+
+}  // namespace graphmae2::datasets

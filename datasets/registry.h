@@ -1,0 +1,31 @@
+#pragma once
+// One entry point that turns a dataset name, spec or path into a NodeDataset.
+
+#include "datasets/dataset.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace graphmae2::datasets {
+
+/// @brief Feature preprocessing applied after a dataset is read (row-normalise first, then standardise).
+struct LoadOptions {
+  bool row_normalize = false;
+  bool standardize = false;
+};
+
+/// The dataset root: `flag` if given, else $GRAPHMAE2_DATA, else ../shared/datasets if that folder exists
+/// relative to the current directory, else ./data. Returns the path (not checked for existence).
+std::filesystem::path resolve_data_root(const std::optional<std::string>& flag);
+
+/// Loads `name_or_path`:
+///   cora | citeseer | pubmed (any case): ind.<name>.* in ROOT/planetoid/, ROOT/<Name>/raw/ (PyG), or ROOT;
+///   ogbn-<name>: OGB raw layout in ROOT/ogbn_<name>/ (or ROOT/ogbn-<name>/);
+///   synthetic:nodes=N,degree=D,classes=C,dim=F,homophily=H,seed=S: a contextual SBM;
+///   a path to an .h5 cache (see save_dataset_h5), or to a folder in OGB raw layout.
+/// Throws std::runtime_error listing every place tried when the dataset is not found.
+NodeDataset load_node_dataset(const std::string& name_or_path, const std::filesystem::path& data_root,
+                              const LoadOptions& opts = {});
+
+}  // namespace graphmae2::datasets
