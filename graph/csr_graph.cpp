@@ -56,7 +56,9 @@ void CsrGraph::validate() const {
 
 torch::Tensor CsrGraph::row_ids() const {
   auto counts = indptr.diff();
-  return torch::repeat_interleave(torch::arange(num_rows(), indptr.options()), counts, num_edges());
+  // output_size spares a device sync on CUDA; the third positional argument would be dim.
+  return torch::repeat_interleave(torch::arange(num_rows(), indptr.options()), counts, /*dim=*/0,
+                                  /*output_size=*/num_edges());
 }
 
 CsrGraph CsrGraph::to(const torch::Device& device) const {
