@@ -1,5 +1,6 @@
 #include "datasets/registry.h"
 
+#include "datasets/dataset_h5.h"
 #include "datasets/planetoid.h"
 
 #include <algorithm>
@@ -43,6 +44,11 @@ fs::path resolve_data_root(const std::optional<std::string>& flag) {
 
 NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& data_root, const LoadOptions& opts) {
   const std::string key = lower(name_or_path);
+  const fs::path as_path(name_or_path);
+  if (as_path.extension() == ".h5") {
+    if (!fs::is_regular_file(as_path)) throw std::runtime_error(name_or_path + ": no such .h5 file");
+    return finish(load_dataset_h5(as_path), opts);
+  }
   static const std::vector<std::pair<std::string, std::string>> planetoid = {
       {"cora", "Cora"}, {"citeseer", "CiteSeer"}, {"pubmed", "PubMed"}};
   for (const auto& [name, pyg_name] : planetoid) {
