@@ -1,0 +1,61 @@
+#include "models/eval/linear_probe.h"
+
+namespace graphmae2::models::eval {
+
+double accuracy(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask) {
+  torch::NoGradGuard no_grad;
+  const auto count = mask.sum().item<int64_t>();
+  if (count == 0) return 0.0;
+  auto correct = (logits.argmax(1) == labels).logical_and(mask).sum().item<int64_t>();
+  return static_cast<double>(correct) / static_cast<double>(count);
+}
+
+ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& labels, int64_t num_classes,
+                         const torch::Tensor& train_mask, const torch::Tensor& val_mask, const torch::Tensor& test_mask,
+                         const ProbeOptions& options) {
+  TORCH_CHECK(embeddings.dim() == 2, "linear_probe: embeddings must be [N, D], got ", embeddings.sizes());
+  const int64_t n = embeddings.size(0);
+  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == n, "linear_probe: labels have shape ", labels.sizes(),
+              ", expected [", n, "]");
+  for (const auto* m : {&train_mask, &val_mask, &test_mask}) {
+    TORCH_CHECK(m->dim() == 1 && m->size(0) == n && m->scalar_type() == torch::kBool,
+                "linear_probe: masks must be bool [", n, "], got ", m->scalar_type(), " ", m->sizes());
+  }
+  TORCH_CHECK(num_classes >= 2, "linear_probe: num_classes must be >= 2, got ", num_classes);
+  TORCH_CHECK(train_mask.any().item<bool>(), "linear_probe: the train mask is empty");
+  TORCH_CHECK(options.max_epoch >= 1, "linear_probe: max_epoch must be >= 1, got ", options.max_epoch);
+
+  torch::manual_seed(options.seed);
+  auto x = embeddings.detach();
+  auto train_idx = train_mask.nonzero().squeeze(1);
+  auto x_train = x.index_select(0, train_idx);
+  auto y_train = labels.index_select(0, train_idx);
+  torch::nn::Linear head(x.size(1), num_classes);
+  head->to(x.device());
+  torch::optim::Adam opt(head->parameters(),
+                         torch::optim::AdamOptions(options.lr).weight_decay(options.weight_decay));
+  ProbeResult result;
+  double best_val = -1.0;
+  for (int64_t epoch = 0; epoch < options.max_epoch; ++epoch) {
+    head->train();
+    auto loss = torch::nn::functional::cross_entropy(head(x_train), y_train);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    torch::NoGradGuard no_grad;
+    head->eval();
+    auto logits = head(x);
+    const double val = accuracy(logits, labels, val_mask);
+    const double test = accuracy(logits, labels, test_mask);
+    if (val >= best_val) {
+      best_val = val;
+      result.best_val_acc = val;
+      result.test_acc = test;
+      result.best_epoch = epoch;
+    }
+    result.final_test_acc = test;
+  }
+  return result;
+}
+
+}  // namespace graphmae2::models::eval

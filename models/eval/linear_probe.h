@@ -1,0 +1,34 @@
+#pragma once
+// Node-classification evaluation: a linear probe on frozen embeddings.
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace graphmae2::models::eval {
+
+struct ProbeOptions {
+  double lr = 0.01;
+  double weight_decay = 0.0;
+  int64_t max_epoch = 300;
+  uint64_t seed = 0;
+};
+
+struct ProbeResult {
+  double best_val_acc = 0;  ///< best validation accuracy over the epochs
+  double test_acc = 0;      ///< test accuracy of the last epoch reaching the best validation accuracy
+  double final_test_acc = 0;  ///< test accuracy after the last epoch
+  int64_t best_epoch = -1;
+};
+
+/// Fraction of `mask` rows whose argmax of `logits` equals `labels`. Returns 0 for an empty mask.
+double accuracy(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask);
+
+/// Trains one nn::Linear (embedding_dim -> num_classes) with Adam, full batch, on the train mask; after each
+/// epoch evaluates val and test and keeps the last epoch whose val accuracy is >= the best so far (the
+/// reference's rule). embeddings: float [N, D] (detached); labels: int64 [N]; masks: bool [N].
+ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& labels, int64_t num_classes,
+                         const torch::Tensor& train_mask, const torch::Tensor& val_mask, const torch::Tensor& test_mask,
+                         const ProbeOptions& options);
+
+}  // namespace graphmae2::models::eval

@@ -1,0 +1,165 @@
+#include "models/graphmae2/graphmae2.h"
+
+#include "models/ssl/losses.h"
+
+#include <cmath>
+
+namespace graphmae2::models::graphmae2 {
+
+namespace {
+
+layers::GAT make_encoder(const GraphMAE2Options& o) {
+  const int64_t per_head = o.num_hidden() / o.heads();
+  return layers::GAT(layers::GATOptions(o.in_dim(), per_head, per_head, o.num_layers())
+                         .heads(o.heads())
+                         .out_heads(o.heads())
+                         .activation(o.activation())
+                         .feat_drop(o.feat_drop())
+                         .attn_drop(o.attn_drop())
+                         .negative_slope(o.negative_slope())
+                         .residual(o.residual())
+                         .norm(o.norm())
+                         .encoding(true));
+}
+
+torch::nn::Sequential make_projector(int64_t width, int64_t hidden) {
+  return torch::nn::Sequential(torch::nn::Linear(width, hidden),
+                               torch::nn::PReLU(torch::nn::PReLUOptions().init(0.25)),
+                               torch::nn::Linear(hidden, width));
+}
+
+}  // namespace
+
+torch::Tensor replace_rows(const torch::Tensor& x, const torch::Tensor& nodes, const torch::Tensor& token) {
+  TORCH_CHECK(x.dim() == 2, "replace_rows: x must be 2-D, got ", x.sizes());
+  TORCH_CHECK(!token.defined() || (token.dim() == 2 && token.size(0) == 1 && token.size(1) == x.size(1)),
+              "replace_rows: token has shape ", token.sizes(), ", expected [1, ", x.size(1), "]");
+  // A 0/1 row indicator keeps this differentiable w.r.t. both x and the token.
+  auto ind = torch::zeros({x.size(0), 1}, x.options());
+  if (nodes.numel() > 0) ind.index_fill_(0, nodes, 1.0);
+  auto out = x * (1 - ind);
+  return token.defined() ? out + ind * token : out;
+}
+
+torch::Tensor random_subset(int64_t n, double rate, const torch::Device& device) {
+  TORCH_CHECK(rate >= 0.0 && rate <= 1.0, "mask rate must be in [0, 1], got ", rate);
+  auto perm = torch::randperm(n, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  return perm.narrow(0, 0, static_cast<int64_t>(rate * static_cast<double>(n)));
+}
+
+GraphMAE2Impl::GraphMAE2Impl(GraphMAE2Options options_) : options(std::move(options_)) { reset(); }
+
+void GraphMAE2Impl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.heads() > 0 && o.num_hidden() % o.heads() == 0, "GraphMAE2: num_hidden (", o.num_hidden(),
+              ") must be divisible by num_heads (", o.heads(), ")");
+  TORCH_CHECK(o.out_heads() > 0 && o.num_hidden() % o.out_heads() == 0, "GraphMAE2: num_hidden (", o.num_hidden(),
+              ") must be divisible by num_out_heads (", o.out_heads(), ")");
+  encoder = register_module("encoder", make_encoder(o));
+  const int64_t per_head = o.num_hidden() / o.heads();
+  decoder = register_module(
+      "decoder", layers::GAT(layers::GATOptions(o.num_hidden(), per_head, o.in_dim(), o.num_dec_layers())
+                                 .heads(o.heads())
+                                 .out_heads(o.out_heads())
+                                 .activation(o.activation())
+                                 .feat_drop(o.feat_drop())
+                                 .attn_drop(o.attn_drop())
+                                 .negative_slope(o.negative_slope())
+                                 .residual(o.residual())
+                                 .norm(o.norm())
+                                 .encoding(false)));
+  encoder_to_decoder = register_module(
+      "encoder_to_decoder", torch::nn::Linear(torch::nn::LinearOptions(o.num_hidden(), o.num_hidden()).bias(false)));
+  enc_mask_token = register_parameter("enc_mask_token", torch::zeros({1, o.in_dim()}));
+  dec_mask_token = register_parameter("dec_mask_token", torch::zeros({1, o.num_hidden()}));
+  if (!o.zero_init_tokens()) {
+    layers::xavier_normal(enc_mask_token, 1.0);
+    layers::xavier_normal(dec_mask_token, 1.0);
+    layers::xavier_normal(encoder_to_decoder->weight, 1.414);
+  }
+  projector = register_module("projector", make_projector(o.num_hidden(), o.projector_hidden()));
+  predictor = register_module("predictor",
+                              torch::nn::Sequential(torch::nn::PReLU(torch::nn::PReLUOptions().init(0.25)),
+                                                    torch::nn::Linear(o.num_hidden(), o.num_hidden())));
+  // The target starts as an exact copy of the student (the reference's load_state_dict).
+  encoder_ema = register_module("encoder_ema", std::dynamic_pointer_cast<layers::GATImpl>(encoder->clone()));
+  projector_ema = register_module("projector_ema",
+                                  std::dynamic_pointer_cast<torch::nn::SequentialImpl>(projector->clone()));
+  for (auto& p : encoder_ema->parameters()) p.set_requires_grad(false);
+  for (auto& p : projector_ema->parameters()) p.set_requires_grad(false);
+}
+
+std::vector<torch::Tensor> GraphMAE2Impl::student_parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : parameters()) {
+    if (p.requires_grad()) out.push_back(p);
+  }
+  return out;
+}
+
+torch::Tensor GraphMAE2Impl::embed(const graph::CsrGraph& graph, const torch::Tensor& x) {
+  return encoder->forward(graph, x);
+}
+
+torch::Tensor GraphMAE2Impl::latent_target(const graph::CsrGraph& graph, const torch::Tensor& x,
+                                           const torch::Tensor& targets) {
+  torch::NoGradGuard no_grad;
+  auto h = encoder_ema->forward(graph, x);
+  return projector_ema->forward(h.index_select(0, targets));
+}
+
+GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch::Tensor& x,
+                                       const torch::Tensor& targets, const MaskPlan& plan, const LossConfig& loss) {
+  const int64_t n = x.size(0);
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_dim(), "GraphMAE2: features have shape ", x.sizes(),
+              ", expected [N, ", options.in_dim(), "]");
+  TORCH_CHECK(graph.num_rows() == n && graph.num_cols == n, "GraphMAE2: graph is ", graph.num_rows(), " x ",
+              graph.num_cols, " but features have ", n, " rows");
+  TORCH_CHECK(loss.use_reconstruction || loss.use_latent,
+              "GraphMAE2: both use_reconstruction and use_latent are off: nothing to train");
+  TORCH_CHECK(loss.remask_method == "fixed" || loss.remask_method == "random",
+              "GraphMAE2: unknown remask_method '", loss.remask_method, "' (expected fixed or random)");
+  TORCH_CHECK(loss.loss_fn == "sce" || loss.loss_fn == "mse", "GraphMAE2: unknown loss_fn '", loss.loss_fn,
+              "' (expected sce or mse)");
+
+  // Masked rows of the input become the (learnable) encoder mask token.
+  auto enc_rep = encoder->forward(graph, replace_rows(x, plan.mask_nodes, enc_mask_token));
+
+  GraphMAE2Losses out;
+  out.encoding = enc_rep;
+  auto zero = torch::zeros({}, x.options());
+  out.latent = zero;
+  out.reconstruction = zero;
+
+  if (loss.use_latent) {
+    auto target = latent_target(graph, x, targets);
+    auto pred = predictor->forward(projector->forward(enc_rep.index_select(0, targets)));
+    out.latent = ssl::sce_loss(pred, target, 1.0);
+  }
+
+  if (loss.use_reconstruction) {
+    auto origin_rep = encoder_to_decoder->forward(enc_rep);
+    auto x_init = x.index_select(0, plan.mask_nodes);
+    auto criterion = [&](const torch::Tensor& a, const torch::Tensor& b) {
+      return loss.loss_fn == "sce" ? ssl::sce_loss(a, b, loss.alpha_l) : ssl::mse_loss(a, b);
+    };
+    if (loss.remask_method == "fixed") {
+      auto rep = replace_rows(origin_rep, plan.mask_nodes, torch::Tensor());
+      auto recon = decoder->forward(graph, rep);
+      out.per_view.push_back(criterion(x_init, recon.index_select(0, plan.mask_nodes)));
+    } else {
+      TORCH_CHECK(!plan.remask_nodes.empty(), "GraphMAE2: random remask needs at least one remask view");
+      for (const auto& remask : plan.remask_nodes) {
+        auto rep = replace_rows(origin_rep, remask, dec_mask_token);
+        auto recon = decoder->forward(graph, rep);
+        out.per_view.push_back(criterion(x_init, recon.index_select(0, plan.mask_nodes)));
+      }
+    }
+    out.reconstruction = out.per_view.front();
+    for (size_t v = 1; v < out.per_view.size(); ++v) out.reconstruction = out.reconstruction + out.per_view[v];
+  }
+  out.total = out.reconstruction + loss.lam * out.latent;
+  return out;
+}
+
+}  // namespace graphmae2::models::graphmae2

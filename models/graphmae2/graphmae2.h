@@ -1,0 +1,94 @@
+#pragma once
+// GraphMAE2 (Hou et al., WWW'23): masked feature reconstruction with multi-view random re-masking and
+// latent prediction against an EMA target encoder.
+
+#include "models/layers/gat.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+namespace graphmae2::models::graphmae2 {
+
+struct GraphMAE2Options {
+  explicit GraphMAE2Options(int64_t in_dim) : in_dim_(in_dim) {}
+  TORCH_ARG(int64_t, in_dim);
+  TORCH_ARG(int64_t, num_hidden) = 512;  ///< total encoder width (heads x per-head width)
+  TORCH_ARG(int64_t, num_layers) = 2;
+  TORCH_ARG(int64_t, num_dec_layers) = 1;
+  TORCH_ARG(int64_t, heads) = 4;
+  TORCH_ARG(int64_t, out_heads) = 1;
+  TORCH_ARG(std::string, activation) = "prelu";
+  TORCH_ARG(double, feat_drop) = 0.2;
+  TORCH_ARG(double, attn_drop) = 0.1;
+  TORCH_ARG(double, negative_slope) = 0.2;
+  TORCH_ARG(bool, residual) = false;
+  TORCH_ARG(std::string, norm) = "none";
+  TORCH_ARG(int64_t, projector_hidden) = 256;
+  /// Reference: Cora/CiteSeer/PubMed start mask tokens at zero and keep PyTorch's default init of
+  /// encoder_to_decoder; other datasets use xavier-normal for all three.
+  TORCH_ARG(bool, zero_init_tokens) = false;
+};
+
+/// What one training step masks: drawn by the trainer (its RNG), consumed by the model.
+struct MaskPlan {
+  torch::Tensor mask_nodes;                  ///< int64 [M], nodes whose input is replaced by the mask token
+  std::vector<torch::Tensor> remask_nodes;   ///< per view, int64 nodes set to the decoder mask token (random)
+};
+
+/// How the losses are computed this step (training policy, owned by the trainer's options).
+struct LossConfig {
+  std::string remask_method = "fixed";  ///< fixed | random
+  std::string loss_fn = "sce";          ///< sce | mse
+  double alpha_l = 2.0;
+  double lam = 1.0;
+  bool use_reconstruction = true;
+  bool use_latent = true;
+};
+
+struct GraphMAE2Losses {
+  torch::Tensor total;                      ///< reconstruction + lam * latent (what backward runs on)
+  torch::Tensor reconstruction;             ///< summed over remask views (0 when switched off)
+  torch::Tensor latent;                     ///< 0 when switched off
+  std::vector<torch::Tensor> per_view;      ///< reconstruction loss of each view
+  torch::Tensor encoding;                   ///< student encoder output [N, num_hidden]
+};
+
+/// @brief The GraphMAE2 model: student encoder, decoder and heads, plus the EMA target encoder/projector.
+///
+/// The target (teacher) modules are registered so checkpoints carry them, but their parameters never
+/// require gradients: give the optimizer `student_parameters()`. Masks and the EMA schedule are chosen by
+/// the trainer; forward() only computes the losses.
+class GraphMAE2Impl : public torch::nn::Cloneable<GraphMAE2Impl> {
+ public:
+  explicit GraphMAE2Impl(GraphMAE2Options options);
+  void reset() override;
+
+  /// x: [N, in_dim]; targets: int64 node ids whose latent is predicted (full batch: all nodes).
+  GraphMAE2Losses forward(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& targets,
+                          const MaskPlan& plan, const LossConfig& loss);
+  /// Student encoder output on the unmasked graph (call in eval mode for embeddings). Returns [N, num_hidden].
+  torch::Tensor embed(const graph::CsrGraph& graph, const torch::Tensor& x);
+  /// Latent target: EMA projector(EMA encoder(graph, x))[targets], no grad.
+  torch::Tensor latent_target(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& targets);
+
+  /// Parameters that train (everything except the target modules).
+  std::vector<torch::Tensor> student_parameters() const;
+
+  GraphMAE2Options options;
+  layers::GAT encoder{nullptr}, decoder{nullptr}, encoder_ema{nullptr};
+  torch::nn::Linear encoder_to_decoder{nullptr};
+  torch::nn::Sequential projector{nullptr}, projector_ema{nullptr}, predictor{nullptr};
+  torch::Tensor enc_mask_token, dec_mask_token;
+};
+TORCH_MODULE(GraphMAE2);
+
+/// Returns x with the rows listed in `nodes` replaced by `token` ([1, D]; undefined means zeros), as the
+/// reference's `x[nodes] = 0; x[nodes] += token`. Differentiable w.r.t. x and token.
+torch::Tensor replace_rows(const torch::Tensor& x, const torch::Tensor& nodes, const torch::Tensor& token);
+
+/// Draws a random permutation and returns its first int(rate * n) entries (the reference's masking).
+torch::Tensor random_subset(int64_t n, double rate, const torch::Device& device);
+
+}  // namespace graphmae2::models::graphmae2

@@ -1,0 +1,51 @@
+#include "models/layers/gat.h"
+
+namespace graphmae2::models::layers {
+
+GATImpl::GATImpl(GATOptions options_) : options(std::move(options_)) { reset(); }
+
+void GATImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.num_layers() >= 1, "GAT: num_layers must be >= 1, got ", o.num_layers());
+  layers = register_module("layers", torch::nn::ModuleList());
+  auto conv = [&](int64_t in, int64_t out, int64_t heads, bool last) {
+    const bool full = !last || o.encoding();
+    return GATConv(GATConvOptions(in, out, heads)
+                       .concat(o.concat_out())
+                       .feat_drop(o.feat_drop())
+                       .attn_drop(o.attn_drop())
+                       .negative_slope(o.negative_slope())
+                       .residual(full && o.residual())
+                       .identity_residual(o.identity_residual())
+                       .norm(full ? o.norm() : "none")
+                       .activation(full ? o.activation() : "none"));
+  };
+  if (o.num_layers() == 1) {
+    layers->push_back(conv(o.in_dim(), o.out_dim(), o.out_heads(), true));
+    return;
+  }
+  const int64_t hidden_width = o.num_hidden() * o.heads();
+  layers->push_back(conv(o.in_dim(), o.num_hidden(), o.heads(), false));
+  for (int64_t l = 1; l < o.num_layers() - 1; ++l) layers->push_back(conv(hidden_width, o.num_hidden(), o.heads(), false));
+  layers->push_back(conv(hidden_width, o.out_dim(), o.out_heads(), true));
+}
+
+int64_t GATImpl::output_dim() const {
+  return options.concat_out() ? options.out_heads() * options.out_dim() : options.out_dim();
+}
+
+torch::Tensor GATImpl::forward(const graph::CsrGraph& graph, const torch::Tensor& x) {
+  auto h = x;
+  for (const auto& layer : *layers) h = layer->as<GATConv>()->forward(graph, h);
+  return h;
+}
+
+torch::Tensor GATImpl::forward_blocks(const std::vector<graph::CsrGraph>& blocks, const torch::Tensor& x) {
+  TORCH_CHECK(static_cast<int64_t>(blocks.size()) == options.num_layers(), "GAT: got ", blocks.size(),
+              " blocks for ", options.num_layers(), " layers");
+  auto h = x;
+  for (size_t l = 0; l < blocks.size(); ++l) h = (*layers)[l]->as<GATConv>()->forward(blocks[l], h);
+  return h;
+}
+
+}  // namespace graphmae2::models::layers

@@ -1,0 +1,48 @@
+#pragma once
+// A stack of GATConv layers with the GraphMAE2 reference's topology.
+
+#include "models/layers/gat_conv.h"
+
+namespace graphmae2::models::layers {
+
+struct GATOptions {
+  GATOptions(int64_t in_dim, int64_t num_hidden, int64_t out_dim, int64_t num_layers)
+      : in_dim_(in_dim), num_hidden_(num_hidden), out_dim_(out_dim), num_layers_(num_layers) {}
+  TORCH_ARG(int64_t, in_dim);
+  TORCH_ARG(int64_t, num_hidden);  ///< per head, hidden layers
+  TORCH_ARG(int64_t, out_dim);     ///< per head, last layer
+  TORCH_ARG(int64_t, num_layers);
+  TORCH_ARG(int64_t, heads) = 4;
+  TORCH_ARG(int64_t, out_heads) = 1;
+  TORCH_ARG(bool, concat_out) = true;
+  TORCH_ARG(std::string, activation) = "prelu";
+  TORCH_ARG(double, feat_drop) = 0.2;
+  TORCH_ARG(double, attn_drop) = 0.1;
+  TORCH_ARG(double, negative_slope) = 0.2;
+  TORCH_ARG(bool, residual) = false;
+  TORCH_ARG(bool, identity_residual) = false;
+  TORCH_ARG(std::string, norm) = "none";
+  /// Encoding: the last layer gets activation, residual and norm too; decoding: it gets none of them.
+  TORCH_ARG(bool, encoding) = true;
+};
+
+/// @brief GAT encoder or decoder: layer 0 in_dim -> heads x num_hidden, middle layers keep that width,
+/// the last layer -> out_heads x out_dim (a single layer maps in_dim -> out_heads x out_dim directly).
+class GATImpl : public torch::nn::Cloneable<GATImpl> {
+ public:
+  explicit GATImpl(GATOptions options);
+  void reset() override;
+
+  /// x: [num_nodes, in_dim]. Returns [num_nodes, out_heads * out_dim] (concat_out) on the full graph.
+  torch::Tensor forward(const graph::CsrGraph& graph, const torch::Tensor& x);
+  /// Mini-batch form: one bipartite block per layer (block l maps layer l's sources to its destinations).
+  torch::Tensor forward_blocks(const std::vector<graph::CsrGraph>& blocks, const torch::Tensor& x);
+  /// Output width: out_heads * out_dim when concatenating, else out_dim.
+  int64_t output_dim() const;
+
+  GATOptions options;
+  torch::nn::ModuleList layers{nullptr};
+};
+TORCH_MODULE(GAT);
+
+}  // namespace graphmae2::models::layers

@@ -1,0 +1,95 @@
+#include "models/layers/gat_conv.h"
+
+#include "graph/ops/segment_softmax.h"
+#include "graph/ops/spmm.h"
+#include "models/layers/activation.h"
+
+#include <cmath>
+
+namespace graphmae2::models::layers {
+
+namespace F = torch::nn::functional;
+
+void xavier_normal(torch::Tensor& w, double gain) {
+  torch::NoGradGuard no_grad;
+  torch::nn::init::xavier_normal_(w, gain);
+}
+
+GATConvImpl::GATConvImpl(GATConvOptions options_) : options(std::move(options_)) { reset(); }
+
+void GATConvImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.in_features() > 0 && o.out_features() > 0 && o.heads() > 0, "GATConv: in_features (",
+              o.in_features(), "), out_features (", o.out_features(), ") and heads (", o.heads(),
+              ") must be positive");
+  TORCH_CHECK(o.feat_drop() >= 0 && o.feat_drop() < 1 && o.attn_drop() >= 0 && o.attn_drop() < 1,
+              "GATConv: dropout rates must be in [0, 1), got feat_drop ", o.feat_drop(), ", attn_drop ", o.attn_drop());
+  const int64_t width = o.heads() * o.out_features();
+  fc = register_module("fc", torch::nn::Linear(torch::nn::LinearOptions(o.in_features(), width).bias(false)));
+  attn_l = register_parameter("attn_l", torch::empty({1, o.heads(), o.out_features()}));
+  attn_r = register_parameter("attn_r", torch::empty({1, o.heads(), o.out_features()}));
+  if (o.bias()) bias = register_parameter("bias", torch::zeros({width}));
+  res_fc = nullptr;
+  if (o.residual() && o.in_features() != width) {
+    res_fc = register_module("res_fc", torch::nn::Linear(torch::nn::LinearOptions(o.in_features(), width).bias(false)));
+  }
+  const int64_t out_width = o.concat() ? width : o.out_features();
+  norm = make_norm(o.norm(), out_width);
+  if (!norm.is_empty()) register_module("norm", norm.ptr());
+  activation = make_activation(o.activation());
+  if (!activation.is_empty()) register_module("activation", activation.ptr());
+  reset_parameters();
+}
+
+void GATConvImpl::reset_parameters() {
+  const double gain = std::sqrt(2.0);  // nn.init.calculate_gain('relu')
+  xavier_normal(fc->weight, gain);
+  xavier_normal(attn_l, gain);
+  xavier_normal(attn_r, gain);
+  if (bias.defined()) {
+    torch::NoGradGuard no_grad;
+    bias.zero_();
+  }
+  if (res_fc) xavier_normal(res_fc->weight, gain);
+}
+
+torch::Tensor GATConvImpl::forward(const graph::CsrGraph& graph, const torch::Tensor& x) {
+  return forward_with_attention(graph, x).first;
+}
+
+std::pair<torch::Tensor, torch::Tensor> GATConvImpl::forward_with_attention(const graph::CsrGraph& graph,
+                                                                           const torch::Tensor& x) {
+  const auto& o = options;
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == o.in_features(), "GATConv: input has shape ", x.sizes(),
+              ", expected [", graph.num_cols, ", ", o.in_features(), "]");
+  TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ",
+              graph.num_cols, " source nodes");
+  TORCH_CHECK(graph.num_rows() <= graph.num_cols, "GATConv: graph has ", graph.num_rows(),
+              " destination rows but only ", graph.num_cols, " source nodes");
+  const int64_t heads = o.heads(), out = o.out_features(), num_dst = graph.num_rows();
+
+  auto h = F::dropout(x, F::DropoutFuncOptions().p(o.feat_drop()).training(is_training()));
+  auto feat_src = fc(h).view({-1, heads, out});
+  auto feat_dst = num_dst == graph.num_cols ? feat_src : feat_src.narrow(0, 0, num_dst);
+  auto el = (feat_src * attn_l).sum(-1);  // [num_src, heads]
+  auto er = (feat_dst * attn_r).sum(-1);  // [num_dst, heads]
+  auto e = el.index_select(0, graph.indices) + er.index_select(0, graph.row_ids());
+  e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
+  auto a = graph::segment_softmax(e, graph);
+  a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
+  auto rst = graph::spmm(graph, a, feat_src);  // [num_dst, heads, out]
+  if (bias.defined()) rst = rst + bias.view({1, heads, out});
+  if (res_fc) {
+    auto h_dst = num_dst == graph.num_cols ? h : h.narrow(0, 0, num_dst);
+    rst = rst + res_fc(h_dst).view({num_dst, heads, out});
+  } else if (o.residual() && o.identity_residual()) {
+    auto h_dst = num_dst == graph.num_cols ? h : h.narrow(0, 0, num_dst);
+    rst = rst + h_dst.view({num_dst, heads, out});
+  }
+  rst = o.concat() ? rst.flatten(1) : rst.mean(1);
+  if (!norm.is_empty()) rst = norm.forward(rst);
+  if (!activation.is_empty()) rst = activation.forward(rst);
+  return {rst, a};
+}
+
+}  // namespace graphmae2::models::layers

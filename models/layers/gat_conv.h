@@ -1,0 +1,57 @@
+#pragma once
+// Graph attention convolution (Velickovic et al.) over a CsrGraph, with GraphMAE2's options.
+
+#include "graph/csr_graph.h"
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace graphmae2::models::layers {
+
+struct GATConvOptions {
+  GATConvOptions(int64_t in_features, int64_t out_features, int64_t heads)
+      : in_features_(in_features), out_features_(out_features), heads_(heads) {}
+  TORCH_ARG(int64_t, in_features);
+  TORCH_ARG(int64_t, out_features);  ///< per head
+  TORCH_ARG(int64_t, heads);
+  TORCH_ARG(bool, concat) = true;  ///< concatenate heads (else average them)
+  TORCH_ARG(double, feat_drop) = 0.0;
+  TORCH_ARG(double, attn_drop) = 0.0;
+  TORCH_ARG(double, negative_slope) = 0.2;
+  TORCH_ARG(bool, residual) = false;
+  /// The reference gives a width-preserving layer no residual at all; true adds the identity instead.
+  TORCH_ARG(bool, identity_residual) = false;
+  TORCH_ARG(bool, bias) = true;
+  TORCH_ARG(std::string, norm) = "none";        ///< none | layernorm | batchnorm
+  TORCH_ARG(std::string, activation) = "none";  ///< none | prelu | relu | elu | gelu
+};
+
+/// @brief Multi-head graph attention: dropout -> linear -> attention over each row's edges -> weighted sum
+/// -> bias -> residual -> concat/mean heads -> norm -> activation (the reference's order).
+///
+/// Rows of the graph are destinations, `indices` their sources. For a bipartite block (num_rows < num_cols)
+/// the destination nodes are the first num_rows rows of the input, as in DGL blocks.
+class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
+ public:
+  explicit GATConvImpl(GATConvOptions options);
+  void reset() override;
+  void reset_parameters();
+
+  /// x: [num_cols, in_features]. Returns [num_rows, heads * out_features] (concat) or [num_rows, out_features].
+  torch::Tensor forward(const graph::CsrGraph& graph, const torch::Tensor& x);
+  /// Same, also returning the attention coefficients [num_edges, heads] (after attention dropout).
+  std::pair<torch::Tensor, torch::Tensor> forward_with_attention(const graph::CsrGraph& graph, const torch::Tensor& x);
+
+  GATConvOptions options;
+  torch::nn::Linear fc{nullptr};
+  torch::Tensor attn_l, attn_r, bias;
+  torch::nn::Linear res_fc{nullptr};
+  torch::nn::AnyModule norm, activation;
+};
+TORCH_MODULE(GATConv);
+
+/// Xavier-normal initialisation with a gain, over the fan-in/fan-out torch computes for `w`.
+void xavier_normal(torch::Tensor& w, double gain);
+
+}  // namespace graphmae2::models::layers
