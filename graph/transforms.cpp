@@ -1,0 +1,148 @@
+#include "graph/transforms.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <limits>
+
+namespace graphmae2::graph {
+
+namespace {
+
+// The graph's edges as CPU tensors, in CSR order.
+struct Coo {
+  torch::Tensor rows, cols;
+  std::optional<torch::Tensor> weights;
+};
+
+Coo to_coo(const CsrGraph& g) {
+  TORCH_CHECK(g.indptr.defined(), "graph transform: the graph is empty (no indptr)");
+  const auto cpu = g.to(torch::kCPU);
+  return {cpu.row_ids(), cpu.indices, cpu.weights};
+}
+
+std::optional<torch::Tensor> select(const std::optional<torch::Tensor>& w, const torch::Tensor& idx) {
+  if (!w) return std::nullopt;
+  return w->index_select(0, idx);
+}
+
+void check_square(const CsrGraph& g, const char* op) {
+  TORCH_CHECK(g.is_square(), op, ": the graph must be square, got ", g.num_rows(), " x ", g.num_cols);
+}
+
+CsrGraph on_device_of(const CsrGraph& result, const CsrGraph& like) {
+  return result.indptr.device() == like.indptr.device() ? result : result.to(like.indptr.device());
+}
+
+// First occurrence of each (row, col) pair, ordered by (row, col); positions into the given COO.
+torch::Tensor first_of_each_pair(const torch::Tensor& rows, const torch::Tensor& cols, int64_t num_rows,
+                                 int64_t num_cols) {
+  TORCH_CHECK(num_cols == 0 || num_rows <= std::numeric_limits<int64_t>::max() / num_cols,
+              "deduplicate: a ", num_rows, " x ", num_cols, " graph is too large for 64-bit (row, col) keys");
+  const auto keys = rows * num_cols + cols;
+  const auto [sorted, order] = keys.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
+  if (sorted.numel() == 0) return order;
+  auto is_first = torch::ones({sorted.numel()}, torch::kBool);
+  is_first.slice(0, 1) = sorted.slice(0, 1) != sorted.slice(0, 0, -1);
+  return order.masked_select(is_first);
+}
+
+}  // namespace
+
+CsrGraph deduplicate(const CsrGraph& graph) {
+  const auto c = to_coo(graph);
+  const auto keep = first_of_each_pair(c.rows, c.cols, graph.num_rows(), graph.num_cols);
+  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep),
+                                           graph.num_rows(), graph.num_cols, select(c.weights, keep)),
+                      graph);
+}
+
+CsrGraph symmetrize(const CsrGraph& graph) {
+  check_square(graph, "symmetrize");
+  const auto c = to_coo(graph);
+  std::optional<torch::Tensor> w;
+  if (c.weights) w = torch::cat({*c.weights, *c.weights});
+  const auto both = CsrGraph::from_edges(torch::cat({c.rows, c.cols}), torch::cat({c.cols, c.rows}),
+                                         graph.num_rows(), graph.num_cols, w);
+  return on_device_of(deduplicate(both), graph);
+}
+
+CsrGraph remove_self_loops(const CsrGraph& graph) {
+  check_square(graph, "remove_self_loops");
+  const auto c = to_coo(graph);
+  const auto keep = (c.rows != c.cols).nonzero().squeeze(1);
+  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep),
+                                           graph.num_rows(), graph.num_cols, select(c.weights, keep)),
+                      graph);
+}
+
+CsrGraph add_self_loops(const CsrGraph& graph, double fill) {
+  check_square(graph, "add_self_loops");
+  const auto c = to_coo(graph);
+  const auto loops = torch::arange(graph.num_rows(), torch::kInt64);
+  std::optional<torch::Tensor> w;
+  if (c.weights) w = torch::cat({*c.weights, torch::full({graph.num_rows()}, fill, c.weights->options())});
+  return on_device_of(CsrGraph::from_edges(torch::cat({c.rows, loops}), torch::cat({c.cols, loops}),
+                                           graph.num_rows(), graph.num_cols, w),
+                      graph);
+}
+
+torch::Tensor in_degrees(const CsrGraph& graph) {
+  TORCH_CHECK(graph.indptr.defined(), "in_degrees: the graph is empty (no indptr)");
+  return graph.indptr.diff();
+}
+
+torch::Tensor out_degrees(const CsrGraph& graph) {
+  TORCH_CHECK(graph.indptr.defined(), "out_degrees: the graph is empty (no indptr)");
+  return torch::bincount(graph.indices, /*weights=*/{}, /*minlength=*/graph.num_cols);
+}
+
+Subgraph induced_subgraph(const CsrGraph& graph, const torch::Tensor& nodes_in) {
+  check_square(graph, "induced_subgraph");
+  TORCH_CHECK(nodes_in.defined() && nodes_in.dim() == 1 && nodes_in.scalar_type() == torch::kInt64,
+              "induced_subgraph: nodes must be a 1-D int64 tensor, got ",
+              nodes_in.defined() ? nodes_in.toString() : "undefined", " of shape ",
+              nodes_in.defined() ? nodes_in.sizes() : torch::IntArrayRef{});
+  const auto nodes = nodes_in.to(torch::kCPU).contiguous();
+  const int64_t n = graph.num_rows(), k = nodes.size(0);
+  // new_id[v] = position of v in `nodes`, or -1.
+  std::vector<int64_t> new_id(n, -1);
+  const int64_t* p = nodes.data_ptr<int64_t>();
+  for (int64_t i = 0; i < k; ++i) {
+    TORCH_CHECK(p[i] >= 0 && p[i] < n, "induced_subgraph: nodes[", i, "] = ", p[i], " is out of range [0, ", n,
+                ")");
+    TORCH_CHECK(new_id[p[i]] < 0, "induced_subgraph: node ", p[i], " appears twice (nodes[", new_id[p[i]],
+                "] and nodes[", i, "])");
+    new_id[p[i]] = i;
+  }
+  const auto c = to_coo(graph);
+  const auto map = torch::tensor(new_id, torch::kInt64);
+  const auto r = map.index_select(0, c.rows), col = map.index_select(0, c.cols);
+  const auto keep = ((r >= 0) & (col >= 0)).nonzero().squeeze(1);
+  // The edge positions ride along as weights so they follow from_edges' stable sort.
+  const auto relabelled = CsrGraph::from_edges(r.index_select(0, keep), col.index_select(0, keep), k, k, keep);
+  std::optional<torch::Tensor> w;
+  if (c.weights) w = c.weights->index_select(0, *relabelled.weights);
+  CsrGraph sub(relabelled.indptr, relabelled.indices, k, w, /*validate=*/false);
+  return {on_device_of(sub, graph), nodes.to(graph.indptr.device()), relabelled.weights->to(graph.indptr.device())};
+}
+
+CsrGraph drop_edges(const CsrGraph& graph, double p, std::optional<at::Generator> generator) {
+  TORCH_CHECK(p >= 0.0 && p <= 1.0, "drop_edges: p must be in [0, 1], got ", p);
+  const auto c = to_coo(graph);
+  // rand in [0, 1): kept with probability 1 - p; p = 0 keeps all, p = 1 none.
+  const auto keep = (torch::rand({graph.num_edges()}, generator, torch::kDouble) >= p).nonzero().squeeze(1);
+  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep),
+                                           graph.num_rows(), graph.num_cols, select(c.weights, keep)),
+                      graph);
+}
+
+CsrGraph drop_edges(const CsrGraph& graph, double p, uint64_t seed) {
+  return drop_edges(graph, p, at::make_generator<at::CPUGeneratorImpl>(seed));
+}
+
+CsrGraph reverse(const CsrGraph& graph) {
+  const auto c = to_coo(graph);
+  return on_device_of(CsrGraph::from_edges(c.cols, c.rows, graph.num_cols, graph.num_rows(), c.weights), graph);
+}
+
+}  // namespace graphmae2::graph
