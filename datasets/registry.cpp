@@ -1,6 +1,8 @@
 #include "datasets/registry.h"
 
 #include "datasets/dataset_h5.h"
+#include "datasets/edge_list.h"
+#include "datasets/ogb.h"
 #include "datasets/planetoid.h"
 
 #include <algorithm>
@@ -20,6 +22,15 @@ std::string lower(std::string s) {
 }
 
 NodeDataset finish(NodeDataset ds, const LoadOptions& opts) {
+  if (opts.symmetrize) {
+    auto rows = ds.graph.row_ids().contiguous();
+    auto cols = ds.graph.indices.contiguous();
+    const int64_t m = ds.graph.num_edges();
+    // Row r holds the sources of r's incoming edges: edge cols[e] -> rows[e].
+    std::vector<int64_t> src(cols.data_ptr<int64_t>(), cols.data_ptr<int64_t>() + m);
+    std::vector<int64_t> dst(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + m);
+    ds.graph = build_graph(src, dst, ds.num_nodes(), EdgeListOptions{.symmetrize = true, .deduplicate = true}, ds.name);
+  }
   if (opts.row_normalize) ds.features = row_normalize(ds.features);
   if (opts.standardize) ds.features = standardize(ds.features);
   return ds;
@@ -49,6 +60,19 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
     if (!fs::is_regular_file(as_path)) throw std::runtime_error(name_or_path + ": no such .h5 file");
     return finish(load_dataset_h5(as_path), opts);
   }
+  std::error_code ec;
+  if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) return finish(read_ogb_node_dataset(as_path), opts);
+  if (key.rfind("ogbn-", 0) == 0) {
+    const auto info = ogb_info(name_or_path);  // throws for unknown or unsupported names
+    std::string folder = info.name;
+    std::replace(folder.begin(), folder.end(), '-', '_');
+    std::vector<fs::path> tried;
+    for (const auto& dir : {data_root / folder, data_root / info.name}) {
+      tried.push_back(dir / "raw");
+      if (is_ogb_folder(dir)) return finish(read_ogb_node_dataset(dir, info.name), opts);
+    }
+    throw std::runtime_error("dataset '" + name_or_path + "' not found; looked for OGB raw layout in:" + joined(tried));
+  }
   static const std::vector<std::pair<std::string, std::string>> planetoid = {
       {"cora", "Cora"}, {"citeseer", "CiteSeer"}, {"pubmed", "PubMed"}};
   for (const auto& [name, pyg_name] : planetoid) {
@@ -62,7 +86,8 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
     throw std::runtime_error("dataset '" + name_or_path + "' not found; looked for:" + joined(tried));
   }
   throw std::runtime_error("unknown dataset '" + name_or_path + "' (data root " + data_root.string() +
-                           "): expected cora, citeseer, pubmed");
+                           "): expected cora, citeseer, pubmed, ogbn-arxiv, ogbn-products, ogbn-papers100M, "
+                           "synthetic:..., a .h5 file or an OGB dataset folder");
 }
 
 }  // namespace graphmae2::datasets

@@ -9,10 +9,11 @@
 
 namespace graphmae2::datasets {
 
-/// @brief Feature preprocessing applied after a dataset is read (row-normalise first, then standardise).
+/// @brief Preprocessing applied after a dataset is read (row-normalise first, then standardise).
 struct LoadOptions {
   bool row_normalize = false;
   bool standardize = false;
+  bool symmetrize = false;  ///< add reverse edges and deduplicate (a no-op for Planetoid, which is symmetric)
 };
 
 /// The dataset root: `flag` if given, else $GRAPHMAE2_DATA, else ../shared/datasets if that folder exists

@@ -1,0 +1,223 @@
+#include "datasets/ogb.h"
+
+#include "datasets/csv_gz.h"
+#include "datasets/edge_list.h"
+#include "datasets/npz.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <stdexcept>
+
+namespace graphmae2::datasets {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const fs::path& file, const std::string& what) {
+  throw std::runtime_error(file.string() + ": " + what);
+}
+
+void require(const fs::path& file, const char* role) {
+  if (!fs::is_regular_file(file)) {
+    fail(file, std::string("missing OGB file (") + role + "); an OGB node dataset folder holds raw/edge.csv.gz, " +
+                   "raw/node-feat.csv.gz, raw/node-label.csv.gz, raw/num-node-list.csv.gz, " +
+                   "raw/num-edge-list.csv.gz and split/<name>/{train,valid,test}.csv.gz");
+  }
+}
+
+// Labels from node-label.npz: float with NaN for unlabelled nodes (papers100M), or integers.
+torch::Tensor labels_from_array(torch::Tensor a, const fs::path& file) {
+  if (a.dim() == 2 && a.size(1) == 1) a = a.squeeze(1);
+  if (a.dim() != 1) fail(file, "node_label must be [N] or [N, 1], got " + std::to_string(a.dim()) + " dims");
+  if (!a.is_floating_point()) {
+    a = a.to(torch::kInt64);
+    if (a.numel() > 0 && a.min().item<int64_t>() < 0) fail(file, "node_label holds a negative class");
+    return a;
+  }
+  auto d = a.to(torch::kFloat64).contiguous();
+  auto out = torch::empty({d.size(0)}, torch::kInt64);
+  const double* p = d.data_ptr<double>();
+  int64_t* o = out.data_ptr<int64_t>();
+  for (int64_t k = 0; k < d.size(0); ++k) {
+    if (std::isnan(p[k])) {
+      o[k] = -1;
+    } else if (p[k] < 0 || p[k] != std::floor(p[k]) || p[k] > 9.0e15) {
+      fail(file, "node_label[" + std::to_string(k) + "] = " + std::to_string(p[k]) + " is not a class id");
+    } else {
+      o[k] = static_cast<int64_t>(p[k]);
+    }
+  }
+  return out;
+}
+
+torch::Tensor split_mask(const fs::path& file, int64_t n) {
+  require(file, "split node ids");
+  const auto ids = read_int_csv(file, 1);
+  auto mask = torch::zeros({n}, torch::kBool);
+  bool* m = mask.data_ptr<bool>();
+  for (size_t k = 0; k < ids.size(); ++k) {
+    if (ids[k] < 0 || ids[k] >= n) {
+      fail(file, "line " + std::to_string(k + 1) + ": node id " + std::to_string(ids[k]) + " outside [0, " +
+                     std::to_string(n) + ")");
+    }
+    m[ids[k]] = true;
+  }
+  return mask;
+}
+
+std::string only_subfolder(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  }
+  if (names.size() != 1) {
+    fail(dir, "has " + std::to_string(names.size()) + " split folders; name the split (OgbOptions::split)");
+  }
+  return names[0];
+}
+
+}  // namespace
+
+OgbInfo ogb_info(const std::string& name) {
+  static const OgbInfo known[] = {{"ogbn-arxiv", false, "time", 40},
+                                  {"ogbn-products", true, "sales_ranking", 47},
+                                  {"ogbn-papers100M", false, "time", 172}};
+  std::string key = name;
+  std::replace(key.begin(), key.end(), '_', '-');
+  for (const auto& k : known) {
+    if (k.name.size() == key.size() &&
+        std::equal(key.begin(), key.end(), k.name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      return k;
+    }
+  }
+  if (key == "ogbn-proteins" || key == "ogbn-mag") {
+    throw std::runtime_error(name + ": not supported (proteins is multi-label with edge features; mag is heterogeneous)");
+  }
+  throw std::runtime_error(name + ": unknown OGB dataset (known: ogbn-arxiv, ogbn-products, ogbn-papers100M)");
+}
+
+bool is_ogb_folder(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "raw" / "num-node-list.csv.gz", ec) || fs::is_regular_file(dir / "raw" / "data.npz", ec);
+}
+
+int64_t read_ogb_count(const fs::path& file) {
+  require(file, "a count");
+  const auto v = read_int_csv(file, 1);
+  if (v.size() != 1) fail(file, "holds " + std::to_string(v.size()) + " lines, expected one (a single graph)");
+  if (v[0] < 0) fail(file, "line 1: negative count " + std::to_string(v[0]));
+  return v[0];
+}
+
+SplitMasks ogb_time_split(const torch::Tensor& years_in, int64_t last_train_year, int64_t valid_year) {
+  TORCH_CHECK(years_in.dim() == 1 || (years_in.dim() == 2 && years_in.size(1) == 1),
+              "ogb_time_split: years must be [N] or [N, 1], got ", years_in.sizes());
+  TORCH_CHECK(!years_in.is_floating_point(), "ogb_time_split: years must be integers, got ", years_in.scalar_type());
+  TORCH_CHECK(last_train_year < valid_year, "ogb_time_split: last train year ", last_train_year,
+              " must precede the valid year ", valid_year);
+  auto years = years_in.reshape({-1}).to(torch::kInt64);
+  return {years <= last_train_year, years == valid_year, years > valid_year};
+}
+
+NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_in, const OgbOptions& opts) {
+  std::string name = name_in;
+  if (name.empty()) {
+    name = (dir.filename().empty() ? dir.parent_path() : dir).filename().string();
+    std::replace(name.begin(), name.end(), '_', '-');
+  }
+  // Known OGB names take master.csv's facts; any other name (a dataset exported in OGB layout) is read
+  // with no inverse edges, the only split folder, and classes from the labels.
+  OgbInfo info{name, false, "", 0};
+  if (name.rfind("ogbn-", 0) == 0) info = ogb_info(name);
+  const bool add_inverse = opts.add_inverse_edge.value_or(info.add_inverse_edge);
+  const fs::path raw = dir / "raw";
+  if (!fs::is_directory(raw)) fail(raw, "missing: an OGB dataset folder holds raw/ and split/");
+
+  int64_t n = 0;
+  std::vector<int64_t> src, dst;
+  torch::Tensor features, labels;
+  fs::path label_file, edge_source = raw / "edge.csv.gz";
+  if (fs::is_regular_file(raw / "data.npz")) {
+    edge_source = raw / "data.npz";
+    const auto data = raw / "data.npz";
+    label_file = raw / "node-label.npz";
+    require(label_file, "node labels");
+    auto nn = npz::read_npz_array(data, "num_nodes_list").to(torch::kInt64).reshape({-1});
+    if (nn.numel() != 1) fail(data, "num_nodes_list holds " + std::to_string(nn.numel()) + " graphs, expected one");
+    n = nn[0].item<int64_t>();
+    auto ei = npz::read_npz_array(data, "edge_index");
+    if (ei.dim() != 2 || ei.size(0) != 2) fail(data, "edge_index must be [2, E]");
+    ei = ei.to(torch::kInt64).contiguous();
+    const int64_t* e = ei.data_ptr<int64_t>();
+    const int64_t m = ei.size(1);
+    src.assign(e, e + m);
+    dst.assign(e + m, e + 2 * m);
+    features = npz::read_npz_array(data, "node_feat");
+    labels = labels_from_array(npz::read_npz_array(label_file, "node_label"), label_file);
+    if (features.dim() != 2 || features.size(0) != n) {
+      fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
+    }
+    features = features.to(torch::kFloat32);
+  } else {
+    const auto edge_file = raw / "edge.csv.gz", feat_file = raw / "node-feat.csv.gz";
+    label_file = raw / "node-label.csv.gz";
+    require(raw / "num-node-list.csv.gz", "node count");
+    require(raw / "num-edge-list.csv.gz", "edge count");
+    require(edge_file, "edges");
+    require(feat_file, "node features");
+    require(label_file, "node labels");
+    n = read_ogb_count(raw / "num-node-list.csv.gz");
+    const int64_t m = read_ogb_count(raw / "num-edge-list.csv.gz");
+    {
+      const auto flat = read_int_csv(edge_file, 2);
+      if (static_cast<int64_t>(flat.size()) != 2 * m) {
+        fail(edge_file, "has " + std::to_string(flat.size() / 2) + " edges, num-edge-list.csv.gz says " + std::to_string(m));
+      }
+      src.resize(static_cast<size_t>(m));
+      dst.resize(static_cast<size_t>(m));
+      for (int64_t k = 0; k < m; ++k) {
+        src[k] = flat[2 * k];
+        dst[k] = flat[2 * k + 1];
+      }
+    }
+    features = read_float_csv(feat_file, n);
+    labels = read_label_csv(label_file);
+  }
+  if (labels.size(0) != n) {
+    fail(label_file, "has " + std::to_string(labels.size(0)) + " labels for " + std::to_string(n) + " nodes");
+  }
+
+  const std::string split = !opts.split.empty() ? opts.split : !info.split.empty() ? info.split : only_subfolder(dir / "split");
+  const fs::path split_dir = dir / "split" / split;
+  NodeDataset ds;
+  ds.name = name;
+  ds.train_mask = split_mask(split_dir / "train.csv.gz", n);
+  ds.val_mask = split_mask(split_dir / "valid.csv.gz", n);
+  ds.test_mask = split_mask(split_dir / "test.csv.gz", n);
+
+  const auto unlabelled = labels < 0;
+  const auto in_split = ds.train_mask | ds.val_mask | ds.test_mask;
+  if ((unlabelled & in_split).any().item<bool>()) {
+    const int64_t v = (unlabelled & in_split).nonzero()[0][0].item<int64_t>();
+    fail(label_file, "node " + std::to_string(v) + " is in split '" + split + "' but has no label");
+  }
+  const int64_t max_label = n > 0 ? labels.max().item<int64_t>() : -1;
+  ds.num_classes = info.num_classes > 0 ? info.num_classes : max_label + 1;
+  if (max_label >= ds.num_classes) {
+    fail(label_file, "class id " + std::to_string(max_label) + " but " + name + " has " +
+                         std::to_string(ds.num_classes) + " classes");
+  }
+  ds.labels = labels.clamp_min(0);
+  ds.features = features;
+  ds.graph = build_graph(src, dst, n,
+                         EdgeListOptions{.symmetrize = add_inverse || opts.symmetrize,
+                                         .drop_self_loops = opts.drop_self_loops,
+                                         .deduplicate = opts.symmetrize},
+                         edge_source.string());
+  ds.validate();
+  return ds;
+}
+
+}  // namespace graphmae2::datasets

@@ -1,0 +1,56 @@
+#pragma once
+// OGB node-property datasets (ogbn-arxiv, ogbn-products, ogbn-papers100M) from the files OGB downloads.
+
+#include "datasets/dataset.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace graphmae2::datasets {
+
+/// @brief What OGB's master.csv says about a node dataset.
+struct OgbInfo {
+  std::string name;           ///< e.g. "ogbn-arxiv"
+  bool add_inverse_edge = false;
+  std::string split;          ///< folder under split/, e.g. "time"
+  int64_t num_classes = 0;
+};
+
+/// Returns: the master.csv facts for ogbn-arxiv, ogbn-products or ogbn-papers100M.
+/// Throws std::runtime_error for other names (ogbn-proteins and ogbn-mag are not single-label homogeneous).
+OgbInfo ogb_info(const std::string& name);
+
+/// @brief How read_ogb_node_dataset treats the edges beyond what OGB defines.
+struct OgbOptions {
+  std::optional<bool> add_inverse_edge;  ///< default: master.csv (products: true, arxiv/papers100M: false)
+  std::string split;                     ///< default: master.csv's split folder
+  bool symmetrize = false;               ///< add every reverse edge, deduplicated (GraphMAE2 does this for arxiv)
+  bool drop_self_loops = false;
+};
+
+/// Reads an OGB node dataset folder `dir` (holding raw/ and split/). CSV layout: raw/edge.csv.gz ("src,dst"),
+/// raw/node-feat.csv.gz, raw/node-label.csv.gz, raw/num-node-list.csv.gz, raw/num-edge-list.csv.gz; binary
+/// layout (papers100M): raw/data.npz + raw/node-label.npz. Edge src -> dst is stored in row dst (CsrGraph).
+/// `name` defaults to the folder name with '_' -> '-'. Unlabelled nodes get label 0 and must be in no split.
+/// Throws std::runtime_error naming the missing file, or the file and line (byte offset for npz) of bad data.
+NodeDataset read_ogb_node_dataset(const std::filesystem::path& dir, const std::string& name = "",
+                                  const OgbOptions& opts = {});
+
+/// Returns: true if `dir` looks like an OGB node dataset folder (raw/num-node-list.csv.gz or raw/data.npz).
+bool is_ogb_folder(const std::filesystem::path& dir);
+
+/// Reads a one-number OGB file (num-node-list.csv.gz, num-edge-list.csv.gz) of a single graph.
+/// Returns: the number. Throws naming the file and line if it is not exactly one non-negative integer.
+int64_t read_ogb_count(const std::filesystem::path& file);
+
+/// @brief Train/valid/test masks.
+struct SplitMasks {
+  torch::Tensor train, valid, test;  ///< bool [N]
+};
+
+/// OGB's time split of arxiv/papers100M from node years: train <= last_train_year, valid == valid_year,
+/// test > valid_year. `years`: integer [N] or [N, 1]. Returns: three disjoint bool [N] masks.
+SplitMasks ogb_time_split(const torch::Tensor& years, int64_t last_train_year = 2017, int64_t valid_year = 2018);
+
+}  // namespace graphmae2::datasets
