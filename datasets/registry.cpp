@@ -4,6 +4,7 @@
 #include "datasets/edge_list.h"
 #include "datasets/ogb.h"
 #include "datasets/planetoid.h"
+#include "datasets/synthetic.h"
 
 #include <algorithm>
 #include <cctype>
@@ -60,6 +61,7 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
     if (!fs::is_regular_file(as_path)) throw std::runtime_error(name_or_path + ": no such .h5 file");
     return finish(load_dataset_h5(as_path), opts);
   }
+  if (key.rfind("synthetic", 0) == 0) return finish(make_synthetic(parse_synthetic_spec(name_or_path)), opts);
   std::error_code ec;
   if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) return finish(read_ogb_node_dataset(as_path), opts);
   if (key.rfind("ogbn-", 0) == 0) {

@@ -1,0 +1,240 @@
+#include "datasets/synthetic.h"
+
+#include "datasets/edge_list.h"
+
+#include <ATen/Parallel.h>
+
+#include <charconv>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+namespace graphmae2::datasets {
+namespace {
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// One independent stream per (seed, purpose, block): results do not depend on how blocks meet threads.
+class Rng {
+ public:
+  Rng(uint64_t seed, uint64_t purpose, uint64_t block) {
+    uint64_t s = seed;
+    s = splitmix(s) ^ (purpose * 0xD1B54A32D192ED03ULL);
+    s = splitmix(s) ^ (block * 0x8CB92BA72F3D8DD7ULL);
+    state_ = splitmix(s);
+  }
+  uint64_t next() { return splitmix(state_); }
+  uint64_t below(uint64_t n) { return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  float normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double u1 = 1.0 - uniform();  // (0, 1]
+    const double u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    spare_ = static_cast<float>(r * std::sin(2 * M_PI * u2));
+    has_spare_ = true;
+    return static_cast<float>(r * std::cos(2 * M_PI * u2));
+  }
+
+ private:
+  uint64_t state_;
+  float spare_ = 0;
+  bool has_spare_ = false;
+};
+
+enum Purpose : uint64_t { kLabels = 1, kEdges, kMeans, kFeatures, kSplit };
+
+template <class T>
+void shuffle(std::vector<T>& v, Rng& r) {
+  for (size_t k = v.size(); k > 1; --k) std::swap(v[k - 1], v[r.below(k)]);
+}
+
+template <class T>
+T number(const std::string& key, const std::string& text) {
+  T v{};
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+    throw std::invalid_argument("synthetic spec: " + key + "=" + text + " is not a valid number");
+  }
+  return v;
+}
+
+template <class T>
+std::string text(T v) {
+  char buf[64];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest form that reads back the same
+  return std::string(buf, ptr);
+}
+
+void check(const SyntheticOptions& o) {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("synthetic dataset: " + what); };
+  if (o.num_nodes < 1) bad("nodes must be >= 1, got " + std::to_string(o.num_nodes));
+  if (o.num_classes < 1 || o.num_classes > o.num_nodes) {
+    bad("classes must be in [1, nodes], got " + std::to_string(o.num_classes));
+  }
+  if (o.feature_dim < 1) bad("dim must be >= 1, got " + std::to_string(o.feature_dim));
+  if (!(o.avg_degree >= 0) || o.avg_degree * static_cast<double>(o.num_nodes) > 4e10) {
+    bad("degree must be >= 0 with degree * nodes <= 4e10, got " + text(o.avg_degree));
+  }
+  if (!(o.homophily >= 0 && o.homophily <= 1)) bad("homophily must be in [0, 1], got " + text(o.homophily));
+  if (!(o.feature_noise >= 0) || !std::isfinite(o.feature_noise)) bad("noise must be >= 0, got " + text(o.feature_noise));
+  if (!(o.train_fraction >= 0 && o.val_fraction >= 0 && o.train_fraction + o.val_fraction <= 1)) {
+    bad("train and val fractions must be >= 0 and sum to <= 1");
+  }
+}
+
+}  // namespace
+
+NodeDataset make_synthetic(const SyntheticOptions& o) {
+  check(o);
+  const int64_t n = o.num_nodes, c = o.num_classes, d = o.feature_dim;
+
+  // Balanced classes in random order.
+  std::vector<int64_t> label(static_cast<size_t>(n));
+  for (int64_t v = 0; v < n; ++v) label[v] = v % c;
+  {
+    Rng r(o.seed, kLabels, 0);
+    shuffle(label, r);
+  }
+  std::vector<int64_t> offset(static_cast<size_t>(c) + 1, 0), members(static_cast<size_t>(n));
+  for (int64_t v = 0; v < n; ++v) ++offset[label[v] + 1];
+  std::partial_sum(offset.begin(), offset.end(), offset.begin());
+  {
+    std::vector<int64_t> fill(offset.begin(), offset.end() - 1);
+    for (int64_t v = 0; v < n; ++v) members[fill[label[v]]++] = v;
+  }
+
+  // Edges in fixed-size blocks, one random stream per block.
+  const auto m = static_cast<int64_t>(std::llround(o.avg_degree * static_cast<double>(n) / 2));
+  std::vector<int64_t> src(static_cast<size_t>(m)), dst(static_cast<size_t>(m));
+  constexpr int64_t kEdgeBlock = 1 << 16;
+  at::parallel_for(0, (m + kEdgeBlock - 1) / kEdgeBlock, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      Rng r(o.seed, kEdges, static_cast<uint64_t>(b));
+      for (int64_t e = b * kEdgeBlock; e < std::min(m, (b + 1) * kEdgeBlock); ++e) {
+        const int64_t u = static_cast<int64_t>(r.below(static_cast<uint64_t>(n)));
+        const int64_t cu = label[u];
+        const bool same = c == 1 || r.uniform() < o.homophily;
+        const int64_t cv = same ? cu : (cu + 1 + static_cast<int64_t>(r.below(static_cast<uint64_t>(c - 1)))) % c;
+        const int64_t size = offset[cv + 1] - offset[cv];
+        src[e] = u;
+        dst[e] = members[offset[cv] + static_cast<int64_t>(r.below(static_cast<uint64_t>(size)))];
+      }
+    }
+  });
+
+  NodeDataset ds;
+  ds.name = synthetic_spec(o);
+  ds.num_classes = c;
+  ds.graph = build_graph(src, dst, n, EdgeListOptions{.symmetrize = true, .drop_self_loops = true, .deduplicate = true},
+                         ds.name);
+  src = {};
+  dst = {};
+  ds.labels = torch::empty({n}, torch::kInt64);
+  std::copy(label.begin(), label.end(), ds.labels.data_ptr<int64_t>());
+
+  // Features: class mean (N(0, 1) per entry) plus Gaussian noise, rows in fixed blocks.
+  std::vector<float> means(static_cast<size_t>(c * d));
+  {
+    Rng r(o.seed, kMeans, 0);
+    for (auto& x : means) x = r.normal();
+  }
+  ds.features = torch::empty({n, d}, torch::kFloat32);
+  float* f = ds.features.data_ptr<float>();
+  constexpr int64_t kRowBlock = 1024;
+  const auto noise = static_cast<float>(o.feature_noise);
+  at::parallel_for(0, (n + kRowBlock - 1) / kRowBlock, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      Rng r(o.seed, kFeatures, static_cast<uint64_t>(b));
+      for (int64_t v = b * kRowBlock; v < std::min(n, (b + 1) * kRowBlock); ++v) {
+        const float* mu = means.data() + label[v] * d;
+        float* row = f + v * d;
+        for (int64_t k = 0; k < d; ++k) row[k] = mu[k] + noise * r.normal();
+      }
+    }
+  });
+
+  // Random split: the first train_fraction of a random order is train, the next val_fraction val.
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  {
+    Rng r(o.seed, kSplit, 0);
+    shuffle(order, r);
+  }
+  const auto n_train = static_cast<int64_t>(std::llround(o.train_fraction * static_cast<double>(n)));
+  const auto n_val = std::min(n - n_train, static_cast<int64_t>(std::llround(o.val_fraction * static_cast<double>(n))));
+  ds.train_mask = torch::zeros({n}, torch::kBool);
+  ds.val_mask = torch::zeros({n}, torch::kBool);
+  ds.test_mask = torch::zeros({n}, torch::kBool);
+  bool* tr = ds.train_mask.data_ptr<bool>();
+  bool* va = ds.val_mask.data_ptr<bool>();
+  bool* te = ds.test_mask.data_ptr<bool>();
+  for (int64_t k = 0; k < n; ++k) {
+    (k < n_train ? tr : k < n_train + n_val ? va : te)[order[k]] = true;
+  }
+  ds.validate();
+  return ds;
+}
+
+SyntheticOptions parse_synthetic_spec(const std::string& spec_in) {
+  std::string spec = spec_in;
+  for (const char* prefix : {"synthetic:", "synthetic"}) {
+    if (spec.rfind(prefix, 0) == 0) {
+      spec = spec.substr(std::string(prefix).size());
+      break;
+    }
+  }
+  SyntheticOptions o;
+  size_t start = 0;
+  while (start < spec.size()) {
+    size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    const std::string item = spec.substr(start, comma - start);
+    start = comma + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) throw std::invalid_argument("synthetic spec: '" + item + "' is not key=value");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "nodes") {
+      o.num_nodes = number<int64_t>(key, value);
+    } else if (key == "degree") {
+      o.avg_degree = number<double>(key, value);
+    } else if (key == "classes") {
+      o.num_classes = number<int64_t>(key, value);
+    } else if (key == "dim") {
+      o.feature_dim = number<int64_t>(key, value);
+    } else if (key == "homophily") {
+      o.homophily = number<double>(key, value);
+    } else if (key == "seed") {
+      o.seed = number<uint64_t>(key, value);
+    } else if (key == "noise") {
+      o.feature_noise = number<double>(key, value);
+    } else if (key == "train") {
+      o.train_fraction = number<double>(key, value);
+    } else if (key == "val") {
+      o.val_fraction = number<double>(key, value);
+    } else {
+      throw std::invalid_argument("synthetic spec: unknown key '" + key +
+                                  "' (nodes, degree, classes, dim, homophily, seed, noise, train, val)");
+    }
+  }
+  check(o);
+  return o;
+}
+
+std::string synthetic_spec(const SyntheticOptions& o) {
+  return "synthetic:nodes=" + std::to_string(o.num_nodes) + ",degree=" + text(o.avg_degree) +
+         ",classes=" + std::to_string(o.num_classes) + ",dim=" + std::to_string(o.feature_dim) +
+         ",homophily=" + text(o.homophily) + ",seed=" + std::to_string(o.seed) + ",noise=" + text(o.feature_noise) +
+         ",train=" + text(o.train_fraction) + ",val=" + text(o.val_fraction);
+}
+
+}  // namespace graphmae2::datasets

@@ -1,0 +1,36 @@
+#pragma once
+// Seeded contextual stochastic block model: labelled graphs of any size for tests and benchmarks.
+
+#include "datasets/dataset.h"
+
+#include <cstdint>
+#include <string>
+
+namespace graphmae2::datasets {
+
+/// @brief Parameters of the contextual SBM (defaults give a small, fast graph).
+struct SyntheticOptions {
+  int64_t num_nodes = 1000;
+  double avg_degree = 10;      ///< mean in-degree of the symmetric graph (before the rare duplicate is dropped)
+  int64_t num_classes = 5;
+  int64_t feature_dim = 32;
+  double homophily = 0.8;      ///< probability that an edge joins two nodes of the same class
+  uint64_t seed = 0;
+  double feature_noise = 1.0;  ///< std of the Gaussian noise around each class mean (means are N(0, 1))
+  double train_fraction = 0.1;
+  double val_fraction = 0.1;   ///< the rest is test
+};
+
+/// Generates the dataset in O(N * dim + E log(E / N)): balanced random classes; avg_degree * N / 2 undirected
+/// edges, each from a uniform node to a uniform node of its own class (prob. homophily) or of another class;
+/// symmetrised, self-loops and duplicates dropped; features = class mean + noise; random split masks.
+/// Deterministic for a seed, whatever the thread count. Throws std::invalid_argument on bad options.
+NodeDataset make_synthetic(const SyntheticOptions& opts);
+
+/// Parses "synthetic:nodes=N,degree=D,classes=C,dim=F,homophily=H,seed=S[,noise=X,train=T,val=V]"
+/// (any subset of keys, defaults as SyntheticOptions). Throws std::invalid_argument naming a bad key or value.
+SyntheticOptions parse_synthetic_spec(const std::string& spec);
+/// Returns: the canonical spec of `opts` (what parse_synthetic_spec reads back to the same options).
+std::string synthetic_spec(const SyntheticOptions& opts);
+
+}  // namespace graphmae2::datasets
