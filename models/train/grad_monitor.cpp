@@ -35,6 +35,8 @@ GradMonitor::GradMonitor(std::vector<GradGroup> groups, GradMonitorOptions optio
               "GradMonitor: min_history must be in [1, window=", options_.window(), "], got ", options_.min_history());
   TORCH_CHECK(options_.explode_threshold() > 0.0, "GradMonitor: explode_threshold must be > 0, got ",
               options_.explode_threshold());
+  TORCH_CHECK(options_.explode_patience() >= 1, "GradMonitor: explode_patience must be >= 1, got ",
+              options_.explode_patience());
   TORCH_CHECK(options_.vanish_threshold() >= 0.0, "GradMonitor: vanish_threshold must be >= 0, got ",
               options_.vanish_threshold());
   TORCH_CHECK(options_.vanish_patience() >= 1, "GradMonitor: vanish_patience must be >= 1, got ",
@@ -122,7 +124,12 @@ std::vector<GradEvent> GradMonitor::observe(int64_t step, const std::map<std::st
     }
     TORCH_CHECK(value >= 0.0, "GradMonitor: norm of group '", group, "' at step ", step, " is negative: ", value);
     if (value > options_.explode_threshold()) {
-      raise(GradEvent::Kind::kExploding, group, value, med, options_.explode_threshold());
+      // Raised when the run reaches the patience; a run that goes on raises again every `patience` steps.
+      if (++track.big_run % options_.explode_patience() == 0) {
+        raise(GradEvent::Kind::kExploding, group, value, med, options_.explode_threshold());
+      }
+    } else {
+      track.big_run = 0;
     }
     if (static_cast<int64_t>(track.window.size()) >= options_.min_history() && med > 0.0 &&
         value > options_.spike_factor() * med) {

@@ -74,7 +74,7 @@ TEST(GradMonitor, SpikeAfterMinHistoryAndWindowForgets) {
 }
 
 TEST(GradMonitor, ExplodingOnThresholdAndNonFinite) {
-  GradMonitor m({}, GradMonitorOptions().explode_threshold(100.0));
+  GradMonitor m({}, GradMonitorOptions().explode_threshold(100.0).explode_patience(1));
   auto ev = m.observe(0, {{"g", 150.0}});
   ASSERT_EQ(ev.size(), 1u);  // no history: exploding only, no spike
   EXPECT_EQ(ev[0].kind, GradEvent::Kind::kExploding);
@@ -89,6 +89,29 @@ TEST(GradMonitor, ExplodingOnThresholdAndNonFinite) {
   EXPECT_DOUBLE_EQ(m.median("g"), 150.0);
   EXPECT_TRUE(std::isnan(m.median("h")));
   EXPECT_TRUE(m.spikes().empty());
+}
+
+TEST(GradMonitor, ExplodingNeedsPatienceButNotForNonFinite) {
+  GradMonitor m({}, GradMonitorOptions().explode_threshold(1e3).explode_patience(3));
+  // One huge first step (a normalised loss at initialisation), then healthy: no event.
+  EXPECT_TRUE(m.observe(0, {{"g", 1.6e11}}).empty());
+  for (int64_t s = 1; s < 20; ++s) EXPECT_TRUE(m.observe(s, {{"g", healthy(s)}}).empty()) << "step " << s;
+  // Two steps above, one below, two above: the run restarts, still no event.
+  m.observe(20, {{"g", 2e3}});
+  m.observe(21, {{"g", 2e3}});
+  m.observe(22, {{"g", 5.0}});
+  m.observe(23, {{"g", 3e3}});
+  m.observe(24, {{"g", 4e3}});
+  for (const auto& e : m.events()) EXPECT_NE(e.kind, GradEvent::Kind::kExploding) << "step " << e.step;
+  // A third consecutive step above the threshold is exploding; NaN is exploding at once.
+  auto ev = m.observe(25, {{"g", 5e3}});
+  ASSERT_EQ(ev.size(), 2u);  // and a spike: the median of the window is still ~1
+  EXPECT_EQ(ev[0].kind, GradEvent::Kind::kExploding);
+  EXPECT_EQ(ev[0].step, 25);
+  EXPECT_EQ(ev[1].kind, GradEvent::Kind::kSpike);
+  ev = m.observe(26, {{"h", std::numeric_limits<double>::quiet_NaN()}});
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, GradEvent::Kind::kExploding);
 }
 
 TEST(GradMonitor, VanishingAfterPatienceOncePerRun) {
@@ -182,6 +205,7 @@ TEST(GradMonitor, RejectsBadConfiguration) {
   EXPECT_THROW(GradMonitor({GradGroup("total", *a)}), c10::Error);
   EXPECT_THROW(GradMonitor({}, GradMonitorOptions().spike_factor(1.0)), c10::Error);
   EXPECT_THROW(GradMonitor({}, GradMonitorOptions().window(5).min_history(6)), c10::Error);
+  EXPECT_THROW(GradMonitor({}, GradMonitorOptions().explode_patience(0)), c10::Error);
   GradMonitor m({});
   EXPECT_THROW(m.observe(0, {{"g", -1.0}}), c10::Error);
 }
