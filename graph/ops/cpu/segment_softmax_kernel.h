@@ -9,7 +9,8 @@ namespace graphmae2::graph::cpu {
 /// Returns: the per-row softmax, [num_edges, H].
 torch::Tensor segment_softmax_forward(const torch::Tensor& scores, const torch::Tensor& indptr);
 
-/// out: the forward result; grad_out: same shape. Returns: d loss / d scores = out * (grad_out - rowsum(out * grad_out)).
+/// out: the forward result; grad_out: same shape.
+/// Returns: d loss / d scores = out * (grad_out - rowsum(out * grad_out)).
 torch::Tensor segment_softmax_backward(const torch::Tensor& out, const torch::Tensor& grad_out,
                                        const torch::Tensor& indptr);
 
