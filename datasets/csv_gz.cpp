@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -18,7 +19,9 @@ constexpr size_t kMaxLine = 64 << 20;  // a line longer than this is a damaged f
 class LineReader {
  public:
   using Fill = std::function<size_t(char*, size_t)>;  // returns bytes read, 0 at the end; throws on error
-  LineReader(Fill fill, std::string source) : fill_(std::move(fill)), source_(std::move(source)) {}
+  // `chunk`: bytes pulled per fill (small inputs in memory need no 1 MiB buffer).
+  LineReader(Fill fill, std::string source, size_t chunk = kChunk)
+      : fill_(std::move(fill)), source_(std::move(source)), chunk_(std::max<size_t>(chunk, 1)) {}
 
   [[noreturn]] void fail(const std::string& what) const {
     throw std::runtime_error(source_ + ": line " + std::to_string(line_) + ": " + what);
@@ -46,8 +49,8 @@ class LineReader {
         fail("longer than " + std::to_string(kMaxLine) + " bytes");
       }
       const size_t old = buf_.size();
-      buf_.resize(old + kChunk);
-      const size_t got = fill_(buf_.data() + old, kChunk);
+      buf_.resize(old + chunk_);
+      const size_t got = fill_(buf_.data() + old, chunk_);
       buf_.resize(old + got);
       if (got == 0) eof_ = true;
     }
@@ -61,6 +64,7 @@ class LineReader {
   }
   Fill fill_;
   std::string source_;
+  size_t chunk_;
   std::string buf_;
   size_t pos_ = 0;
   bool eof_ = false;
@@ -251,15 +255,15 @@ torch::Tensor read_label_csv(const std::filesystem::path& file) {
 }
 
 std::vector<int64_t> parse_int_csv(std::string_view text, int64_t columns, const std::string& source) {
-  LineReader r(memory_fill(text), source);
+  LineReader r(memory_fill(text), source, std::min(kChunk, text.size() + 1));
   return ints(r, columns);
 }
 torch::Tensor parse_float_csv(std::string_view text, int64_t rows, const std::string& source) {
-  LineReader r(memory_fill(text), source);
+  LineReader r(memory_fill(text), source, std::min(kChunk, text.size() + 1));
   return floats(r, rows, text.size());
 }
 torch::Tensor parse_label_csv(std::string_view text, const std::string& source) {
-  LineReader r(memory_fill(text), source);
+  LineReader r(memory_fill(text), source, std::min(kChunk, text.size() + 1));
   return labels(r);
 }
 

@@ -43,7 +43,9 @@ class MemorySource : public Source {
  public:
   MemorySource(std::string_view bytes, std::string name) : Source(std::move(name)), bytes_(bytes) {}
   uint64_t size() const override { return bytes_.size(); }
-  void read(uint64_t off, char* dst, size_t n) override { std::memcpy(dst, bytes_.data() + off, n); }
+  void read(uint64_t off, char* dst, size_t n) override {
+    if (n > 0) std::memcpy(dst, bytes_.data() + off, n);  // dst may be null for an empty array
+  }
 
  private:
   std::string_view bytes_;
@@ -149,6 +151,7 @@ class EntryStream {
       : src_(src), off_(data_off), comp_left_(comp), uncomp_left_(uncomp), method_(method), crc_(crc),
         where_(std::move(where)) {
     if (method_ == 8) {
+      in_.resize(static_cast<size_t>(std::min<uint64_t>(comp, 1 << 20)));
       std::memset(&z_, 0, sizeof z_);
       if (inflateInit2(&z_, -MAX_WBITS) != Z_OK) throw std::runtime_error(where_ + ": inflateInit2 failed");
       z_open_ = true;
@@ -160,6 +163,7 @@ class EntryStream {
   uint64_t left() const { return uncomp_left_; }
 
   void read(char* dst, size_t n) {
+    if (n == 0) return;
     if (n > uncomp_left_) fail("the entry ends early: needs " + std::to_string(n) + " more bytes");
     if (method_ == 0) {
       src_.read_checked(off_, dst, n, "stored entry data");
@@ -213,7 +217,7 @@ class EntryStream {
   std::string where_;
   z_stream z_{};
   bool z_open_ = false;
-  std::vector<char> in_ = std::vector<char>(1 << 20);
+  std::vector<char> in_;  // compressed input chunk (deflate only)
 };
 
 torch::Tensor read_array(EntryStream& in, const std::string& where) {
