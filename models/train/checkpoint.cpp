@@ -61,6 +61,19 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
   atomic_write(path, [&](const std::filesystem::path& tmp) { archive.save_to(tmp.string()); });
 }
 
+std::string read_checkpoint_config(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw std::runtime_error("checkpoint '" + path.string() + "' does not exist");
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path.string());
+    c10::IValue config;
+    archive.read("config", config);
+    return config.toStringRef();
+  } catch (const c10::Error& e) {
+    throw std::runtime_error("checkpoint '" + path.string() + "' cannot be read: " + e.what_without_backtrace());
+  }
+}
+
 Checkpoint load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                            torch::optim::Optimizer* optimizer) {
   if (!std::filesystem::exists(path)) throw std::runtime_error("checkpoint '" + path.string() + "' does not exist");

@@ -29,6 +29,9 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
 Checkpoint load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                            torch::optim::Optimizer* optimizer);
 
+/// Reads only the resolved config text stored in a checkpoint (to rebuild its model before loading it).
+std::string read_checkpoint_config(const std::filesystem::path& path);
+
 /// The CPU generator's state, and restoring it (what makes resume identical).
 torch::Tensor cpu_rng_state();
 void set_cpu_rng_state(const torch::Tensor& state);

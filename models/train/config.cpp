@@ -172,6 +172,28 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
       f->member);
 }
 
+namespace {
+
+std::vector<std::string> apply_config_node(TrainConfig& cfg, const YAML::Node& root, const std::string& source) {
+  if (root.IsNull()) return {};
+  if (!root.IsMap()) throw std::invalid_argument("config '" + source + "' must be a map of key: value lines");
+  std::vector<std::string> set;
+  std::set<std::string> seen;
+  for (const auto& item : root) {
+    const std::string where = source + ":" + std::to_string(item.first.Mark().line + 1);
+    if (!item.first.IsScalar()) throw std::invalid_argument(where + ": keys must be plain names");
+    const auto key = item.first.Scalar();
+    if (!seen.insert(key).second) bad(where, key, "is set twice in the file");
+    if (!item.second.IsScalar() && !item.second.IsNull()) bad(where, key, "must have a single value");
+    const std::string value = item.second.IsNull() ? "none" : item.second.Scalar();
+    set_config_value(cfg, key, value, where);
+    set.push_back(key);
+  }
+  return set;
+}
+
+}  // namespace
+
 std::vector<std::string> apply_config_file(TrainConfig& cfg, const std::string& path) {
   YAML::Node root;
   try {
@@ -181,22 +203,17 @@ std::vector<std::string> apply_config_file(TrainConfig& cfg, const std::string& 
   } catch (const YAML::Exception& e) {
     throw std::invalid_argument("config file '" + path + "': " + e.what());
   }
-  if (root.IsNull()) return {};
-  if (!root.IsMap()) throw std::invalid_argument("config file '" + path + "' must be a map of key: value lines");
-  std::vector<std::string> set;
-  std::set<std::string> seen;
-  for (const auto& item : root) {
-    const auto line = std::to_string(item.first.Mark().line + 1);
-    const std::string where = path + ":" + line;
-    if (!item.first.IsScalar()) throw std::invalid_argument(where + ": keys must be plain names");
-    const auto key = item.first.Scalar();
-    if (!seen.insert(key).second) bad(where, key, "is set twice in the file");
-    if (!item.second.IsScalar() && !item.second.IsNull()) bad(where, key, "must have a single value");
-    std::string value = item.second.IsNull() ? "none" : item.second.Scalar();
-    set_config_value(cfg, key, value, where);
-    set.push_back(key);
+  return apply_config_node(cfg, root, path);
+}
+
+std::vector<std::string> apply_config_text(TrainConfig& cfg, const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw std::invalid_argument("config '" + source + "': " + e.what());
   }
-  return set;
+  return apply_config_node(cfg, root, source);
 }
 
 void apply_overrides(TrainConfig& cfg, const std::vector<std::pair<std::string, std::string>>& overrides) {

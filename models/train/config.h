@@ -82,6 +82,8 @@ void set_config_value(TrainConfig& cfg, const std::string& key, const std::strin
 /// Applies a YAML file (a flat map of the reference's keys). Unknown keys, duplicated keys, non-scalar
 /// values and wrong types are errors naming file:line and the key. Returns the keys it set.
 std::vector<std::string> apply_config_file(TrainConfig& cfg, const std::string& path);
+/// The same for YAML text (e.g. the config stored in a checkpoint); `source` names it in errors.
+std::vector<std::string> apply_config_text(TrainConfig& cfg, const std::string& text, const std::string& source);
 /// Applies `key -> value` overrides (from flags), with the same checks.
 void apply_overrides(TrainConfig& cfg, const std::vector<std::pair<std::string, std::string>>& overrides);
 
