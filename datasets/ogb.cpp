@@ -80,7 +80,10 @@ std::string only_subfolder(const fs::path& dir) {
 
 }  // namespace
 
-OgbInfo ogb_info(const std::string& name) {
+namespace {
+
+// master.csv rows of the supported datasets; '_' and case are ignored in the lookup.
+const OgbInfo* find_known(const std::string& name) {
   static const OgbInfo known[] = {{"ogbn-arxiv", false, "time", 40},
                                   {"ogbn-products", true, "sales_ranking", 47},
                                   {"ogbn-papers100M", false, "time", 172}};
@@ -89,9 +92,18 @@ OgbInfo ogb_info(const std::string& name) {
   for (const auto& k : known) {
     if (k.name.size() == key.size() &&
         std::equal(key.begin(), key.end(), k.name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-      return k;
+      return &k;
     }
   }
+  return nullptr;
+}
+
+}  // namespace
+
+OgbInfo ogb_info(const std::string& name) {
+  if (const OgbInfo* k = find_known(name)) return *k;
+  std::string key = name;
+  std::replace(key.begin(), key.end(), '_', '-');
   if (key == "ogbn-proteins" || key == "ogbn-mag") {
     throw std::runtime_error(name + ": not supported (proteins is multi-label with edge features; mag is heterogeneous)");
   }
@@ -127,10 +139,10 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
     name = (dir.filename().empty() ? dir.parent_path() : dir).filename().string();
     std::replace(name.begin(), name.end(), '_', '-');
   }
-  // Known OGB names take master.csv's facts; any other name (a dataset exported in OGB layout) is read
-  // with no inverse edges, the only split folder, and classes from the labels.
-  OgbInfo info{name, false, "", 0};
-  if (name.rfind("ogbn-", 0) == 0) info = ogb_info(name);
+  // Known OGB names take master.csv's facts; any other name (a dataset exported in OGB layout, a partial
+  // copy) is read with no inverse edges, the only split folder, and classes from the labels.
+  const OgbInfo* known = find_known(name);
+  const OgbInfo info = known ? *known : OgbInfo{name, false, "", 0};
   const bool add_inverse = opts.add_inverse_edge.value_or(info.add_inverse_edge);
   const fs::path raw = dir / "raw";
   if (!fs::is_directory(raw)) fail(raw, "missing: an OGB dataset folder holds raw/ and split/");
