@@ -8,18 +8,19 @@ namespace graphmae2::models::graphmae2 {
 
 namespace {
 
-layers::GAT make_encoder(const GraphMAE2Options& o) {
+// Encoder: in_dim -> heads x (num_hidden / heads) on every layer; decoder: num_hidden -> out_heads x in_dim.
+layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
   const int64_t per_head = o.num_hidden() / o.heads();
-  return layers::GAT(layers::GATOptions(o.in_dim(), per_head, per_head, o.num_layers())
-                         .heads(o.heads())
-                         .out_heads(o.heads())
+  auto opts = encoding ? layers::GATOptions(o.in_dim(), per_head, per_head, o.num_layers()).out_heads(o.heads())
+                       : layers::GATOptions(o.num_hidden(), per_head, o.in_dim(), o.num_dec_layers()).out_heads(o.out_heads());
+  return layers::GAT(opts.heads(o.heads())
                          .activation(o.activation())
                          .feat_drop(o.feat_drop())
                          .attn_drop(o.attn_drop())
                          .negative_slope(o.negative_slope())
                          .residual(o.residual())
                          .norm(o.norm())
-                         .encoding(true));
+                         .encoding(encoding));
 }
 
 torch::nn::Sequential make_projector(int64_t width, int64_t hidden) {
@@ -55,19 +56,8 @@ void GraphMAE2Impl::reset() {
               ") must be divisible by num_heads (", o.heads(), ")");
   TORCH_CHECK(o.out_heads() > 0 && o.num_hidden() % o.out_heads() == 0, "GraphMAE2: num_hidden (", o.num_hidden(),
               ") must be divisible by num_out_heads (", o.out_heads(), ")");
-  encoder = register_module("encoder", make_encoder(o));
-  const int64_t per_head = o.num_hidden() / o.heads();
-  decoder = register_module(
-      "decoder", layers::GAT(layers::GATOptions(o.num_hidden(), per_head, o.in_dim(), o.num_dec_layers())
-                                 .heads(o.heads())
-                                 .out_heads(o.out_heads())
-                                 .activation(o.activation())
-                                 .feat_drop(o.feat_drop())
-                                 .attn_drop(o.attn_drop())
-                                 .negative_slope(o.negative_slope())
-                                 .residual(o.residual())
-                                 .norm(o.norm())
-                                 .encoding(false)));
+  encoder = register_module("encoder", make_gat(o, /*encoding=*/true));
+  decoder = register_module("decoder", make_gat(o, /*encoding=*/false));
   encoder_to_decoder = register_module(
       "encoder_to_decoder", torch::nn::Linear(torch::nn::LinearOptions(o.num_hidden(), o.num_hidden()).bias(false)));
   enc_mask_token = register_parameter("enc_mask_token", torch::zeros({1, o.in_dim()}));

@@ -1,5 +1,6 @@
 #include "models/train/trainer.h"
 
+#include "graph/transforms.h"
 #include "models/ssl/ema.h"
 #include "models/train/checkpoint.h"
 #include "models/train/progress.h"
@@ -15,14 +16,6 @@ namespace graphmae2::models::train {
 namespace {
 
 bool is_planetoid(const std::string& name) { return name == "cora" || name == "citeseer" || name == "pubmed"; }
-
-graph::CsrGraph with_single_self_loops(const graph::CsrGraph& g) {
-  auto rows = g.row_ids();
-  auto keep = rows != g.indices;
-  auto loops = torch::arange(g.num_rows(), torch::kInt64);
-  return graph::CsrGraph::from_edges(torch::cat({rows.masked_select(keep), loops}),
-                                     torch::cat({g.indices.masked_select(keep), loops}), g.num_rows(), g.num_cols);
-}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, std::vector<torch::Tensor> params) {
   if (cfg.optimizer == "adamw") {
@@ -106,7 +99,10 @@ PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const TrainConfi
   } else {
     out.features = data.features;
   }
-  out.graph = with_single_self_loops(data.graph);
+  // The reference treats every graph as undirected (DGL's to_bidirected on the OGB graphs); Planetoid
+  // readers already return symmetric graphs.
+  const auto undirected = is_planetoid(data.name) ? data.graph : graph::symmetrize(data.graph);
+  out.graph = graph::add_self_loops(graph::remove_self_loops(undirected));
   return out;
 }
 

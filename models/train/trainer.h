@@ -13,7 +13,7 @@
 namespace graphmae2::models::train {
 
 /// The model's inputs after the reference's preprocessing: features normalised as `feature_norm` says,
-/// self-loops removed and one added per node.
+/// the graph made undirected (non-Planetoid graphs), self-loops removed and one added per node.
 struct PreparedGraph {
   graph::CsrGraph graph;
   torch::Tensor features;
