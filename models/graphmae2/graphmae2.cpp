@@ -1,5 +1,6 @@
 #include "models/graphmae2/graphmae2.h"
 
+#include "models/ssl/contrastive.h"
 #include "models/ssl/losses.h"
 
 #include <cmath>
@@ -109,6 +110,8 @@ GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch
               "GraphMAE2: both use_reconstruction and use_latent are off: nothing to train");
   TORCH_CHECK(loss.remask_method == "fixed" || loss.remask_method == "random",
               "GraphMAE2: unknown remask_method '", loss.remask_method, "' (expected fixed or random)");
+  TORCH_CHECK(loss.latent_loss == "sce" || loss.latent_loss == "infonce", "GraphMAE2: unknown latent_loss '",
+              loss.latent_loss, "' (expected sce or infonce)");
   TORCH_CHECK(loss.loss_fn == "sce" || loss.loss_fn == "mse", "GraphMAE2: unknown loss_fn '", loss.loss_fn,
               "' (expected sce or mse)");
 
@@ -124,7 +127,8 @@ GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch
   if (loss.use_latent) {
     auto target = latent_target(graph, x, targets);
     auto pred = predictor->forward(projector->forward(enc_rep.index_select(0, targets)));
-    out.latent = ssl::sce_loss(pred, target, 1.0);
+    out.latent = loss.latent_loss == "infonce" ? ssl::info_nce_loss(pred, target, loss.infonce_tau)
+                                               : ssl::sce_loss(pred, target, 1.0);
   }
 
   if (loss.use_reconstruction) {

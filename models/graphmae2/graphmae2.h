@@ -45,6 +45,8 @@ struct LossConfig {
   double lam = 1.0;
   bool use_reconstruction = true;
   bool use_latent = true;
+  std::string latent_loss = "sce";  ///< sce (the reference) | infonce (the contrastive loss MoCo v3 uses)
+  double infonce_tau = 0.2;
 };
 
 struct GraphMAE2Losses {

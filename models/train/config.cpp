@@ -40,6 +40,8 @@ const ConfigSchema<TrainConfig>& schema() {
       {"lam", &TrainConfig::lam},
       {"use_reconstruction", &TrainConfig::use_reconstruction},
       {"use_latent", &TrainConfig::use_latent},
+      {"latent_loss", &TrainConfig::latent_loss},
+      {"infonce_tau", &TrainConfig::infonce_tau},
       {"replace_rate", &TrainConfig::replace_rate},
       {"drop_edge_rate", &TrainConfig::drop_edge_rate},
       {"batch_size", &TrainConfig::batch_size},
@@ -126,6 +128,8 @@ void TrainConfig::validate() const {
   require_in_range(lam >= 0, "lam", s(lam), ">= 0");
   require_in_range(use_reconstruction || use_latent, "use_reconstruction", "false",
           "true, or use_latent true: at least one branch must train");
+  require_in_range(latent_loss == "sce" || latent_loss == "infonce", "latent_loss", latent_loss, "sce or infonce");
+  require_in_range(infonce_tau > 0, "infonce_tau", s(infonce_tau), "> 0");
   require_in_range(replace_rate >= 0 && replace_rate < 1, "replace_rate", s(replace_rate), "[0, 1)");
   require_in_range(drop_edge_rate >= 0 && drop_edge_rate < 1, "drop_edge_rate", s(drop_edge_rate), "[0, 1)");
   require_in_range(batch_size >= 1, "batch_size", s(batch_size), ">= 1");

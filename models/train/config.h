@@ -43,6 +43,8 @@ struct TrainConfig {
   double lam = 1.0;
   bool use_reconstruction = true;
   bool use_latent = true;
+  std::string latent_loss = "sce";  ///< sce (reference) | infonce (shared MoCo v3 contrastive loss; O(N^2) memory)
+  double infonce_tau = 0.2;
   double replace_rate = 0.0;  ///< accepted for compatibility: has no effect in the reference either
   double drop_edge_rate = 0.0;  ///< mini-batch only (as in the reference's full-batch script, which ignores it)
   int64_t batch_size = 256;     ///< mini-batch pretraining (ogbn-* configs); full-batch ignores it

@@ -168,6 +168,8 @@ TrainResult train_graphmae2(const TrainConfig& cfg, const PreparedGraph& input, 
   loss_cfg.lam = cfg.lam;
   loss_cfg.use_reconstruction = cfg.use_reconstruction;
   loss_cfg.use_latent = cfg.use_latent;
+  loss_cfg.latent_loss = cfg.latent_loss;
+  loss_cfg.infonce_tau = cfg.infonce_tau;
 
   const int64_t n = input.features.size(0);
   const auto targets = torch::arange(n, torch::kInt64);
