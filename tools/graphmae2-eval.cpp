@@ -22,7 +22,7 @@ const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.
                       [--seeds 0-9] [--data-root DIR] [--lr_f X] [--weight_decay_f X] [--max_epoch_f N]
 
   --checkpoint FILE   a graphmae2-train checkpoint (OUT/seed<k>/checkpoint.pt); its stored config rebuilds the model
-  --embeddings FILE   an .h5 with a float [N, D] dataset "embeddings" (graphmae2-train writes OUT/seed<k>/embeddings.h5)
+  --embeddings FILE   an .h5 with a float [N, D] dataset "embeddings" (graphmae2-train writes OUT/embeddings_seed<k>.h5)
   --mode              linear (default): logistic regression on frozen embeddings; finetune: encoder + head end to end
   --seeds LIST        probe seeds; prints mean ± std over them (default 0-9)
   probe settings default to the checkpoint's config (lr_f, weight_decay_f, max_epoch_f); flags override them

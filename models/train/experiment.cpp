@@ -109,7 +109,7 @@ ExperimentResult run_experiment(const TrainConfig& cfg, const datasets::NodeData
     collapsed = collapsed || diag.has_collapse();
 
     auto emb = embed(trained.model, input);
-    datasets::write_h5(seed_dir / "embeddings.h5",
+    datasets::write_h5(options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
                        {{"embeddings", emb},
                         {"labels", data.labels},
                         {"train_mask", data.train_mask},

@@ -43,8 +43,8 @@ struct CollapseDetected : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Runs every seed: writes OUT/config.yaml (resolved), OUT/seed<k>/{checkpoint.pt, metrics.jsonl,
-/// embeddings.h5}, OUT/metrics.jsonl (all seeds) and OUT/result.json; prints one line per seed.
+/// Runs every seed: writes OUT/config.yaml (resolved), OUT/embeddings_seed<k>.h5, OUT/seed<k>/{checkpoint.pt,
+/// metrics.jsonl}, OUT/metrics.jsonl (all seeds) and OUT/result.json; prints one line per seed.
 ExperimentResult run_experiment(const TrainConfig& cfg, const datasets::NodeDataset& data,
                                 const ExperimentOptions& options);
 
