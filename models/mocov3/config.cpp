@@ -58,6 +58,7 @@ const std::vector<Field>& fields() {
       {"spike_factor", &C::spike_factor},
       {"spike_window", &C::spike_window},
       {"probe_blocks", &C::probe_blocks},
+      {"probe_train", &C::probe_train},
       {"probe_epochs", &C::probe_epochs},
       {"probe_lr", &C::probe_lr},
       {"probe_weight_decay", &C::probe_weight_decay},
@@ -280,6 +281,7 @@ void MoCoV3Config::validate() const {
   require(spike_factor > 1, "spike_factor", str(spike_factor), "> 1");
   require(spike_window >= 10, "spike_window", str(spike_window), ">= 10");
   require(probe_blocks >= 1, "probe_blocks", str(probe_blocks), ">= 1");
+  require(probe_train >= 0, "probe_train", str(probe_train), ">= 0 (0: all)");
   require(probe_epochs >= 1, "probe_epochs", str(probe_epochs), ">= 1");
   require(probe_lr > 0, "probe_lr", str(probe_lr), "> 0");
   require(probe_weight_decay >= 0, "probe_weight_decay", str(probe_weight_decay), ">= 0");

@@ -79,7 +79,7 @@ int64_t load_checkpoint(const fs::path& path, MoCoV3& model, torch::optim::Optim
   }
   const auto previous = mocov3_config_from_yaml_text(stored.toStringRef(), path.string() + " (stored config)");
   const auto diff = differing_keys(previous, cfg,
-                                   {"threads", "knn_every", "knn_k", "knn_t", "knn_train", "knn_test", "probe_blocks",
+                                   {"threads", "knn_every", "knn_k", "knn_t", "knn_train", "knn_test", "probe_blocks", "probe_train",
                                     "probe_epochs", "probe_lr", "probe_weight_decay", "eval_batch", "checkpoint_every",
                                     "max_steps", "data_root"});
   if (!diff.empty()) {
@@ -184,10 +184,11 @@ RunResult run_mocov3(const MoCoV3Config& cfg, const fs::path& out, bool resume, 
 
   if (cfg.mode == "raw-pixels") {
     const auto t0 = Clock::now();
-    const auto flat_train = train.images.flatten(1).to(torch::kFloat32);
+    const int64_t n_probe = cfg.probe_train > 0 ? std::min(cfg.probe_train, train.size()) : train.size();
+    const auto flat_train = train.images.slice(0, 0, n_probe).flatten(1).to(torch::kFloat32);
     const auto flat_test = test.images.flatten(1).to(torch::kFloat32);
-    const auto probe =
-        image_linear_probe(flat_train, train.labels, flat_test, test.labels, num_classes, probe_options);
+    const auto probe = image_linear_probe(flat_train, train.labels.slice(0, 0, n_probe), flat_test, test.labels,
+                                          num_classes, probe_options);
     result.linear_probe = probe.test_acc;
     result.probe_seconds = seconds_since(t0);
     metrics.line("{\"type\":\"final\",\"mode\":\"raw-pixels\",\"linear_probe\":" + json_number(probe.test_acc) +
@@ -359,10 +360,12 @@ RunResult run_mocov3(const MoCoV3Config& cfg, const fs::path& out, bool resume, 
 
   const auto probe_t0 = Clock::now();
   auto& bb = model->base_encoder->backbone;
-  const auto train_features = extract_features(bb, train.images, mean, std, cfg.probe_blocks, cfg.eval_batch);
+  const int64_t n_probe = cfg.probe_train > 0 ? std::min(cfg.probe_train, train.size()) : train.size();
+  const auto train_features =
+      extract_features(bb, train.images.slice(0, 0, n_probe), mean, std, cfg.probe_blocks, cfg.eval_batch);
   const auto test_features = extract_features(bb, test.images, mean, std, cfg.probe_blocks, cfg.eval_batch);
-  const auto probe =
-      image_linear_probe(train_features, train.labels, test_features, test.labels, num_classes, probe_options);
+  const auto probe = image_linear_probe(train_features, train.labels.slice(0, 0, n_probe), test_features, test.labels,
+                                        num_classes, probe_options);
   result.linear_probe = probe.test_acc;
   result.probe_seconds = seconds_since(probe_t0);
 

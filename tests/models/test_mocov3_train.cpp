@@ -53,6 +53,7 @@ MoCoV3Config tiny_config(const fs::path& data) {
   c.spike_window = 10;
   c.probe_epochs = 20;
   c.eval_batch = 32;
+  c.threads = 0;  // leave the test binary's thread setting alone
   return c;
 }
 
