@@ -23,7 +23,6 @@ ProbeResult finetune(const layers::GAT& encoder, const graph::CsrGraph& graph, c
   auto y_train = labels.index_select(0, train_idx);
 
   ProbeResult result;
-  double best_val = -1;
   for (int64_t epoch = 0; epoch < options.max_epoch; ++epoch) {
     model->train();
     head->train();
@@ -36,14 +35,7 @@ ProbeResult finetune(const layers::GAT& encoder, const graph::CsrGraph& graph, c
     model->eval();
     head->eval();
     auto all = head(model->forward(graph, x));
-    const double val = accuracy(all, labels, val_mask), test = accuracy(all, labels, test_mask);
-    if (val >= best_val) {
-      best_val = val;
-      result.best_val_acc = val;
-      result.test_acc = test;
-      result.best_epoch = epoch;
-    }
-    result.final_test_acc = test;
+    result.observe(epoch, accuracy(all, labels, val_mask), accuracy(all, labels, test_mask));
   }
   return result;
 }

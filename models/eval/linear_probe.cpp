@@ -35,7 +35,6 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
   torch::optim::Adam opt(head->parameters(),
                          torch::optim::AdamOptions(options.lr).weight_decay(options.weight_decay));
   ProbeResult result;
-  double best_val = -1.0;
   for (int64_t epoch = 0; epoch < options.max_epoch; ++epoch) {
     head->train();
     auto loss = torch::nn::functional::cross_entropy(head(x_train), y_train);
@@ -45,15 +44,7 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
     torch::NoGradGuard no_grad;
     head->eval();
     auto logits = head(x);
-    const double val = accuracy(logits, labels, val_mask);
-    const double test = accuracy(logits, labels, test_mask);
-    if (val >= best_val) {
-      best_val = val;
-      result.best_val_acc = val;
-      result.test_acc = test;
-      result.best_epoch = epoch;
-    }
-    result.final_test_acc = test;
+    result.observe(epoch, accuracy(logits, labels, val_mask), accuracy(logits, labels, test_mask));
   }
   return result;
 }

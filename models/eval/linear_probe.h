@@ -19,6 +19,17 @@ struct ProbeResult {
   double test_acc = 0;      ///< test accuracy of the last epoch reaching the best validation accuracy
   double final_test_acc = 0;  ///< test accuracy after the last epoch
   int64_t best_epoch = -1;
+
+  /// Records one epoch's accuracies with the reference's rule: the last epoch whose val accuracy is >= the
+  /// best so far is the one kept.
+  void observe(int64_t epoch, double val_acc, double test_acc) {
+    if (best_epoch < 0 || val_acc >= best_val_acc) {
+      best_val_acc = val_acc;
+      this->test_acc = test_acc;
+      best_epoch = epoch;
+    }
+    final_test_acc = test_acc;
+  }
 };
 
 /// Fraction of `mask` rows whose argmax of `logits` equals `labels`. Returns 0 for an empty mask.
