@@ -63,7 +63,7 @@ VisionTransformerOptions vit_options(const std::string& size, int64_t image_size
   if (size == "tiny") return o.embed_dim(192).depth(12).num_heads(3);
   if (size == "small") return o.embed_dim(384).depth(12).num_heads(12);
   if (size == "base") return o.embed_dim(768).depth(12).num_heads(12);
-  if (size == "mini") return o.embed_dim(128).depth(4).num_heads(4);
+  if (size == "mini") return o.embed_dim(64).depth(4).num_heads(4);
   TORCH_CHECK(false, "unknown ViT size '", size, "' (expected tiny, small, base or mini)");
 }
 

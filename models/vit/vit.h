@@ -52,7 +52,7 @@ struct VisionTransformerOptions {
 };
 
 /// Named sizes: "tiny" (192 wide, 12 deep, 3 heads), "small" (384, 12, 12 as MoCo v3), "base" (768, 12, 12),
-/// and "mini" (128, 4, 4), the small-image configuration used for 28 x 28 Fashion-MNIST (patch 7: 16 tokens).
+/// and "mini" (64, 4, 4), the small-image configuration for 28 x 28 Fashion-MNIST on a CPU (patch 7: 16 tokens).
 /// Throws c10::Error on an unknown name.
 VisionTransformerOptions vit_options(const std::string& size, int64_t image_size, int64_t patch_size,
                                      int64_t in_channels);
