@@ -29,7 +29,11 @@ class ConfigSchema {
     Member member;
   };
 
-  explicit ConfigSchema(std::vector<Field> fields) : fields_(std::move(fields)) {}
+  /// How to_yaml() writes string values: bare, or double-quoted so that "none" or "1" read back as strings.
+  enum class Strings { bare, quoted };
+
+  explicit ConfigSchema(std::vector<Field> fields, Strings strings = Strings::bare)
+      : fields_(std::move(fields)), strings_(strings) {}
 
   std::vector<std::string> keys() const {
     std::vector<std::string> k;
@@ -45,7 +49,7 @@ class ConfigSchema {
   /// Sets one key from text; throws std::invalid_argument naming `where`, the key and the value.
   void set(C& cfg, const std::string& key, const std::string& value, const std::string& where) const {
     const Field* f = find(key);
-    if (!f) fail(where, key, "is not a known key (--list-keys prints them)");
+    if (!f) fail(where, key, "is not a known key (the tool's --help lists them)");
     std::visit(
         [&](auto ptr) {
           using T = std::decay_t<decltype(cfg.*ptr)>;
@@ -114,27 +118,44 @@ class ConfigSchema {
   /// Every key as `name: value` lines, in table order (doubles with full precision, so it round-trips).
   std::string to_yaml(const C& cfg) const {
     std::ostringstream os;
-    for (const auto& f : fields_) {
-      os << f.name << ": ";
-      std::visit(
-          [&](auto ptr) {
-            using T = std::decay_t<decltype(cfg.*ptr)>;
-            if constexpr (std::is_same_v<T, bool>) {
-              os << ((cfg.*ptr) ? "true" : "false");
-            } else if constexpr (std::is_same_v<T, double>) {
-              os.precision(17);
-              os << (cfg.*ptr);
-            } else {
-              os << (cfg.*ptr);
-            }
-          },
-          f.member);
-      os << "\n";
-    }
+    for (const auto& f : fields_) os << f.name << ": " << format(cfg, f.member) << "\n";
     return os.str();
   }
 
+  /// Keys whose values differ between two configs, except those in `ignore`.
+  std::vector<std::string> differing_keys(const C& a, const C& b, const std::vector<std::string>& ignore) const {
+    std::vector<std::string> out;
+    for (const auto& f : fields_) {
+      if (std::find(ignore.begin(), ignore.end(), f.name) != ignore.end()) continue;
+      if (format(a, f.member) != format(b, f.member)) out.emplace_back(f.name);
+    }
+    return out;
+  }
+
  private:
+  std::string format(const C& cfg, const Member& member) const {
+    std::ostringstream os;
+    std::visit(
+        [&](auto ptr) {
+          using T = std::decay_t<decltype(cfg.*ptr)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            os << ((cfg.*ptr) ? "true" : "false");
+          } else if constexpr (std::is_same_v<T, double>) {
+            os.precision(17);
+            os << (cfg.*ptr);
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            if (strings_ == Strings::quoted) {
+              os << '"' << (cfg.*ptr) << '"';
+            } else {
+              os << (cfg.*ptr);
+            }
+          } else {
+            os << (cfg.*ptr);
+          }
+        },
+        member);
+    return os.str();
+  }
   const Field* find(const std::string& key) const {
     for (const auto& f : fields_) {
       if (key == f.name) return &f;
@@ -171,6 +192,7 @@ class ConfigSchema {
   }
 
   std::vector<Field> fields_;
+  Strings strings_;
 };
 
 /// Throws std::invalid_argument "config: KEY = VALUE is out of range (expected EXPECTED)" unless ok.
