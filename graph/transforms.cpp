@@ -96,6 +96,34 @@ torch::Tensor out_degrees(const CsrGraph& graph) {
   return torch::bincount(graph.indices, /*weights=*/{}, /*minlength=*/graph.num_cols);
 }
 
+Subgraph select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
+  TORCH_CHECK(rows.dim() == 1 && rows.scalar_type() == torch::kInt64, "select_rows: rows must be a 1-D int64 "
+              "tensor, got ", rows.scalar_type(), " of shape ", rows.sizes());
+  TORCH_CHECK(rows.device() == graph.indptr.device(), "select_rows: rows on ", rows.device(), ", graph on ",
+              graph.indptr.device());
+  if (rows.numel() > 0) {
+    const int64_t lo = rows.min().item<int64_t>(), hi = rows.max().item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < graph.num_rows(), "select_rows: row id ", lo < 0 ? lo : hi,
+                " is out of range for ", graph.num_rows(), " rows");
+  }
+  const auto starts = graph.indptr.index_select(0, rows);
+  const auto counts = graph.indptr.index_select(0, rows + 1) - starts;
+  auto indptr = torch::zeros({rows.numel() + 1}, graph.indptr.options());
+  indptr.narrow(0, 1, rows.numel()).copy_(counts.cumsum(0));
+  const int64_t num_edges = rows.numel() > 0 ? indptr[-1].item<int64_t>() : 0;
+  // Edge k of the block is the parent's edge starts[r] + (k - indptr[r]) for its row r.
+  const auto shift = torch::repeat_interleave(starts - indptr.narrow(0, 0, rows.numel()), counts, /*dim=*/0,
+                                              /*output_size=*/num_edges);
+  const auto edge_ids = shift + torch::arange(num_edges, graph.indptr.options());
+  std::optional<torch::Tensor> weights;
+  if (graph.weights) weights = graph.weights->index_select(0, edge_ids);
+  Subgraph out;
+  out.graph = CsrGraph(indptr, graph.indices.index_select(0, edge_ids), graph.num_cols, weights, /*validate=*/false);
+  out.node_ids = rows;
+  out.edge_ids = edge_ids;
+  return out;
+}
+
 Subgraph induced_subgraph(const CsrGraph& graph, const torch::Tensor& nodes_in) {
   check_square(graph, "induced_subgraph");
   TORCH_CHECK(nodes_in.defined() && nodes_in.dim() == 1 && nodes_in.scalar_type() == torch::kInt64,

@@ -45,6 +45,11 @@ struct Subgraph {
 /// repeated id.
 Subgraph induced_subgraph(const CsrGraph& graph, const torch::Tensor& nodes);
 
+/// The rows `rows` (int64 [k], ids in [0, num_rows), repeats allowed) in that order, with all their edges and the
+/// same num_cols: a bipartite block whose destination r is the parent's rows[r]. `edge_ids` of the result give
+/// each edge's position in the parent. Runs on the graph's device.
+Subgraph select_rows(const CsrGraph& graph, const torch::Tensor& rows);
+
 /// Drops each edge independently with probability p in [0, 1] (the rest keep their order). GraphMAE2's
 /// drop_edge is add_self_loops(drop_edges(remove_self_loops(g), p)). Same generator state, same result.
 CsrGraph drop_edges(const CsrGraph& graph, double p, std::optional<at::Generator> generator = std::nullopt);

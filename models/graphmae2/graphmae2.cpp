@@ -30,6 +30,23 @@ torch::nn::Sequential make_projector(int64_t width, int64_t hidden) {
                                torch::nn::Linear(hidden, width));
 }
 
+// encoder(graph, x with the rows `mask_nodes` replaced by `token`), through the sparse first projection when
+// the features are given sparse and the first layer allows it.
+torch::Tensor encode(layers::GAT& encoder, const graph::CsrGraph& graph, const torch::Tensor& x,
+                     const layers::SparseFeatures* sparse_x, const torch::Tensor& mask_nodes,
+                     const torch::Tensor& token) {
+  auto first = encoder->first_layer();
+  if (sparse_x != nullptr && first->accepts_projected_input()) {
+    TORCH_CHECK(sparse_x->num_rows() == x.size(0) && sparse_x->num_features() == x.size(1),
+                "GraphMAE2: sparse features are ", sparse_x->num_rows(), " x ", sparse_x->num_features(),
+                " but the dense features are ", x.sizes());
+    auto projected = layers::masked_sparse_linear(*sparse_x, first->fc->weight, mask_nodes, token,
+                                                  first->options.feat_drop(), first->is_training());
+    return encoder->forward_projected(graph, projected);
+  }
+  return encoder->forward(graph, mask_nodes.defined() ? replace_rows(x, mask_nodes, token) : x);
+}
+
 }  // namespace
 
 torch::Tensor replace_rows(const torch::Tensor& x, const torch::Tensor& nodes, const torch::Tensor& token) {
@@ -88,19 +105,21 @@ std::vector<torch::Tensor> GraphMAE2Impl::student_parameters() const {
   return out;
 }
 
-torch::Tensor GraphMAE2Impl::embed(const graph::CsrGraph& graph, const torch::Tensor& x) {
-  return encoder->forward(graph, x);
+torch::Tensor GraphMAE2Impl::embed(const graph::CsrGraph& graph, const torch::Tensor& x,
+                                   const layers::SparseFeatures* sparse_x) {
+  return encode(encoder, graph, x, sparse_x, torch::Tensor(), torch::Tensor());
 }
 
 torch::Tensor GraphMAE2Impl::latent_target(const graph::CsrGraph& graph, const torch::Tensor& x,
-                                           const torch::Tensor& targets) {
+                                           const torch::Tensor& targets, const layers::SparseFeatures* sparse_x) {
   torch::NoGradGuard no_grad;
-  auto h = encoder_ema->forward(graph, x);
+  auto h = encode(encoder_ema, graph, x, sparse_x, torch::Tensor(), torch::Tensor());
   return projector_ema->forward(h.index_select(0, targets));
 }
 
 GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch::Tensor& x,
-                                       const torch::Tensor& targets, const MaskPlan& plan, const LossConfig& loss) {
+                                       const torch::Tensor& targets, const MaskPlan& plan, const LossConfig& loss,
+                                       const layers::SparseFeatures* sparse_x) {
   const int64_t n = x.size(0);
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_dim(), "GraphMAE2: features have shape ", x.sizes(),
               ", expected [N, ", options.in_dim(), "]");
@@ -116,7 +135,7 @@ GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch
               "' (expected sce or mse)");
 
   // Masked rows of the input become the (learnable) encoder mask token.
-  auto enc_rep = encoder->forward(graph, replace_rows(x, plan.mask_nodes, enc_mask_token));
+  auto enc_rep = encode(encoder, graph, x, sparse_x, plan.mask_nodes, enc_mask_token);
 
   GraphMAE2Losses out;
   out.encoding = enc_rep;
@@ -125,7 +144,7 @@ GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch
   out.reconstruction = zero;
 
   if (loss.use_latent) {
-    auto target = latent_target(graph, x, targets);
+    auto target = latent_target(graph, x, targets, sparse_x);
     auto pred = predictor->forward(projector->forward(enc_rep.index_select(0, targets)));
     out.latent = loss.latent_loss == "infonce" ? ssl::info_nce_loss(pred, target, loss.infonce_tau)
                                                : ssl::sce_loss(pred, target, 1.0);
@@ -139,14 +158,12 @@ GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch
     };
     if (loss.remask_method == "fixed") {
       auto rep = replace_rows(origin_rep, plan.mask_nodes, torch::Tensor());
-      auto recon = decoder->forward(graph, rep);
-      out.per_view.push_back(criterion(x_init, recon.index_select(0, plan.mask_nodes)));
+      out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));
     } else {
       TORCH_CHECK(!plan.remask_nodes.empty(), "GraphMAE2: random remask needs at least one remask view");
       for (const auto& remask : plan.remask_nodes) {
         auto rep = replace_rows(origin_rep, remask, dec_mask_token);
-        auto recon = decoder->forward(graph, rep);
-        out.per_view.push_back(criterion(x_init, recon.index_select(0, plan.mask_nodes)));
+        out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));
       }
     }
     out.reconstruction = out.per_view.front();

@@ -3,6 +3,7 @@
 // latent prediction against an EMA target encoder.
 
 #include "models/layers/gat.h"
+#include "models/layers/sparse_features.h"
 
 #include <torch/torch.h>
 
@@ -68,12 +69,17 @@ class GraphMAE2Impl : public torch::nn::Cloneable<GraphMAE2Impl> {
   void reset() override;
 
   /// x: [N, in_dim]; targets: int64 node ids whose latent is predicted (full batch: all nodes).
+  /// `sparse_x`, when given, holds x's non-zeros: the encoders' first projections then run on it
+  /// (masked_sparse_linear), which gives the same function at a fraction of the cost for sparse features.
   GraphMAE2Losses forward(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& targets,
-                          const MaskPlan& plan, const LossConfig& loss);
+                          const MaskPlan& plan, const LossConfig& loss,
+                          const layers::SparseFeatures* sparse_x = nullptr);
   /// Student encoder output on the unmasked graph (call in eval mode for embeddings). Returns [N, num_hidden].
-  torch::Tensor embed(const graph::CsrGraph& graph, const torch::Tensor& x);
+  torch::Tensor embed(const graph::CsrGraph& graph, const torch::Tensor& x,
+                      const layers::SparseFeatures* sparse_x = nullptr);
   /// Latent target: EMA projector(EMA encoder(graph, x))[targets], no grad.
-  torch::Tensor latent_target(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& targets);
+  torch::Tensor latent_target(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& targets,
+                              const layers::SparseFeatures* sparse_x = nullptr);
 
   /// Parameters that train (everything except the target modules).
   std::vector<torch::Tensor> student_parameters() const;

@@ -40,6 +40,21 @@ torch::Tensor GATImpl::forward(const graph::CsrGraph& graph, const torch::Tensor
   return h;
 }
 
+torch::Tensor GATImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected) {
+  auto h = first_layer()->forward_projected(graph, layer0_projected);
+  for (size_t l = 1; l < layers->size(); ++l) h = (*layers)[l]->as<GATConv>()->forward(graph, h);
+  return h;
+}
+
+torch::Tensor GATImpl::forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows) {
+  auto h = x;
+  const size_t last = layers->size() - 1;
+  for (size_t l = 0; l < last; ++l) h = (*layers)[l]->as<GATConv>()->forward(graph, h);
+  return (*layers)[last]->as<GATConv>()->forward_rows(graph, h, rows);
+}
+
+GATConv GATImpl::first_layer() const { return GATConv(std::dynamic_pointer_cast<GATConvImpl>((*layers)[0])); }
+
 torch::Tensor GATImpl::forward_blocks(const std::vector<graph::CsrGraph>& blocks, const torch::Tensor& x) {
   TORCH_CHECK(static_cast<int64_t>(blocks.size()) == options.num_layers(), "GAT: got ", blocks.size(),
               " blocks for ", options.num_layers(), " layers");

@@ -35,6 +35,13 @@ class GATImpl : public torch::nn::Cloneable<GATImpl> {
 
   /// x: [num_nodes, in_dim]. Returns [num_nodes, out_heads * out_dim] (concat_out) on the full graph.
   torch::Tensor forward(const graph::CsrGraph& graph, const torch::Tensor& x);
+  /// Same, with layer 0's input projection fc(dropout(x)) given ([num_nodes, heads * num_hidden], e.g. from
+  /// masked_sparse_linear); needs a layer 0 without residual (first_layer()->accepts_projected_input()).
+  torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected);
+  GATConv first_layer() const;
+  /// forward(graph, x).index_select(0, rows), with the last layer evaluated at those rows only
+  /// (GATConv::forward_rows): the decoder needs its output at the masked nodes alone.
+  torch::Tensor forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows);
   /// Mini-batch form: one bipartite block per layer (block l maps layer l's sources to its destinations).
   torch::Tensor forward_blocks(const std::vector<graph::CsrGraph>& blocks, const torch::Tensor& x);
   /// Output width: out_heads * out_dim when concatenating, else out_dim.

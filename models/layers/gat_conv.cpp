@@ -2,6 +2,7 @@
 
 #include "graph/ops/segment_softmax.h"
 #include "graph/ops/spmm.h"
+#include "graph/transforms.h"
 #include "models/layers/activation.h"
 
 #include <cmath>
@@ -64,12 +65,58 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::forward_with_attention(cons
               ", expected [", graph.num_cols, ", ", o.in_features(), "]");
   TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ",
               graph.num_cols, " source nodes");
+  auto h = F::dropout(x, F::DropoutFuncOptions().p(o.feat_drop()).training(is_training()));
+  return attend(graph, fc(h), h);
+}
+
+bool GATConvImpl::accepts_projected_input() const {
+  return !res_fc && !(options.residual() && options.identity_residual());
+}
+
+torch::Tensor GATConvImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected) {
+  TORCH_CHECK(accepts_projected_input(),
+              "GATConv: forward_projected needs the layer input for its residual; call forward instead");
+  TORCH_CHECK(projected.dim() == 2 && projected.size(0) == graph.num_cols &&
+                  projected.size(1) == options.heads() * options.out_features(),
+              "GATConv: projected input has shape ", projected.sizes(), ", expected [", graph.num_cols, ", ",
+              options.heads() * options.out_features(), "]");
+  return attend(graph, projected, torch::Tensor()).first;
+}
+
+torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x,
+                                        const torch::Tensor& rows) {
+  const auto& o = options;
+  TORCH_CHECK(graph.is_square(), "GATConv: forward_rows needs a square graph, got ", graph.summary());
+  if (o.heads() != 1 || !accepts_projected_input() || o.norm() != "none") {
+    return forward(graph, x).index_select(0, rows);
+  }
+  TORCH_CHECK(x.dim() == 2 && x.size(0) == graph.num_cols && x.size(1) == o.in_features(),
+              "GATConv: input has shape ", x.sizes(), ", expected [", graph.num_cols, ", ", o.in_features(), "]");
+  // One head: sum_j a_ij W h_j = W sum_j a_ij h_j and <W h_j, a> = <h_j, W^T a>, so only the selected rows
+  // are projected (the decoder's output width is the input's, 1433 on Cora: the costly product).
+  auto h = F::dropout(x, F::DropoutFuncOptions().p(o.feat_drop()).training(is_training()));
+  const auto block = graph::select_rows(graph, rows).graph;
+  const auto& w = fc->weight;  // [out, in]
+  auto el = torch::mv(h, torch::mv(w.t(), attn_l.view({o.out_features()})));
+  auto er = torch::mv(h.index_select(0, rows), torch::mv(w.t(), attn_r.view({o.out_features()})));
+  auto e = (el.index_select(0, block.indices) + er.index_select(0, block.row_ids())).unsqueeze(1);
+  e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
+  auto a = graph::segment_softmax(e, block);
+  a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
+  auto rst = torch::mm(graph::spmm(block, a, h.unsqueeze(1)).squeeze(1), w.t());
+  if (bias.defined()) rst = rst + bias;
+  if (!activation.is_empty()) rst = activation.forward(rst);
+  return rst;
+}
+
+std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGraph& graph,
+                                                            const torch::Tensor& projected,
+                                                            const torch::Tensor& h) {
+  const auto& o = options;
   TORCH_CHECK(graph.num_rows() <= graph.num_cols, "GATConv: graph has ", graph.num_rows(),
               " destination rows but only ", graph.num_cols, " source nodes");
   const int64_t heads = o.heads(), out = o.out_features(), num_dst = graph.num_rows();
-
-  auto h = F::dropout(x, F::DropoutFuncOptions().p(o.feat_drop()).training(is_training()));
-  auto feat_src = fc(h).view({-1, heads, out});
+  auto feat_src = projected.view({-1, heads, out});
   auto feat_dst = num_dst == graph.num_cols ? feat_src : feat_src.narrow(0, 0, num_dst);
   auto el = (feat_src * attn_l).sum(-1);  // [num_src, heads]
   auto er = (feat_dst * attn_r).sum(-1);  // [num_dst, heads]

@@ -42,12 +42,26 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   torch::Tensor forward(const graph::CsrGraph& graph, const torch::Tensor& x);
   /// Same, also returning the attention coefficients [num_edges, heads] (after attention dropout).
   std::pair<torch::Tensor, torch::Tensor> forward_with_attention(const graph::CsrGraph& graph, const torch::Tensor& x);
+  /// The layer after its input projection: `projected` = fc(dropout(x)) computed elsewhere ([num_cols,
+  /// heads * out_features]), e.g. by masked_sparse_linear. Only for layers without a residual, which would
+  /// need x itself (see accepts_projected_input).
+  torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected);
+  bool accepts_projected_input() const;
+  /// forward(graph, x).index_select(0, rows) on a square graph. With one head, no residual and no norm the
+  /// attention-weighted sum runs before the projection, so only the selected rows are projected (same
+  /// function; attention dropout is drawn for their edges only).
+  torch::Tensor forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows);
 
   GATConvOptions options;
   torch::nn::Linear fc{nullptr};
   torch::Tensor attn_l, attn_r, bias;
   torch::nn::Linear res_fc{nullptr};
   torch::nn::AnyModule norm, activation;
+
+ private:
+  // Attention, aggregation, bias, residual (from h, the dropped-out input), heads, norm, activation.
+  std::pair<torch::Tensor, torch::Tensor> attend(const graph::CsrGraph& graph, const torch::Tensor& projected,
+                                                 const torch::Tensor& h);
 };
 TORCH_MODULE(GATConv);
 

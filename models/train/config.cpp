@@ -54,6 +54,7 @@ const ConfigSchema<TrainConfig>& schema() {
       {"max_epoch_f", &TrainConfig::max_epoch_f},
       {"linear_prob", &TrainConfig::linear_prob},
       {"feature_norm", &TrainConfig::feature_norm},
+      {"sparse_input", &TrainConfig::sparse_input},
       {"save_every", &TrainConfig::save_every},
       {"diag_every", &TrainConfig::diag_every},
       {"num_threads", &TrainConfig::num_threads},

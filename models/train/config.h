@@ -60,6 +60,9 @@ struct TrainConfig {
   bool linear_prob = true;  ///< true: linear probe on frozen embeddings; false: fine-tune the encoder
   // data
   std::string feature_norm = "auto";  ///< auto (row for Planetoid, standard for ogbn-arxiv/papers) | row | standard | none
+  /// Run the encoders' first projection on the non-zeros of the features when at most a quarter are non-zero
+  /// (bag-of-words: Cora, CiteSeer, PubMed). The same model and dropout distribution, another random stream.
+  bool sparse_input = true;
   // bookkeeping
   int64_t save_every = 0;  ///< checkpoint every N epochs (0: only at the end)
   int64_t diag_every = 20; ///< diagnostics (effective rank, std, ...) every N epochs

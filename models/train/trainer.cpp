@@ -103,6 +103,10 @@ PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const TrainConfi
   // readers already return symmetric graphs.
   const auto undirected = is_planetoid(data.name) ? data.graph : graph::symmetrize(data.graph);
   out.graph = graph::add_self_loops(graph::remove_self_loops(undirected));
+  if (cfg.sparse_input) {
+    auto sparse = layers::SparseFeatures::from_dense(out.features);
+    if (sparse.density() <= kSparseInputDensity) out.sparse_features = std::move(sparse);
+  }
   return out;
 }
 
@@ -126,7 +130,7 @@ torch::Tensor embed(graphmae2::GraphMAE2& model, const PreparedGraph& input) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  auto emb = model->embed(input.graph, input.features);
+  auto emb = model->embed(input.graph, input.features, input.sparse());
   model->train(was_training);
   return emb;
 }
@@ -192,7 +196,7 @@ TrainResult train_graphmae2(const TrainConfig& cfg, const PreparedGraph& input, 
         plan.remask_nodes.push_back(graphmae2::random_subset(n, cfg.remask_rate, input.features.device()));
       }
     }
-    auto losses = model->forward(input.graph, input.features, targets, plan, loss_cfg);
+    auto losses = model->forward(input.graph, input.features, targets, plan, loss_cfg, input.sparse());
     const double total = losses.total.item<double>();
     if (!std::isfinite(total)) {
       bar.finish();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace graphmae2::models::train {
@@ -17,7 +18,12 @@ namespace graphmae2::models::train {
 struct PreparedGraph {
   graph::CsrGraph graph;
   torch::Tensor features;
+  /// The features' non-zeros, kept when `sparse_input` is on and at most kSparseInputDensity of them are
+  /// non-zero; the model then projects them sparsely.
+  std::optional<layers::SparseFeatures> sparse_features;
+  const layers::SparseFeatures* sparse() const { return sparse_features ? &*sparse_features : nullptr; }
 };
+inline constexpr double kSparseInputDensity = 0.25;
 PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const TrainConfig& cfg);
 /// Resolves feature_norm "auto" for a dataset name: row for Planetoid, standard for ogbn-arxiv/papers100M.
 std::string resolve_feature_norm(const TrainConfig& cfg, const std::string& dataset_name);

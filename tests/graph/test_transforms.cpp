@@ -169,6 +169,30 @@ TEST(Transforms, InducedSubgraphMatchesLoop) {
   expect_error([&] { induced_subgraph(g, torch::zeros({2})); }, "nodes must be a 1-D int64 tensor");
 }
 
+TEST(Transforms, SelectRowsMatchesLoop) {
+  const auto g = weighted_tiny();
+  const std::vector<int64_t> rows = {3, 0, 3, 5};  // order kept, repeats allowed
+  const auto sub = select_rows(g, i64(rows));
+  const auto adj = adjacency(g);
+  Adjacency expected;
+  for (int64_t r : rows) expected.push_back(adj[r]);
+  EXPECT_EQ(adjacency(sub.graph), expected);
+  EXPECT_EQ(sub.graph.num_cols, g.num_cols);
+  EXPECT_NO_THROW(sub.graph.validate());
+  ASSERT_EQ(sub.edge_ids.numel(), sub.graph.num_edges());
+  const auto parent_rows = g.row_ids();
+  const auto sub_rows = sub.graph.row_ids();
+  for (int64_t e = 0; e < sub.graph.num_edges(); ++e) {
+    const int64_t pe = sub.edge_ids[e].item<int64_t>();
+    EXPECT_EQ(parent_rows[pe].item<int64_t>(), rows[sub_rows[e].item<int64_t>()]);
+    EXPECT_EQ(g.indices[pe].item<int64_t>(), sub.graph.indices[e].item<int64_t>());
+    EXPECT_EQ((*g.weights)[pe].item<double>(), (*sub.graph.weights)[e].item<double>());
+  }
+  EXPECT_EQ(select_rows(g, i64({})).graph.num_edges(), 0);
+  expect_error([&] { select_rows(g, i64({1, 6})); }, "row id 6 is out of range for 6 rows");
+  expect_error([&] { select_rows(g, torch::zeros({2})); }, "rows must be a 1-D int64 tensor");
+}
+
 TEST(Transforms, DropEdges) {
   const auto g = testing::random_edges(500, 500, 20000, 1).graph();
   EXPECT_TRUE(drop_edges(g, 0.0, 7) == g);
