@@ -92,6 +92,7 @@ const char* to_string(FlagKind kind) {
     case FlagKind::kVanishingGradients: return "vanishing gradients";
     case FlagKind::kGradientSpike: return "gradient spike";
     case FlagKind::kNonFinite: return "non-finite values";
+    case FlagKind::kTinyLossScale: return "tiny loss scale";
   }
   return "unknown";
 }
@@ -146,8 +147,18 @@ void Diagnostics::observe_losses(int64_t epoch, const std::map<std::string, doub
                  "and raise mask_rate so the student must predict what it cannot see."
                : " Raise mask_rate / remask_rate (or num_remasking) so reconstruction needs the graph, and check "
                  "that masked inputs are really replaced by the mask token (no leak of the target).";
+    const bool tiny_scale = first_value > 0.0 && first_value < options_.loss_floor();
+    if (tiny_scale) {
+      // Small (but not zero) from the start: the target's scale (MSE on row-normalised bag-of-words features, entries ~1/20),
+      // not a solved task. Only a fall relative to the first value (below) says collapse then.
+      raise(FlagKind::kTinyLossScale, term, first_value, options_.loss_floor(), false, first_epoch,
+            term + " is already ~0 at its first value, so its size says nothing about collapse: the targets are "
+                   "tiny (e.g. MSE on row-normalised features) and so are its gradients. Judge collapse by "
+                   "effective_rank / embedding_std and the probe; for a useful signal use loss_fn sce (scale-free) "
+                   "or standardised features.");
+    }
     if (epoch - first_epoch < options_.loss_early_epochs()) {
-      if (value < options_.loss_floor()) {
+      if (!tiny_scale && value < options_.loss_floor()) {
         raise(FlagKind::kLossCollapse, term, value, options_.loss_floor(), false, epoch,
               term + " fell to ~0 within " + std::to_string(epoch - first_epoch + 1) +
                   " epochs (first value " + num(first_value) + "): the pretext task has become trivial." + fix);

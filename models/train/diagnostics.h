@@ -90,6 +90,7 @@ enum class FlagKind {
   kVanishingGradients,
   kGradientSpike,
   kNonFinite,
+  kTinyLossScale,  ///< a term is below loss_floor from its first value on: its scale, not a collapse
 };
 
 /// "loss collapse", "representation collapse", ... (the words used in warnings).

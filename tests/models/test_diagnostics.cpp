@@ -189,6 +189,22 @@ TEST(Diagnostics, LossToZeroWithinThreeEpochsIsLossCollapse) {
   EXPECT_TRUE(diag.has_collapse());
 }
 
+TEST(Diagnostics, ALossTinyFromTheStartIsItsScaleNotACollapse) {
+  // The measured case: MSE on Cora's row-normalised features starts at 1.5e-4 and stays there.
+  Diagnostics diag;
+  diag.observe_losses(0, {{"loss_rec", 1.53e-4}});
+  for (int64_t e = 1; e < 20; ++e) diag.observe_losses(e, {{"loss_rec", 1.45e-4}});
+  auto flags = diag.take_new_flags();
+  ASSERT_EQ(flags.size(), 1u);
+  EXPECT_EQ(flags[0].kind, FlagKind::kTinyLossScale);
+  EXPECT_EQ(flags[0].epoch, 0);
+  EXPECT_NE(flags[0].advice.find("loss_fn sce"), std::string::npos) << flags[0].advice;
+  EXPECT_FALSE(diag.has_collapse());
+  // A real fall below 1% of that first value is still a collapse.
+  diag.observe_losses(20 - 1, {{"loss_rec", 1e-7}});
+  EXPECT_TRUE(diag.has_collapse());
+}
+
 TEST(Diagnostics, RelativeDropIsLossCollapse) {
   // Above the absolute floor, but 99.2% below its first value.
   Diagnostics diag;
