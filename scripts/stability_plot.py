@@ -59,6 +59,8 @@ def main():
     groups = [("patch_embed", "patch projection (first layer)"), ("block_first", "first block"),
               ("block_last", "last block")]
     fig, axes = plt.subplots(len(groups), 1, figsize=(10, 3.2 * len(groups)), sharex=True)
+    # One colour per run in every panel (a frozen projection is absent from the first), one legend for all.
+    colours = {label: f"C{i}" for i, (label, _, _) in enumerate(runs)}
     for ax, (group, title) in zip(axes, groups):
         for label, iters, _ in runs:
             steps = [r["step"] for r in iters]
@@ -66,7 +68,8 @@ def main():
             pts = [(s, v) for s, v in zip(steps, norms) if v is not None and v > 0 and math.isfinite(v)]
             if not pts:
                 continue  # e.g. a frozen patch projection has no gradient
-            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.8, label=label)
+            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.7, label=label, color=colours[label],
+                            alpha=0.85)
             spikes = [(r["step"], e["value"]) for r in iters for e in r.get("spikes", [])
                       if e["group"] == group and e["kind"] == "spike"]
             if spikes:
@@ -75,10 +78,11 @@ def main():
         ax.set_ylabel("grad L2 norm")
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="upper right")
+    handles = [plt.Line2D([], [], color=colours[label], lw=1.5, label=label) for label, _, _ in runs]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(runs), 3), fontsize=8)
     axes[-1].set_xlabel("iteration (x = spike: norm > factor x running median)")
     fig.suptitle(args.title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(args.out, dpi=110)
 
     print("| run | iterations | spikes patch proj | spikes first block | spikes last block | spikes total "
