@@ -143,8 +143,11 @@ void Diagnostics::observe_losses(int64_t epoch, const std::map<std::string, doub
     const auto [first_epoch, first_value] = first_loss_.emplace(term, std::make_pair(epoch, value)).first->second;
     const bool latent = term == options_.latent_term();
     const std::string fix =
-        latent ? " Raise the EMA momentum (0.99-0.996) so the teacher's target is not the student's own output, "
-                 "and raise mask_rate so the student must predict what it cannot see."
+        latent ? " With an EMA momentum below 1, raise it (0.99-0.996) so the teacher's target is not the student's "
+                 "own output. With momentum 1 the teacher keeps its initial weights, a fixed random target the "
+                 "student learns to copy (the reference's CiteSeer config does this; a small lam leaves the "
+                 "training to the reconstruction branch). Raise mask_rate so the student must predict what it "
+                 "cannot see."
                : " Raise mask_rate / remask_rate (or num_remasking) so reconstruction needs the graph, and check "
                  "that masked inputs are really replaced by the mask token (no leak of the target).";
     const bool tiny_scale = first_value > 0.0 && first_value < options_.loss_floor();
