@@ -61,6 +61,12 @@ torch::Tensor CsrGraph::row_ids() const {
                                   /*output_size=*/num_edges());
 }
 
+torch::Tensor indptr_from_counts(const torch::Tensor& counts) {
+  auto indptr = torch::zeros({counts.size(0) + 1}, counts.options().dtype(torch::kInt64));
+  indptr.narrow(0, 1, counts.size(0)).copy_(counts.cumsum(0));
+  return indptr;
+}
+
 CsrGraph CsrGraph::to(const torch::Device& device) const {
   std::optional<torch::Tensor> w;
   if (weights) w = weights->to(device);

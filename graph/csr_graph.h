@@ -52,4 +52,8 @@ struct CsrGraph {
 
 bool operator==(const CsrGraph& a, const CsrGraph& b);
 
+/// Returns: int64 [counts.size(0) + 1], the CSR row pointer of rows holding `counts` entries (0, then the
+/// running sum), on the device of `counts`.
+torch::Tensor indptr_from_counts(const torch::Tensor& counts);
+
 }  // namespace graphmae2::graph

@@ -108,8 +108,7 @@ Subgraph select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
   }
   const auto starts = graph.indptr.index_select(0, rows);
   const auto counts = graph.indptr.index_select(0, rows + 1) - starts;
-  auto indptr = torch::zeros({rows.numel() + 1}, graph.indptr.options());
-  indptr.narrow(0, 1, rows.numel()).copy_(counts.cumsum(0));
+  const auto indptr = indptr_from_counts(counts);
   const int64_t num_edges = rows.numel() > 0 ? indptr[-1].item<int64_t>() : 0;
   // Edge k of the block is the parent's edge starts[r] + (k - indptr[r]) for its row r.
   const auto shift = torch::repeat_interleave(starts - indptr.narrow(0, 0, rows.numel()), counts, /*dim=*/0,

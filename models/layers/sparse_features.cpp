@@ -11,13 +11,11 @@ SparseFeatures SparseFeatures::from_dense(const torch::Tensor& x) {
   TORCH_CHECK(x.is_floating_point(), "SparseFeatures: expected float features, got ", x.scalar_type());
   const auto nz = x.nonzero();  // [nnz, 2], row-major order: rows ascending, columns ascending within a row
   SparseFeatures out;
-  out.row_ids = nz.select(1, 0).contiguous();
+  const auto rows = nz.select(1, 0).contiguous();
   const auto cols = nz.select(1, 1).contiguous();
-  const auto counts = torch::bincount(out.row_ids, /*weights=*/{}, /*minlength=*/x.size(0));
-  auto indptr = torch::zeros({x.size(0) + 1}, out.row_ids.options());
-  indptr.narrow(0, 1, x.size(0)).copy_(counts.cumsum(0));
-  out.pattern = graph::CsrGraph(indptr, cols, x.size(1));
-  out.values = x.index({out.row_ids, cols}).contiguous();
+  const auto counts = torch::bincount(rows, /*weights=*/{}, /*minlength=*/x.size(0));
+  out.pattern = graph::CsrGraph(graph::indptr_from_counts(counts), cols, x.size(1));
+  out.values = x.index({rows, cols}).contiguous();
   return out;
 }
 
@@ -28,7 +26,7 @@ double SparseFeatures::density() const {
 
 torch::Tensor SparseFeatures::to_dense() const {
   auto out = torch::zeros({num_rows(), num_features()}, values.options());
-  out.index_put_({row_ids, pattern.indices}, values);
+  out.index_put_({pattern.row_ids(), pattern.indices}, values);
   return out;
 }
 
@@ -47,7 +45,7 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
     // The replaced rows contribute only through the token below.
     auto keep = torch::ones({x.num_rows()}, values.options());
     keep.index_fill_(0, token_nodes, 0);
-    values = values * keep.index_select(0, x.row_ids);
+    values = values * keep.index_select(0, x.pattern.row_ids());
   }
   // Dropout of a zero is zero, so dropping the stored values draws the dense dropout's distribution.
   values = F::dropout(values, F::DropoutFuncOptions().p(dropout).training(training));

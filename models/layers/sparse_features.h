@@ -13,8 +13,7 @@ namespace graphmae2::models::layers {
 /// pattern.indices[pattern.indptr[r] .. pattern.indptr[r + 1]) with `values` in the same order.
 struct SparseFeatures {
   graph::CsrGraph pattern;  ///< num_rows = nodes, num_cols = features
-  torch::Tensor values;     ///< [nnz], the dtype of the dense matrix
-  torch::Tensor row_ids;    ///< int64 [nnz], the row of each value
+  torch::Tensor values;     ///< [nnz], the dtype of the dense matrix (the row of each: pattern.row_ids())
 
   /// Keeps the non-zeros of a 2-D float tensor (on its device).
   static SparseFeatures from_dense(const torch::Tensor& x);

@@ -32,11 +32,12 @@ TEST(SparseFeatures, KeepsExactlyTheNonZerosRowByRow) {
   EXPECT_DOUBLE_EQ(s.density(), static_cast<double>(s.values.numel()) / 63.0);
   EXPECT_TRUE(torch::equal(s.to_dense(), x));
   const auto* ip = s.pattern.indptr.data_ptr<int64_t>();
+  const auto row_ids = s.pattern.row_ids();
   EXPECT_EQ(ip[2] - ip[1], 0) << "row 1 is empty";
   for (int64_t r = 0; r < 9; ++r) {
     for (int64_t e = ip[r]; e < ip[r + 1]; ++e) {
       const int64_t c = s.pattern.indices[e].item<int64_t>();
-      EXPECT_EQ(s.row_ids[e].item<int64_t>(), r);
+      EXPECT_EQ(row_ids[e].item<int64_t>(), r);
       EXPECT_EQ(s.values[e].item<float>(), x[r][c].item<float>());
     }
   }
