@@ -15,13 +15,14 @@ namespace train = graphmae2::models::train;
 namespace {
 
 const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [--seeds 0-4] [--out DIR] [--data-root DIR]
-                       [--resume] [--fail-on-collapse] [--no-progress] [--KEY VALUE ...]
+                       [--device cpu|cuda[:N]] [--resume] [--fail-on-collapse] [--no-progress] [--KEY VALUE ...]
 
   --dataset NAME      cora | citeseer | pubmed | ogbn-arxiv | ... | an .h5 cache | a folder in OGB raw layout
   --config FILE       YAML with the reference's keys (configs/<dataset>.yaml); flags override it
   --seeds LIST        seeds to run, e.g. 0-9 or 0,2,5 (default 0)
   --out DIR           where checkpoints, embeddings (.h5), metrics.jsonl and result.json go (default runs/<dataset>)
   --data-root DIR     dataset root (else $GRAPHMAE2_DATA, else ../shared/datasets, else ./data)
+  --device DEV        cpu (default), cuda or cuda:N: where pre-training runs (the probe runs on the CPU)
   --resume            continue each seed from OUT/seed<k>/checkpoint.pt
   --fail-on-collapse  exit with an error when the diagnostics flag a collapse
   --no-progress       no progress bar
@@ -33,7 +34,7 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
 
 int main(int argc, char** argv) {
   try {
-    auto args = train::parse_args(argc, argv, {"dataset", "config", "seeds", "out", "data-root"},
+    auto args = train::parse_args(argc, argv, {"dataset", "config", "seeds", "out", "data-root", "device"},
                                   {"resume", "fail-on-collapse", "no-progress", "help", "list-keys"},
                                   train::is_config_key, train::is_bool_key);
     auto flag = [&](const std::string& name) { return args.tool.count(name) ? args.tool.at(name) : std::string(); };
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     options.resume = on("resume");
     options.fail_on_collapse = on("fail-on-collapse");
     options.progress = !on("no-progress");
+    options.device = train::parse_device(flag("device").empty() ? "cpu" : flag("device"));
 
     const auto root = graphmae2::datasets::resolve_data_root(
         flag("data-root").empty() ? std::nullopt : std::optional<std::string>(flag("data-root")));

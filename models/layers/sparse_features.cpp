@@ -24,6 +24,10 @@ double SparseFeatures::density() const {
   return cells > 0 ? static_cast<double>(values.numel()) / cells : 0.0;
 }
 
+SparseFeatures SparseFeatures::to(const torch::Device& device) const {
+  return SparseFeatures{pattern.to(device), values.to(device)};
+}
+
 torch::Tensor SparseFeatures::to_dense() const {
   auto out = torch::zeros({num_rows(), num_features()}, values.options());
   out.index_put_({pattern.row_ids(), pattern.indices}, values);

@@ -22,6 +22,8 @@ struct SparseFeatures {
   /// Fraction of entries that are non-zero.
   double density() const;
   torch::Tensor to_dense() const;
+  /// The same matrix on `device`.
+  SparseFeatures to(const torch::Device& device) const;
 };
 
 /// `linear(dropout(x'), weight)` without bias, where x' is `x` with the rows `token_nodes` replaced by

@@ -1,6 +1,7 @@
 #include "models/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 
 #include <fstream>
 #include <mutex>
@@ -44,6 +45,18 @@ void set_cpu_rng_state(const torch::Tensor& state) {
   gen.set_state(state);
 }
 
+torch::Tensor device_rng_state(const torch::Device& device) {
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_device_rng_state(const torch::Device& device, const torch::Tensor& state) {
+  auto gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
 void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                      const Checkpoint& meta) {
   torch::serialize::OutputArchive archive;
@@ -58,6 +71,7 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
   archive.write("epoch", torch::tensor(meta.epoch, torch::kInt64));
   archive.write("config", c10::IValue(meta.config_yaml));
   if (meta.rng_state.defined()) archive.write("rng_state", meta.rng_state);
+  if (meta.cuda_rng_state.defined()) archive.write("cuda_rng_state", meta.cuda_rng_state);
   atomic_write(path, [&](const std::filesystem::path& tmp) { archive.save_to(tmp.string()); });
 }
 
@@ -75,12 +89,14 @@ std::string read_checkpoint_config(const std::filesystem::path& path) {
 }
 
 Checkpoint load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
-                           torch::optim::Optimizer* optimizer) {
+                           torch::optim::Optimizer* optimizer, const torch::Device& device) {
   if (!std::filesystem::exists(path)) throw std::runtime_error("checkpoint '" + path.string() + "' does not exist");
   Checkpoint meta;
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path.string());
+    // Loading onto the model's device: a tensor read from another device would replace the parameter's storage
+    // and move it off the model's device.
+    archive.load_from(path.string(), device);
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model.load(model_archive);
@@ -96,7 +112,9 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, torch::nn::Module&
     archive.read("config", config);
     meta.config_yaml = config.toStringRef();
     torch::Tensor rng;
-    if (archive.try_read("rng_state", rng)) meta.rng_state = rng;
+    if (archive.try_read("rng_state", rng)) meta.rng_state = rng.cpu();
+    torch::Tensor cuda_rng;
+    if (archive.try_read("cuda_rng_state", cuda_rng)) meta.cuda_rng_state = cuda_rng.cpu();
   } catch (const c10::Error& e) {
     throw std::runtime_error("checkpoint '" + path.string() + "' cannot be loaded: " + e.what_without_backtrace());
   }

@@ -1,6 +1,29 @@
 #include "models/train/cli.h"
 
+#include <torch/cuda.h>
+
+#include <regex>
+
 namespace graphmae2::models::train {
+
+c10::Device parse_device(const std::string& text) {
+  static const std::regex kForm("cpu|cuda(:[0-9]+)?");
+  if (!std::regex_match(text, kForm)) {
+    throw UsageError("--device must be cpu, cuda or cuda:N, got '" + text + "'");
+  }
+  c10::Device device(text);
+  if (device.is_cuda()) {
+    if (!device.has_index()) device = c10::Device(c10::kCUDA, 0);  // tensors moved there report cuda:0
+    const auto available = static_cast<int64_t>(torch::cuda::device_count());
+    if (available == 0) {
+      throw UsageError("--device " + text + ": no CUDA GPU is visible to this LibTorch (a CPU-only build, or no GPU)");
+    }
+    if (device.has_index() && device.index() >= available) {
+      throw UsageError("--device " + text + ": only " + std::to_string(available) + " CUDA device(s)");
+    }
+  }
+  return device;
+}
 
 ParsedArgs parse_args(int argc, const char* const* argv, const std::set<std::string>& value_flags,
                       const std::set<std::string>& bool_flags, bool (*is_key)(const std::string&),

@@ -1,6 +1,8 @@
 #pragma once
 // Command-line parsing shared by the training tools: tool flags plus `--KEY VALUE` config overrides.
 
+#include <c10/core/Device.h>
+
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -23,6 +25,10 @@ struct ParsedArgs {
 /// Parses `--name value`, `--name=value` and bare boolean flags. `value_flags`/`bool_flags` are the tool's
 /// own; any other `--name` must satisfy `is_key` (a config key; bare when `is_bool(name)`). Unknown or
 /// repeated flags and missing values throw UsageError naming them.
+/// "cpu", "cuda" or "cuda:N" as a device; UsageError for anything else, or for CUDA when this build of
+/// LibTorch has no CUDA or the machine no such GPU.
+c10::Device parse_device(const std::string& text);
+
 ParsedArgs parse_args(int argc, const char* const* argv, const std::set<std::string>& value_flags,
                       const std::set<std::string>& bool_flags, bool (*is_key)(const std::string&),
                       bool (*is_bool)(const std::string&));

@@ -67,7 +67,8 @@ ExperimentResult run_experiment(const TrainConfig& cfg, const datasets::NodeData
   data.validate();
   std::filesystem::create_directories(options.out_dir);
   atomic_write_text(options.out_dir / "config.yaml", "# dataset: " + data.name + "\n" + cfg.to_yaml());
-  const auto input = prepare_inputs(data, cfg);
+  const auto cpu_input = prepare_inputs(data, cfg);
+  const auto input = options.device.is_cpu() ? cpu_input : cpu_input.to(options.device);
   const bool zero_init = resolve_zero_init(cfg, data.name);
 
   ExperimentResult result;
@@ -85,9 +86,10 @@ ExperimentResult run_experiment(const TrainConfig& cfg, const datasets::NodeData
     topt.resume = options.resume;
     topt.progress = options.progress;
     topt.label = data.name + " seed " + std::to_string(seed);
+    topt.device = options.device;
     std::map<std::string, double> latest_diag;
     topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) {
-      diag.observe_embeddings(epoch, emb);
+      diag.observe_embeddings(epoch, emb.cpu());
     };
     topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
       std::map<std::string, double> terms{{"loss", fig.at("loss")}};
@@ -108,7 +110,7 @@ ExperimentResult run_experiment(const TrainConfig& cfg, const datasets::NodeData
     outcome.epochs_run = trained.epochs_run;
     collapsed = collapsed || diag.has_collapse();
 
-    auto emb = embed(trained.model, input);
+    auto emb = embed(trained.model, input).cpu();
     datasets::write_h5(options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
                        {{"embeddings", emb},
                         {"labels", data.labels},
@@ -121,7 +123,8 @@ ExperimentResult run_experiment(const TrainConfig& cfg, const datasets::NodeData
       outcome.probe = eval::linear_probe(emb, data.labels, data.num_classes, data.train_mask, data.val_mask,
                                          data.test_mask, popt);
     } else {
-      outcome.probe = eval::finetune(trained.model->encoder, input.graph, input.features, data.labels,
+      trained.model->to(torch::kCPU);  // the labels and masks live on the CPU
+      outcome.probe = eval::finetune(trained.model->encoder, cpu_input.graph, cpu_input.features, data.labels,
                                      data.num_classes, data.train_mask, data.val_mask, data.test_mask, popt);
     }
     std::ifstream metrics_in(seed_dir / "metrics.jsonl");

@@ -18,6 +18,8 @@ struct ExperimentOptions {
   bool resume = false;
   bool progress = true;
   bool fail_on_collapse = false;  ///< a diagnostics collapse flag ends the run with an error
+  /// Where pre-training runs; embeddings come back to the CPU for the HDF5 file, diagnostics and the probe.
+  torch::Device device = torch::kCPU;
 };
 
 struct SeedOutcome {

@@ -113,6 +113,14 @@ PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const TrainConfi
   return out;
 }
 
+PreparedGraph PreparedGraph::to(const torch::Device& device) const {
+  PreparedGraph out;
+  out.graph = graph.to(device);
+  out.features = features.to(device);
+  if (sparse_features) out.sparse_features = sparse_features->to(device);
+  return out;
+}
+
 graphmae2::GraphMAE2 build_model(const TrainConfig& cfg, int64_t in_dim, bool zero_init_tokens) {
   return graphmae2::GraphMAE2(graphmae2::GraphMAE2Options(in_dim)
                                   .num_hidden(cfg.num_hidden)
@@ -143,7 +151,10 @@ TrainResult train_graphmae2(const TrainConfig& cfg, const PreparedGraph& input, 
   cfg.validate();
   torch::manual_seed(static_cast<uint64_t>(seed));
   TrainResult result;
+  TORCH_CHECK(input.features.device() == options.device, "train_graphmae2: the inputs are on ",
+              input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");
   auto model = build_model(cfg, input.features.size(1), zero_init_tokens);
+  model->to(options.device);  // before the optimiser takes the parameters
   result.model = model;
   auto params = model->student_parameters();
   auto optimizer = make_optimizer(cfg, params);
@@ -155,13 +166,14 @@ TrainResult train_graphmae2(const TrainConfig& cfg, const PreparedGraph& input, 
   std::filesystem::create_directories(options.seed_dir);
   int64_t start_epoch = 0;
   if (options.resume && std::filesystem::exists(ckpt_path)) {
-    auto meta = load_checkpoint(ckpt_path, *model, optimizer.get());
+    auto meta = load_checkpoint(ckpt_path, *model, optimizer.get(), options.device);
     if (meta.config_yaml != cfg.to_yaml()) {
       throw std::runtime_error("--resume: " + ckpt_path.string() +
                                " was written with a different configuration; use another --out or the same flags");
     }
     start_epoch = meta.epoch;
     if (meta.rng_state.defined()) set_cpu_rng_state(meta.rng_state);
+    if (options.device.is_cuda() && meta.cuda_rng_state.defined()) set_device_rng_state(options.device, meta.cuda_rng_state);
     truncate_metrics(metrics_path, start_epoch - 1);
   } else {
     std::error_code ec;
@@ -179,12 +191,14 @@ TrainResult train_graphmae2(const TrainConfig& cfg, const PreparedGraph& input, 
   loss_cfg.infonce_tau = cfg.infonce_tau;
 
   const int64_t n = input.features.size(0);
-  const auto targets = torch::arange(n, torch::kInt64);
+  const auto targets = torch::arange(n, torch::TensorOptions().dtype(torch::kInt64).device(options.device));
   std::ofstream metrics(metrics_path, std::ios::app);
   ProgressBar bar(options.label, cfg.max_epoch, options.progress);
   const auto t0 = std::chrono::steady_clock::now();
   auto save = [&](int64_t epochs_done) {
-    save_checkpoint(ckpt_path, *model, optimizer.get(), Checkpoint{epochs_done, cfg.to_yaml(), cpu_rng_state()});
+    save_checkpoint(ckpt_path, *model, optimizer.get(),
+                    Checkpoint{epochs_done, cfg.to_yaml(), cpu_rng_state(),
+                               options.device.is_cuda() ? device_rng_state(options.device) : torch::Tensor()});
   };
 
   model->train();

@@ -22,6 +22,8 @@ struct PreparedGraph {
   /// non-zero; the model then projects them sparsely.
   std::optional<layers::SparseFeatures> sparse_features;
   const layers::SparseFeatures* sparse() const { return sparse_features ? &*sparse_features : nullptr; }
+  /// The same inputs on `device` (graph, features and their non-zeros).
+  PreparedGraph to(const torch::Device& device) const;
 };
 inline constexpr double kSparseInputDensity = 0.25;
 PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const TrainConfig& cfg);
@@ -38,6 +40,8 @@ struct TrainerOptions {
   bool resume = false;             ///< continue from seed_dir/checkpoint.pt when present
   bool progress = true;
   std::string label = "train";
+  /// Where the model trains; the inputs must already be there (PreparedGraph::to).
+  torch::Device device = torch::kCPU;
   /// Called after every epoch with its figures (loss terms, lr, ...) before they are logged; may add figures or throw.
   std::function<void(int64_t epoch, std::map<std::string, double>& figures)> on_epoch;
   /// Called every diag_every epochs with the student's embeddings (eval mode, no grad).
@@ -57,7 +61,9 @@ struct TrainingDiverged : std::runtime_error {
 };
 
 /// Trains GraphMAE2 on one graph for cfg.max_epoch epochs from `seed` (seeds torch's CPU generator).
-/// Bit-for-bit repeatable on the CPU for a fixed seed and thread count; --resume continues identically.
+/// Bit-for-bit repeatable on the CPU for a fixed seed and thread count; --resume continues identically
+/// (on CUDA the generator state is checkpointed too, but torch's atomic CUDA index_add/index_select
+/// backward makes runs differ in the last bits).
 TrainResult train_graphmae2(const TrainConfig& cfg, const PreparedGraph& input, bool zero_init_tokens, int64_t seed,
                             const TrainerOptions& options);
 

@@ -129,3 +129,21 @@ TEST(Cli, FlagsKeysAndMistakes) {
 }
 
 }  // namespace
+
+TEST(Cli, DeviceFlag) {
+  EXPECT_TRUE(train::parse_device("cpu").is_cpu());
+  for (const char* bad : {"gpu", "CUDA", "cuda:", "cuda:x", "cpu:0", ""}) {
+    EXPECT_THROW(train::parse_device(bad), train::UsageError) << bad;
+  }
+  if (torch::cuda::is_available()) {
+    EXPECT_EQ(train::parse_device("cuda"), torch::Device(torch::kCUDA, 0));  // what tensors moved there report
+    EXPECT_THROW(train::parse_device("cuda:" + std::to_string(torch::cuda::device_count())), train::UsageError);
+  } else {
+    try {
+      train::parse_device("cuda");
+      FAIL() << "cuda accepted without a GPU";
+    } catch (const train::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("no CUDA GPU"), std::string::npos) << e.what();
+    }
+  }
+}
