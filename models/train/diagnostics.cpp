@@ -150,8 +150,10 @@ void Diagnostics::observe_losses(int64_t epoch, const std::map<std::string, doub
                  "cannot see."
                : " Raise mask_rate / remask_rate (or num_remasking) so reconstruction needs the graph, and check "
                  "that masked inputs are really replaced by the mask token (no leak of the target).";
+    // A run resumed from a checkpoint is first seen mid-run: its first value here is not the run's first.
+    const bool resumed = first_epoch >= options_.loss_early_epochs();
     const bool tiny_scale = first_value > 0.0 && first_value < options_.loss_floor();
-    if (tiny_scale) {
+    if (tiny_scale && !resumed) {
       // Small (but not zero) from the start: the target's scale (MSE on row-normalised bag-of-words features, entries ~1/20),
       // not a solved task. Only a fall relative to the first value (below) says collapse then.
       raise(FlagKind::kTinyLossScale, term, first_value, options_.loss_floor(), false, first_epoch,
@@ -160,7 +162,7 @@ void Diagnostics::observe_losses(int64_t epoch, const std::map<std::string, doub
                    "effective_rank / embedding_std and the probe; for a useful signal use loss_fn sce (scale-free) "
                    "or standardised features.");
     }
-    if (epoch - first_epoch < options_.loss_early_epochs()) {
+    if (!resumed && epoch - first_epoch < options_.loss_early_epochs()) {
       if (!tiny_scale && value < options_.loss_floor()) {
         raise(FlagKind::kLossCollapse, term, value, options_.loss_floor(), false, epoch,
               term + " fell to ~0 within " + std::to_string(epoch - first_epoch + 1) +
@@ -236,6 +238,14 @@ void Diagnostics::observe_teacher(int64_t epoch, double distance) {
 void Diagnostics::check_agreement(int64_t epoch) {
   if (!latent_ || !teacher_ || latent_->first != epoch || teacher_->first != epoch) return;
   const double loss = latent_->second, distance = teacher_->second;
+  // Like loss collapse, only an early agreement is a shortcut: with momentum 0 the teacher-student distance is the
+  // last step, ~0 at the end of a cosine schedule that takes lr to ~0 (Cora's shipped config, whose latent term
+  // is ~1e-6 from the start).
+  const auto first = first_loss_.find(options_.latent_term());
+  if (first == first_loss_.end() || first->second.first >= options_.loss_early_epochs() ||
+      epoch - first->second.first >= options_.loss_early_epochs()) {
+    return;
+  }
   if (loss < options_.latent_floor() && distance < options_.teacher_distance_floor()) {
     raise(FlagKind::kTrivialAgreement, options_.latent_term(), loss, options_.latent_floor(), false, epoch,
           "The teacher equals the student (teacher_distance = " + num(distance) + " < " +

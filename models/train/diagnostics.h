@@ -42,7 +42,8 @@ struct DiagnosticsOptions {
   TORCH_ARG(int64_t, sample_rows) = 2048;
   TORCH_ARG(uint64_t, seed) = 0;
 
-  /// Loss collapse is only looked for in the first `loss_early_epochs` epochs after the first observation:
+  /// Loss collapse is only looked for in the first `loss_early_epochs` epochs after the first observation
+  /// (none when that observation comes later than this epoch: a resumed run, whose start was seen before):
   /// a loss that is tiny after hundreds of epochs has converged; one that is tiny after a handful has found
   /// a shortcut (the GraphMAE2 report: "falls to ~0 within a few epochs").
   TORCH_ARG(int64_t, loss_early_epochs) = 20;
@@ -70,7 +71,8 @@ struct DiagnosticsOptions {
   TORCH_ARG(int64_t, embedding_start_epoch) = 0;
 
   /// Trivial teacher-student agreement: the latent term (named below) under latent_floor at an epoch where the
-  /// EMA distance is under teacher_distance_floor: the teacher is the student and the target is trivial.
+  /// EMA distance is under teacher_distance_floor, within loss_early_epochs of the start: the teacher is the
+  /// student and the target is trivial. (Later, momentum 0 with lr decayed to ~0 looks the same and is harmless.)
   TORCH_ARG(std::string, latent_term) = "loss_latent";
   TORCH_ARG(double, latent_floor) = 1e-3;
   /// EmaUpdater::distance is an absolute L2 over all parameters; one Adam step of lr 1e-4 on a 1e5-parameter

@@ -344,3 +344,28 @@ TEST(Diagnostics, NonFiniteIsFlaggedButNotCollapse) {
   EXPECT_EQ(diag.metrics().count("effective_rank"), 0u);
   EXPECT_THROW(diag.observe_embeddings(0, torch::ones({1, 4})), c10::Error);
 }
+
+TEST(Diagnostics, ResumedRunIsNotJudgedByItsFirstValueSeenMidRun) {
+  // --resume at epoch 650 of Cora: the latent term is ~1e-6 there, as it was from epoch 0 on.
+  Diagnostics diag;
+  for (int64_t e = 650; e < 700; ++e) {
+    diag.observe_losses(e, {{"loss_latent", 2e-6}, {"loss_rec", 0.4}});
+    diag.observe_teacher(e, 1e-7);  // momentum 0 and lr ~0: the teacher is the student
+  }
+  EXPECT_TRUE(diag.flags().empty()) << format(diag.flags().front());
+  // A term falling to ~0 long after the start is convergence, not a shortcut found within a few epochs.
+  diag.observe_losses(700, {{"loss_latent", 2e-6}, {"loss_rec", 1e-5}});
+  EXPECT_TRUE(diag.flags().empty());
+}
+
+TEST(Diagnostics, TinyLatentScaleIsNotTrivialAgreementWhenTheTeacherStops) {
+  // The shipped Cora config on the GPU: latent ~1e-6 from the start, momentum 0, cosine lr ending at ~0.
+  Diagnostics diag;
+  diag.observe_losses(0, {{"loss_latent", 1.9e-6}});
+  diag.observe_teacher(0, 0.1);
+  diag.observe_losses(1998, {{"loss_latent", 1e-8}});
+  diag.observe_teacher(1998, 6.7e-7);
+  EXPECT_EQ(count_kind(diag.flags(), FlagKind::kTrivialAgreement), 0);
+  EXPECT_EQ(count_kind(diag.flags(), FlagKind::kTinyLossScale), 1);
+  EXPECT_FALSE(diag.has_collapse());
+}
