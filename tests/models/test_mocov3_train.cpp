@@ -18,7 +18,9 @@ namespace {
 
 /// 8x8 images of two classes (a bright 4x4 square top-left or bottom-right) over noise, in MNIST layout.
 fs::path make_dataset() {
-  const auto dir = graphmae2::testing::scratch_dir("m3_data");
+  // One folder per test: ctest runs the tests of this file as parallel processes.
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const auto dir = graphmae2::testing::scratch_dir(std::string("m3_data_") + test->name());
   torch::manual_seed(123);
   for (const auto& [split, n] : {std::pair<std::string, int64_t>{"train", 64}, {"t10k", 32}}) {
     auto labels = torch::arange(n) % 2;
