@@ -101,7 +101,7 @@ ExperimentResult run_experiment(const TrainConfig& cfg, const datasets::NodeData
       for (const auto& [k, v] : diag.metrics()) fig.emplace(k, v);
       for (const auto& flag : diag.take_new_flags()) {
         const auto line = format(flag);
-        std::cerr << "\nwarning: " << line << "\n";
+        std::cerr << "\n" << line << "\n";
         outcome.warnings.push_back(line);
       }
     };
