@@ -45,5 +45,6 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DHDF5_CXX_LIBRARY_hdf5="$multiarch/hdf5/serial/libhdf5.so" \
   -DHDF5_CXX_LIBRARY_hdf5_cpp="$multiarch/hdf5/serial/libhdf5_cpp.so" \
   -DZLIB_ROOT="$usr" "$@"
-cmake --build "$build" -j"$(nproc)"
+# GRAPHMAE2_TARGETS="graphmae2-train ..." builds only those.
+cmake --build "$build" -j"$(nproc)" ${GRAPHMAE2_TARGETS:+--target $GRAPHMAE2_TARGETS}
 echo "export LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$build/deps.env"
