@@ -39,6 +39,19 @@ void expect_same_state(const std::map<std::string, torch::Tensor>& a, const std:
   for (const auto& [k, v] : a) EXPECT_TRUE(torch::equal(v, b.at(k))) << k;
 }
 
+/// Seed 5 stopped by an exception at epoch 4, then resumed from its last checkpoint; leaves `o` resuming.
+train::TrainResult interrupted_then_resumed(const train::TrainConfig& cfg, const train::PreparedGraph& input,
+                                           train::TrainerOptions& o, const std::string& dir) {
+  o.seed_dir = graphmae2::testing::scratch_dir(dir);
+  o.on_epoch = [](int64_t epoch, std::map<std::string, double>&) {
+    if (epoch == 4) throw std::runtime_error("interrupted");
+  };
+  EXPECT_THROW(train::train_graphmae2(cfg, input, false, 5, o), std::runtime_error);
+  o.on_epoch = nullptr;
+  o.resume = true;
+  return train::train_graphmae2(cfg, input, false, 5, o);
+}
+
 TEST(Trainer, SameSeedSameModelBitForBit) {
   auto data = graphmae2::testing::tiny_dataset();
   auto cfg = tiny_config();
@@ -68,14 +81,7 @@ TEST(Trainer, ResumeContinuesIdentically) {
   o.seed_dir = graphmae2::testing::scratch_dir("resume-straight");
   auto straight = train::train_graphmae2(cfg, input, false, 5, o);
 
-  o.seed_dir = graphmae2::testing::scratch_dir("resume-interrupted");
-  o.on_epoch = [](int64_t epoch, std::map<std::string, double>&) {
-    if (epoch == 4) throw std::runtime_error("interrupted");
-  };
-  EXPECT_THROW(train::train_graphmae2(cfg, input, false, 5, o), std::runtime_error);
-  o.on_epoch = nullptr;
-  o.resume = true;
-  auto resumed = train::train_graphmae2(cfg, input, false, 5, o);
+  auto resumed = interrupted_then_resumed(cfg, input, o, "resume-interrupted");
   EXPECT_EQ(resumed.epochs_run, 3);  // epochs 3, 4, 5 after the checkpoint at 3
   expect_same_state(state(straight), state(resumed));
 
@@ -245,14 +251,7 @@ TEST(TrainerCuda, ResumeStaysOnTheGpuAndContinuesTheRun) {
   o.device = gpu;
   o.seed_dir = graphmae2::testing::scratch_dir("cuda-resume-straight");
   auto straight = train::train_graphmae2(cfg, input, false, 5, o);
-  o.seed_dir = graphmae2::testing::scratch_dir("cuda-resume-interrupted");
-  o.on_epoch = [](int64_t epoch, std::map<std::string, double>&) {
-    if (epoch == 4) throw std::runtime_error("interrupted");
-  };
-  EXPECT_THROW(train::train_graphmae2(cfg, input, false, 5, o), std::runtime_error);
-  o.on_epoch = nullptr;
-  o.resume = true;
-  auto resumed = train::train_graphmae2(cfg, input, false, 5, o);
+  auto resumed = interrupted_then_resumed(cfg, input, o, "cuda-resume-interrupted");
   EXPECT_EQ(resumed.epochs_run, 3);
   auto a = state(straight), b = state(resumed);
   for (const auto& [k, v] : a) {
