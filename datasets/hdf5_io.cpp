@@ -1,10 +1,11 @@
 #include "datasets/hdf5_io.h"
 
+#include "util/atomic_file.h"
+
 #include <H5Cpp.h>
 
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace graphmae2::datasets {
 namespace {
@@ -88,14 +89,9 @@ const H5::PredType& mem_type(torch::ScalarType t) {
 void write_h5(const fs::path& file, const std::vector<std::pair<std::string, torch::Tensor>>& datasets,
               const std::map<std::string, std::string>& attrs) {
   quiet();
-  const fs::path dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
-  // (Appending piecewise: GCC 12 warns falsely on "." + std::string&&.)
-  std::string tmp_name(1, '.');
-  tmp_name.append(file.filename().string()).append(".tmp-").append(std::to_string(::getpid()));
-  const fs::path tmp = dir / tmp_name;
   std::string current = "(file)";
   try {
-    {
+    util::atomic_write(file, [&](const fs::path& tmp) {
       H5::H5File f(tmp.string(), H5F_ACC_TRUNC);
       H5::Group root = f.openGroup("/");
       for (const auto& [k, v] : attrs) {
@@ -124,15 +120,10 @@ void write_h5(const fs::path& file, const std::vector<std::pair<std::string, tor
         if (tensor.scalar_type() == torch::kBool) write_string_attr(ds, "torch_dtype", "bool");
       }
       f.close();
-    }
-    fs::rename(tmp, file);
+    });
   } catch (const H5::Exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
     fail(file, "writing " + current + ": " + h5_detail(e));
   } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
     fail(file, "writing " + current + ": " + e.what());
   }
 }

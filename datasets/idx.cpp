@@ -1,5 +1,7 @@
 #include "datasets/idx.h"
 
+#include "util/atomic_file.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -179,10 +181,9 @@ void write_idx(const std::filesystem::path& path, const torch::Tensor& tensor) {
   auto* data = static_cast<uint8_t*>(t.data_ptr());
   if (width > 1 && host_is_little_endian()) swap_bytes(data, static_cast<size_t>(t.numel()), width);
 
-  const auto tmp = path.string() + ".tmp";
-  {
+  util::atomic_write(path, [&](const std::filesystem::path& tmp) {
     std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-    if (!os) throw std::runtime_error(tmp + ": cannot open for writing");
+    if (!os) throw std::runtime_error(tmp.string() + ": cannot open for writing");
     const uint8_t header[4] = {0, 0, code, static_cast<uint8_t>(t.dim())};
     os.write(reinterpret_cast<const char*>(header), 4);
     for (int64_t d = 0; d < t.dim(); ++d) {
@@ -192,9 +193,9 @@ void write_idx(const std::filesystem::path& path, const torch::Tensor& tensor) {
       os.write(reinterpret_cast<const char*>(b), 4);
     }
     os.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(t.numel() * width));
-    if (!os) throw std::runtime_error(tmp + ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
+    os.flush();
+    if (!os) throw std::runtime_error(path.string() + ": write failed");
+  });
 }
 
 void ImageDataset::validate() const {

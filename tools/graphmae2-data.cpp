@@ -8,6 +8,7 @@
 #include "datasets/dataset_h5.h"
 #include "datasets/registry.h"
 #include "datasets/summary.h"
+#include "models/engine/cli.h"
 
 #include <chrono>
 #include <iostream>
@@ -24,9 +25,7 @@ constexpr const char* kUsage =
     "       graphmae2-data convert <dataset> <out.h5> [--data-root DIR] [--row-normalize] [--standardize]\n"
     "datasets: cora, citeseer, pubmed, ogbn-<name>, synthetic:nodes=N,degree=D,..., a .h5 cache or an OGB folder\n";
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using graphmae2::models::engine::UsageError;
 
 struct Args {
   std::string command;
@@ -36,25 +35,24 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
+  graphmae2::models::engine::CommandLine cli("graphmae2-data");
+  cli.value("data-root", "dataset root")
+      .flag("row-normalize", "normalise feature rows to sum 1")
+      .flag("standardize", "standardise feature columns")
+      .flag("help", "usage")
+      .positional("words", "COMMAND and its arguments");
+  const auto parsed = cli.parse(argc, argv);
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--data-root") {
-      if (i + 1 >= argc) throw UsageError("--data-root needs a value");
-      a.data_root = argv[++i];
-    } else if (arg.rfind("--data-root=", 0) == 0) {
-      a.data_root = arg.substr(12);
-    } else if (arg == "--row-normalize") {
-      a.load.row_normalize = true;
-    } else if (arg == "--standardize") {
-      a.load.standardize = true;
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      throw UsageError("unknown option '" + arg + "'");
-    } else if (a.command.empty()) {
-      a.command = arg;
-    } else {
-      a.positional.push_back(arg);
-    }
+  if (parsed.on("help")) {
+    a.command = "help";
+    return a;
+  }
+  if (!parsed.get("data-root").empty()) a.data_root = parsed.get("data-root");
+  a.load.row_normalize = parsed.on("row-normalize");
+  a.load.standardize = parsed.on("standardize");
+  if (!parsed.positional.empty()) {
+    a.command = parsed.positional.front();
+    a.positional.assign(parsed.positional.begin() + 1, parsed.positional.end());
   }
   if (a.command == "inspect" && a.positional.size() != 1) throw UsageError("inspect takes one dataset");
   if (a.command == "convert" && a.positional.size() != 2) throw UsageError("convert takes a dataset and an output file");
@@ -96,13 +94,11 @@ int run(const Args& a) {
 int main(int argc, char** argv) {
   Args args;
   try {
-    for (int i = 1; i < argc; ++i) {
-      if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-        std::cout << kUsage;
-        return 0;
-      }
-    }
     args = parse(argc, argv);
+    if (args.command == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
   } catch (const UsageError& e) {
     std::cerr << "graphmae2-data: " << e.what() << "\n" << kUsage;
     return 2;

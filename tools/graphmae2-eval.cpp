@@ -2,18 +2,19 @@
 
 #include "datasets/hdf5_io.h"
 #include "datasets/registry.h"
+#include "models/engine/checkpoint.h"
+#include "models/engine/cli.h"
 #include "models/eval/finetune.h"
 #include "models/eval/linear_probe.h"
-#include "models/train/checkpoint.h"
-#include "models/train/cli.h"
-#include "models/train/config.h"
-#include "models/train/experiment.h"
-#include "models/train/trainer.h"
+#include "models/graphmae2/config.h"
+#include "models/graphmae2/experiment.h"
+#include "models/graphmae2/trainer.h"
 
 #include <iomanip>
 #include <iostream>
 
-namespace train = graphmae2::models::train;
+namespace engine = graphmae2::models::engine;
+namespace gm = graphmae2::models::graphmae2;
 namespace eval = graphmae2::models::eval;
 
 namespace {
@@ -32,37 +33,44 @@ const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.
 
 int main(int argc, char** argv) {
   try {
-    auto is_probe_key = [](const std::string& k) { return k == "lr_f" || k == "weight_decay_f" || k == "max_epoch_f"; };
-    static bool (*probe_key)(const std::string&) = +is_probe_key;
-    auto args = train::parse_args(argc, argv, {"dataset", "checkpoint", "embeddings", "mode", "seeds", "data-root"},
-                                  {"help"}, probe_key, nullptr);
-    auto flag = [&](const std::string& n) { return args.tool.count(n) ? args.tool.at(n) : std::string(); };
+    engine::CommandLine cli("graphmae2-eval");
+    cli.value("dataset", "dataset").value("checkpoint", "checkpoint").value("embeddings", "embeddings .h5")
+        .value("mode", "linear or finetune").value("seeds", "probe seeds").value("data-root", "dataset root")
+        .flag("help", "usage")
+        .config_keys({"lr_f", "weight_decay_f", "max_epoch_f"}, {});
+    const auto args = cli.parse(argc, argv);
+    auto flag = [&](const std::string& n) { return args.get(n); };
     if (flag("help") == "true") {
       std::cout << kUsage;
       return 0;
     }
-    if (flag("dataset").empty()) throw train::UsageError("--dataset is required");
+    if (flag("dataset").empty()) throw engine::UsageError("--dataset is required");
     if (flag("checkpoint").empty() == flag("embeddings").empty()) {
-      throw train::UsageError("give exactly one of --checkpoint and --embeddings");
+      throw engine::UsageError("give exactly one of --checkpoint and --embeddings");
     }
     const std::string mode = flag("mode").empty() ? "linear" : flag("mode");
-    if (mode != "linear" && mode != "finetune") throw train::UsageError("--mode must be linear or finetune, got '" + mode + "'");
-    if (mode == "finetune" && flag("checkpoint").empty()) throw train::UsageError("--mode finetune needs --checkpoint");
+    if (mode != "linear" && mode != "finetune") throw engine::UsageError("--mode must be linear or finetune, got '" + mode + "'");
+    if (mode == "finetune" && flag("checkpoint").empty()) throw engine::UsageError("--mode finetune needs --checkpoint");
 
     const auto root = graphmae2::datasets::resolve_data_root(
         flag("data-root").empty() ? std::nullopt : std::optional<std::string>(flag("data-root")));
     auto data = graphmae2::datasets::load_node_dataset(flag("dataset"), root);
 
-    train::TrainConfig cfg;
+    gm::GraphMAE2Config cfg;
     torch::Tensor embeddings;
-    train::PreparedGraph input;
+    gm::PreparedGraph input;
     graphmae2::models::graphmae2::GraphMAE2 model{nullptr};
     if (!flag("checkpoint").empty()) {
-      train::apply_config_text(cfg, train::read_checkpoint_config(flag("checkpoint")), flag("checkpoint"));
-      input = train::prepare_inputs(data, cfg);
-      model = train::build_model(cfg, data.feature_dim(), train::resolve_zero_init(cfg, data.name));
-      train::load_checkpoint(flag("checkpoint"), *model, nullptr);
-      embeddings = train::embed(model, input);
+      const auto state = engine::read_checkpoint_state(flag("checkpoint"), "graphmae2");
+      cfg.apply_text(state.config_yaml, flag("checkpoint"));
+      if (cfg.dataset != flag("dataset")) {
+        throw std::invalid_argument(flag("checkpoint") + " was trained on '" + cfg.dataset + "', not on '" +
+                                    flag("dataset") + "'");
+      }
+      input = gm::prepare_inputs(data, cfg);
+      model = gm::build_model(cfg, data.feature_dim());
+      engine::load_checkpoint(flag("checkpoint"), "graphmae2", *model, nullptr);
+      embeddings = gm::embed(model, input);
     } else {
       embeddings = graphmae2::datasets::read_h5_tensor(flag("embeddings"), "embeddings").to(torch::kFloat32);
       if (embeddings.dim() != 2 || embeddings.size(0) != data.num_nodes()) {
@@ -70,12 +78,12 @@ int main(int argc, char** argv) {
                                     " but " + data.name + " has " + std::to_string(data.num_nodes()) + " nodes");
       }
     }
-    train::apply_overrides(cfg, args.overrides);
+    cfg.apply_overrides(args.overrides);
     cfg.validate();
 
     std::vector<double> best, last;
-    for (int64_t seed : train::parse_seeds(flag("seeds").empty() ? "0-9" : flag("seeds"))) {
-      eval::ProbeOptions popt{cfg.lr_f, cfg.weight_decay_f, cfg.max_epoch_f, static_cast<uint64_t>(seed)};
+    for (int64_t seed : engine::parse_seeds(flag("seeds").empty() ? "0-9" : flag("seeds"))) {
+      const auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
       auto r = mode == "linear"
                    ? eval::linear_probe(embeddings, data.labels, data.num_classes, data.train_mask, data.val_mask,
                                         data.test_mask, popt)
@@ -86,14 +94,14 @@ int main(int argc, char** argv) {
       std::cout << std::fixed << std::setprecision(2) << "seed " << seed << ": test " << 100 * r.test_acc
                 << " (best val " << 100 * r.best_val_acc << "), last-epoch test " << 100 * r.final_test_acc << "\n";
     }
-    auto [m, s] = train::mean_std(best);
-    auto [lm, ls] = train::mean_std(last);
+    auto [m, s] = gm::mean_std(best);
+    auto [lm, ls] = gm::mean_std(last);
     const std::string protocol = mode == "linear" ? "linear-probe" : "fine-tune";
     std::cout << std::fixed << std::setprecision(1) << data.name << "  " << protocol << " (last epoch) " << lm << " ± "
               << ls << "\n"
               << data.name << "  " << protocol << " " << m << " ± " << s << " (" << best.size() << " seeds)" << std::endl;
     return 0;
-  } catch (const train::UsageError& e) {
+  } catch (const engine::UsageError& e) {
     std::cerr << "graphmae2-eval: " << e.what() << "\n\n" << kUsage;
     return 2;
   } catch (const c10::Error& e) {

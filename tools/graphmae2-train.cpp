@@ -1,16 +1,16 @@
 // graphmae2-train: pretrain GraphMAE2 on a node dataset over several seeds and report linear-probe accuracy.
 
 #include "datasets/registry.h"
-#include "models/train/cli.h"
-#include "models/train/config.h"
-#include "models/train/experiment.h"
-#include "models/train/trainer.h"
+#include "models/engine/cli.h"
+#include "models/graphmae2/config.h"
+#include "models/graphmae2/experiment.h"
 
 #include <torch/torch.h>
 
 #include <iostream>
 
-namespace train = graphmae2::models::train;
+namespace engine = graphmae2::models::engine;
+namespace gm = graphmae2::models::graphmae2;
 
 namespace {
 
@@ -18,6 +18,7 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
                        [--device cpu|cuda[:N]] [--resume] [--fail-on-collapse] [--no-progress] [--KEY VALUE ...]
 
   --dataset NAME      cora | citeseer | pubmed | ogbn-arxiv | ... | an .h5 cache | a folder in OGB raw layout
+                      (the config key `dataset`, recorded in every checkpoint)
   --config FILE       YAML with the reference's keys (configs/<dataset>.yaml); flags override it
   --seeds LIST        seeds to run, e.g. 0-9 or 0,2,5 (default 0)
   --out DIR           where checkpoints, embeddings (.h5), metrics.jsonl and result.json go (default runs/<dataset>)
@@ -26,7 +27,7 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
   --resume            continue each seed from OUT/seed<k>/checkpoint.pt
   --fail-on-collapse  exit with an error when the diagnostics flag a collapse
   --no-progress       no progress bar
-  --KEY VALUE         any config key, e.g. --max_epoch 50 --lr 0.001 --use_latent false
+  --KEY VALUE         any config key, e.g. --max_epoch 50 --lr 0.001 --use_latent false --fanouts 15,10,5
   --help              this text; --list-keys prints every config key with its default
 )";
 
@@ -34,59 +35,61 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
 
 int main(int argc, char** argv) {
   try {
-    auto args = train::parse_args(argc, argv, {"dataset", "config", "seeds", "out", "data-root", "device"},
-                                  {"resume", "fail-on-collapse", "no-progress", "help", "list-keys"},
-                                  train::is_config_key, train::is_bool_key);
-    auto flag = [&](const std::string& name) { return args.tool.count(name) ? args.tool.at(name) : std::string(); };
-    auto on = [&](const std::string& name) { return flag(name) == "true"; };
-    if (on("help")) {
+    engine::CommandLine cli("graphmae2-train");
+    cli.value("config", "YAML config").value("seeds", "seed list").value("out", "output folder")
+        .value("data-root", "dataset root").value("device", "cpu or cuda[:N]")
+        .flag("resume", "continue from checkpoints").flag("fail-on-collapse", "exit 4 on a collapse flag")
+        .flag("no-progress", "no progress bar").flag("help", "usage").flag("list-keys", "print every config key")
+        .config_keys(gm::GraphMAE2Config::keys(), gm::GraphMAE2Config::bool_keys());
+    const auto args = cli.parse(argc, argv);
+    if (args.on("help")) {
       std::cout << kUsage;
       return 0;
     }
-    if (on("list-keys")) {
-      std::cout << train::TrainConfig().to_yaml();
+    if (args.on("list-keys")) {
+      std::cout << gm::GraphMAE2Config().to_yaml();
       return 0;
     }
-    if (!args.positional.empty()) throw train::UsageError("unexpected argument '" + args.positional.front() + "'");
-    if (flag("dataset").empty()) throw train::UsageError("--dataset is required");
 
-    train::TrainConfig cfg;
-    if (!flag("config").empty()) train::apply_config_file(cfg, flag("config"));
-    train::apply_overrides(cfg, args.overrides);
+    gm::GraphMAE2Config cfg;
+    if (!args.get("config").empty()) cfg.apply_file(args.get("config"));
+    cfg.apply_overrides(args.overrides);
+    if (cfg.dataset.empty()) throw engine::UsageError("--dataset is required");
     cfg.validate();
     if (cfg.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.num_threads));
 
-    train::ExperimentOptions options;
-    options.seeds = train::parse_seeds(flag("seeds").empty() ? "0" : flag("seeds"));
-    options.out_dir = flag("out").empty() ? std::filesystem::path("runs") / flag("dataset") : std::filesystem::path(flag("out"));
-    options.resume = on("resume");
-    options.fail_on_collapse = on("fail-on-collapse");
-    options.progress = !on("no-progress");
-    options.device = train::parse_device(flag("device").empty() ? "cpu" : flag("device"));
+    gm::ExperimentOptions options;
+    options.seeds = engine::parse_seeds(args.get("seeds", "0"));
+    options.out_dir = args.get("out").empty() ? std::filesystem::path("runs") / cfg.dataset
+                                              : std::filesystem::path(args.get("out"));
+    options.resume = args.on("resume");
+    options.fail_on_collapse = args.on("fail-on-collapse");
+    options.progress = !args.on("no-progress");
+    options.device = engine::parse_device(args.get("device", "cpu"));
 
     const auto root = graphmae2::datasets::resolve_data_root(
-        flag("data-root").empty() ? std::nullopt : std::optional<std::string>(flag("data-root")));
-    auto data = graphmae2::datasets::load_node_dataset(flag("dataset"), root);
+        args.get("data-root").empty() ? std::nullopt : std::optional<std::string>(args.get("data-root")));
+    auto data = graphmae2::datasets::load_node_dataset(cfg.dataset, root);
     std::cout << "graphmae2-train: " << data.name << " (" << data.num_nodes() << " nodes, " << data.graph.num_edges()
               << " edges, " << data.feature_dim() << " features, " << data.num_classes << " classes), "
               << options.seeds.size() << " seed(s), output in " << options.out_dir.string() << std::endl;
-    auto result = train::run_experiment(cfg, data, options);
+    auto result = gm::run_experiment(cfg, data, options);
     std::cout << std::fixed;
     std::cout.precision(1);
     std::cout << result.dataset << "  " << result.protocol << " (last epoch) " << result.final_mean << " ± "
               << result.final_std << "\n";
     std::cout << result.summary_line() << std::endl;
     return 0;
-  } catch (const train::UsageError& e) {
+  } catch (const engine::UsageError& e) {
     std::cerr << "graphmae2-train: " << e.what() << "\n\n" << kUsage;
     return 2;
   } catch (const std::invalid_argument& e) {
     std::cerr << "graphmae2-train: error: " << e.what() << "\n";
     return 2;
-  } catch (const train::TrainingDiverged& e) {
+  } catch (const engine::TrainingDiverged& e) {
     std::cerr << "graphmae2-train: training diverged: " << e.what() << "\n";
     return 3;
-  } catch (const train::CollapseDetected& e) {
+  } catch (const gm::CollapseDetected& e) {
     std::cerr << "graphmae2-train: " << e.what() << "\n";
     return 4;
   } catch (const c10::Error& e) {

@@ -3,15 +3,14 @@
 // Run with OMP_NUM_THREADS=1 and =2 to see the thread scaling; a full run is max_epoch steps.
 
 #include "datasets/registry.h"
-#include "models/train/config.h"
-#include "models/train/trainer.h"
+#include "models/graphmae2/config.h"
+#include "models/graphmae2/trainer.h"
 
 #include <benchmark/benchmark.h>
 
 #include <map>
 #include <memory>
 
-namespace train = graphmae2::models::train;
 namespace g2 = graphmae2::models::graphmae2;
 
 namespace {
@@ -19,25 +18,26 @@ namespace {
 const char* const kDatasets[] = {"cora", "citeseer"};
 
 struct Setup {
-  train::TrainConfig cfg;
-  train::PreparedGraph input;
+  g2::GraphMAE2Config cfg;
+  g2::PreparedGraph input;
   g2::GraphMAE2 model{nullptr};
   torch::Tensor targets;
   explicit Setup(const std::string& name) {
-    train::apply_config_file(cfg, std::string(GRAPHMAE2_SOURCE_DIR) + "/configs/" + name + ".yaml");
+    cfg.apply_file(std::string(GRAPHMAE2_SOURCE_DIR) + "/configs/" + name + ".yaml");
     auto data = graphmae2::datasets::load_node_dataset(name, graphmae2::datasets::resolve_data_root(std::nullopt));
-    input = train::prepare_inputs(data, cfg);
-    model = train::build_model(cfg, data.feature_dim(), true);
+    input = g2::prepare_inputs(data, cfg);
+    model = g2::build_model(cfg, data.feature_dim());
     targets = torch::arange(input.features.size(0), torch::kInt64);
   }
-  g2::MaskPlan plan() const { return {g2::random_subset(input.features.size(0), cfg.mask_rate, torch::kCPU), {}}; }
-  g2::LossConfig loss() const {
-    g2::LossConfig l;
-    l.alpha_l = cfg.alpha_l;
-    l.lam = cfg.lam;
-    l.remask_method = cfg.remask_method;
-    return l;
+  g2::MaskPlan plan() const {
+    const int64_t n = input.features.size(0);
+    g2::MaskPlan p{g2::random_subset(n, cfg.mask_rate, torch::kCPU), {}};
+    if (cfg.remask_method == g2::RemaskMethod::random) {
+      for (int64_t v = 0; v < cfg.num_remasking; ++v) p.remask_nodes.push_back(g2::random_subset(n, cfg.remask_rate, torch::kCPU));
+    }
+    return p;
   }
+  g2::LossOptions loss() const { return cfg.loss_options(); }
   const graphmae2::models::layers::SparseFeatures* sparse(bool on) const { return on ? input.sparse() : nullptr; }
 };
 
@@ -58,7 +58,12 @@ void BM_TrainStep(benchmark::State& state) {
   }
   state.SetLabel(std::string(kDatasets[state.range(0)]) + (sparse ? " sparse input" : " dense input"));
   for (auto _ : state) {
-    auto out = s.model->forward(s.input.graph, s.input.features, s.targets, s.plan(), s.loss(), s.sparse(sparse));
+    g2::GraphMAE2Batch batch;
+    batch.graph = s.input.graph;
+    batch.features = s.input.features;
+    batch.sparse = s.sparse(sparse);
+    batch.targets = s.targets;
+    auto out = s.model->forward(batch, s.plan(), s.loss());
     out.total.backward();
   }
 }

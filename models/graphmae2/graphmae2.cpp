@@ -15,12 +15,12 @@ layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
   auto opts = encoding ? layers::GATOptions(o.in_dim(), per_head, per_head, o.num_layers()).out_heads(o.heads())
                        : layers::GATOptions(o.num_hidden(), per_head, o.in_dim(), o.num_dec_layers()).out_heads(o.out_heads());
   return layers::GAT(opts.heads(o.heads())
-                         .activation(o.activation())
+                         .activation(layers::to_string(o.activation()))
                          .feat_drop(o.feat_drop())
                          .attn_drop(o.attn_drop())
                          .negative_slope(o.negative_slope())
                          .residual(o.residual())
-                         .norm(o.norm())
+                         .norm(layers::to_string(o.norm()))
                          .encoding(encoding));
 }
 
@@ -117,25 +117,25 @@ torch::Tensor GraphMAE2Impl::latent_target(const graph::CsrGraph& graph, const t
   return projector_ema->forward(h.index_select(0, targets));
 }
 
-GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch::Tensor& x,
-                                       const torch::Tensor& targets, const MaskPlan& plan, const LossConfig& loss,
-                                       const layers::SparseFeatures* sparse_x) {
-  const int64_t n = x.size(0);
+GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPlan& plan, const LossOptions& loss) {
+  const auto& x = batch.features;
+  const auto& graph = batch.graph;
+  const auto* sparse_x = batch.sparse;
+  const auto& targets = batch.targets;
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_dim(), "GraphMAE2: features have shape ", x.sizes(),
               ", expected [N, ", options.in_dim(), "]");
-  TORCH_CHECK(graph.num_rows() == n && graph.num_cols == n, "GraphMAE2: graph is ", graph.num_rows(), " x ",
-              graph.num_cols, " but features have ", n, " rows");
+  const int64_t n = x.size(0);
+  for (const auto* g : {&graph, &batch.student(), &batch.teacher()}) {
+    TORCH_CHECK(g->num_rows() == n && g->num_cols == n, "GraphMAE2: a graph of the batch is ", g->num_rows(), " x ",
+                g->num_cols, " but the features have ", n, " rows");
+  }
+  TORCH_CHECK(targets.defined() && targets.dim() == 1 && targets.scalar_type() == torch::kInt64,
+              "GraphMAE2: targets must be a 1-D int64 tensor of node ids");
   TORCH_CHECK(loss.use_reconstruction || loss.use_latent,
               "GraphMAE2: both use_reconstruction and use_latent are off: nothing to train");
-  TORCH_CHECK(loss.remask_method == "fixed" || loss.remask_method == "random",
-              "GraphMAE2: unknown remask_method '", loss.remask_method, "' (expected fixed or random)");
-  TORCH_CHECK(loss.latent_loss == "sce" || loss.latent_loss == "infonce", "GraphMAE2: unknown latent_loss '",
-              loss.latent_loss, "' (expected sce or infonce)");
-  TORCH_CHECK(loss.loss_fn == "sce" || loss.loss_fn == "mse", "GraphMAE2: unknown loss_fn '", loss.loss_fn,
-              "' (expected sce or mse)");
 
   // Masked rows of the input become the (learnable) encoder mask token.
-  auto enc_rep = encode(encoder, graph, x, sparse_x, plan.mask_nodes, enc_mask_token);
+  auto enc_rep = encode(encoder, batch.student(), x, sparse_x, plan.mask_nodes, enc_mask_token);
 
   GraphMAE2Losses out;
   out.encoding = enc_rep;
@@ -144,19 +144,19 @@ GraphMAE2Losses GraphMAE2Impl::forward(const graph::CsrGraph& graph, const torch
   out.reconstruction = zero;
 
   if (loss.use_latent) {
-    auto target = latent_target(graph, x, targets, sparse_x);
+    auto target = latent_target(batch.teacher(), x, targets, sparse_x);
     auto pred = predictor->forward(projector->forward(enc_rep.index_select(0, targets)));
-    out.latent = loss.latent_loss == "infonce" ? ssl::info_nce_loss(pred, target, loss.infonce_tau)
-                                               : ssl::sce_loss(pred, target, 1.0);
+    out.latent = loss.latent_loss == LatentLoss::infonce ? ssl::info_nce_loss(pred, target, loss.infonce_tau)
+                                                         : ssl::sce_loss(pred, target, 1.0);
   }
 
   if (loss.use_reconstruction) {
     auto origin_rep = encoder_to_decoder->forward(enc_rep);
     auto x_init = x.index_select(0, plan.mask_nodes);
     auto criterion = [&](const torch::Tensor& a, const torch::Tensor& b) {
-      return loss.loss_fn == "sce" ? ssl::sce_loss(a, b, loss.alpha_l) : ssl::mse_loss(a, b);
+      return loss.loss_fn == ReconstructionLoss::sce ? ssl::sce_loss(a, b, loss.alpha_l) : ssl::mse_loss(a, b);
     };
-    if (loss.remask_method == "fixed") {
+    if (loss.remask_method == RemaskMethod::fixed) {
       auto rep = replace_rows(origin_rep, plan.mask_nodes, torch::Tensor());
       out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));
     } else {

@@ -2,12 +2,14 @@
 // GraphMAE2 (Hou et al., WWW'23): masked feature reconstruction with multi-view random re-masking and
 // latent prediction against an EMA target encoder.
 
+#include "models/layers/activation.h"
 #include "models/layers/gat.h"
 #include "models/layers/sparse_features.h"
 
 #include <torch/torch.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace graphmae2::models::graphmae2 {
@@ -20,12 +22,12 @@ struct GraphMAE2Options {
   TORCH_ARG(int64_t, num_dec_layers) = 1;
   TORCH_ARG(int64_t, heads) = 4;
   TORCH_ARG(int64_t, out_heads) = 1;
-  TORCH_ARG(std::string, activation) = "prelu";
+  TORCH_ARG(layers::Activation, activation) = layers::Activation::prelu;
   TORCH_ARG(double, feat_drop) = 0.2;
   TORCH_ARG(double, attn_drop) = 0.1;
   TORCH_ARG(double, negative_slope) = 0.2;
   TORCH_ARG(bool, residual) = false;
-  TORCH_ARG(std::string, norm) = "none";
+  TORCH_ARG(layers::Norm, norm) = layers::Norm::none;
   TORCH_ARG(int64_t, projector_hidden) = 256;
   /// Reference: Cora/CiteSeer/PubMed start mask tokens at zero and keep PyTorch's default init of
   /// encoder_to_decoder; other datasets use xavier-normal for all three.
@@ -38,16 +40,41 @@ struct MaskPlan {
   std::vector<torch::Tensor> remask_nodes;   ///< per view, int64 nodes set to the decoder mask token (random)
 };
 
-/// How the losses are computed this step (training policy, owned by the trainer's options).
-struct LossConfig {
-  std::string remask_method = "fixed";  ///< fixed | random
-  std::string loss_fn = "sce";          ///< sce | mse
+/// What the decoder sees: the encoding with the masked rows zeroed (fixed), or with fresh random subsets set to
+/// the decoder mask token, one per view (random: the multi-view random re-mask).
+enum class RemaskMethod { fixed, random };
+/// The reconstruction criterion: scaled cosine error (the paper) or mean squared error.
+enum class ReconstructionLoss { sce, mse };
+/// The latent-prediction criterion: SCE against the EMA target (the reference) or InfoNCE (MoCo v3's loss).
+enum class LatentLoss { sce, infonce };
+
+/// How the losses are computed (GraphMAE2Config::loss_options makes it from the config; the defaults are the
+/// config's).
+struct LossOptions {
+  RemaskMethod remask_method = RemaskMethod::random;
+  ReconstructionLoss loss_fn = ReconstructionLoss::sce;
   double alpha_l = 2.0;
   double lam = 1.0;
   bool use_reconstruction = true;
   bool use_latent = true;
-  std::string latent_loss = "sce";  ///< sce (the reference) | infonce (the contrastive loss MoCo v3 uses)
+  LatentLoss latent_loss = LatentLoss::sce;
   double infonce_tau = 0.2;
+};
+
+/// @brief One training step's inputs: a square graph and its nodes' features, full graph or mini-batch.
+///
+/// The decoder runs on `graph`; the student encoder on `student_graph` and the EMA teacher on `teacher_graph`
+/// when given (the reference's large-graph path passes two edge-dropped views), else on `graph` as well.
+struct GraphMAE2Batch {
+  graph::CsrGraph graph;
+  std::optional<graph::CsrGraph> student_graph;
+  std::optional<graph::CsrGraph> teacher_graph;
+  torch::Tensor features;                        ///< float [N, in_dim]
+  const layers::SparseFeatures* sparse = nullptr;  ///< the features' non-zeros, when they are sparse
+  torch::Tensor targets;  ///< int64 node ids (of this batch) whose latent is predicted: every node, or the seeds
+
+  const graph::CsrGraph& student() const { return student_graph ? *student_graph : graph; }
+  const graph::CsrGraph& teacher() const { return teacher_graph ? *teacher_graph : graph; }
 };
 
 struct GraphMAE2Losses {
@@ -68,12 +95,9 @@ class GraphMAE2Impl : public torch::nn::Cloneable<GraphMAE2Impl> {
   explicit GraphMAE2Impl(GraphMAE2Options options);
   void reset() override;
 
-  /// x: [N, in_dim]; targets: int64 node ids whose latent is predicted (full batch: all nodes).
-  /// `sparse_x`, when given, holds x's non-zeros: the encoders' first projections then run on it
-  /// (masked_sparse_linear), which gives the same function at a fraction of the cost for sparse features.
-  GraphMAE2Losses forward(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& targets,
-                          const MaskPlan& plan, const LossConfig& loss,
-                          const layers::SparseFeatures* sparse_x = nullptr);
+  /// The losses of one step on `batch` with the masks of `plan`. When `batch.sparse` is given the encoders' first
+  /// projections run on the non-zeros (masked_sparse_linear): the same function at a fraction of the cost.
+  GraphMAE2Losses forward(const GraphMAE2Batch& batch, const MaskPlan& plan, const LossOptions& loss);
   /// Student encoder output on the unmasked graph (call in eval mode for embeddings). Returns [N, num_hidden].
   torch::Tensor embed(const graph::CsrGraph& graph, const torch::Tensor& x,
                       const layers::SparseFeatures* sparse_x = nullptr);

@@ -1,6 +1,6 @@
 #include "models/mocov3/config.h"
 
-#include "models/train/config_schema.h"
+#include "models/engine/config_schema.h"
 
 #include <sstream>
 #include <stdexcept>
@@ -8,12 +8,12 @@
 namespace graphmae2::models::mocov3 {
 namespace {
 
-using train::require_in_range;
+using engine::require_in_range;
 
-const train::ConfigSchema<MoCoV3Config>& schema() {
+const engine::ConfigSchema<MoCoV3Config>& schema() {
   using C = MoCoV3Config;
   // Strings are quoted in the resolved YAML so that a value like "none" or "1" reads back as a string.
-  static const train::ConfigSchema<MoCoV3Config> table(
+  static const engine::ConfigSchema<MoCoV3Config> table(
       {
           {"dataset", &C::dataset},
           {"data_root", &C::data_root},
@@ -60,7 +60,7 @@ const train::ConfigSchema<MoCoV3Config>& schema() {
           {"checkpoint_every", &C::checkpoint_every},
           {"max_steps", &C::max_steps},
       },
-      train::ConfigSchema<MoCoV3Config>::Strings::quoted);
+      engine::ConfigSchema<MoCoV3Config>::Strings::quoted);
   return table;
 }
 
@@ -79,6 +79,21 @@ const std::vector<std::string>& mocov3_config_keys() {
 }
 
 bool is_mocov3_bool_key(const std::string& key) { return schema().is_bool(key); }
+
+const std::vector<std::string>& mocov3_bool_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (const auto& key : schema().keys()) {
+      if (schema().is_bool(key)) out.push_back(key);
+    }
+    return out;
+  }();
+  return keys;
+}
+
+eval::ProbeOptions MoCoV3Config::probe_options() const {
+  return eval::ProbeOptions{probe_lr, probe_weight_decay, probe_epochs, static_cast<uint64_t>(seed)};
+}
 
 void set_mocov3_config_value(MoCoV3Config& cfg, const std::string& key, const std::string& value,
                              const std::string& where) {
@@ -108,6 +123,7 @@ std::vector<std::string> differing_keys(const MoCoV3Config& a, const MoCoV3Confi
 
 void MoCoV3Config::validate() const {
   require_in_range(!dataset.empty(), "dataset", "\"\"", "a name");
+  require_in_range(!data_root.empty(), "data_root", "\"\"", "a folder with {train,t10k}-*-ubyte[.gz] files");
   require_in_range(train_subset >= 0, "train_subset", str(train_subset), ">= 0");
   require_in_range(vit_size == "tiny" || vit_size == "small" || vit_size == "base" || vit_size == "mini", "vit_size", vit_size,
           "tiny, small, base or mini");

@@ -2,6 +2,7 @@
 // MoCo v3 run configuration: typed fields with defaults, read from a flat YAML map and from flags of the same
 // name. Precedence: defaults < config file < flags. Unknown or duplicated keys and wrong types are errors.
 
+#include "models/eval/linear_probe.h"
 #include "models/mocov3/mocov3.h"
 
 #include <cstdint>
@@ -15,7 +16,7 @@ namespace graphmae2::models::mocov3 {
 struct MoCoV3Config {
   // data
   std::string dataset = "fashion-mnist";                       ///< name printed in the result line
-  std::string data_root = "/usr/share/datasets/fashion-mnist";  ///< folder with {train,t10k}-*-ubyte[.gz]
+  std::string data_root;  ///< folder with {train,t10k}-*-ubyte[.gz] (mocov3-train defaults it to Debian's package)
   int64_t train_subset = 0;  ///< pre-train on the first N training images only (0: all); probes use all
   // backbone
   std::string vit_size = "mini";  ///< tiny | small | base | mini (see vit_options)
@@ -74,12 +75,16 @@ struct MoCoV3Config {
   std::string to_yaml() const;
   /// The model these keys describe (image_size and in_channels come from the data).
   MoCoV3Options model_options(int64_t image_size, int64_t in_channels) const;
+  /// The linear probe's options (probe_lr, probe_weight_decay, probe_epochs, seed).
+  eval::ProbeOptions probe_options() const;
 };
 
 /// Names of all keys, in declaration order.
 const std::vector<std::string>& mocov3_config_keys();
 /// True when `key` holds a bool (a bare `--key` flag then means true).
 bool is_mocov3_bool_key(const std::string& key);
+/// The keys that hold a bool.
+const std::vector<std::string>& mocov3_bool_keys();
 
 /// Sets one key from text; throws std::invalid_argument naming `where`, the key and the value.
 void set_mocov3_config_value(MoCoV3Config& cfg, const std::string& key, const std::string& value,

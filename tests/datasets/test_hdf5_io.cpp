@@ -1,5 +1,6 @@
 // HDF5 helpers and the NodeDataset cache: round trips, atomic writes, errors that name file and dataset.
 
+#include "fixtures/errors.h"
 #include "datasets/dataset_h5.h"
 #include "datasets/hdf5_io.h"
 #include "datasets/planetoid.h"
@@ -12,20 +13,13 @@
 #include <functional>
 
 namespace graphmae2::datasets {
+using graphmae2::testing::error_of;
+
 namespace {
 
 namespace fs = std::filesystem;
 using graphmae2::testing::scratch_dir;
 using graphmae2::testing::shared_datasets_dir;
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(Hdf5Io, RoundTripsEveryDtypeAndRank) {
   const auto file = scratch_dir("h5_roundtrip") / "t.h5";

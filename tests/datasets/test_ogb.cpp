@@ -1,6 +1,7 @@
 // OGB readers: the real partial ogbn-arxiv files, Cora exported to OGB layout and read back, a tiny
 // papers100M-style binary folder, gzip-CSV and npz error paths. Every fixture file is written here.
 
+#include "fixtures/errors.h"
 #include "datasets/csv_gz.h"
 #include "datasets/npz.h"
 #include "datasets/ogb.h"
@@ -17,20 +18,13 @@
 #include <functional>
 
 namespace graphmae2::datasets {
+using graphmae2::testing::error_of;
+
 namespace {
 
 namespace fs = std::filesystem;
 using graphmae2::testing::scratch_dir;
 using graphmae2::testing::shared_datasets_dir;
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 void write_gz(const fs::path& file, const std::string& text) {
   fs::create_directories(file.parent_path());

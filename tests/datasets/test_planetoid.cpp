@@ -1,5 +1,6 @@
 // Planetoid reader against the README facts and a plain-loop recomputation from the raw pickles.
 
+#include "fixtures/errors.h"
 #include "datasets/pickle.h"
 #include "datasets/planetoid.h"
 #include "datasets/registry.h"
@@ -12,6 +13,8 @@
 #include <set>
 
 namespace graphmae2::datasets {
+using graphmae2::testing::error_of;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -184,15 +187,6 @@ fs::path copy_planetoid(const std::string& name, const std::string& scratch) {
     if (e.path().filename().string().rfind("ind." + name + ".", 0) == 0) fs::copy_file(e.path(), dir / e.path().filename());
   }
   return dir;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(PlanetoidBadInput, TruncatedPickleNamesFileAndOffset) {

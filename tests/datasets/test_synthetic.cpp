@@ -1,5 +1,6 @@
 // Contextual SBM: homophily, degrees and class signal close to what was asked; same seed, same graph.
 
+#include "fixtures/errors.h"
 #include "datasets/registry.h"
 #include "datasets/synthetic.h"
 
@@ -9,16 +10,9 @@
 #include <set>
 
 namespace graphmae2::datasets {
-namespace {
+using graphmae2::testing::error_of;
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+namespace {
 
 // Fraction of edges joining same-class nodes, by a plain loop.
 double edge_homophily(const NodeDataset& ds) {

@@ -1,0 +1,205 @@
+#include "models/engine/loop.h"
+
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+namespace graphmae2::models::engine {
+
+double cosine_decay(double base, int64_t step, int64_t total) {
+  if (total <= 0) return base;
+  return base * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total))) * 0.5;
+}
+
+double warmup_cosine(double base, double t, double warmup, double total) {
+  if (t < warmup) return base * t / warmup;
+  const double span = total - warmup;
+  if (span <= 0.0) return base;
+  return base * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, (t - warmup) / span)));
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+// Each parameter's squared norm read separately (one host sync each): only on logging steps.
+double global_grad_norm(const std::vector<torch::Tensor>& params) {
+  double sq = 0;
+  for (const auto& p : params) {
+    if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+  }
+  return std::sqrt(sq);
+}
+
+}  // namespace
+
+TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                           std::vector<torch::Tensor> params, std::vector<ssl::EmaUpdater*> emas)
+    : options_(std::move(options)), model_(model), optimizer_(optimizer), params_(std::move(params)),
+      emas_(std::move(emas)) {
+  TORCH_CHECK(options_.epochs >= 0, "TrainingLoop: epochs must be >= 0, got ", options_.epochs);
+  TORCH_CHECK(options_.steps_per_epoch >= 1, "TrainingLoop: steps_per_epoch must be >= 1, got ",
+              options_.steps_per_epoch);
+  TORCH_CHECK(options_.max_steps >= 0, "TrainingLoop: max_steps must be >= 0, got ", options_.max_steps);
+  TORCH_CHECK(options_.log_every >= 1, "TrainingLoop: log_every must be >= 1, got ", options_.log_every);
+  TORCH_CHECK(!options_.run_dir.empty(), "TrainingLoop: run_dir is empty");
+  std::filesystem::create_directories(options_.run_dir);
+  checkpoint_path_ = options_.run_dir / "checkpoint.pt";
+  int64_t keep_metrics = -1;
+  if (options_.resume && std::filesystem::exists(checkpoint_path_)) {
+    // The state is checked before anything is loaded: a refused checkpoint changes nothing.
+    const auto state = read_checkpoint_state(checkpoint_path_, options_.model_name);
+    if (options_.resume_guard) {
+      const auto why = options_.resume_guard(state);
+      if (!why.empty()) throw std::invalid_argument("--resume: " + checkpoint_path_.string() + ": " + why);
+    }
+    const auto loaded = load_checkpoint(checkpoint_path_, options_.model_name, model_, &optimizer_, options_.device);
+    start_step_ = loaded.step;
+    if (loaded.cpu_rng.defined()) set_cpu_rng_state(loaded.cpu_rng);
+    if (options_.device.is_cuda() && loaded.cuda_rng.defined()) set_device_rng_state(options_.device, loaded.cuda_rng);
+    keep_metrics = loaded.metrics_bytes;
+    resumed_ = true;
+  }
+  metrics_ = std::make_unique<MetricsLog>(options_.run_dir / "metrics.jsonl", keep_metrics);
+  progress_ = std::make_unique<ProgressBar>(options_.label, stop_step(), options_.progress);
+}
+
+int64_t TrainingLoop::stop_step() const {
+  return options_.max_steps > 0 ? std::min(total_steps(), options_.max_steps) : total_steps();
+}
+
+void TrainingLoop::track_nonfinite(const torch::Tensor& loss) {
+  // Kept on the device between logging steps: no host sync.
+  const auto bad = loss.detach().isfinite().logical_not();
+  nonfinite_ = nonfinite_.defined() ? nonfinite_.logical_or(bad) : bad;
+}
+
+bool TrainingLoop::nonfinite_seen() {
+  const bool seen = nonfinite_.defined() && nonfinite_.item<bool>();  // host sync: logging steps and checkpoints
+  nonfinite_ = torch::Tensor();
+  return seen;
+}
+
+void TrainingLoop::save(int64_t steps_done) {
+  if (nonfinite_seen()) {
+    throw TrainingDiverged("a loss between logging steps was NaN or infinite before step " + std::to_string(steps_done) +
+                           "; the last good checkpoint is kept at " + checkpoint_path_.string());
+  }
+  CheckpointState state;
+  state.model = options_.model_name;
+  state.step = steps_done;
+  state.config_yaml = options_.config_yaml;
+  state.dataset = options_.dataset;
+  state.cpu_rng = cpu_rng_state();
+  if (options_.device.is_cuda()) state.cuda_rng = device_rng_state(options_.device);
+  state.metrics_bytes = metrics_->bytes();
+  save_checkpoint(checkpoint_path_, model_, &optimizer_, state);
+}
+
+LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step_fn, const LoopHooks& hooks) {
+  LoopResult result;
+  result.start_step = start_step_;
+  const int64_t stop_at = stop_step();
+  const int64_t spe = options_.steps_per_epoch;
+  const auto t0 = Clock::now();
+  bool saved_at_end = false;
+  int64_t step = start_step_;
+  model_.train();
+  while (step < stop_at) {
+    const int64_t epoch = step / spe;
+    for (int64_t it = step % spe; it < spe && step < stop_at; ++it) {
+      const auto ts = Clock::now();
+      StepContext ctx;
+      ctx.step = step;
+      ctx.epoch = epoch;
+      ctx.step_in_epoch = it;
+      ctx.log = (step + 1) % options_.log_every == 0 || step + 1 == stop_at;
+      ctx.lr = options_.lr_at ? options_.lr_at(step) : 0.0;
+      if (options_.lr_at) set_lr(optimizer_, ctx.lr);
+      ctx.momentum = options_.momentum_at ? options_.momentum_at(step) : 1.0;
+      if (hooks.before_step) hooks.before_step(ctx);
+
+      auto out = step_fn(ctx);
+      TORCH_CHECK(out.loss.defined() && out.loss.numel() == 1, "TrainingLoop: the step returned no scalar loss");
+      bool finite = true;
+      if (ctx.log) {
+        ctx.loss = out.loss.item<double>();  // host sync: logging steps only
+        finite = std::isfinite(ctx.loss) && !nonfinite_seen();
+        for (const auto& [name, value] : out.terms) ctx.terms[name] = value.item<double>();
+      } else {
+        track_nonfinite(out.loss);
+      }
+      const bool ema_on = !emas_.empty() && step >= options_.ema_start_step;
+      if (finite && ema_on && options_.ema_timing == EmaTiming::before_backward) {
+        for (auto* ema : emas_) ema->update(ctx.momentum);
+      }
+      optimizer_.zero_grad();
+      out.loss.backward();
+      if (ctx.log && options_.measure_grad_norm) ctx.grad_norm = global_grad_norm(params_);
+      if (hooks.after_backward) hooks.after_backward(ctx);
+      if (!finite) {
+        if (!ctx.record.empty()) metrics_->write(ctx.record);
+        progress_->finish();
+        std::ostringstream what;
+        what << "loss became " << ctx.loss << " at step " << step << " (epoch " << epoch << ")";
+        if (options_.stop_on_divergence) {
+          progress_->message(what.str() + ": training diverged, stopping");
+          result.diverged = true;
+          result.steps_done = step;
+          result.seconds = seconds_since(t0);
+          return result;
+        }
+        throw TrainingDiverged(what.str() + "; the last good checkpoint is kept at " + checkpoint_path_.string() +
+                               ". Lower lr, set max_grad_norm, or check the input features.");
+      }
+      if (options_.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params_, options_.max_grad_norm);
+      optimizer_.step();
+      if (ema_on && options_.ema_timing == EmaTiming::after_optimizer_step) {
+        for (auto* ema : emas_) ema->update(ctx.momentum);
+      }
+      ctx.step_seconds = seconds_since(ts);
+      if (hooks.after_step) hooks.after_step(ctx);
+      ++step;
+      ++result.steps_run;
+      if (ctx.log) {
+        if (!ctx.record.empty()) {
+          metrics_->write(ctx.record);
+          result.last = ctx.record;
+        }
+        if (ctx.status.empty()) {
+          std::ostringstream status;
+          status << std::setprecision(4) << "loss " << ctx.loss << " lr " << std::setprecision(3) << ctx.lr;
+          ctx.status = status.str();
+        }
+        progress_->update(step, ctx.status);
+      }
+      saved_at_end = false;
+      const bool epoch_save_follows = options_.save_each_epoch && step % spe == 0;
+      if (options_.save_every_steps > 0 && step % options_.save_every_steps == 0 && step < stop_at &&
+          !epoch_save_follows) {
+        save(step);
+        saved_at_end = true;
+      }
+    }
+    const bool complete = step % spe == 0;
+    if (hooks.end_of_epoch) hooks.end_of_epoch(epoch, complete);
+    if (options_.save_each_epoch) {
+      save(step);
+      saved_at_end = true;
+    }
+  }
+  progress_->finish();
+  result.seconds = seconds_since(t0);
+  result.steps_done = step;
+  if ((result.steps_run > 0 && !saved_at_end) || !std::filesystem::exists(checkpoint_path_)) save(step);
+  return result;
+}
+
+}  // namespace graphmae2::models::engine

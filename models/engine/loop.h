@@ -1,0 +1,152 @@
+#pragma once
+// The one training loop of graphmae2. Every model (GraphMAE2 full-batch and mini-batch, MoCo v3) gives it a
+// step function that returns a loss; the loop owns everything around it: lr and EMA-momentum schedules,
+// EMA updates, backward, gradient clipping, the optimizer step, the NaN stop, metrics, progress,
+// checkpoint cadence and bit-for-bit resume. Model-specific work goes into hooks.
+
+#include "models/engine/checkpoint.h"
+#include "models/engine/metrics_log.h"
+#include "models/engine/progress.h"
+#include "models/ssl/ema.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace graphmae2::models::engine {
+
+/// When the EMA teacher moves in a step.
+enum class EmaTiming {
+  before_backward,       ///< after the losses, before backward and the optimizer step (GraphMAE2's reference)
+  after_optimizer_step,  ///< after the optimizer step (MoCo v3's reference)
+};
+
+/// @brief What one step computed: the loss backward runs on, and scalar terms to log with it.
+struct StepOutput {
+  torch::Tensor loss;
+  /// Read on the host only on logging steps (LoopOptions::log_every).
+  std::vector<std::pair<std::string, torch::Tensor>> terms;
+};
+
+/// @brief Where the loop stands in a step; hooks read it and add figures to `record`.
+struct StepContext {
+  int64_t step = 0;           ///< global step index (0-based)
+  int64_t epoch = 0;          ///< step / steps_per_epoch
+  int64_t step_in_epoch = 0;  ///< step % steps_per_epoch
+  double lr = 0.0;
+  double momentum = 0.0;      ///< EMA momentum of this step (whether or not the EMA runs yet)
+  bool log = false;           ///< a logging step: the values below were read on the host
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  std::map<std::string, double> terms;  ///< the step's terms (logging steps)
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();  ///< before clipping (measure_grad_norm)
+  double step_seconds = 0.0;  ///< wall time of the step (set before after_step)
+  Json record;                ///< this step's metrics line, written after after_step on logging steps
+  std::string status;         ///< the progress bar's text
+};
+
+/// @brief Model-specific work at fixed points of each step. Any may be empty; any may throw to stop training.
+struct LoopHooks {
+  std::function<void(StepContext&)> before_step;     ///< lr and momentum are set; nothing computed yet
+  std::function<void(StepContext&)> after_backward;  ///< gradients exist, not yet clipped or applied
+  std::function<void(StepContext&)> after_step;      ///< the optimizer stepped (and the EMA moved)
+  /// After the last step of an epoch (complete) or when training stops inside one; before the epoch checkpoint.
+  std::function<void(int64_t epoch, bool complete)> end_of_epoch;
+};
+
+/// Thrown when the loss becomes NaN or infinite (unless stop_on_divergence); the last good checkpoint stays.
+struct TrainingDiverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct LoopOptions {
+  std::string model_name;      ///< written into checkpoints; a checkpoint of another model is refused
+  int64_t epochs = 1;
+  int64_t steps_per_epoch = 1;
+  int64_t max_steps = 0;       ///< stop after this many steps (0: all); schedules keep their full length
+  std::function<double(int64_t step)> lr_at;        ///< empty: the optimizer's lr stays as it is
+  std::function<double(int64_t step)> momentum_at;  ///< empty: momentum 1 (the teacher never moves)
+  int64_t ema_start_step = 0;  ///< no EMA update before this step (GraphMAE2's delayed_ema_epoch)
+  EmaTiming ema_timing = EmaTiming::after_optimizer_step;
+  double max_grad_norm = 0.0;  ///< clip the global gradient norm (0: off)
+  bool measure_grad_norm = false;  ///< compute the norm before clipping on logging steps (one host sync per parameter)
+  /// Loss values are copied to the host every log_every steps (and on the last); between them the loop never
+  /// waits for the device. A NaN between logging steps is caught at the next one and before any checkpoint.
+  int64_t log_every = 1;
+  std::filesystem::path run_dir;   ///< checkpoint.pt and metrics.jsonl go here
+  int64_t save_every_steps = 0;    ///< checkpoint cadence in steps (0: off)
+  bool save_each_epoch = false;    ///< checkpoint after every epoch
+  bool resume = false;             ///< continue from run_dir/checkpoint.pt when it exists
+  std::string config_yaml;         ///< stored in checkpoints
+  std::string dataset;             ///< stored in checkpoints
+  /// Called with a checkpoint's state before resuming from it: returns why it cannot continue this run ("" if it can).
+  std::function<std::string(const CheckpointState&)> resume_guard;
+  torch::Device device = torch::kCPU;  ///< where the model trains (its generator is checkpointed too)
+  bool progress = true;
+  std::string label = "train";
+  bool stop_on_divergence = false;  ///< true: a NaN loss stops the loop (LoopResult::diverged); false: throws
+};
+
+struct LoopResult {
+  int64_t start_step = 0;   ///< where this call started (> 0 after a resume)
+  int64_t steps_done = 0;   ///< steps completed in all (including those before a resume)
+  int64_t steps_run = 0;    ///< steps run in this call
+  double seconds = 0.0;     ///< wall time of those steps
+  bool diverged = false;
+  Json last;                ///< the last metrics record written
+};
+
+/// @brief Runs steps of one model with one optimizer. Construct, optionally inspect start_step(), then run().
+class TrainingLoop {
+ public:
+  /// `model` is what checkpoints hold; `params` the ones the optimizer updates (clipped, measured);
+  /// `emas` the teachers the loop moves with the momentum schedule.
+  TrainingLoop(LoopOptions options, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+               std::vector<torch::Tensor> params, std::vector<ssl::EmaUpdater*> emas = {});
+
+  /// The step training starts from: 0, or the checkpoint's step when resuming (its weights, optimizer and
+  /// generators are restored by the constructor, its metrics log cut to the checkpoint's size).
+  int64_t start_step() const { return start_step_; }
+  bool resumed() const { return resumed_; }
+  int64_t total_steps() const { return options_.epochs * options_.steps_per_epoch; }
+  /// The last step this run goes to (total_steps, or max_steps when smaller).
+  int64_t stop_step() const;
+
+  /// Runs the steps from start_step(); `step` computes the loss of one step (RNG draws included).
+  LoopResult run(const std::function<StepOutput(StepContext&)>& step, const LoopHooks& hooks = {});
+
+  MetricsLog& metrics() { return *metrics_; }
+  ProgressBar& progress() { return *progress_; }
+  const std::filesystem::path& checkpoint_path() const { return checkpoint_path_; }
+  /// Writes the checkpoint now (`steps_done` steps completed). Refuses to when a NaN was seen since the last check.
+  void save(int64_t steps_done);
+
+ private:
+  void track_nonfinite(const torch::Tensor& loss);
+  bool nonfinite_seen();  // and clears the flag
+
+  LoopOptions options_;
+  torch::nn::Module& model_;
+  torch::optim::Optimizer& optimizer_;
+  std::vector<torch::Tensor> params_;
+  std::vector<ssl::EmaUpdater*> emas_;
+  std::filesystem::path checkpoint_path_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<ProgressBar> progress_;
+  int64_t start_step_ = 0;
+  bool resumed_ = false;
+  torch::Tensor nonfinite_;  // device flag: a loss since the last host check was NaN/inf
+};
+
+/// Cosine decay over `total`: base * (1 + cos(pi * step / total)) / 2 (the reference's per-epoch scheduler).
+double cosine_decay(double base, int64_t step, int64_t total);
+/// Linear warm-up from 0 over `warmup` then a half-cosine to 0 at `total` (MoCo v3's adjust_learning_rate);
+/// `t` may be fractional (epoch + iteration / iterations per epoch).
+double warmup_cosine(double base, double t, double warmup, double total);
+
+}  // namespace graphmae2::models::engine

@@ -1,0 +1,227 @@
+#include "models/graphmae2/config.h"
+
+#include "models/engine/config_schema.h"
+
+#include <sstream>
+
+namespace graphmae2::models::graphmae2 {
+
+namespace {
+
+using engine::EnumNames;
+using engine::enum_field;
+using engine::require_in_range;
+using C = GraphMAE2Config;
+
+const EnumNames<OptimizerKind> kOptimizers{{OptimizerKind::adam, "adam"}, {OptimizerKind::adamw, "adamw"}};
+const EnumNames<layers::Activation> kActivations{{layers::Activation::prelu, "prelu"},
+                                                 {layers::Activation::relu, "relu"},
+                                                 {layers::Activation::elu, "elu"},
+                                                 {layers::Activation::gelu, "gelu"},
+                                                 {layers::Activation::none, "none"}};
+const EnumNames<layers::Norm> kNorms{
+    {layers::Norm::none, "none"}, {layers::Norm::layernorm, "layernorm"}, {layers::Norm::batchnorm, "batchnorm"}};
+const EnumNames<RemaskMethod> kRemask{{RemaskMethod::fixed, "fixed"}, {RemaskMethod::random, "random"}};
+const EnumNames<ReconstructionLoss> kLossFns{{ReconstructionLoss::sce, "sce"}, {ReconstructionLoss::mse, "mse"}};
+const EnumNames<LatentLoss> kLatentLosses{{LatentLoss::sce, "sce"}, {LatentLoss::infonce, "infonce"}};
+const EnumNames<MomentumSchedule> kSchedules{{MomentumSchedule::constant, "constant"},
+                                             {MomentumSchedule::cosine, "cosine"}};
+const EnumNames<FeatureNorm> kFeatureNorms{
+    {FeatureNorm::none, "none"}, {FeatureNorm::row, "row"}, {FeatureNorm::standard, "standard"}};
+
+// Declaration order = order of the resolved YAML.
+const engine::ConfigSchema<C>& schema() {
+  static const engine::ConfigSchema<C> table({
+      {"dataset", &C::dataset},
+      {"lr", &C::lr},
+      {"weight_decay", &C::weight_decay},
+      {"max_epoch", &C::max_epoch},
+      {"optimizer", enum_field(&C::optimizer, kOptimizers)},
+      {"scheduler", &C::scheduler},
+      {"max_grad_norm", &C::max_grad_norm},
+      {"num_hidden", &C::num_hidden},
+      {"num_heads", &C::num_heads},
+      {"num_out_heads", &C::num_out_heads},
+      {"num_layers", &C::num_layers},
+      {"num_dec_layers", &C::num_dec_layers},
+      {"encoder", &C::encoder},
+      {"decoder", &C::decoder},
+      {"activation", enum_field(&C::activation, kActivations)},
+      {"in_drop", &C::in_drop},
+      {"attn_drop", &C::attn_drop},
+      {"negative_slope", &C::negative_slope},
+      {"norm", enum_field(&C::norm, kNorms)},
+      {"residual", &C::residual},
+      {"zero_init_tokens", &C::zero_init_tokens},
+      {"mask_rate", &C::mask_rate},
+      {"remask_rate", &C::remask_rate},
+      {"remask_method", enum_field(&C::remask_method, kRemask)},
+      {"num_remasking", &C::num_remasking},
+      {"loss_fn", enum_field(&C::loss_fn, kLossFns)},
+      {"alpha_l", &C::alpha_l},
+      {"lam", &C::lam},
+      {"use_reconstruction", &C::use_reconstruction},
+      {"use_latent", &C::use_latent},
+      {"latent_loss", enum_field(&C::latent_loss, kLatentLosses)},
+      {"infonce_tau", &C::infonce_tau},
+      {"replace_rate", &C::replace_rate},
+      {"drop_edge_rate", &C::drop_edge_rate},
+      {"batch_size", &C::batch_size},
+      {"batch_size_f", &C::batch_size_f},
+      {"fanouts", &C::fanouts},
+      {"momentum", &C::momentum},
+      {"delayed_ema_epoch", &C::delayed_ema_epoch},
+      {"momentum_schedule", enum_field(&C::momentum_schedule, kSchedules)},
+      {"lr_f", &C::lr_f},
+      {"weight_decay_f", &C::weight_decay_f},
+      {"max_epoch_f", &C::max_epoch_f},
+      {"linear_prob", &C::linear_prob},
+      {"feature_norm", enum_field(&C::feature_norm, kFeatureNorms)},
+      {"symmetrize", &C::symmetrize},
+      {"sparse_input", &C::sparse_input},
+      {"save_every", &C::save_every},
+      {"diag_every", &C::diag_every},
+      {"num_threads", &C::num_threads},
+  });
+  return table;
+}
+
+std::string schema_list(const std::vector<int64_t>& values) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < values.size(); ++i) os << (i ? ", " : "") << values[i];
+  os << "]";
+  return os.str();
+}
+
+}  // namespace
+
+const std::vector<std::string>& GraphMAE2Config::keys() {
+  static const std::vector<std::string> k = schema().keys();
+  return k;
+}
+
+const std::vector<std::string>& GraphMAE2Config::bool_keys() {
+  static const std::vector<std::string> k = [] {
+    std::vector<std::string> out;
+    for (const auto& key : schema().keys()) {
+      if (schema().is_bool(key)) out.push_back(key);
+    }
+    return out;
+  }();
+  return k;
+}
+
+const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
+  static const std::vector<std::string> k{"lr_f",       "weight_decay_f", "max_epoch_f", "linear_prob",
+                                          "batch_size_f", "save_every",   "diag_every",  "num_threads"};
+  return k;
+}
+
+void GraphMAE2Config::set(const std::string& key, const std::string& value, const std::string& where) {
+  schema().set(*this, key, value, where);
+}
+
+std::vector<std::string> GraphMAE2Config::apply_file(const std::string& path) { return schema().apply_file(*this, path); }
+
+std::vector<std::string> GraphMAE2Config::apply_text(const std::string& text, const std::string& source) {
+  return schema().apply_text(*this, text, source);
+}
+
+void GraphMAE2Config::apply_overrides(const std::vector<std::pair<std::string, std::string>>& overrides) {
+  schema().apply_overrides(*this, overrides);
+}
+
+std::vector<std::string> GraphMAE2Config::differing_keys(const GraphMAE2Config& other,
+                                                         const std::vector<std::string>& ignore) const {
+  return schema().differing_keys(*this, other, ignore);
+}
+
+std::string GraphMAE2Config::to_yaml() const { return schema().to_yaml(*this); }
+
+void GraphMAE2Config::validate() const {
+  auto s = [](auto v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  require_in_range(lr > 0, "lr", s(lr), "> 0");
+  require_in_range(lr_f > 0, "lr_f", s(lr_f), "> 0");
+  require_in_range(weight_decay >= 0, "weight_decay", s(weight_decay), ">= 0");
+  require_in_range(weight_decay_f >= 0, "weight_decay_f", s(weight_decay_f), ">= 0");
+  require_in_range(max_epoch >= 0, "max_epoch", s(max_epoch), ">= 0");
+  require_in_range(max_epoch_f >= 1, "max_epoch_f", s(max_epoch_f), ">= 1");
+  require_in_range(max_grad_norm >= 0, "max_grad_norm", s(max_grad_norm), ">= 0");
+  require_in_range(num_heads >= 1, "num_heads", s(num_heads), ">= 1");
+  require_in_range(num_out_heads >= 1, "num_out_heads", s(num_out_heads), ">= 1");
+  require_in_range(num_hidden >= 1 && num_hidden % num_heads == 0, "num_hidden", s(num_hidden),
+                   "a positive multiple of num_heads = " + s(num_heads));
+  require_in_range(num_hidden % num_out_heads == 0, "num_out_heads", s(num_out_heads),
+                   "a divisor of num_hidden = " + s(num_hidden));
+  require_in_range(num_layers >= 1, "num_layers", s(num_layers), ">= 1");
+  require_in_range(num_dec_layers >= 1, "num_dec_layers", s(num_dec_layers), ">= 1");
+  require_in_range(encoder == "gat", "encoder", encoder, "gat");
+  require_in_range(decoder == "gat", "decoder", decoder, "gat");
+  require_in_range(in_drop >= 0 && in_drop < 1, "in_drop", s(in_drop), "[0, 1)");
+  require_in_range(attn_drop >= 0 && attn_drop < 1, "attn_drop", s(attn_drop), "[0, 1)");
+  require_in_range(negative_slope >= 0, "negative_slope", s(negative_slope), ">= 0");
+  require_in_range(mask_rate > 0 && mask_rate < 1, "mask_rate", s(mask_rate), "(0, 1)");
+  require_in_range(remask_rate >= 0 && remask_rate < 1, "remask_rate", s(remask_rate), "[0, 1)");
+  require_in_range(num_remasking >= 1, "num_remasking", s(num_remasking), ">= 1");
+  require_in_range(alpha_l >= 1, "alpha_l", s(alpha_l), ">= 1");
+  require_in_range(lam >= 0, "lam", s(lam), ">= 0");
+  require_in_range(use_reconstruction || use_latent, "use_reconstruction", "false",
+                   "true, or use_latent true: at least one branch must train");
+  require_in_range(infonce_tau > 0, "infonce_tau", s(infonce_tau), "> 0");
+  require_in_range(replace_rate >= 0 && replace_rate < 1, "replace_rate", s(replace_rate), "[0, 1)");
+  require_in_range(drop_edge_rate >= 0 && drop_edge_rate < 1, "drop_edge_rate", s(drop_edge_rate), "[0, 1)");
+  require_in_range(batch_size >= 1, "batch_size", s(batch_size), ">= 1");
+  require_in_range(batch_size_f >= 1, "batch_size_f", s(batch_size_f), ">= 1");
+  if (!fanouts.empty()) {
+    require_in_range(static_cast<int64_t>(fanouts.size()) == num_layers, "fanouts", schema_list(fanouts),
+                     "one entry per encoder layer: num_layers = " + s(num_layers));
+    for (int64_t f : fanouts) {
+      require_in_range(f == -1 || f >= 1, "fanouts", schema_list(fanouts), "entries >= 1, or -1 for all neighbours");
+    }
+  }
+  require_in_range(momentum >= 0 && momentum <= 1, "momentum", s(momentum), "[0, 1]");
+  require_in_range(delayed_ema_epoch >= 0, "delayed_ema_epoch", s(delayed_ema_epoch), ">= 0");
+  require_in_range(save_every >= 0, "save_every", s(save_every), ">= 0");
+  require_in_range(diag_every >= 0, "diag_every", s(diag_every), ">= 0");
+  require_in_range(num_threads >= 0, "num_threads", s(num_threads), ">= 0");
+}
+
+GraphMAE2Options GraphMAE2Config::model_options(int64_t in_dim) const {
+  return GraphMAE2Options(in_dim)
+      .num_hidden(num_hidden)
+      .num_layers(num_layers)
+      .num_dec_layers(num_dec_layers)
+      .heads(num_heads)
+      .out_heads(num_out_heads)
+      .activation(activation)
+      .feat_drop(in_drop)
+      .attn_drop(attn_drop)
+      .negative_slope(negative_slope)
+      .residual(residual)
+      .norm(norm)
+      .zero_init_tokens(zero_init_tokens);
+}
+
+LossOptions GraphMAE2Config::loss_options() const {
+  LossOptions o;
+  o.remask_method = remask_method;
+  o.loss_fn = loss_fn;
+  o.alpha_l = alpha_l;
+  o.lam = lam;
+  o.use_reconstruction = use_reconstruction;
+  o.use_latent = use_latent;
+  o.latent_loss = latent_loss;
+  o.infonce_tau = infonce_tau;
+  return o;
+}
+
+eval::ProbeOptions GraphMAE2Config::probe_options(uint64_t seed) const {
+  return eval::ProbeOptions{lr_f, weight_decay_f, max_epoch_f, seed};
+}
+
+}  // namespace graphmae2::models::graphmae2

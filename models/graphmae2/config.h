@@ -1,0 +1,120 @@
+#pragma once
+// GraphMAE2's configuration: one typed struct of every key, read from the reference's YAML keys and from
+// flags of the same name (defaults < config file < flags), and the only place that turns keys into the
+// model's, the losses' and the probe's options.
+
+#include "models/eval/linear_probe.h"
+#include "models/graphmae2/graphmae2.h"
+#include "models/layers/activation.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace graphmae2::models::graphmae2 {
+
+enum class OptimizerKind { adam, adamw };
+enum class MomentumSchedule { constant, cosine };
+/// How features are normalised before training: none, per row to sum 1 (Planetoid), per column to zero mean
+/// and unit variance (ogbn-arxiv, ogbn-papers100M).
+enum class FeatureNorm { none, row, standard };
+
+/// @brief Every key of a GraphMAE2 run. Names are the reference's (configs/*.yaml, utils.build_args).
+struct GraphMAE2Config {
+  std::string dataset;  ///< the dataset it trains on (set by --dataset; recorded in every checkpoint)
+  // optimisation
+  double lr = 0.001;
+  double weight_decay = 0.0;
+  int64_t max_epoch = 500;
+  OptimizerKind optimizer = OptimizerKind::adam;
+  bool scheduler = false;      ///< cosine decay of lr per epoch: lr * (1 + cos(pi * epoch / max_epoch)) / 2
+  double max_grad_norm = 0.0;  ///< clip the gradient norm (0: off; the reference clips only on large graphs)
+  // encoder / decoder
+  int64_t num_hidden = 512;
+  int64_t num_heads = 4;
+  int64_t num_out_heads = 1;
+  int64_t num_layers = 2;
+  int64_t num_dec_layers = 1;
+  std::string encoder = "gat";
+  std::string decoder = "gat";
+  layers::Activation activation = layers::Activation::prelu;
+  double in_drop = 0.2;
+  double attn_drop = 0.1;
+  double negative_slope = 0.2;
+  layers::Norm norm = layers::Norm::none;
+  bool residual = false;
+  /// Mask tokens start at zero and encoder_to_decoder keeps PyTorch's default init (the reference does this for
+  /// Cora, CiteSeer and PubMed); false: xavier-normal for all three.
+  bool zero_init_tokens = false;
+  // masking and losses
+  double mask_rate = 0.5;
+  double remask_rate = 0.5;
+  RemaskMethod remask_method = RemaskMethod::random;
+  int64_t num_remasking = 3;
+  ReconstructionLoss loss_fn = ReconstructionLoss::sce;
+  double alpha_l = 2.0;
+  double lam = 1.0;
+  bool use_reconstruction = true;
+  bool use_latent = true;
+  LatentLoss latent_loss = LatentLoss::sce;  ///< sce (reference) | infonce (MoCo v3's contrastive loss; O(N^2) memory)
+  double infonce_tau = 0.2;
+  double replace_rate = 0.0;    ///< accepted for compatibility: has no effect in the reference either
+  double drop_edge_rate = 0.0;  ///< mini-batch only (as in the reference's full-batch script, which ignores it)
+  int64_t batch_size = 256;     ///< mini-batch pretraining (ogbn-* configs); full-batch ignores it
+  int64_t batch_size_f = 128;   ///< mini-batch linear probe; full-batch ignores it
+  /// Neighbour-sampling fan-out per encoder layer (-1: all neighbours); empty: no neighbour sampling.
+  std::vector<int64_t> fanouts;
+  // EMA target
+  double momentum = 0.996;
+  int64_t delayed_ema_epoch = 0;
+  MomentumSchedule momentum_schedule = MomentumSchedule::constant;  ///< cosine: m -> 1 over max_epoch
+  // evaluation
+  double lr_f = 0.01;
+  double weight_decay_f = 0.0;
+  int64_t max_epoch_f = 300;
+  bool linear_prob = true;  ///< true: linear probe on frozen embeddings; false: fine-tune the encoder
+  // data
+  FeatureNorm feature_norm = FeatureNorm::none;
+  /// Make the graph undirected (DGL's to_bidirected, as the reference does for the OGB graphs). Planetoid
+  /// readers already return symmetric graphs: their configs say false, which keeps the file's edge order.
+  bool symmetrize = true;
+  /// Run the encoders' first projection on the non-zeros of the features when at most a quarter are non-zero
+  /// (bag-of-words: Cora, CiteSeer, PubMed). The same model and dropout distribution, another random stream.
+  bool sparse_input = true;
+  // bookkeeping
+  int64_t save_every = 0;   ///< checkpoint every N epochs (0: only at the end)
+  int64_t diag_every = 20;  ///< diagnostics (effective rank, std, ...) every N epochs
+  int64_t num_threads = 0;  ///< torch intra-op threads (0: torch's default)
+
+  /// Checks every range and choice; throws std::invalid_argument naming the key and the bad value.
+  void validate() const;
+  /// The resolved configuration as YAML text (every key, in declaration order).
+  std::string to_yaml() const;
+
+  /// The model these keys describe for `in_dim` input features.
+  GraphMAE2Options model_options(int64_t in_dim) const;
+  /// The losses' options.
+  LossOptions loss_options() const;
+  /// The linear probe's (and fine-tune's) options, seeded with `seed`.
+  eval::ProbeOptions probe_options(uint64_t seed) const;
+
+  /// Names of all keys, in declaration order, and which of them hold a bool (a bare `--key` means true).
+  static const std::vector<std::string>& keys();
+  static const std::vector<std::string>& bool_keys();
+  /// Keys a resumed or evaluated run may change without changing what pre-training computes.
+  static const std::vector<std::string>& keys_not_affecting_training();
+
+  /// Sets one key from text; throws std::invalid_argument naming `where`, the key and the value.
+  void set(const std::string& key, const std::string& value, const std::string& where);
+  /// Applies a YAML file (a flat map of the reference's keys; a list as [15, 10, 5]). Unknown keys, duplicated
+  /// keys, non-scalar values and wrong types are errors naming file:line and the key. Returns the keys set.
+  std::vector<std::string> apply_file(const std::string& path);
+  /// The same for YAML text (e.g. the config stored in a checkpoint); `source` names it in errors.
+  std::vector<std::string> apply_text(const std::string& text, const std::string& source);
+  /// Applies `key -> value` overrides (from flags), with the same checks.
+  void apply_overrides(const std::vector<std::pair<std::string, std::string>>& overrides);
+  /// Keys whose values differ from `other`'s, except those in `ignore`.
+  std::vector<std::string> differing_keys(const GraphMAE2Config& other, const std::vector<std::string>& ignore) const;
+};
+
+}  // namespace graphmae2::models::graphmae2

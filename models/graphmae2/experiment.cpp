@@ -1,0 +1,148 @@
+#include "models/graphmae2/experiment.h"
+
+#include "datasets/hdf5_io.h"
+#include "models/eval/finetune.h"
+#include "models/engine/diagnostics.h"
+#include "models/engine/metrics_log.h"
+#include "models/graphmae2/trainer.h"
+#include "util/atomic_file.h"
+
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace graphmae2::models::graphmae2 {
+
+std::pair<double, double> mean_std(const std::vector<double>& values) {
+  if (values.empty()) return {0.0, 0.0};
+  double mean = 0;
+  for (double v : values) mean += v;
+  mean /= static_cast<double>(values.size());
+  double var = 0;
+  for (double v : values) var += (v - mean) * (v - mean);
+  return {mean, std::sqrt(var / static_cast<double>(values.size()))};
+}
+
+std::string ExperimentResult::summary_line() const {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(1) << dataset << "  " << protocol << " " << mean << " ± " << std << " ("
+     << seeds.size() << (seeds.size() == 1 ? " seed)" : " seeds)");
+  return os.str();
+}
+
+namespace {
+
+std::string result_json(const ExperimentResult& r) {
+  engine::Json j{{"dataset", r.dataset}, {"protocol", r.protocol}, {"mean", r.mean},           {"std", r.std},
+                 {"final_mean", r.final_mean}, {"final_std", r.final_std}};
+  j["seeds"] = engine::Json::array();
+  j["accuracies"] = engine::Json::array();
+  j["final_accuracies"] = engine::Json::array();
+  j["train_seconds"] = engine::Json::array();
+  j["warnings"] = engine::Json::array();
+  for (const auto& s : r.seeds) {
+    j["seeds"].push_back(s.seed);
+    j["accuracies"].push_back(100.0 * s.probe.test_acc);
+    j["final_accuracies"].push_back(100.0 * s.probe.final_test_acc);
+    j["train_seconds"].push_back(s.train_seconds);
+    for (const auto& w : s.warnings) j["warnings"].push_back(w);
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace
+
+ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
+                                const ExperimentOptions& options) {
+  cfg.validate();
+  data.validate();
+  std::filesystem::create_directories(options.out_dir);
+  util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
+  const auto cpu_input = prepare_inputs(data, cfg);
+  const auto input = options.device.is_cpu() ? cpu_input : cpu_input.to(options.device);
+
+  ExperimentResult result;
+  result.dataset = data.name;
+  result.protocol = cfg.linear_prob ? "linear-probe" : "fine-tune";
+  std::string all_metrics;
+  bool collapsed = false;
+  for (int64_t seed : options.seeds) {
+    const auto seed_dir = options.out_dir / ("seed" + std::to_string(seed));
+    engine::Diagnostics diag;
+    SeedOutcome outcome;
+    outcome.seed = seed;
+    TrainerOptions topt;
+    topt.seed_dir = seed_dir;
+    topt.resume = options.resume;
+    topt.progress = options.progress;
+    topt.label = data.name + " seed " + std::to_string(seed);
+    topt.device = options.device;
+    std::map<std::string, double> latest_diag;
+    topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) {
+      diag.observe_embeddings(epoch, emb.cpu());
+    };
+    topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
+      std::map<std::string, double> terms{{"loss", fig.at("loss")}};
+      if (cfg.use_reconstruction) terms["loss_rec"] = fig.at("loss_rec");
+      if (cfg.use_latent) terms["loss_latent"] = fig.at("loss_latent");
+      diag.observe_losses(epoch, terms);
+      if (cfg.use_latent) diag.observe_teacher(epoch, fig.at("teacher_distance"));
+      diag.observe_grads(epoch, epoch, {{"total", fig.at("grad_norm")}});
+      for (const auto& [k, v] : diag.metrics()) fig.emplace(k, v);
+      for (const auto& flag : diag.take_new_flags()) {
+        const auto line = engine::format(flag);
+        std::cerr << "\n" << line << "\n";
+        outcome.warnings.push_back(line);
+      }
+    };
+    auto trained = train_graphmae2(cfg, input, seed, topt);
+    outcome.train_seconds = trained.seconds;
+    outcome.epochs_run = trained.epochs_run;
+    collapsed = collapsed || diag.has_collapse();
+
+    auto emb = embed(trained.model, input).cpu();
+    datasets::write_h5(options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
+                       {{"embeddings", emb},
+                        {"labels", data.labels},
+                        {"train_mask", data.train_mask},
+                        {"val_mask", data.val_mask},
+                        {"test_mask", data.test_mask}},
+                       {{"dataset", data.name}, {"seed", std::to_string(seed)}});
+    const auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
+    if (cfg.linear_prob) {
+      outcome.probe = eval::linear_probe(emb, data.labels, data.num_classes, data.train_mask, data.val_mask,
+                                         data.test_mask, popt);
+    } else {
+      trained.model->to(torch::kCPU);  // the labels and masks live on the CPU
+      outcome.probe = eval::finetune(trained.model->encoder, cpu_input.graph, cpu_input.features, data.labels,
+                                     data.num_classes, data.train_mask, data.val_mask, data.test_mask, popt);
+    }
+    std::ifstream metrics_in(seed_dir / "metrics.jsonl");
+    all_metrics.append(std::istreambuf_iterator<char>(metrics_in), std::istreambuf_iterator<char>());
+    std::cout << std::fixed << std::setprecision(2) << data.name << " seed " << seed << ": test "
+              << 100.0 * outcome.probe.test_acc << " (best val " << 100.0 * outcome.probe.best_val_acc << " at probe epoch "
+              << outcome.probe.best_epoch << "), last-epoch test " << 100.0 * outcome.probe.final_test_acc << ", "
+              << std::setprecision(1) << outcome.train_seconds << " s for " << outcome.epochs_run << " epochs"
+              << (outcome.warnings.empty() ? "" : ", " + std::to_string(outcome.warnings.size()) + " warning(s)")
+              << std::endl;
+    result.seeds.push_back(outcome);
+  }
+  std::vector<double> best, last;
+  for (const auto& s : result.seeds) {
+    best.push_back(100.0 * s.probe.test_acc);
+    last.push_back(100.0 * s.probe.final_test_acc);
+  }
+  std::tie(result.mean, result.std) = mean_std(best);
+  std::tie(result.final_mean, result.final_std) = mean_std(last);
+  util::atomic_write_text(options.out_dir / "metrics.jsonl", all_metrics);
+  util::atomic_write_text(options.out_dir / "result.json", result_json(result));
+  if (options.fail_on_collapse && collapsed) {
+    throw CollapseDetected("collapse detected (see the warnings above and " + (options.out_dir / "metrics.jsonl").string() +
+                           "); --fail-on-collapse makes this an error");
+  }
+  return result;
+}
+
+}  // namespace graphmae2::models::graphmae2

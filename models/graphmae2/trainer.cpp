@@ -1,0 +1,179 @@
+#include "models/graphmae2/trainer.h"
+
+#include "graph/transforms.h"
+#include "models/ssl/ema.h"
+
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+namespace graphmae2::models::graphmae2 {
+
+namespace {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const GraphMAE2Config& cfg, std::vector<torch::Tensor> params) {
+  if (cfg.optimizer == OptimizerKind::adamw) {
+    return std::make_unique<torch::optim::AdamW>(params,
+                                                 torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  }
+  return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
+}
+
+// Why a checkpoint cannot continue this run: another dataset, or keys that change what pre-training computes.
+std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state) {
+  if (state.dataset != cfg.dataset) {
+    return "it was trained on '" + state.dataset + "', this run is on '" + cfg.dataset + "'";
+  }
+  GraphMAE2Config stored;
+  stored.apply_text(state.config_yaml, "the checkpoint's config");
+  const auto diff = stored.differing_keys(cfg, GraphMAE2Config::keys_not_affecting_training());
+  if (diff.empty()) return "";
+  std::string keys;
+  for (const auto& k : diff) keys += (keys.empty() ? "" : ", ") + k;
+  return "it was written with different values of " + keys + "; use another --out or the same values";
+}
+
+}  // namespace
+
+PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const GraphMAE2Config& cfg) {
+  PreparedGraph out;
+  switch (cfg.feature_norm) {
+    case FeatureNorm::row: out.features = datasets::row_normalize(data.features); break;
+    case FeatureNorm::standard: out.features = datasets::standardize(data.features); break;
+    case FeatureNorm::none: out.features = data.features; break;
+  }
+  const auto undirected = cfg.symmetrize ? graph::symmetrize(data.graph) : data.graph;
+  out.graph = graph::add_self_loops(graph::remove_self_loops(undirected));
+  if (cfg.sparse_input) {
+    // Counted first: dense features (ogbn-arxiv's standardised ones) would otherwise build an index of every entry.
+    const auto nonzero = static_cast<double>(out.features.count_nonzero().item<int64_t>());
+    if (nonzero <= kSparseInputDensity * static_cast<double>(out.features.numel())) {
+      out.sparse_features = layers::SparseFeatures::from_dense(out.features);
+    }
+  }
+  return out;
+}
+
+PreparedGraph PreparedGraph::to(const torch::Device& device) const {
+  PreparedGraph out;
+  out.graph = graph.to(device);
+  out.features = features.to(device);
+  if (sparse_features) out.sparse_features = sparse_features->to(device);
+  return out;
+}
+
+GraphMAE2Batch PreparedGraph::full_batch() const {
+  GraphMAE2Batch batch;
+  batch.graph = graph;
+  batch.features = features;
+  batch.sparse = sparse();
+  batch.targets = torch::arange(features.size(0), torch::TensorOptions().dtype(torch::kInt64).device(features.device()));
+  return batch;
+}
+
+GraphMAE2 build_model(const GraphMAE2Config& cfg, int64_t in_dim) { return GraphMAE2(cfg.model_options(in_dim)); }
+
+torch::Tensor embed(GraphMAE2& model, const PreparedGraph& input) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  auto emb = model->embed(input.graph, input.features, input.sparse());
+  model->train(was_training);
+  return emb;
+}
+
+TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& input, int64_t seed,
+                            const TrainerOptions& options) {
+  cfg.validate();
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  TORCH_CHECK(input.features.device() == options.device, "train_graphmae2: the inputs are on ",
+              input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");
+  TrainResult result;
+  auto model = build_model(cfg, input.features.size(1));
+  model->to(options.device);  // before the optimiser takes the parameters
+  result.model = model;
+  auto params = model->student_parameters();
+  auto optimizer = make_optimizer(cfg, params);
+  ssl::EmaUpdater ema_encoder(model->encoder.ptr(), model->encoder_ema.ptr());
+  ssl::EmaUpdater ema_projector(model->projector.ptr(), model->projector_ema.ptr());
+
+  engine::LoopOptions loop;
+  loop.model_name = "graphmae2";
+  loop.epochs = cfg.max_epoch;
+  loop.steps_per_epoch = 1;
+  loop.lr_at = [&cfg](int64_t epoch) { return cfg.scheduler ? engine::cosine_decay(cfg.lr, epoch, cfg.max_epoch) : cfg.lr; };
+  loop.momentum_at = [&cfg](int64_t epoch) {
+    return cfg.momentum_schedule == MomentumSchedule::cosine
+               ? ssl::cosine_momentum(cfg.momentum, epoch, std::max<int64_t>(1, cfg.max_epoch))
+               : cfg.momentum;
+  };
+  loop.ema_start_step = cfg.delayed_ema_epoch;
+  // The reference moves the target after computing the losses and before the optimiser step, so the
+  // target of the next step is built from this step's (pre-update) student.
+  loop.ema_timing = engine::EmaTiming::before_backward;
+  loop.max_grad_norm = cfg.max_grad_norm;
+  loop.measure_grad_norm = true;
+  loop.log_every = 1;  // one step per epoch: every epoch's figures are logged
+  loop.run_dir = options.seed_dir;
+  loop.save_every_steps = cfg.save_every;
+  loop.resume = options.resume;
+  loop.config_yaml = cfg.to_yaml();
+  loop.dataset = cfg.dataset;
+  loop.resume_guard = [&cfg](const engine::CheckpointState& state) { return resume_mismatch(cfg, state); };
+  loop.device = options.device;
+  loop.progress = options.progress;
+  loop.label = options.label;
+  engine::TrainingLoop trainer(loop, *model, *optimizer, params, {&ema_encoder, &ema_projector});
+
+  const auto batch = input.full_batch();
+  const auto loss_options = cfg.loss_options();
+  const int64_t n = input.features.size(0);
+  auto step = [&](engine::StepContext&) {
+    MaskPlan plan;
+    plan.mask_nodes = random_subset(n, cfg.mask_rate, input.features.device());
+    if (cfg.remask_method == RemaskMethod::random) {
+      for (int64_t v = 0; v < cfg.num_remasking; ++v) {
+        plan.remask_nodes.push_back(random_subset(n, cfg.remask_rate, input.features.device()));
+      }
+    }
+    auto losses = model->forward(batch, plan, loss_options);
+    engine::StepOutput out;
+    out.loss = losses.total;
+    out.terms = {{"loss_rec", losses.reconstruction}, {"loss_latent", losses.latent}};
+    if (losses.per_view.size() > 1) {
+      for (size_t v = 0; v < losses.per_view.size(); ++v) {
+        out.terms.emplace_back("loss_rec_view" + std::to_string(v), losses.per_view[v]);
+      }
+    }
+    return out;
+  };
+  engine::LoopHooks hooks;
+  hooks.after_step = [&](engine::StepContext& ctx) {
+    std::map<std::string, double> fig{{"loss", ctx.loss},
+                                      {"lr", ctx.lr},
+                                      {"momentum", ctx.momentum},
+                                      {"grad_norm", ctx.grad_norm},
+                                      {"teacher_distance", ema_encoder.distance()},
+                                      {"epoch_seconds", ctx.step_seconds}};
+    for (const auto& [name, value] : ctx.terms) fig[name] = value;
+    const int64_t epoch = ctx.epoch;
+    if (options.on_embeddings && cfg.diag_every > 0 &&
+        ((epoch + 1) % cfg.diag_every == 0 || epoch == trainer.start_step())) {
+      options.on_embeddings(epoch, embed(model, input));
+    }
+    if (options.on_epoch) options.on_epoch(epoch, fig);
+    ctx.record = engine::Json{{"seed", seed}, {"epoch", epoch}};
+    for (const auto& [k, v] : fig) ctx.record[k] = v;
+    std::ostringstream status;
+    status << std::setprecision(4) << "loss " << ctx.loss << " rec " << fig["loss_rec"] << " lat "
+           << fig["loss_latent"] << " lr " << std::setprecision(3) << ctx.lr;
+    ctx.status = status.str();
+    result.last = fig;
+  };
+  const auto run = trainer.run(step, hooks);
+  result.epochs_run = run.steps_run;
+  result.seconds = run.seconds;
+  return result;
+}
+
+}  // namespace graphmae2::models::graphmae2

@@ -1,0 +1,70 @@
+#pragma once
+// Full-batch GraphMAE2 training of one seed on the engine's loop: the step (masks, losses), the EMA teachers,
+// the figures it logs. Schedules, EMA timing, NaN stop, checkpoints and resume are the engine's.
+
+#include "datasets/dataset.h"
+#include "models/engine/loop.h"
+#include "models/graphmae2/config.h"
+#include "models/graphmae2/graphmae2.h"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace graphmae2::models::graphmae2 {
+
+/// The model's inputs after the reference's preprocessing: features normalised as `feature_norm` says, the
+/// graph made undirected when `symmetrize` says so, self-loops removed and one added per node.
+struct PreparedGraph {
+  graph::CsrGraph graph;
+  torch::Tensor features;
+  /// The features' non-zeros, kept when `sparse_input` is on and at most kSparseInputDensity of them are
+  /// non-zero; the model then projects them sparsely.
+  std::optional<layers::SparseFeatures> sparse_features;
+  const layers::SparseFeatures* sparse() const { return sparse_features ? &*sparse_features : nullptr; }
+  /// The same inputs on `device` (graph, features and their non-zeros).
+  PreparedGraph to(const torch::Device& device) const;
+  /// The whole graph as one batch whose latent targets are all nodes.
+  GraphMAE2Batch full_batch() const;
+};
+inline constexpr double kSparseInputDensity = 0.25;
+/// Copies the count of non-zero features to the host once (to decide on sparse input).
+PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const GraphMAE2Config& cfg);
+
+/// Builds the model a config describes for `in_dim` input features.
+GraphMAE2 build_model(const GraphMAE2Config& cfg, int64_t in_dim);
+
+struct TrainerOptions {
+  std::filesystem::path seed_dir;  ///< checkpoint.pt and metrics.jsonl go here
+  bool resume = false;             ///< continue from seed_dir/checkpoint.pt when present
+  bool progress = true;
+  std::string label = "train";
+  /// Where the model trains; the inputs must already be there (PreparedGraph::to).
+  torch::Device device = torch::kCPU;
+  /// Called after every epoch with its figures (loss terms, lr, ...) before they are logged; may add figures or throw.
+  std::function<void(int64_t epoch, std::map<std::string, double>& figures)> on_epoch;
+  /// Called every diag_every epochs with the student's embeddings (eval mode, no grad).
+  std::function<void(int64_t epoch, const torch::Tensor& embeddings)> on_embeddings;
+};
+
+struct TrainResult {
+  GraphMAE2 model{nullptr};
+  int64_t epochs_run = 0;       ///< epochs trained in this call (0 when a finished checkpoint was loaded)
+  double seconds = 0;           ///< wall time of those epochs
+  std::map<std::string, double> last;  ///< figures of the last epoch
+};
+
+/// Trains GraphMAE2 on one graph for cfg.max_epoch epochs from `seed` (seeds torch's generators).
+/// Bit-for-bit repeatable on the CPU for a fixed seed and thread count; --resume continues identically
+/// (on CUDA the generator state is checkpointed too, but torch's atomic CUDA index_add/index_select
+/// backward makes runs differ in the last bits). Throws engine::TrainingDiverged on a NaN loss.
+/// Reads the loss terms and the gradient norm on the host once per epoch (the logged figures).
+TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& input, int64_t seed,
+                            const TrainerOptions& options);
+
+/// Embeddings of the student encoder on the unmasked graph, eval mode. Returns [N, num_hidden].
+torch::Tensor embed(GraphMAE2& model, const PreparedGraph& input);
+
+}  // namespace graphmae2::models::graphmae2

@@ -1,0 +1,321 @@
+// Trainer: CPU runs repeat bit for bit, checkpoints round-trip, --resume continues identically, NaN stops.
+
+#include "models/eval/finetune.h"
+#include "models/eval/linear_probe.h"
+#include "models/engine/checkpoint.h"
+#include "models/graphmae2/trainer.h"
+
+#include "fixtures/paths.h"
+#include "fixtures/tiny_dataset.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace gm = graphmae2::models::graphmae2;
+namespace engine = graphmae2::models::engine;
+
+namespace {
+
+gm::GraphMAE2Config tiny_config() {
+  gm::GraphMAE2Config cfg;
+  cfg.num_hidden = 8;
+  cfg.num_heads = 2;
+  cfg.max_epoch = 6;
+  cfg.lr = 0.01;
+  cfg.scheduler = true;
+  cfg.remask_method = gm::RemaskMethod::random;
+  cfg.dataset = "tiny";
+  cfg.num_remasking = 2;
+  cfg.momentum = 0.5;
+  return cfg;
+}
+
+std::map<std::string, torch::Tensor> state(gm::TrainResult& r) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& item : r.model->named_parameters()) out[item.key()] = item.value().detach().clone();
+  return out;
+}
+
+void expect_same_state(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, v] : a) EXPECT_TRUE(torch::equal(v, b.at(k))) << k;
+}
+
+/// Seed 5 stopped by an exception at epoch 4, then resumed from its last checkpoint; leaves `o` resuming.
+gm::TrainResult interrupted_then_resumed(const gm::GraphMAE2Config& cfg, const gm::PreparedGraph& input,
+                                           gm::TrainerOptions& o, const std::string& dir) {
+  o.seed_dir = graphmae2::testing::scratch_dir(dir);
+  o.on_epoch = [](int64_t epoch, std::map<std::string, double>&) {
+    if (epoch == 4) throw std::runtime_error("interrupted");
+  };
+  EXPECT_THROW(gm::train_graphmae2(cfg, input, 5, o), std::runtime_error);
+  o.on_epoch = nullptr;
+  o.resume = true;
+  return gm::train_graphmae2(cfg, input, 5, o);
+}
+
+TEST(Trainer, SameSeedSameModelBitForBit) {
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  auto input = gm::prepare_inputs(data, cfg);
+  gm::TrainerOptions o;
+  o.progress = false;
+  o.seed_dir = graphmae2::testing::scratch_dir("trainer-a");
+  auto a = gm::train_graphmae2(cfg, input, 11, o);
+  o.seed_dir = graphmae2::testing::scratch_dir("trainer-b");
+  auto b = gm::train_graphmae2(cfg, input, 11, o);
+  expect_same_state(state(a), state(b));
+  o.seed_dir = graphmae2::testing::scratch_dir("trainer-c");
+  auto c = gm::train_graphmae2(cfg, input, 12, o);
+  EXPECT_FALSE(torch::equal(state(a).at("encoder.layers.0.fc.weight"), state(c).at("encoder.layers.0.fc.weight")));
+  EXPECT_EQ(a.epochs_run, 6);
+  EXPECT_TRUE(std::filesystem::exists(o.seed_dir / "checkpoint.pt"));
+  EXPECT_TRUE(std::filesystem::exists(o.seed_dir / "metrics.jsonl"));
+}
+
+TEST(Trainer, ResumeContinuesIdentically) {
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  cfg.save_every = 3;
+  auto input = gm::prepare_inputs(data, cfg);
+  gm::TrainerOptions o;
+  o.progress = false;
+  o.seed_dir = graphmae2::testing::scratch_dir("resume-straight");
+  auto straight = gm::train_graphmae2(cfg, input, 5, o);
+
+  auto resumed = interrupted_then_resumed(cfg, input, o, "resume-interrupted");
+  EXPECT_EQ(resumed.epochs_run, 3);  // epochs 3, 4, 5 after the checkpoint at 3
+  expect_same_state(state(straight), state(resumed));
+
+  // A different config refuses to resume from that checkpoint, naming the key; keys that do not change
+  // pre-training (the probe's, threads, cadence) may differ.
+  auto other = cfg;
+  other.lr = 0.02;
+  try {
+    gm::train_graphmae2(other, input, 5, o);
+    FAIL() << "resumed with another lr";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("lr"), std::string::npos) << e.what();
+  }
+  other = cfg;
+  other.dataset = "another";
+  EXPECT_THROW(gm::train_graphmae2(other, input, 5, o), std::invalid_argument);
+  other = cfg;
+  other.max_epoch_f = 3;
+  other.num_threads = 1;
+  EXPECT_EQ(gm::train_graphmae2(other, input, 5, o).epochs_run, 0);
+}
+
+TEST(Trainer, MetricsOfAResumedRunHaveEachEpochOnce) {
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  cfg.save_every = 3;
+  auto input = gm::prepare_inputs(data, cfg);
+  gm::TrainerOptions o;
+  o.progress = false;
+  interrupted_then_resumed(cfg, input, o, "resume-metrics");
+  std::ifstream in(o.seed_dir / "metrics.jsonl");
+  std::vector<int64_t> epochs;
+  for (std::string line; std::getline(in, line);) epochs.push_back(engine::Json::parse(line).at("epoch").get<int64_t>());
+  EXPECT_EQ(epochs, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+}
+
+TEST(Trainer, CheckpointsOfTheFormerFormatAreRefusedWithTheReason) {
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  auto model = gm::build_model(cfg, data.feature_dim());
+  // What the trainer wrote before the engine: weights, "epoch" and "config", no format entry.
+  torch::serialize::OutputArchive archive, weights;
+  model->save(weights);
+  archive.write("model", weights);
+  archive.write("epoch", torch::tensor(int64_t{6}));
+  archive.write("config", c10::IValue(std::string("lr: 0.01\nfeature_norm: auto\n")));
+  const auto old = graphmae2::testing::scratch_dir("old-format") / "checkpoint.pt";
+  archive.save_to(old.string());
+  try {
+    engine::load_checkpoint(old, "graphmae2", *model, nullptr);
+    FAIL() << "loaded a format-1 checkpoint";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("format 1"), std::string::npos) << e.what();
+  }
+  // Another model's checkpoint is refused too.
+  gm::TrainerOptions o;
+  o.progress = false;
+  o.seed_dir = graphmae2::testing::scratch_dir("model-name");
+  gm::train_graphmae2(cfg, gm::prepare_inputs(data, cfg), 1, o);
+  EXPECT_THROW(engine::read_checkpoint_state(o.seed_dir / "checkpoint.pt", "mocov3"), std::runtime_error);
+}
+
+TEST(Trainer, CheckpointRoundTrip) {
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  auto input = gm::prepare_inputs(data, cfg);
+  gm::TrainerOptions o;
+  o.progress = false;
+  o.seed_dir = graphmae2::testing::scratch_dir("roundtrip");
+  auto r = gm::train_graphmae2(cfg, input, 3, o);
+  auto fresh = gm::build_model(cfg, data.feature_dim());
+  auto meta = engine::load_checkpoint(o.seed_dir / "checkpoint.pt", "graphmae2", *fresh, nullptr);
+  EXPECT_EQ(meta.step, cfg.max_epoch);
+  EXPECT_EQ(meta.dataset, "tiny");
+  EXPECT_EQ(meta.model, "graphmae2");
+  EXPECT_EQ(meta.config_yaml, cfg.to_yaml());
+  auto trained = r.model->named_parameters();
+  for (const auto& item : fresh->named_parameters()) EXPECT_TRUE(torch::equal(item.value(), trained[item.key()])) << item.key();
+  for (const auto& item : fresh->named_buffers()) EXPECT_TRUE(torch::equal(item.value(), r.model->named_buffers()[item.key()]));
+  EXPECT_TRUE(torch::equal(gm::embed(fresh, input), gm::embed(r.model, input)));
+  // A truncated checkpoint is a clear error naming the file.
+  auto bad = o.seed_dir / "broken.pt";
+  std::filesystem::copy_file(o.seed_dir / "checkpoint.pt", bad);
+  std::filesystem::resize_file(bad, 100);
+  try {
+    engine::load_checkpoint(bad, "graphmae2", *fresh, nullptr);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.pt"), std::string::npos);
+  }
+}
+
+TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  auto input = gm::prepare_inputs(data, cfg);
+  input.features = input.features.clone();
+  input.features[0][0] = std::numeric_limits<float>::quiet_NaN();
+  gm::TrainerOptions o;
+  o.progress = false;
+  o.seed_dir = graphmae2::testing::scratch_dir("nan");
+  try {
+    gm::train_graphmae2(cfg, input, 0, o);
+    FAIL() << "expected TrainingDiverged";
+  } catch (const engine::TrainingDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("step 0 (epoch 0)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trainer, PrepareInputsAddsExactlyOneSelfLoopAndRowNormalises) {
+  auto data = graphmae2::testing::tiny_dataset();
+  gm::GraphMAE2Config cfg;
+  cfg.feature_norm = gm::FeatureNorm::row;
+  auto input = gm::prepare_inputs(data, cfg);
+  auto rows = input.graph.row_ids();
+  EXPECT_EQ((rows == input.graph.indices).sum().item<int64_t>(), data.num_nodes());
+  EXPECT_EQ(input.graph.num_edges(), data.graph.num_edges() + data.num_nodes());
+  EXPECT_TRUE(torch::allclose(input.features.sum(1), torch::ones({data.num_nodes()}), 1e-5, 1e-6));
+}
+
+TEST(LinearProbe, SeparableEmbeddingsAreClassifiedAndMatchHandCount) {
+  auto labels = torch::arange(90, torch::kInt64) % 3;
+  auto emb = torch::nn::functional::one_hot(labels, 3).to(torch::kFloat32) * 5 + 0.01 * torch::randn({90, 3});
+  auto idx = torch::arange(90);
+  auto r = graphmae2::models::eval::linear_probe(emb, labels, 3, idx < 30, (idx >= 30).logical_and(idx < 60), idx >= 60,
+                                                 {0.1, 0.0, 100, 0});
+  EXPECT_DOUBLE_EQ(r.test_acc, 1.0);
+  EXPECT_DOUBLE_EQ(r.best_val_acc, 1.0);
+  // accuracy() against a hand count: 2 of 3 selected rows right.
+  auto logits = torch::tensor({{1.0, 0.0}, {0.0, 1.0}, {1.0, 0.0}, {0.0, 1.0}});
+  auto y = torch::tensor({0, 0, 0, 1}, torch::kInt64);
+  auto mask = torch::tensor({true, true, false, true});
+  EXPECT_NEAR(graphmae2::models::eval::accuracy(logits, y, mask), 2.0 / 3.0, 1e-12);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(LinearProbe, KeepsTheLastEpochWithTheBestValidationAccuracy) {
+  graphmae2::models::eval::ProbeResult r;
+  r.observe(0, 0.5, 0.40);
+  r.observe(1, 0.7, 0.60);
+  r.observe(2, 0.6, 0.90);
+  r.observe(3, 0.7, 0.65);  // ties the best: the later epoch wins, as in the reference
+  EXPECT_EQ(r.best_epoch, 3);
+  EXPECT_DOUBLE_EQ(r.test_acc, 0.65);
+  EXPECT_DOUBLE_EQ(r.best_val_acc, 0.7);
+  r.observe(4, 0.2, 0.10);
+  EXPECT_DOUBLE_EQ(r.final_test_acc, 0.10);
+  EXPECT_DOUBLE_EQ(r.test_acc, 0.65);
+}
+
+TEST(Finetune, LearnsTheTinyDatasetAndLeavesThePretrainedEncoderUntouched) {
+  auto data = graphmae2::testing::tiny_dataset(90, 12, 3, 3, 4);
+  auto cfg = tiny_config();
+  auto input = gm::prepare_inputs(data, cfg);
+  torch::manual_seed(0);
+  auto model = gm::build_model(cfg, data.feature_dim());
+  auto before = model->encoder->parameters()[0].clone();
+  auto r = graphmae2::models::eval::finetune(model->encoder, input.graph, input.features, data.labels, 3,
+                                             data.train_mask, data.val_mask, data.test_mask, {0.01, 0.0, 60, 0});
+  // Chance is 1/3; the random graph mixes classes, so a trained model sits well above chance, not at 100%.
+  EXPECT_GT(r.test_acc, 0.55);
+  EXPECT_TRUE(torch::equal(model->encoder->parameters()[0], before));
+}
+
+}  // namespace
+
+// CUDA: the same model and masks give the CPU's losses and gradients; a run resumed on the GPU stays there and
+// continues where the straight run went (up to the last bits: torch's CUDA index_add backward uses atomics).
+TEST(TrainerCuda, ForwardAndGradientsMatchTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  cfg.in_drop = 0;
+  cfg.attn_drop = 0;
+  const auto input = gm::prepare_inputs(data, cfg);
+  const torch::Device gpu(torch::kCUDA, 0);
+  const auto gpu_input = input.to(gpu);
+  torch::manual_seed(3);
+  auto cpu_model = gm::build_model(cfg, data.feature_dim());
+  torch::manual_seed(3);
+  auto gpu_model = gm::build_model(cfg, data.feature_dim());
+  gpu_model->to(gpu);
+
+  const int64_t n = data.num_nodes();
+  gm::MaskPlan plan;
+  plan.mask_nodes = gm::random_subset(n, cfg.mask_rate, torch::kCPU);
+  for (int v = 0; v < 2; ++v) plan.remask_nodes.push_back(gm::random_subset(n, cfg.remask_rate, torch::kCPU));
+  gm::MaskPlan gpu_plan;
+  gpu_plan.mask_nodes = plan.mask_nodes.to(gpu);
+  for (const auto& r : plan.remask_nodes) gpu_plan.remask_nodes.push_back(r.to(gpu));
+  auto loss_cfg = cfg.loss_options();
+  loss_cfg.lam = 1.0;
+
+  auto cpu_losses = cpu_model->forward(input.full_batch(), plan, loss_cfg);
+  auto gpu_losses = gpu_model->forward(gpu_input.full_batch(), gpu_plan, loss_cfg);
+  EXPECT_NEAR(cpu_losses.total.item<double>(), gpu_losses.total.item<double>(), 1e-5);
+  EXPECT_NEAR(cpu_losses.latent.item<double>(), gpu_losses.latent.item<double>(), 1e-5);
+  cpu_losses.total.backward();
+  gpu_losses.total.backward();
+  auto gpu_params = gpu_model->named_parameters();
+  for (const auto& item : cpu_model->named_parameters()) {
+    const auto& g_cpu = item.value().grad();
+    const auto& g_gpu = gpu_params[item.key()].grad();
+    ASSERT_EQ(g_cpu.defined(), g_gpu.defined()) << item.key();
+    if (g_cpu.defined()) EXPECT_TRUE(torch::allclose(g_cpu, g_gpu.cpu(), 1e-4, 1e-6)) << item.key();
+  }
+}
+
+TEST(TrainerCuda, ResumeStaysOnTheGpuAndContinuesTheRun) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  cfg.save_every = 3;
+  const torch::Device gpu(torch::kCUDA, 0);
+  const auto input = gm::prepare_inputs(data, cfg).to(gpu);
+  gm::TrainerOptions o;
+  o.progress = false;
+  o.device = gpu;
+  o.seed_dir = graphmae2::testing::scratch_dir("cuda-resume-straight");
+  auto straight = gm::train_graphmae2(cfg, input, 5, o);
+  auto resumed = interrupted_then_resumed(cfg, input, o, "cuda-resume-interrupted");
+  EXPECT_EQ(resumed.epochs_run, 3);
+  auto a = state(straight), b = state(resumed);
+  for (const auto& [k, v] : a) {
+    EXPECT_TRUE(b.at(k).is_cuda()) << k;
+    EXPECT_TRUE(torch::allclose(v, b.at(k), 1e-4, 1e-6)) << k;
+  }
+  // Inputs left on the CPU are refused, not silently copied every step.
+  o.resume = false;
+  EXPECT_THROW(gm::train_graphmae2(cfg, gm::prepare_inputs(data, cfg), 5, o), c10::Error);
+}

@@ -1,0 +1,132 @@
+// The sparse input projection against the dense path it replaces: fc(dropout(replace_rows(x, nodes, token))).
+
+#include "fixtures/graphmae2_batch.h"
+#include "models/graphmae2/graphmae2.h"
+#include "models/layers/sparse_features.h"
+
+#include <gtest/gtest.h>
+
+namespace g2 = graphmae2::models::graphmae2;
+using graphmae2::models::layers::masked_sparse_linear;
+using graphmae2::models::layers::SparseFeatures;
+
+namespace {
+
+// Bag-of-words-like rows: about `density` of the entries non-zero, one row left empty, row-normalised.
+torch::Tensor sparse_rows(int64_t n, int64_t d, double density, torch::Dtype dtype) {
+  auto x = (torch::rand({n, d}, torch::TensorOptions().dtype(dtype)) < density).to(dtype);
+  x[1].zero_();
+  return x / x.sum(1, true).clamp_min(1);
+}
+
+graphmae2::graph::CsrGraph ring(int64_t n) {
+  auto a = torch::arange(n, torch::kInt64);
+  auto b = (a + 1) % n;
+  return graphmae2::graph::CsrGraph::from_edges(torch::cat({a, b, a}), torch::cat({b, a, a}), n);
+}
+
+TEST(SparseFeatures, KeepsExactlyTheNonZerosRowByRow) {
+  torch::manual_seed(0);
+  auto x = sparse_rows(9, 7, 0.3, torch::kFloat);
+  auto s = SparseFeatures::from_dense(x);
+  EXPECT_EQ(s.values.numel(), x.ne(0).sum().item<int64_t>());
+  EXPECT_DOUBLE_EQ(s.density(), static_cast<double>(s.values.numel()) / 63.0);
+  EXPECT_TRUE(torch::equal(s.to_dense(), x));
+  const auto* ip = s.pattern.indptr.data_ptr<int64_t>();
+  const auto row_ids = s.pattern.row_ids();
+  EXPECT_EQ(ip[2] - ip[1], 0) << "row 1 is empty";
+  for (int64_t r = 0; r < 9; ++r) {
+    for (int64_t e = ip[r]; e < ip[r + 1]; ++e) {
+      const int64_t c = s.pattern.indices[e].item<int64_t>();
+      EXPECT_EQ(row_ids[e].item<int64_t>(), r);
+      EXPECT_EQ(s.values[e].item<float>(), x[r][c].item<float>());
+    }
+  }
+  EXPECT_THROW(SparseFeatures::from_dense(torch::ones({3})), c10::Error);
+}
+
+TEST(MaskedSparseLinear, EqualsTheDensePathInValueAndGradient) {
+  torch::manual_seed(1);
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  auto x = sparse_rows(12, 10, 0.25, torch::kDouble);
+  auto sparse = SparseFeatures::from_dense(x);
+  auto nodes = torch::tensor({3, 0, 7, 1}, torch::kInt64);
+  for (bool with_token : {true, false}) {
+    auto w_dense = torch::randn({5, 10}, opts).requires_grad_();
+    auto token_dense = torch::randn({1, 10}, opts).requires_grad_();
+    auto w_sparse = w_dense.detach().clone().requires_grad_();
+    auto token_sparse = token_dense.detach().clone().requires_grad_();
+    auto dense = torch::mm(g2::replace_rows(x, nodes, with_token ? token_dense : torch::Tensor()), w_dense.t());
+    auto sparse_out = masked_sparse_linear(sparse, w_sparse, nodes, with_token ? token_sparse : torch::Tensor(), 0.3,
+                                           /*training=*/false);
+    EXPECT_TRUE(torch::allclose(sparse_out, dense, 1e-12, 1e-12));
+    auto g = torch::randn({12, 5}, opts);
+    (dense * g).sum().backward();
+    (sparse_out * g).sum().backward();
+    EXPECT_TRUE(torch::allclose(w_sparse.grad(), w_dense.grad(), 1e-12, 1e-12));
+    if (with_token) EXPECT_TRUE(torch::allclose(token_sparse.grad(), token_dense.grad(), 1e-12, 1e-12));
+  }
+  // No nodes replaced: plain x @ W^T.
+  auto w = torch::randn({5, 10}, opts);
+  EXPECT_TRUE(torch::allclose(masked_sparse_linear(sparse, w, torch::Tensor(), torch::Tensor(), 0.0, true),
+                              torch::mm(x, w.t()), 1e-12, 1e-12));
+  EXPECT_THROW(masked_sparse_linear(sparse, torch::randn({5, 9}, opts), nodes, torch::Tensor(), 0.0, false),
+               c10::Error);
+}
+
+TEST(MaskedSparseLinear, DropoutIsUnbiasedLikeTheDensePath) {
+  // E[dropout(v)] = v: the average over many draws approaches the no-dropout output.
+  torch::manual_seed(2);
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  auto x = sparse_rows(6, 8, 0.5, torch::kDouble);
+  auto sparse = SparseFeatures::from_dense(x);
+  auto nodes = torch::tensor({2, 4}, torch::kInt64);
+  auto w = torch::randn({3, 8}, opts);
+  auto token = torch::randn({1, 8}, opts);
+  auto expected = masked_sparse_linear(sparse, w, nodes, token, 0.5, /*training=*/false);
+  auto sum = torch::zeros_like(expected);
+  const int draws = 20000;
+  for (int i = 0; i < draws; ++i) sum += masked_sparse_linear(sparse, w, nodes, token, 0.5, /*training=*/true);
+  // Single draws scatter by about 3 here, so the mean of 20000 is within ~0.07 (3 sigma); forgetting the
+  // 1 / (1 - p) rescaling would be off by half of outputs as large as the one checked first.
+  ASSERT_GT(expected.abs().max().item<double>(), 1.0);
+  EXPECT_TRUE(torch::allclose(sum / draws, expected, 0.0, 0.1)) << (sum / draws - expected).abs().max();
+  // A single draw does drop entries.
+  EXPECT_FALSE(torch::allclose(masked_sparse_linear(sparse, w, nodes, token, 0.5, true), expected));
+}
+
+TEST(MaskedSparseLinear, GraphMAE2LossesAndGradientsMatchTheDenseModel) {
+  torch::manual_seed(3);
+  const int64_t n = 16, d = 12;
+  auto graph = ring(n);
+  auto x = sparse_rows(n, d, 0.3, torch::kFloat);
+  auto sparse = SparseFeatures::from_dense(x);
+  auto model = g2::GraphMAE2(g2::GraphMAE2Options(d).num_hidden(8).heads(2).num_layers(2));
+  model->eval();  // no dropout: both paths compute the same function exactly
+  g2::MaskPlan plan;
+  plan.mask_nodes = torch::tensor({1, 5, 6, 11}, torch::kInt64);
+  auto loss = graphmae2::testing::fixed_remask();
+  loss.lam = 0.5;
+  auto targets = torch::arange(n, torch::kInt64);
+  auto dense = model->forward(graphmae2::testing::batch_of(graph, x, targets), plan, loss);
+  dense.total.backward();
+  std::vector<torch::Tensor> dense_grads;  // undefined for parameters this loss does not reach (dec_mask_token)
+  for (const auto& p : model->student_parameters()) dense_grads.push_back(p.grad().defined() ? p.grad().clone() : p.grad());
+  for (auto& p : model->student_parameters()) {
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  }
+  auto via_sparse = model->forward(graphmae2::testing::batch_of(graph, x, targets, &sparse), plan, loss);
+  via_sparse.total.backward();
+  EXPECT_NEAR(via_sparse.total.item<double>(), dense.total.item<double>(), 1e-5);
+  EXPECT_NEAR(via_sparse.latent.item<double>(), dense.latent.item<double>(), 1e-5);
+  const auto params = model->student_parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    ASSERT_EQ(params[i].grad().defined(), dense_grads[i].defined()) << "parameter " << i;
+    if (dense_grads[i].defined()) {
+      EXPECT_TRUE(torch::allclose(params[i].grad(), dense_grads[i], 1e-4, 1e-6)) << "parameter " << i;
+    }
+  }
+  EXPECT_TRUE(torch::allclose(model->embed(graph, x, &sparse), model->embed(graph, x), 1e-5, 1e-6));
+}
+
+}  // namespace
