@@ -23,22 +23,22 @@ CommandLine::CommandLine(std::string tool) : tool_(std::move(tool)), app_(std::m
 }
 
 CommandLine::~CommandLine() = default;
+CommandLine::CommandLine(CommandLine&&) noexcept = default;
 
 CommandLine& CommandLine::value(const std::string& name, const std::string& help) {
-  app_->add_option("--" + name, help)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+  app_->add_option("--" + name)->description(help)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
   value_names_.push_back(name);
   return *this;
 }
 
 CommandLine& CommandLine::flag(const std::string& name, const std::string& help) {
-  app_->add_flag("--" + name, help)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+  app_->add_flag("--" + name)->description(help)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
   flag_names_.push_back(name);
   return *this;
 }
 
 CommandLine& CommandLine::positional(const std::string& name, const std::string& help, int max) {
-  auto* opt = app_->add_option(name, help);
-  if (max >= 0) opt->expected(0, max);
+  app_->add_option(name)->description(help)->expected(0, max >= 0 ? max : CLI::detail::expected_max_vector_size);
   positional_name_ = name;
   return *this;
 }
@@ -46,7 +46,7 @@ CommandLine& CommandLine::positional(const std::string& name, const std::string&
 CommandLine& CommandLine::config_keys(const std::vector<std::string>& keys, const std::vector<std::string>& bool_keys) {
   const std::set<std::string> bools(bool_keys.begin(), bool_keys.end());
   for (const auto& key : keys) {
-    auto* opt = app_->add_option("--" + key, "config key " + key)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+    auto* opt = app_->add_option("--" + key)->description("config key " + key)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
     if (bools.count(key)) opt->expected(0, 1)->default_str("true");
     key_names_.push_back(key);
   }

@@ -41,6 +41,7 @@ class CommandLine {
  public:
   explicit CommandLine(std::string tool);
   ~CommandLine();
+  CommandLine(CommandLine&&) noexcept;
   CommandLine& value(const std::string& name, const std::string& help);
   CommandLine& flag(const std::string& name, const std::string& help);
   /// Up to `max` positional words (they never start with --).

@@ -258,20 +258,24 @@ class ConfigSchema {
     }
     return i;
   }
-  static std::vector<int64_t> parse_int_list(const std::string& where, const std::string& key, std::string v) {
+  static std::vector<int64_t> parse_int_list(const std::string& where, const std::string& key, const std::string& text) {
+    std::string v = text;
     if (v.size() >= 2 && v.front() == '[' && v.back() == ']') v = v.substr(1, v.size() - 2);
     std::vector<int64_t> out;
+    if (v.find_first_not_of(" \t") == std::string::npos) return out;  // "" or "[]": an empty list
     std::string item;
     std::stringstream ss(v);
     while (std::getline(ss, item, ',')) {
-      const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-      item = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
-      if (item.empty()) {
-        if (out.empty() && ss.eof()) break;
-        fail(where, key, "expects a list of integers such as 15,10,5, got '" + v + "'");
+      errno = 0;
+      char* end = nullptr;
+      const long long i = std::strtoll(item.c_str(), &end, 10);
+      while (end != nullptr && (*end == ' ' || *end == '\t')) ++end;
+      if (item.find_first_not_of(" \t") == std::string::npos || *end != '\0' || errno == ERANGE) {
+        fail(where, key, "expects a list of integers such as 15,10,5, got '" + text + "'");
       }
-      out.push_back(parse_int(where, key, item));
+      out.push_back(i);
     }
+    if (!v.empty() && v.back() == ',') fail(where, key, "expects a list of integers such as 15,10,5, got '" + text + "'");
     return out;
   }
   static bool parse_bool(const std::string& where, const std::string& key, const std::string& v) {

@@ -123,7 +123,6 @@ std::vector<std::string> differing_keys(const MoCoV3Config& a, const MoCoV3Confi
 
 void MoCoV3Config::validate() const {
   require_in_range(!dataset.empty(), "dataset", "\"\"", "a name");
-  require_in_range(!data_root.empty(), "data_root", "\"\"", "a folder with {train,t10k}-*-ubyte[.gz] files");
   require_in_range(train_subset >= 0, "train_subset", str(train_subset), ">= 0");
   require_in_range(vit_size == "tiny" || vit_size == "small" || vit_size == "base" || vit_size == "mini", "vit_size", vit_size,
           "tiny, small, base or mini");

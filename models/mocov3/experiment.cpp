@@ -49,6 +49,7 @@ const std::vector<std::string> kKeysNotAffectingTraining{
 
 RunResult run_mocov3(const MoCoV3Config& cfg, const fs::path& out, bool resume, bool show_progress) {
   cfg.validate();
+  if (cfg.data_root.empty()) throw std::invalid_argument("config: data_root is empty (a folder with {train,t10k}-*-ubyte[.gz] files)");
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
   fs::create_directories(out);
   engine::ProgressBar messages("mocov3", 0, show_progress);
