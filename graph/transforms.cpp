@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <limits>
+#include <unordered_map>
+#include <utility>
 
 namespace graphmae2::graph {
 
@@ -96,31 +98,61 @@ torch::Tensor out_degrees(const CsrGraph& graph) {
   return torch::bincount(graph.indices, /*weights=*/{}, /*minlength=*/graph.num_cols);
 }
 
-Subgraph select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
-  TORCH_CHECK(rows.dim() == 1 && rows.scalar_type() == torch::kInt64, "select_rows: rows must be a 1-D int64 "
-              "tensor, got ", rows.scalar_type(), " of shape ", rows.sizes());
+Block select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
+  TORCH_CHECK(rows.defined() && rows.dim() == 1 && rows.scalar_type() == torch::kInt64,
+              "select_rows: rows must be a 1-D int64 tensor, got ", rows.defined() ? rows.toString() : "undefined",
+              " of shape ", rows.defined() ? rows.sizes() : torch::IntArrayRef{});
+  TORCH_CHECK(graph.indptr.defined(), "select_rows: the graph is empty (no indptr)");
   TORCH_CHECK(rows.device() == graph.indptr.device(), "select_rows: rows on ", rows.device(), ", graph on ",
               graph.indptr.device());
-  if (rows.numel() > 0) {
+  TORCH_CHECK(graph.num_rows() <= graph.num_cols, "select_rows: destinations are sources too, so the graph needs "
+              "num_rows <= num_cols, got ", graph.num_rows(), " x ", graph.num_cols);
+  const int64_t k = rows.numel();
+  if (k > 0) {
     const int64_t lo = rows.min().item<int64_t>(), hi = rows.max().item<int64_t>();
     TORCH_CHECK(lo >= 0 && hi < graph.num_rows(), "select_rows: row id ", lo < 0 ? lo : hi,
                 " is out of range for ", graph.num_rows(), " rows");
   }
+  if (k > 1) {
+    const auto sorted = std::get<0>(rows.sort());
+    if ((sorted.slice(0, 1) == sorted.slice(0, 0, -1)).any().item<bool>()) {
+      const auto cpu = rows.to(torch::kCPU).contiguous();
+      const int64_t* p = cpu.data_ptr<int64_t>();
+      std::unordered_map<int64_t, int64_t> seen;
+      for (int64_t i = 0; i < k; ++i) {
+        const auto [it, fresh] = seen.emplace(p[i], i);
+        TORCH_CHECK(fresh, "select_rows: row id ", p[i], " appears twice (rows[", it->second, "] and rows[", i,
+                    "]); a block's destinations must be distinct");
+      }
+    }
+  }
   const auto starts = graph.indptr.index_select(0, rows);
   const auto counts = graph.indptr.index_select(0, rows + 1) - starts;
   const auto indptr = indptr_from_counts(counts);
-  const int64_t num_edges = rows.numel() > 0 ? indptr[-1].item<int64_t>() : 0;
-  // Edge k of the block is the parent's edge starts[r] + (k - indptr[r]) for its row r.
-  const auto shift = torch::repeat_interleave(starts - indptr.narrow(0, 0, rows.numel()), counts, /*dim=*/0,
+  const int64_t num_edges = k > 0 ? indptr[-1].item<int64_t>() : 0;
+  // Edge j of the block is the parent's edge starts[r] + (j - indptr[r]) for its row r.
+  const auto shift = torch::repeat_interleave(starts - indptr.narrow(0, 0, k), counts, /*dim=*/0,
                                               /*output_size=*/num_edges);
   const auto edge_ids = shift + torch::arange(num_edges, graph.indptr.options());
   std::optional<torch::Tensor> weights;
   if (graph.weights) weights = graph.weights->index_select(0, edge_ids);
-  Subgraph out;
-  out.graph = CsrGraph(indptr, graph.indices.index_select(0, edge_ids), graph.num_cols, weights, /*validate=*/false);
-  out.node_ids = rows;
-  out.edge_ids = edge_ids;
-  return out;
+
+  // Local ids: group equal parent ids of [rows, neighbours] by a stable sort; each group's first position in that
+  // list orders the sources, so the (distinct) rows get 0..k-1 and the others follow by first appearance.
+  const auto all = torch::cat({rows, graph.indices.index_select(0, edge_ids)});
+  const auto [values, perm] = all.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
+  auto is_first = torch::ones({all.numel()}, all.options().dtype(torch::kBool));
+  if (all.numel() > 1) is_first.slice(0, 1) = values.slice(0, 1) != values.slice(0, 0, -1);
+  const auto group = is_first.cumsum(0) - 1;  // of each sorted position
+  const auto [first_pos, group_order] = perm.masked_select(is_first).sort();
+  const int64_t num_src = first_pos.numel();
+  const auto src_ids = all.index_select(0, first_pos);
+  auto local_of_group = torch::empty({num_src}, all.options());
+  local_of_group.index_put_({group_order}, torch::arange(num_src, all.options()));
+  auto local = torch::empty_like(all);
+  local.index_put_({perm}, local_of_group.index_select(0, group));
+  CsrGraph block_graph(indptr, local.narrow(0, k, num_edges), num_src, weights, /*validate=*/false);
+  return Block(Block::unchecked, std::move(block_graph), src_ids, edge_ids);
 }
 
 Subgraph induced_subgraph(const CsrGraph& graph, const torch::Tensor& nodes_in) {

@@ -1,7 +1,12 @@
 #pragma once
 // Whole-graph transforms on CsrGraph (built on the CPU through CsrGraph::from_edges; results are returned on
 // the input graph's device). Rows keep their meaning: a row lists the edges stored under that node.
+//
+// Host copies: symmetrize, deduplicate, remove_self_loops, add_self_loops, induced_subgraph, drop_edges and
+// reverse copy the whole graph to the host and their result back to the graph's device. in_degrees runs on
+// the device; out_degrees and select_rows run on the device but read a few scalars on the host (sizes, checks).
 
+#include "graph/block.h"
 #include "graph/csr_graph.h"
 
 #include <ATen/core/Generator.h>
@@ -31,6 +36,7 @@ CsrGraph add_self_loops(const CsrGraph& graph, double fill = 1.0);
 /// destinations) these are the in-degrees.
 torch::Tensor in_degrees(const CsrGraph& graph);
 /// Returns: int64 [num_cols], how often each column occurs in `indices` (the out-degrees of the sources).
+/// On CUDA, torch's bincount reads the largest column id on the host (one sync).
 torch::Tensor out_degrees(const CsrGraph& graph);
 
 /// @brief A subgraph and where its nodes and edges came from.
@@ -45,10 +51,14 @@ struct Subgraph {
 /// repeated id.
 Subgraph induced_subgraph(const CsrGraph& graph, const torch::Tensor& nodes);
 
-/// The rows `rows` (int64 [k], ids in [0, num_rows), repeats allowed) in that order, with all their edges and the
-/// same num_cols: a bipartite block whose destination r is the parent's rows[r]. `edge_ids` of the result give
-/// each edge's position in the parent. Runs on the graph's device.
-Subgraph select_rows(const CsrGraph& graph, const torch::Tensor& rows);
+/// The block whose destinations are `rows` (int64 [k], distinct ids in [0, num_rows)), in that order, with all
+/// their edges (each row's edges in the parent's order). Sources: the rows first, then the other neighbours in
+/// order of first appearance in the selected rows' CSR order; `indices` are local source ids and `edge_ids`
+/// each edge's position in the parent (weights follow their edges). Row r and column r must be the same node
+/// (a square graph, or a block's graph: num_rows <= num_cols). Throws naming an out-of-range or repeated id.
+/// Runs on the graph's device; reads on the host the rows' range, whether a row repeats, the edge count and the
+/// source count (a handful of device-host syncs).
+Block select_rows(const CsrGraph& graph, const torch::Tensor& rows);
 
 /// Drops each edge independently with probability p in [0, 1] (the rest keep their order). GraphMAE2's
 /// drop_edge is add_self_loops(drop_edges(remove_self_loops(g), p)). Same generator state, same result.

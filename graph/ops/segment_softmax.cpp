@@ -1,9 +1,8 @@
 #include "graph/ops/segment_softmax.h"
 
 #include "graph/ops/cpu/segment_softmax_kernel.h"
-#ifdef GRAPHMAE2_WITH_TORCH_CUDA
 #include "graph/ops/cuda/segment_softmax_bridge.h"
-#endif
+#include "graph/ops/dispatch.h"
 
 namespace graphmae2::graph {
 
@@ -13,26 +12,16 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 torch::Tensor forward_on_device(const torch::Tensor& scores, const torch::Tensor& indptr) {
-  if (scores.is_cuda()) {
-#ifdef GRAPHMAE2_WITH_TORCH_CUDA
-    return cuda::segment_softmax_forward(scores, indptr);
-#else
-    TORCH_CHECK(false, "segment_softmax: got CUDA tensors, but graphmae2 was built without CUDA kernels");
-#endif
-  }
-  return cpu::segment_softmax_forward(scores, indptr);
+  return dispatch_by_device(
+      "segment_softmax", scores, [&] { return cpu::segment_softmax_forward(scores, indptr); },
+      [&] { return cuda::segment_softmax_forward(scores, indptr); });
 }
 
 torch::Tensor backward_on_device(const torch::Tensor& out, const torch::Tensor& grad_out,
                                  const torch::Tensor& indptr) {
-  if (out.is_cuda()) {
-#ifdef GRAPHMAE2_WITH_TORCH_CUDA
-    return cuda::segment_softmax_backward(out, grad_out, indptr);
-#else
-    TORCH_CHECK(false, "segment_softmax: got CUDA tensors, but graphmae2 was built without CUDA kernels");
-#endif
-  }
-  return cpu::segment_softmax_backward(out, grad_out, indptr);
+  return dispatch_by_device(
+      "segment_softmax", out, [&] { return cpu::segment_softmax_backward(out, grad_out, indptr); },
+      [&] { return cuda::segment_softmax_backward(out, grad_out, indptr); });
 }
 
 class SegmentSoftmax : public torch::autograd::Function<SegmentSoftmax> {

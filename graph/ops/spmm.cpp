@@ -1,9 +1,8 @@
 #include "graph/ops/spmm.h"
 
 #include "graph/ops/cpu/spmm_kernel.h"
-#ifdef GRAPHMAE2_WITH_TORCH_CUDA
 #include "graph/ops/cuda/spmm_bridge.h"
-#endif
+#include "graph/ops/dispatch.h"
 
 namespace graphmae2::graph {
 
@@ -12,46 +11,25 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-#ifndef GRAPHMAE2_WITH_TORCH_CUDA
-[[noreturn]] void no_cuda() {
-  TORCH_CHECK(false, "spmm: got CUDA tensors, but graphmae2 was built without CUDA kernels");
-}
-#endif
-
 torch::Tensor forward_on_device(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& w,
                                 const torch::Tensor& x) {
-  if (x.is_cuda()) {
-#ifdef GRAPHMAE2_WITH_TORCH_CUDA
-    return cuda::spmm_forward(indptr, indices, w, x);
-#else
-    no_cuda();
-#endif
-  }
-  return cpu::spmm_forward(indptr, indices, w, x);
+  return dispatch_by_device(
+      "spmm", x, [&] { return cpu::spmm_forward(indptr, indices, w, x); },
+      [&] { return cuda::spmm_forward(indptr, indices, w, x); });
 }
 
 torch::Tensor weights_grad_on_device(const torch::Tensor& indptr, const torch::Tensor& indices,
                                      const torch::Tensor& x, const torch::Tensor& grad_out) {
-  if (x.is_cuda()) {
-#ifdef GRAPHMAE2_WITH_TORCH_CUDA
-    return cuda::spmm_backward_weights(indptr, indices, x, grad_out);
-#else
-    no_cuda();
-#endif
-  }
-  return cpu::spmm_backward_weights(indptr, indices, x, grad_out);
+  return dispatch_by_device(
+      "spmm", x, [&] { return cpu::spmm_backward_weights(indptr, indices, x, grad_out); },
+      [&] { return cuda::spmm_backward_weights(indptr, indices, x, grad_out); });
 }
 
 torch::Tensor x_grad_on_device(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& w,
                                const torch::Tensor& grad_out, int64_t num_cols) {
-  if (w.is_cuda()) {
-#ifdef GRAPHMAE2_WITH_TORCH_CUDA
-    return cuda::spmm_backward_x(indptr, indices, w, grad_out, num_cols);
-#else
-    no_cuda();
-#endif
-  }
-  return cpu::spmm_backward_x(indptr, indices, w, grad_out, num_cols);
+  return dispatch_by_device(
+      "spmm", w, [&] { return cpu::spmm_backward_x(indptr, indices, w, grad_out, num_cols); },
+      [&] { return cuda::spmm_backward_x(indptr, indices, w, grad_out, num_cols); });
 }
 
 class Spmm : public torch::autograd::Function<Spmm> {

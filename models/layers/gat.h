@@ -42,8 +42,10 @@ class GATImpl : public torch::nn::Cloneable<GATImpl> {
   /// forward(graph, x).index_select(0, rows), with the last layer evaluated at those rows only
   /// (GATConv::forward_rows): the decoder needs its output at the masked nodes alone.
   torch::Tensor forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows);
-  /// Mini-batch form: one bipartite block per layer (block l maps layer l's sources to its destinations).
-  torch::Tensor forward_blocks(const std::vector<graph::CsrGraph>& blocks, const torch::Tensor& x);
+  /// Mini-batch form: one graph::Block per layer, block l mapping layer l's sources to its destinations, so
+  /// block l's sources are block l-1's destinations (num_src == the previous num_dst; throws naming the layer).
+  /// x_src: [blocks[0].num_src(), in_dim]. Returns [blocks.back().num_dst(), output_dim()].
+  torch::Tensor forward_blocks(const std::vector<graph::Block>& blocks, const torch::Tensor& x_src);
   /// Output width: out_heads * out_dim when concatenating, else out_dim.
   int64_t output_dim() const;
 

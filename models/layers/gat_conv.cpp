@@ -58,6 +58,14 @@ torch::Tensor GATConvImpl::forward(const graph::CsrGraph& graph, const torch::Te
   return forward_with_attention(graph, x).first;
 }
 
+torch::Tensor GATConvImpl::forward(const graph::Block& block, const torch::Tensor& x_src) {
+  TORCH_CHECK(x_src.dim() == 2 && x_src.size(0) == block.num_src(), "GATConv: x_src has shape ", x_src.sizes(),
+              " but the block has ", block.num_src(), " sources (", block.summary(), ")");
+  TORCH_CHECK(block.graph.num_cols == block.num_src(), "GATConv: the block's graph has ", block.graph.num_cols,
+              " source columns but src_ids has ", block.num_src(), " entries");
+  return forward_with_attention(block.graph, x_src).first;
+}
+
 std::pair<torch::Tensor, torch::Tensor> GATConvImpl::forward_with_attention(const graph::CsrGraph& graph,
                                                                            const torch::Tensor& x) {
   const auto& o = options;
@@ -95,15 +103,20 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
   // One head: sum_j a_ij W h_j = W sum_j a_ij h_j and <W h_j, a> = <h_j, W^T a>, so only the selected rows
   // are projected (the decoder's output width is the input's, 1433 on Cora: the costly product).
   auto h = F::dropout(x, F::DropoutFuncOptions().p(o.feat_drop()).training(is_training()));
-  const auto block = graph::select_rows(graph, rows).graph;
+  const auto block = graph::select_rows(graph, rows);
+  const auto& local = block.graph;
   const auto& w = fc->weight;  // [out, in]
+  // The logits el are computed for every node and gathered by parent id, as before blocks existed: the
+  // gradients of fc and attn_l then sum over the same nodes in the same order (bit-for-bit on the CPU).
   auto el = torch::mv(h, torch::mv(w.t(), attn_l.view({o.out_features()})));
   auto er = torch::mv(h.index_select(0, rows), torch::mv(w.t(), attn_r.view({o.out_features()})));
-  auto e = (el.index_select(0, block.indices) + er.index_select(0, block.row_ids())).unsqueeze(1);
+  const auto parent_cols = block.src_ids.index_select(0, local.indices);
+  auto e = (el.index_select(0, parent_cols) + er.index_select(0, local.row_ids())).unsqueeze(1);
   e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
-  auto a = graph::segment_softmax(e, block);
+  auto a = graph::segment_softmax(e, local);
   a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
-  auto rst = torch::mm(graph::spmm(block, a, h.unsqueeze(1)).squeeze(1), w.t());
+  const auto h_src = h.index_select(0, block.src_ids).unsqueeze(1);
+  auto rst = torch::mm(graph::spmm(local, a, h_src).squeeze(1), w.t());
   if (bias.defined()) rst = rst + bias;
   if (!activation.is_empty()) rst = activation.forward(rst);
   return rst;

@@ -1,6 +1,7 @@
 #pragma once
 // Graph attention convolution (Velickovic et al.) over a CsrGraph, with GraphMAE2's options.
 
+#include "graph/block.h"
 #include "graph/csr_graph.h"
 
 #include <torch/torch.h>
@@ -30,8 +31,8 @@ struct GATConvOptions {
 /// @brief Multi-head graph attention: dropout -> linear -> attention over each row's edges -> weighted sum
 /// -> bias -> residual -> concat/mean heads -> norm -> activation (the reference's order).
 ///
-/// Rows of the graph are destinations, `indices` their sources. For a bipartite block (num_rows < num_cols)
-/// the destination nodes are the first num_rows rows of the input, as in DGL blocks.
+/// Rows of the graph are destinations, `indices` their sources. For a bipartite graph (num_rows < num_cols)
+/// the destination nodes are the first num_rows rows of the input: the graph::Block convention.
 class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
  public:
   explicit GATConvImpl(GATConvOptions options);
@@ -39,7 +40,11 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   void reset_parameters();
 
   /// x: [num_cols, in_features]. Returns [num_rows, heads * out_features] (concat) or [num_rows, out_features].
+  /// A square graph is its own full block; a bipartite one reads its destinations as x's first num_rows rows.
   torch::Tensor forward(const graph::CsrGraph& graph, const torch::Tensor& x);
+  /// x_src: [block.num_src(), in_features], the features of the block's sources (the destinations' own features
+  /// are its first num_dst rows: residual and attn_r). Returns [block.num_dst(), width] as forward(graph, x).
+  torch::Tensor forward(const graph::Block& block, const torch::Tensor& x_src);
   /// Same, also returning the attention coefficients [num_edges, heads] (after attention dropout).
   std::pair<torch::Tensor, torch::Tensor> forward_with_attention(const graph::CsrGraph& graph, const torch::Tensor& x);
   /// The layer after its input projection: `projected` = fc(dropout(x)) computed elsewhere ([num_cols,
@@ -48,8 +53,9 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected);
   bool accepts_projected_input() const;
   /// forward(graph, x).index_select(0, rows) on a square graph. With one head, no residual and no norm the
-  /// attention-weighted sum runs before the projection, so only the selected rows are projected (same
-  /// function; attention dropout is drawn for their edges only).
+  /// attention-weighted sum runs before the projection over the block graph::select_rows(graph, rows), so only
+  /// the selected rows are projected (same function; attention dropout is drawn for their edges only). That
+  /// path needs distinct rows (select_rows refuses repeats).
   torch::Tensor forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows);
 
   GATConvOptions options;

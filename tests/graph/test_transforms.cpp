@@ -171,25 +171,41 @@ TEST(Transforms, InducedSubgraphMatchesLoop) {
 
 TEST(Transforms, SelectRowsMatchesLoop) {
   const auto g = weighted_tiny();
-  const std::vector<int64_t> rows = {3, 0, 3, 5};  // order kept, repeats allowed
-  const auto sub = select_rows(g, i64(rows));
+  const std::vector<int64_t> rows = {3, 1, 4, 0};  // order kept
+  const auto block = select_rows(g, i64(rows));
+  EXPECT_NO_THROW(block.validate());
   const auto adj = adjacency(g);
+  // Sources: the rows, then the other neighbours by first appearance; rows keep their parent's edge order.
+  std::vector<int64_t> src = rows;
   Adjacency expected;
-  for (int64_t r : rows) expected.push_back(adj[r]);
-  EXPECT_EQ(adjacency(sub.graph), expected);
-  EXPECT_EQ(sub.graph.num_cols, g.num_cols);
-  EXPECT_NO_THROW(sub.graph.validate());
-  ASSERT_EQ(sub.edge_ids.numel(), sub.graph.num_edges());
-  const auto parent_rows = g.row_ids();
-  const auto sub_rows = sub.graph.row_ids();
-  for (int64_t e = 0; e < sub.graph.num_edges(); ++e) {
-    const int64_t pe = sub.edge_ids[e].item<int64_t>();
-    EXPECT_EQ(parent_rows[pe].item<int64_t>(), rows[sub_rows[e].item<int64_t>()]);
-    EXPECT_EQ(g.indices[pe].item<int64_t>(), sub.graph.indices[e].item<int64_t>());
-    EXPECT_EQ((*g.weights)[pe].item<double>(), (*sub.graph.weights)[e].item<double>());
+  for (int64_t r : rows) {
+    expected.emplace_back();
+    for (int64_t c : adj[r]) {
+      auto it = std::find(src.begin(), src.end(), c);
+      if (it == src.end()) it = src.insert(src.end(), c);
+      expected.back().push_back(it - src.begin());
+    }
   }
-  EXPECT_EQ(select_rows(g, i64({})).graph.num_edges(), 0);
+  EXPECT_EQ(adjacency(block.graph), expected);
+  EXPECT_EQ(block.src_ids.numel(), static_cast<int64_t>(src.size()));
+  EXPECT_TRUE(torch::equal(block.src_ids, i64(src)));
+  EXPECT_EQ(block.graph.num_cols, block.num_src());
+  EXPECT_TRUE(torch::equal(block.dst_ids(), i64(rows)));
+  ASSERT_TRUE(block.edge_ids.has_value());
+  ASSERT_EQ(block.edge_ids->numel(), block.num_edges());
+  const auto parent_rows = g.row_ids();
+  const auto sub_rows = block.graph.row_ids();
+  for (int64_t e = 0; e < block.num_edges(); ++e) {
+    const int64_t pe = (*block.edge_ids)[e].item<int64_t>();
+    EXPECT_EQ(parent_rows[pe].item<int64_t>(), rows[sub_rows[e].item<int64_t>()]);
+    EXPECT_EQ(g.indices[pe].item<int64_t>(), src[block.graph.indices[e].item<int64_t>()]);
+    EXPECT_EQ((*g.weights)[pe].item<double>(), (*block.graph.weights)[e].item<double>());
+  }
+  const auto none = select_rows(g, i64({}));
+  EXPECT_EQ(none.num_edges(), 0);
+  EXPECT_EQ(none.num_src(), 0);
   expect_error([&] { select_rows(g, i64({1, 6})); }, "row id 6 is out of range for 6 rows");
+  expect_error([&] { select_rows(g, i64({3, 0, 3, 5})); }, "row id 3 appears twice (rows[0] and rows[2])");
   expect_error([&] { select_rows(g, torch::zeros({2})); }, "rows must be a 1-D int64 tensor");
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Torch bridge of the segment_softmax CUDA kernels; built only with a CUDA LibTorch (GRAPHMAE2_WITH_TORCH_CUDA).
+// Torch bridge of the segment_softmax CUDA kernels: declared in every build (graph/ops/dispatch.h names it), defined
+// only with a CUDA LibTorch (GRAPHMAE2_WITH_TORCH_CUDA).
 // Same contracts as graph/ops/cpu/segment_softmax_kernel.h, on CUDA tensors, on torch's current stream.
 
 #include <torch/torch.h>
