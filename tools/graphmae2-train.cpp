@@ -2,6 +2,7 @@
 
 #include "datasets/registry.h"
 #include "models/engine/cli.h"
+#include "models/engine/loop.h"
 #include "models/graphmae2/config.h"
 #include "models/graphmae2/experiment.h"
 

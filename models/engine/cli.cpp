@@ -38,8 +38,9 @@ CommandLine& CommandLine::flag(const std::string& name, const std::string& help)
 }
 
 CommandLine& CommandLine::positional(const std::string& name, const std::string& help, int max) {
-  app_->add_option(name)->description(help)->expected(0, max >= 0 ? max : CLI::detail::expected_max_vector_size);
-  positional_name_ = name;
+  positional_values_ = std::make_unique<std::vector<std::string>>();
+  auto* opt = app_->add_option(name, *positional_values_, help);
+  if (max >= 0) opt->expected(0, max);
   return *this;
 }
 
@@ -56,6 +57,7 @@ CommandLine& CommandLine::config_keys(const std::vector<std::string>& keys, cons
 ParsedArgs CommandLine::parse(int argc, const char* const* argv) const {
   // CLI11 records results in the app; parse a copy-free fresh state each time.
   app_->clear();
+  if (positional_values_) positional_values_->clear();
   std::vector<std::string> args;
   for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 takes them reversed
   try {
@@ -89,10 +91,7 @@ ParsedArgs CommandLine::parse(int argc, const char* const* argv) const {
     if (std::find(key_names_.begin(), key_names_.end(), key) == key_names_.end()) continue;
     out.overrides.emplace_back(key, opt->results().empty() ? std::string("true") : opt->results().front());
   }
-  if (!positional_name_.empty()) {
-    const auto* opt = app_->get_option(positional_name_);
-    out.positional = opt->results();
-  }
+  if (positional_values_) out.positional = *positional_values_;
   for (const auto& word : out.positional) {
     if (word.rfind("-", 0) == 0) throw UsageError("unknown flag " + word);
   }

@@ -57,7 +57,7 @@ class CommandLine {
   std::string tool_;
   std::unique_ptr<CLI::App> app_;
   std::vector<std::string> value_names_, flag_names_, key_names_;
-  std::string positional_name_;
+  std::unique_ptr<std::vector<std::string>> positional_values_;  // heap: CLI11 keeps its address across moves
 };
 
 /// "cpu", "cuda" or "cuda:N" as a device; UsageError for anything else, or for CUDA when this build of

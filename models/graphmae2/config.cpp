@@ -14,13 +14,14 @@ using engine::require_in_range;
 using C = GraphMAE2Config;
 
 const EnumNames<OptimizerKind> kOptimizers{{OptimizerKind::adam, "adam"}, {OptimizerKind::adamw, "adamw"}};
-const EnumNames<layers::Activation> kActivations{{layers::Activation::prelu, "prelu"},
-                                                 {layers::Activation::relu, "relu"},
-                                                 {layers::Activation::elu, "elu"},
-                                                 {layers::Activation::gelu, "gelu"},
-                                                 {layers::Activation::none, "none"}};
-const EnumNames<layers::Norm> kNorms{
-    {layers::Norm::none, "none"}, {layers::Norm::layernorm, "layernorm"}, {layers::Norm::batchnorm, "batchnorm"}};
+template <typename E, size_t N>
+EnumNames<E> names_of(const E (&values)[N]) {
+  EnumNames<E> out;
+  for (E v : values) out.emplace_back(v, layers::to_string(v));
+  return out;
+}
+const EnumNames<layers::Activation> kActivations = names_of(layers::kActivations);
+const EnumNames<layers::Norm> kNorms = names_of(layers::kNorms);
 const EnumNames<RemaskMethod> kRemask{{RemaskMethod::fixed, "fixed"}, {RemaskMethod::random, "random"}};
 const EnumNames<ReconstructionLoss> kLossFns{{ReconstructionLoss::sce, "sce"}, {ReconstructionLoss::mse, "mse"}};
 const EnumNames<LatentLoss> kLatentLosses{{LatentLoss::sce, "sce"}, {LatentLoss::infonce, "infonce"}};

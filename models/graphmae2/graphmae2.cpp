@@ -15,12 +15,12 @@ layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
   auto opts = encoding ? layers::GATOptions(o.in_dim(), per_head, per_head, o.num_layers()).out_heads(o.heads())
                        : layers::GATOptions(o.num_hidden(), per_head, o.in_dim(), o.num_dec_layers()).out_heads(o.out_heads());
   return layers::GAT(opts.heads(o.heads())
-                         .activation(layers::to_string(o.activation()))
+                         .activation(o.activation())
                          .feat_drop(o.feat_drop())
                          .attn_drop(o.attn_drop())
                          .negative_slope(o.negative_slope())
                          .residual(o.residual())
-                         .norm(layers::to_string(o.norm()))
+                         .norm(o.norm())
                          .encoding(encoding));
 }
 

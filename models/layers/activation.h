@@ -1,5 +1,5 @@
 #pragma once
-// Activation and normalisation layers chosen by name, as the configs name them.
+// Activation and normalisation layers, chosen by enums whose names are the configs' values.
 
 #include <torch/torch.h>
 
@@ -15,18 +15,15 @@ enum class Norm { none, layernorm, batchnorm };
 /// The config name of each value ("prelu", "layernorm", ...).
 const char* to_string(Activation activation);
 const char* to_string(Norm norm);
-/// The value a config name stands for; throws std::invalid_argument listing the choices.
-Activation activation_from_string(const std::string& name);
-Norm norm_from_string(const std::string& name);
+/// Every value, in declaration order (for config tables and help texts).
+inline constexpr Activation kActivations[] = {Activation::none, Activation::prelu, Activation::relu, Activation::elu,
+                                              Activation::gelu};
+inline constexpr Norm kNorms[] = {Norm::none, Norm::layernorm, Norm::batchnorm};
 
-/// Returns a module for "prelu" (one learnable slope, init 0.25), "relu", "elu", "gelu", or an empty
-/// AnyModule for "none"/"" (callers skip it). Throws on any other name, listing the valid ones.
-torch::nn::AnyModule make_activation(const std::string& name);
-
-/// Returns a module for "layernorm", "batchnorm" over `dim` features, or an empty AnyModule for "none"/"".
-torch::nn::AnyModule make_norm(const std::string& name, int64_t dim);
-/// The same from the enums (an empty AnyModule for none).
+/// A module for the activation (PReLU: one learnable slope, init 0.25), or an empty AnyModule for none
+/// (callers skip it).
 torch::nn::AnyModule make_activation(Activation activation);
+/// LayerNorm or BatchNorm1d over `dim` features, or an empty AnyModule for none.
 torch::nn::AnyModule make_norm(Norm norm, int64_t dim);
 
 }  // namespace graphmae2::models::layers

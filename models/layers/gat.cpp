@@ -17,8 +17,8 @@ void GATImpl::reset() {
                        .negative_slope(o.negative_slope())
                        .residual(full && o.residual())
                        .identity_residual(o.identity_residual())
-                       .norm(full ? o.norm() : "none")
-                       .activation(full ? o.activation() : "none"));
+                       .norm(full ? o.norm() : Norm::none)
+                       .activation(full ? o.activation() : Activation::none));
   };
   if (o.num_layers() == 1) {
     layers->push_back(conv(o.in_dim(), o.out_dim(), o.out_heads(), true));

@@ -15,13 +15,13 @@ struct GATOptions {
   TORCH_ARG(int64_t, heads) = 4;
   TORCH_ARG(int64_t, out_heads) = 1;
   TORCH_ARG(bool, concat_out) = true;
-  TORCH_ARG(std::string, activation) = "prelu";
+  TORCH_ARG(Activation, activation) = Activation::prelu;
   TORCH_ARG(double, feat_drop) = 0.2;
   TORCH_ARG(double, attn_drop) = 0.1;
   TORCH_ARG(double, negative_slope) = 0.2;
   TORCH_ARG(bool, residual) = false;
   TORCH_ARG(bool, identity_residual) = false;
-  TORCH_ARG(std::string, norm) = "none";
+  TORCH_ARG(Norm, norm) = Norm::none;
   /// Encoding: the last layer gets activation, residual and norm too; decoding: it gets none of them.
   TORCH_ARG(bool, encoding) = true;
 };

@@ -95,7 +95,7 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
                                         const torch::Tensor& rows) {
   const auto& o = options;
   TORCH_CHECK(graph.is_square(), "GATConv: forward_rows needs a square graph, got ", graph.summary());
-  if (o.heads() != 1 || !accepts_projected_input() || o.norm() != "none") {
+  if (o.heads() != 1 || !accepts_projected_input() || o.norm() != Norm::none) {
     return forward(graph, x).index_select(0, rows);
   }
   TORCH_CHECK(x.dim() == 2 && x.size(0) == graph.num_cols && x.size(1) == o.in_features(),

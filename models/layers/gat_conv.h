@@ -3,6 +3,7 @@
 
 #include "graph/block.h"
 #include "graph/csr_graph.h"
+#include "models/layers/activation.h"
 
 #include <torch/torch.h>
 
@@ -24,8 +25,8 @@ struct GATConvOptions {
   /// The reference gives a width-preserving layer no residual at all; true adds the identity instead.
   TORCH_ARG(bool, identity_residual) = false;
   TORCH_ARG(bool, bias) = true;
-  TORCH_ARG(std::string, norm) = "none";        ///< none | layernorm | batchnorm
-  TORCH_ARG(std::string, activation) = "none";  ///< none | prelu | relu | elu | gelu
+  TORCH_ARG(Norm, norm) = Norm::none;
+  TORCH_ARG(Activation, activation) = Activation::none;
 };
 
 /// @brief Multi-head graph attention: dropout -> linear -> attention over each row's edges -> weighted sum

@@ -135,7 +135,7 @@ TEST_P(BlockRoundTrip, TwoLayerGATOverBlocksEqualsFullGraphAtTheTargets) {
   const auto p = GetParam();
   const auto g = add_self_loops(remove_self_loops(testing::random_edges(60, 60, 400, 9).graph()));
   torch::manual_seed(4);
-  GAT gat(GATOptions(5, 4, 3, 2).heads(2).out_heads(2).feat_drop(0).attn_drop(0).residual(true).activation("prelu"));
+  GAT gat(GATOptions(5, 4, 3, 2).heads(2).out_heads(2).feat_drop(0).attn_drop(0).residual(true).activation(graphmae2::models::layers::Activation::prelu));
   gat->to(p.dtype);
   gat->eval();
   {
@@ -172,7 +172,7 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, BlockRoundTrip,
 TEST(Block, GATConvOverASelectRowsBlockGivesTheRowsOfTheFullLayer) {
   const auto g = testing::random_edges(50, 50, 350, 3).graph();
   torch::manual_seed(2);
-  GATConv conv(GATConvOptions(6, 4, 3).residual(true).activation("elu"));
+  GATConv conv(GATConvOptions(6, 4, 3).residual(true).activation(graphmae2::models::layers::Activation::elu));
   conv->eval();
   const auto x = torch::randn({50, 6});
   const auto rows = i64({49, 0, 31, 7, 12});

@@ -134,7 +134,7 @@ TEST(GATConv, ForwardRowsEqualsTheSelectedRowsOfTheFullOutput) {
   for (int64_t heads : {1, 2}) {
     torch::manual_seed(7);
     const int64_t out = 6;
-    GATConv conv(GATConvOptions(4, out, heads).activation("prelu"));
+    GATConv conv(GATConvOptions(4, out, heads).activation(graphmae2::models::layers::Activation::prelu));
     conv->to(torch::kFloat64);
     conv->eval();
     {
@@ -184,13 +184,13 @@ TEST(GATConv, RejectsWrongInputWidth) {
 
 TEST(GAT, ReferenceTopologyForEncoderAndDecoder) {
   // Cora: in 1433 -> 8 heads x 128 -> 8 heads x 128, PReLU after every layer when encoding.
-  GAT enc(GATOptions(20, 4, 4, 2).heads(8).out_heads(8).encoding(true).residual(true).norm("layernorm"));
+  GAT enc(GATOptions(20, 4, 4, 2).heads(8).out_heads(8).encoding(true).residual(true).norm(graphmae2::models::layers::Norm::layernorm));
   ASSERT_EQ(enc->layers->size(), 2u);
   auto last = enc->layers[1]->as<GATConv>();
   EXPECT_FALSE(last->activation.is_empty());
   EXPECT_FALSE(last->norm.is_empty());
   EXPECT_EQ(enc->output_dim(), 32);
-  GAT dec(GATOptions(32, 4, 20, 1).heads(8).out_heads(1).encoding(false).residual(true).norm("layernorm"));
+  GAT dec(GATOptions(32, 4, 20, 1).heads(8).out_heads(1).encoding(false).residual(true).norm(graphmae2::models::layers::Norm::layernorm));
   auto only = dec->layers[0]->as<GATConv>();
   EXPECT_TRUE(only->activation.is_empty());
   EXPECT_TRUE(only->norm.is_empty());
