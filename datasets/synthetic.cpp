@@ -4,6 +4,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <numeric>
@@ -87,9 +88,43 @@ void check(const SyntheticOptions& o) {
   }
   if (!(o.homophily >= 0 && o.homophily <= 1)) bad("homophily must be in [0, 1], got " + text(o.homophily));
   if (!(o.feature_noise >= 0) || !std::isfinite(o.feature_noise)) bad("noise must be >= 0, got " + text(o.feature_noise));
+  if (!(o.powerlaw == 0 || (o.powerlaw > 2 && std::isfinite(o.powerlaw)))) {
+    bad("powerlaw must be 0 (off) or an exponent > 2, got " + text(o.powerlaw));
+  }
+  if (!(o.max_degree >= 0) || !std::isfinite(o.max_degree)) bad("maxdegree must be >= 0, got " + text(o.max_degree));
   if (!(o.train_fraction >= 0 && o.val_fraction >= 0 && o.train_fraction + o.val_fraction <= 1)) {
     bad("train and val fractions must be >= 0 and sum to <= 1");
   }
+}
+
+/// Chung-Lu weights (v + v0)^(-1 / (gamma - 1)), v0 chosen by bisection so the largest expected degree,
+/// degree * n * w_0 / sum(w), is the target (a larger v0 flattens the head of the distribution).
+std::vector<double> powerlaw_weights(const SyntheticOptions& o) {
+  const int64_t n = o.num_nodes;
+  const double exponent = -1.0 / (o.powerlaw - 1.0);
+  const double target = o.max_degree > 0 ? o.max_degree : std::sqrt(static_cast<double>(n) * o.avg_degree);
+  std::vector<double> w(static_cast<size_t>(n));
+  const auto fill = [&](double v0) {
+    double total = 0;
+    for (int64_t v = 0; v < n; ++v) total += (w[v] = std::pow(static_cast<double>(v) + v0, exponent));
+    return o.avg_degree * static_cast<double>(n) * w[0] / total;
+  };
+  double lo = 1.0, hi = static_cast<double>(n) + 1.0;
+  if (fill(lo) > target) {
+    for (int it = 0; it < 60; ++it) {
+      const double mid = std::sqrt(lo * hi);
+      (fill(mid) > target ? lo : hi) = mid;
+    }
+    fill(hi);
+  }
+  return w;
+}
+
+/// Draws from a cumulative weight array by binary search.
+int64_t draw(const double* cumulative, int64_t count, Rng& r) {
+  const double u = r.uniform() * cumulative[count - 1];
+  const auto it = std::upper_bound(cumulative, cumulative + count, u);
+  return std::min<int64_t>(it - cumulative, count - 1);
 }
 
 }  // namespace
@@ -113,6 +148,20 @@ NodeDataset make_synthetic(const SyntheticOptions& o) {
     for (int64_t v = 0; v < n; ++v) members[fill[label[v]]++] = v;
   }
 
+  // Degree-corrected draws: cumulative weights over all nodes and over each class's members.
+  std::vector<double> all_cdf, class_cdf;
+  if (o.powerlaw > 0) {
+    const auto w = powerlaw_weights(o);
+    all_cdf.resize(static_cast<size_t>(n));
+    std::partial_sum(w.begin(), w.end(), all_cdf.begin());
+    class_cdf.resize(static_cast<size_t>(n));
+    for (int64_t k = 0; k < c; ++k) {
+      double run = 0;
+      for (int64_t i = offset[k]; i < offset[k + 1]; ++i) class_cdf[i] = (run += w[members[i]]);
+    }
+  }
+  const bool degree_corrected = o.powerlaw > 0;
+
   // Edges in fixed-size blocks, one random stream per block.
   const auto m = static_cast<int64_t>(std::llround(o.avg_degree * static_cast<double>(n) / 2));
   std::vector<int64_t> src(static_cast<size_t>(m)), dst(static_cast<size_t>(m));
@@ -121,13 +170,15 @@ NodeDataset make_synthetic(const SyntheticOptions& o) {
     for (int64_t b = b0; b < b1; ++b) {
       Rng r(o.seed, kEdges, static_cast<uint64_t>(b));
       for (int64_t e = b * kEdgeBlock; e < std::min(m, (b + 1) * kEdgeBlock); ++e) {
-        const int64_t u = static_cast<int64_t>(r.below(static_cast<uint64_t>(n)));
+        const int64_t u = degree_corrected ? draw(all_cdf.data(), n, r)
+                                           : static_cast<int64_t>(r.below(static_cast<uint64_t>(n)));
         const int64_t cu = label[u];
         const bool same = c == 1 || r.uniform() < o.homophily;
         const int64_t cv = same ? cu : (cu + 1 + static_cast<int64_t>(r.below(static_cast<uint64_t>(c - 1)))) % c;
         const int64_t size = offset[cv + 1] - offset[cv];
         src[e] = u;
-        dst[e] = members[offset[cv] + static_cast<int64_t>(r.below(static_cast<uint64_t>(size)))];
+        dst[e] = members[offset[cv] + (degree_corrected ? draw(class_cdf.data() + offset[cv], size, r)
+                                                        : static_cast<int64_t>(r.below(static_cast<uint64_t>(size))))];
       }
     }
   });
@@ -221,9 +272,14 @@ SyntheticOptions parse_synthetic_spec(const std::string& spec_in) {
       o.train_fraction = number<double>(key, value);
     } else if (key == "val") {
       o.val_fraction = number<double>(key, value);
+    } else if (key == "powerlaw") {
+      o.powerlaw = number<double>(key, value);
+    } else if (key == "maxdegree") {
+      o.max_degree = number<double>(key, value);
     } else {
       throw std::invalid_argument("synthetic spec: unknown key '" + key +
-                                  "' (nodes, degree, classes, dim, homophily, seed, noise, train, val)");
+                                  "' (nodes, degree, classes, dim, homophily, seed, noise, train, val, powerlaw, "
+                                  "maxdegree)");
     }
   }
   check(o);
@@ -234,7 +290,8 @@ std::string synthetic_spec(const SyntheticOptions& o) {
   return "synthetic:nodes=" + std::to_string(o.num_nodes) + ",degree=" + text(o.avg_degree) +
          ",classes=" + std::to_string(o.num_classes) + ",dim=" + std::to_string(o.feature_dim) +
          ",homophily=" + text(o.homophily) + ",seed=" + std::to_string(o.seed) + ",noise=" + text(o.feature_noise) +
-         ",train=" + text(o.train_fraction) + ",val=" + text(o.val_fraction);
+         ",train=" + text(o.train_fraction) + ",val=" + text(o.val_fraction) +
+         (o.powerlaw > 0 ? ",powerlaw=" + text(o.powerlaw) + ",maxdegree=" + text(o.max_degree) : "");
 }
 
 }  // namespace graphmae2::datasets

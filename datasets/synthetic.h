@@ -19,15 +19,24 @@ struct SyntheticOptions {
   double feature_noise = 1.0;  ///< std of the Gaussian noise around each class mean (means are N(0, 1))
   double train_fraction = 0.1;
   double val_fraction = 0.1;   ///< the rest is test
+  /// Degree-corrected (Chung-Lu) degrees: 0 = every node the same expected degree (the plain SBM); > 2 = a
+  /// power-law degree distribution with this exponent (real graphs: 2-3), node v's expected degree proportional
+  /// to (v + v0)^(-1 / (powerlaw - 1)), low ids the hubs.
+  double powerlaw = 0;
+  /// With powerlaw: the largest expected degree (v0 is chosen to give it); 0 = sqrt(nodes * degree), the
+  /// largest a Chung-Lu graph holds without saturating.
+  double max_degree = 0;
 };
 
 /// Generates the dataset in O(N * dim + E log(E / N)): balanced random classes; avg_degree * N / 2 undirected
-/// edges, each from a uniform node to a uniform node of its own class (prob. homophily) or of another class;
+/// edges, each from a node to a node of its own class (prob. homophily) or of another class, both drawn uniformly
+/// (or, with powerlaw, in proportion to their Chung-Lu weights, so hubs arise as in real graphs);
 /// symmetrised, self-loops and duplicates dropped; features = class mean + noise; random split masks.
 /// Deterministic for a seed, whatever the thread count. Throws std::invalid_argument on bad options.
 NodeDataset make_synthetic(const SyntheticOptions& opts);
 
-/// Parses "synthetic:nodes=N,degree=D,classes=C,dim=F,homophily=H,seed=S[,noise=X,train=T,val=V]"
+/// Parses "synthetic:nodes=N,degree=D,classes=C,dim=F,homophily=H,seed=S[,noise=X,train=T,val=V,powerlaw=G,
+/// maxdegree=M]"
 /// (any subset of keys, defaults as SyntheticOptions). Throws std::invalid_argument naming a bad key or value.
 SyntheticOptions parse_synthetic_spec(const std::string& spec);
 /// Returns: the canonical spec of `opts` (what parse_synthetic_spec reads back to the same options).

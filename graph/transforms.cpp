@@ -1,7 +1,9 @@
 #include "graph/transforms.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <limits>
 #include <unordered_map>
 #include <utility>
@@ -66,6 +68,39 @@ CsrGraph symmetrize(const CsrGraph& graph) {
   const auto both = CsrGraph::from_edges(torch::cat({c.rows, c.cols}), torch::cat({c.cols, c.rows}),
                                          graph.num_rows(), graph.num_cols, w);
   return on_device_of(deduplicate(both), graph);
+}
+
+CsrGraph bidirected_with_self_loops(const CsrGraph& graph) {
+  const auto sym = symmetrize(CsrGraph(graph.indptr, graph.indices, graph.num_cols, std::nullopt, false))
+                       .to(torch::kCPU);
+  // One pass over the sorted, duplicate-free rows: drop r -> r, insert it back at its sorted place.
+  const int64_t n = sym.num_rows();
+  const int64_t* ip = sym.indptr.data_ptr<int64_t>();
+  const int64_t* ix = sym.indices.data_ptr<int64_t>();
+  auto indptr = torch::empty({n + 1}, torch::kInt64);
+  int64_t* op = indptr.data_ptr<int64_t>();
+  op[0] = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const bool has_loop = std::binary_search(ix + ip[r], ix + ip[r + 1], r);
+    op[r + 1] = op[r] + (ip[r + 1] - ip[r]) + (has_loop ? 0 : 1);
+  }
+  auto indices = torch::empty({op[n]}, torch::kInt64);
+  int64_t* oi = indices.data_ptr<int64_t>();
+  at::parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t* out = oi + op[r];
+      bool placed = false;
+      for (int64_t k = ip[r]; k < ip[r + 1]; ++k) {
+        if (!placed && ix[k] >= r) {
+          *out++ = r;
+          placed = true;
+        }
+        if (ix[k] != r) *out++ = ix[k];
+      }
+      if (!placed) *out++ = r;
+    }
+  });
+  return on_device_of(CsrGraph(indptr, indices, n, std::nullopt, /*validate=*/false), graph);
 }
 
 CsrGraph remove_self_loops(const CsrGraph& graph) {

@@ -25,6 +25,11 @@ CsrGraph symmetrize(const CsrGraph& graph);
 /// Each (row, col) pair once, columns ascending within a row; weights of the first occurrence in CSR order.
 CsrGraph deduplicate(const CsrGraph& graph);
 
+/// The graph GraphMAE2's reference trains large graphs on (its `preprocess`): every edge in both directions
+/// once, self-loops removed and exactly one added per node, columns ascending within a row (as scipy's CSR
+/// holds them; local_clustering's queue order depends on it). Unweighted. Throws unless the graph is square.
+CsrGraph bidirected_with_self_loops(const CsrGraph& graph);
+
 /// Drops the edges r -> r; the other edges keep their order. Throws unless the graph is square.
 CsrGraph remove_self_loops(const CsrGraph& graph);
 

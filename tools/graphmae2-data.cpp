@@ -2,14 +2,23 @@
 //
 //   graphmae2-data inspect <dataset|file.h5> [--data-root DIR]
 //   graphmae2-data convert <dataset> <out.h5> [--data-root DIR] [--row-normalize] [--standardize]
+//   graphmae2-data lc <dataset> --out FILE.h5 [--ego-size 256] [--seeds all|split] [--threads N] [--no-progress]
 //
 // Exit codes: 0 ok, 1 bad input (message names the file and place), 2 bad usage.
 
 #include "datasets/dataset_h5.h"
+#include "datasets/ego_graphs_h5.h"
 #include "datasets/registry.h"
 #include "datasets/summary.h"
+#include "graph/ops/local_clustering.h"
+#include "graph/transforms.h"
 #include "models/engine/cli.h"
+#include "models/engine/progress.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -23,6 +32,10 @@ namespace ds = graphmae2::datasets;
 constexpr const char* kUsage =
     "usage: graphmae2-data inspect <dataset|file.h5> [--data-root DIR]\n"
     "       graphmae2-data convert <dataset> <out.h5> [--data-root DIR] [--row-normalize] [--standardize]\n"
+    "       graphmae2-data lc <dataset> --out FILE.h5 [--ego-size 256] [--seeds all|split] [--threads N]\n"
+    "                         [--no-progress] [--data-root DIR]\n"
+    "  lc: the reference's local-clustering ego-graphs (PPR push, alpha 0.15, rho 1e-6, 1000 pushes) of every\n"
+    "      node (all) or of the train, valid and test nodes in that order (split), written to FILE.h5\n"
     "datasets: cora, citeseer, pubmed, ogbn-<name>, synthetic:nodes=N,degree=D,..., a .h5 cache or an OGB folder\n";
 
 using graphmae2::models::engine::UsageError;
@@ -32,13 +45,32 @@ struct Args {
   std::vector<std::string> positional;
   std::optional<std::string> data_root;
   ds::LoadOptions load;
+  std::string out;
+  int64_t ego_size = 256;
+  std::string seeds = "all";
+  int threads = 0;  // 0: LibTorch's default
+  bool progress = true;
 };
+
+int64_t parse_count(const std::string& flag, const std::string& text, int64_t min) {
+  int64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size() || v < min) {
+    throw UsageError("--" + flag + " must be an integer >= " + std::to_string(min) + ", got '" + text + "'");
+  }
+  return v;
+}
 
 Args parse(int argc, char** argv) {
   graphmae2::models::engine::CommandLine cli("graphmae2-data");
   cli.value("data-root", "dataset root")
       .flag("row-normalize", "normalise feature rows to sum 1")
       .flag("standardize", "standardise feature columns")
+      .value("out", "lc: the ego-graph file to write")
+      .value("ego-size", "lc: nodes per ego-graph (default 256)")
+      .value("seeds", "lc: all | split (default all)")
+      .value("threads", "lc: CPU threads (default: all cores)")
+      .flag("no-progress", "no progress bar")
       .flag("help", "usage")
       .positional("words", "COMMAND and its arguments");
   const auto parsed = cli.parse(argc, argv);
@@ -56,7 +88,20 @@ Args parse(int argc, char** argv) {
   }
   if (a.command == "inspect" && a.positional.size() != 1) throw UsageError("inspect takes one dataset");
   if (a.command == "convert" && a.positional.size() != 2) throw UsageError("convert takes a dataset and an output file");
-  if (a.command != "inspect" && a.command != "convert") {
+  if (a.command == "lc") {
+    if (a.positional.size() != 1) throw UsageError("lc takes one dataset");
+    a.out = parsed.get("out");
+    if (a.out.empty()) throw UsageError("lc needs --out FILE.h5");
+    a.ego_size = parse_count("ego-size", parsed.get("ego-size", "256"), 1);
+    a.seeds = parsed.get("seeds", "all");
+    if (a.seeds != "all" && a.seeds != "split") throw UsageError("--seeds must be all or split, got '" + a.seeds + "'");
+    if (!parsed.get("threads").empty()) a.threads = static_cast<int>(parse_count("threads", parsed.get("threads"), 1));
+    a.progress = !parsed.on("no-progress");
+  } else if (!parsed.get("out").empty() || !parsed.get("ego-size").empty() || !parsed.get("seeds").empty() ||
+             !parsed.get("threads").empty()) {
+    throw UsageError("--out, --ego-size, --seeds and --threads belong to the lc command");
+  }
+  if (a.command != "inspect" && a.command != "convert" && a.command != "lc") {
     throw UsageError(a.command.empty() ? "missing command" : "unknown command '" + a.command + "'");
   }
   return a;
@@ -66,11 +111,49 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// The seeds of `lc`: every node, or the train, valid and test nodes in that order (the reference's lists).
+torch::Tensor lc_seeds(const ds::NodeDataset& data, const std::string& which) {
+  if (which == "all") return torch::arange(data.num_nodes(), torch::kLong);
+  return torch::cat({data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(),
+                     data.test_mask.nonzero().flatten()});
+}
+
+int run_lc(const Args& a, const ds::NodeDataset& data) {
+  if (a.threads > 0) at::set_num_threads(a.threads);
+  auto t0 = std::chrono::steady_clock::now();
+  const auto graph = graphmae2::graph::bidirected_with_self_loops(data.graph);
+  const double prep_s = seconds_since(t0);
+  const auto seeds = lc_seeds(data, a.seeds);
+  if (seeds.size(0) == 0) throw std::runtime_error("lc: the dataset has no " + a.seeds + " seeds");
+  graphmae2::graph::LocalClusteringOptions options;
+  options.ego_size = a.ego_size;
+  graphmae2::models::engine::ProgressBar bar("lc " + data.name, seeds.size(0), a.progress);
+  t0 = std::chrono::steady_clock::now();
+  const auto egos = graphmae2::graph::local_clustering(graph, seeds, options, [&](int64_t done) {
+    const double s = seconds_since(t0);
+    bar.update(done, std::to_string(static_cast<int64_t>(done / std::max(s, 1e-9))) + " seeds/s");
+  });
+  const double lc_s = seconds_since(t0);
+  bar.finish();
+  ds::save_ego_graphs_h5(egos, graph, options, data.name, a.out);
+  const int64_t n = seeds.size(0);
+  const int threads = at::get_num_threads();
+  std::cout << "wrote " << a.out << ": " << n << " ego-graphs (" << a.seeds << " seeds), "
+            << egos.indices.size(0) << " nodes in all, ego size " << a.ego_size << "\n"
+            << "graph " << graph.num_nodes() << " nodes, " << graph.num_edges()
+            << " edges (bidirected, one self-loop per node), prepared in " << prep_s << " s\n"
+            << "local clustering: " << lc_s << " s, " << static_cast<int64_t>(n / std::max(lc_s, 1e-9))
+            << " seeds/s on " << threads << " thread(s), " << static_cast<int64_t>(n / std::max(lc_s, 1e-9) / threads)
+            << " seeds/s per thread\n";
+  return 0;
+}
+
 int run(const Args& a) {
   const auto root = ds::resolve_data_root(a.data_root);
   auto t0 = std::chrono::steady_clock::now();
   auto data = ds::load_node_dataset(a.positional[0], root, a.load);
   const double parse_s = seconds_since(t0);
+  if (a.command == "lc") return run_lc(a, data);
   if (a.command == "inspect") {
     std::cout << ds::to_string(ds::summarize(data)) << "load time: " << parse_s << " s\n";
     return 0;

@@ -2,6 +2,8 @@
 
 #include "fixtures/paths.h"
 
+#include "datasets/ego_graphs_h5.h"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -83,6 +85,28 @@ TEST(DataTool, BadUsageExitsTwo) {
   EXPECT_EQ(run_tool("frobnicate cora").code, 2);
   EXPECT_EQ(run_tool("inspect cora --bogus").code, 2);
   EXPECT_EQ(run_tool("inspect no-such-dataset --data-root " + scratch_dir("tool_empty").string()).code, 1);
+}
+
+TEST(DataTool, LocalClusteringWritesTheEgoGraphFile) {
+  REQUIRE_TOOL();
+  const auto out = scratch_dir("tool_lc") / "cora-lc.h5";
+  auto r = run_tool("lc cora --ego-size 32 --seeds split --threads 2 --no-progress --out " + out.string() +
+                    " --data-root " + shared_datasets_dir().string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("seeds/s"), std::string::npos) << r.out;
+  const auto file = load_ego_graphs_h5(out);
+  EXPECT_EQ(file.egos.size(), 140 + 500 + 1000) << "train, valid and test seeds";
+  EXPECT_EQ(file.options.ego_size, 32);
+  EXPECT_EQ(file.graph.num_nodes, 2708);
+  EXPECT_EQ(file.graph.num_edges, 10556 + 2708) << "bidirected, one self-loop per node";
+  EXPECT_EQ(file.dataset, "cora");
+  // Bad lc usage: exit 2 naming the flag.
+  r = run_tool("lc cora --ego-size 0 --out " + out.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("--ego-size must be an integer >= 1, got '0'"), std::string::npos) << r.out;
+  EXPECT_EQ(run_tool("lc cora --seeds some --out " + out.string()).code, 2);
+  EXPECT_EQ(run_tool("lc cora").code, 2);
+  EXPECT_EQ(run_tool("inspect cora --ego-size 3").code, 2);
 }
 
 }  // namespace

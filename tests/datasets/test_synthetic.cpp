@@ -48,6 +48,29 @@ TEST(Synthetic, HomophilyDegreeAndStructureAsAsked) {
   }
 }
 
+TEST(Synthetic, PowerLawDegreesHaveHubsAndKeepHomophily) {
+  SyntheticOptions o{.num_nodes = 20000, .avg_degree = 10, .num_classes = 4, .feature_dim = 4, .homophily = 0.7,
+                     .seed = 3, .powerlaw = 2.1, .max_degree = 1000};
+  auto ds = make_synthetic(o);
+  const auto degree = ds.graph.indptr.diff();
+  const double mean = degree.to(torch::kDouble).mean().item<double>();
+  const int64_t max_degree = degree.max().item<int64_t>();
+  EXPECT_GT(mean, 7.0) << "hub pairs repeat, so duplicates drop some edges";
+  EXPECT_LE(mean, 10.0);
+  EXPECT_GT(max_degree, 500) << "hubs near the asked-for maximum expected degree";
+  EXPECT_LT(max_degree, 1500);
+  EXPECT_GT(degree[0].item<int64_t>(), 10 * degree.narrow(0, 10000, 10000).to(torch::kDouble).mean().item<double>())
+      << "low ids are the hubs";
+  // A heavy tail: far more nodes above 5x the mean than a uniform SBM (Poisson) would give (~0).
+  EXPECT_GT((degree > 5 * mean).sum().item<int64_t>(), 100);
+  EXPECT_NEAR(edge_homophily(ds), 0.7, 0.05);
+  // The spec round-trips with the new keys, and bad exponents are refused.
+  EXPECT_EQ(parse_synthetic_spec(synthetic_spec(o)).powerlaw, 2.1);
+  EXPECT_EQ(parse_synthetic_spec("nodes=10,powerlaw=2.5,maxdegree=4").max_degree, 4);
+  EXPECT_NE(error_of([] { parse_synthetic_spec("nodes=10,powerlaw=1.5"); }).find("powerlaw must be 0 (off) or an exponent > 2, got 1.5"),
+            std::string::npos);
+}
+
 TEST(Synthetic, ClassesBalancedSplitAndFeatureSignal) {
   auto ds = make_synthetic({.num_nodes = 2000, .num_classes = 5, .feature_dim = 8, .seed = 1, .feature_noise = 0.5});
   auto counts = torch::bincount(ds.labels);
