@@ -70,37 +70,70 @@ CsrGraph symmetrize(const CsrGraph& graph) {
   return on_device_of(deduplicate(both), graph);
 }
 
-CsrGraph bidirected_with_self_loops(const CsrGraph& graph) {
-  const auto sym = symmetrize(CsrGraph(graph.indptr, graph.indices, graph.num_cols, std::nullopt, false))
-                       .to(torch::kCPU);
-  // One pass over the sorted, duplicate-free rows: drop r -> r, insert it back at its sorted place.
-  const int64_t n = sym.num_rows();
-  const int64_t* ip = sym.indptr.data_ptr<int64_t>();
-  const int64_t* ix = sym.indices.data_ptr<int64_t>();
+CsrGraph bidirected_with_self_loops(const CsrGraph& graph_in) {
+  check_square(graph_in, "bidirected_with_self_loops");
+  // Linear-memory construction (ogbn-scale graphs): the transpose by a counting sort (its rows come out sorted),
+  // then per row the sorted union of the out- and in-neighbours and the node itself, without duplicates.
+  const auto graph = graph_in.to(torch::kCPU);
+  const int64_t n = graph.num_rows(), m = graph.num_edges();
+  const auto ip_t = graph.indptr.contiguous(), ix_t = graph.indices.contiguous();
+  const int64_t* ip = ip_t.data_ptr<int64_t>();
+  const int64_t* ix = ix_t.data_ptr<int64_t>();
+  std::vector<int64_t> in_ptr(static_cast<size_t>(n) + 1, 0), in_ix(static_cast<size_t>(m));
+  for (int64_t e = 0; e < m; ++e) ++in_ptr[static_cast<size_t>(ix[e]) + 1];
+  for (int64_t v = 0; v < n; ++v) in_ptr[v + 1] += in_ptr[v];
+  {
+    std::vector<int64_t> fill(in_ptr.begin(), in_ptr.end() - 1);
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t e = ip[r]; e < ip[r + 1]; ++e) in_ix[static_cast<size_t>(fill[ix[e]]++)] = r;
+    }
+  }
+  // Row r's neighbours: out-row (sorted here), in-row (sorted by construction) and r, merged without duplicates.
+  const auto merge_row = [&](int64_t r, std::vector<int64_t>& buf, int64_t* out) -> int64_t {
+    buf.assign(ix + ip[r], ix + ip[r + 1]);
+    std::sort(buf.begin(), buf.end());
+    const int64_t self[1] = {r};
+    int64_t count = 0, last = -1;
+    const auto emit = [&](int64_t c) {
+      if (c != last) {
+        if (out != nullptr) out[count] = c;
+        ++count;
+        last = c;
+      }
+    };
+    const int64_t* a = buf.data();
+    const int64_t* a_end = a + buf.size();
+    const int64_t* b = in_ix.data() + in_ptr[r];
+    const int64_t* b_end = in_ix.data() + in_ptr[r + 1];
+    const int64_t* c = self;
+    const int64_t* c_end = self + 1;
+    while (a != a_end || b != b_end || c != c_end) {
+      int64_t next = std::numeric_limits<int64_t>::max();
+      if (a != a_end) next = std::min(next, *a);
+      if (b != b_end) next = std::min(next, *b);
+      if (c != c_end) next = std::min(next, *c);
+      emit(next);
+      while (a != a_end && *a == next) ++a;
+      while (b != b_end && *b == next) ++b;
+      while (c != c_end && *c == next) ++c;
+    }
+    return count;
+  };
   auto indptr = torch::empty({n + 1}, torch::kInt64);
   int64_t* op = indptr.data_ptr<int64_t>();
   op[0] = 0;
-  for (int64_t r = 0; r < n; ++r) {
-    const bool has_loop = std::binary_search(ix + ip[r], ix + ip[r + 1], r);
-    op[r + 1] = op[r] + (ip[r + 1] - ip[r]) + (has_loop ? 0 : 1);
-  }
+  at::parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
+    std::vector<int64_t> buf;
+    for (int64_t r = b; r < e; ++r) op[r + 1] = merge_row(r, buf, nullptr);
+  });
+  for (int64_t r = 0; r < n; ++r) op[r + 1] += op[r];
   auto indices = torch::empty({op[n]}, torch::kInt64);
   int64_t* oi = indices.data_ptr<int64_t>();
   at::parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t* out = oi + op[r];
-      bool placed = false;
-      for (int64_t k = ip[r]; k < ip[r + 1]; ++k) {
-        if (!placed && ix[k] >= r) {
-          *out++ = r;
-          placed = true;
-        }
-        if (ix[k] != r) *out++ = ix[k];
-      }
-      if (!placed) *out++ = r;
-    }
+    std::vector<int64_t> buf;
+    for (int64_t r = b; r < e; ++r) merge_row(r, buf, oi + op[r]);
   });
-  return on_device_of(CsrGraph(indptr, indices, n, std::nullopt, /*validate=*/false), graph);
+  return on_device_of(CsrGraph(indptr, indices, n, std::nullopt, /*validate=*/false), graph_in);
 }
 
 CsrGraph remove_self_loops(const CsrGraph& graph) {

@@ -4,6 +4,7 @@
 //   bench_samplers --synthetic SPEC --write-graph FILE.h5     generate a graph, save it for the peers, exit
 //   bench_samplers --graph FILE.h5 [--threads N] [--batches K] [--lc-seeds S] [--ego-file EGO.h5] [--json]
 //
+// --only neighbor|lc|subgraphs|saint runs one figure (lc also runs for subgraphs, which reuse its ego-graphs).
 // FILE.h5 needs only graph/indptr and graph/indices (a dataset cache or a file a peer script wrote); rows are
 // destinations. Figures: neighbour sampling (fan-outs 15,10,5, batches of 1024 random seeds, blocks with local
 // ids) in sampled edges/s; local clustering (the reference's parameters, ego 256) in seeds/s; batched induced
@@ -36,7 +37,7 @@ namespace g = graphmae2::graph;
 namespace ds = graphmae2::datasets;
 
 struct Args {
-  std::string graph, synthetic, write_graph, ego_file;
+  std::string graph, synthetic, write_graph, ego_file, only;
   int threads = 1;
   int64_t batches = 20, lc_seeds = 20000, batch_size = 1024;
   bool json = false;
@@ -83,6 +84,7 @@ Args parse(int argc, char** argv) {
     else if (flag == "--batches") a.batches = std::stoll(value());
     else if (flag == "--lc-seeds") a.lc_seeds = std::stoll(value());
     else if (flag == "--json") a.json = true;
+    else if (flag == "--only") a.only = value();
     else throw std::invalid_argument("unknown flag " + flag);
   }
   if (a.graph.empty() == a.synthetic.empty()) throw std::invalid_argument("give --graph FILE.h5 or --synthetic SPEC");
@@ -116,8 +118,9 @@ int main(int argc, char** argv) {
                             ds::read_h5_tensor(a.graph, "graph/indptr").size(0) - 1, std::nullopt, false);
     const int64_t n = graph.num_nodes();
 
+    const auto wanted = [&](const char* what) { return a.only.empty() || a.only == what; };
     // Neighbour sampling: a warm-up batch, then K batches of random seeds.
-    {
+    if (wanted("neighbor")) {
       const auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
       std::vector<torch::Tensor> seeds;
       for (int64_t b = 0; b <= a.batches; ++b) {
@@ -134,9 +137,12 @@ int main(int argc, char** argv) {
     }
 
     // Local clustering on the reference's graph (bidirected, one self-loop per node), preparation untimed.
+    if (!wanted("lc") && !wanted("subgraphs") && !wanted("saint")) return 0;
+    auto t_prep = std::chrono::steady_clock::now();
     const auto lc_graph = g::bidirected_with_self_loops(graph);
+    if (!a.json) std::printf("(bidirected_with_self_loops: %.2f s, peak RSS %.0f MiB)\n", seconds_since(t_prep), peak_rss_mib());
     g::EgoGraphs egos;
-    {
+    if (wanted("lc") || wanted("subgraphs")) {
       const int64_t count = std::min(a.lc_seeds, n);
       const auto seeds = torch::randperm(n, at::make_generator<at::CPUGeneratorImpl>(1), torch::kLong).narrow(0, 0, count);
       const auto t0 = std::chrono::steady_clock::now();
@@ -145,7 +151,7 @@ int main(int argc, char** argv) {
     }
 
     // Batched induced subgraphs of 512 ego-graphs (from --ego-file when given, else those just computed).
-    {
+    if (wanted("subgraphs")) {
       torch::Tensor set_indptr, set_nodes;
       if (!a.ego_file.empty()) {
         const auto file = ds::load_ego_graphs_h5(a.ego_file);
@@ -165,7 +171,7 @@ int main(int argc, char** argv) {
     }
 
     // GraphSAINT random-walk samples (3000 roots, walk length 2: GraphSAINT's usual setting).
-    {
+    if (wanted("saint")) {
       const int64_t repeats = 10;
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t r = 0; r < repeats; ++r) g::saint_random_walk_sample(graph, 3000, 2, static_cast<uint64_t>(r));

@@ -9,6 +9,9 @@ namespace graphmae2::graph::cpu {
 
 namespace {
 
+/// Neighbours ahead of the one being updated whose state is prefetched (the push is memory-latency bound).
+constexpr int64_t kPrefetchDistance = 12;
+
 /// PageRank state of one node during one seed's push. x < 0 means "not in the solution" (the package's x_map
 /// holds the seed and every node pushed at least once); r is the residual (absent = 0 in the package's r_map).
 struct PushState {
@@ -54,8 +57,15 @@ void push_one_seed(const int64_t* indptr, const int64_t* indices, int64_t seed, 
     const double delta = ((1 - alpha) / 2) * (rj / degree(j));
     st[j].r = ((1 - alpha) / 2) * rj;
     if (st[j].r >= eps * degree(j)) ws.queue.push_back(j);
-    for (int64_t e = indptr[j]; e < indptr[j + 1]; ++e) {
-      const int64_t u = indices[e];
+    const int64_t* neighbours = indices + indptr[j];
+    const int64_t count = indptr[j + 1] - indptr[j];
+    for (int64_t k = 0; k < count; ++k) {
+      // The state and degree of a neighbour a few steps ahead: random reads, so fetch them early.
+      if (k + kPrefetchDistance < count) {
+        __builtin_prefetch(&st[neighbours[k + kPrefetchDistance]], 1);
+        __builtin_prefetch(&indptr[neighbours[k + kPrefetchDistance]], 0);
+      }
+      const int64_t u = neighbours[k];
       const double ru_old = st[u].r;
       const double ru_new = delta + ru_old;
       if (ru_old == 0.0 && st[u].x < 0) ws.touched.push_back(u);
