@@ -23,7 +23,9 @@ Figures (one JSON line each, after one untimed warm-up batch):
         loader batches ego graphs. Sets come from --ego-file (HDF5 indptr [S+1], indices, int64; the
         first --sets sets) or else: each random seed plus random 1-hop then 2-hop neighbours.
         edges = edges of the batched graph.
-peak_rss_mib is the process's peak RSS so far (getrusage), rss_mib the current one (psutil).
+peak_rss_mib is the process's peak RSS so far (getrusage), rss_mib the current one (psutil);
+loadavg_1m is the machine's 1-minute load average when the figure is printed (other jobs skew timings).
+OMP_WAIT_POLICY is set to PASSIVE unless --omp-wait-policy inherit (see the note at the import).
 """
 from __future__ import annotations
 
@@ -46,12 +48,14 @@ def parse_args(argv=None):
     ap.add_argument("--ego-file", default=None)
     ap.add_argument("--sets", type=int, default=512)
     ap.add_argument("--set-size", type=int, default=256)
-    ap.add_argument("--induced-reps", type=int, default=1, help="timed repetitions of the induced batch")
+    ap.add_argument("--induced-reps", type=int, default=3, help="timed repetitions of the induced batch")
     ap.add_argument("--feat-dim", type=int, default=0,
                     help="attach random float32 node features of this width (copied by node_subgraph)")
     ap.add_argument("--no-fused", action="store_true", help="NeighborSampler(fused=False)")
     ap.add_argument("--only", default="blocks,hops,induced", help="comma list of blocks, hops, induced")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--omp-wait-policy", choices=("passive", "inherit"), default="passive",
+                    help="OMP_WAIT_POLICY for this process (default passive; inherit: leave the environment)")
     return ap.parse_args(argv)
 
 
@@ -60,6 +64,11 @@ ARGS = parse_args()
 os.environ["OMP_NUM_THREADS"] = str(ARGS.threads)
 os.environ["MKL_NUM_THREADS"] = str(ARGS.threads)
 os.environ.setdefault("DGLBACKEND", "pytorch")
+if ARGS.omp_wait_policy == "passive":
+    # DGL's libdgl.so uses the system libgomp and torch its own bundled copy: two OpenMP pools. With
+    # the default (spinning) wait policy their idle threads spin against each other, which makes
+    # 2 threads on 2 cores 5-30x slower than 1 thread. Passive waiting gives DGL its fair speed.
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -67,6 +76,9 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 import dgl  # noqa: E402
 from dgl.utils import get_num_threads, set_num_threads  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_node_sets import random_sets  # noqa: E402
 
 PEER = f"dgl {dgl.__version__}"
 
@@ -102,7 +114,9 @@ class Reporter:
                "nodes": self.base["nodes"], "edges": self.base["edges"], "threads": self.base["threads"],
                "seconds": round(seconds, 6), "per_s": (count / seconds) if seconds > 0 else None, "unit": unit,
                "peak_rss_mib": round(peak_rss_mib(), 1), "rss_mib": round(rss_mib(), 1),
-               "machine": self.base["machine"], "torch": self.base["torch"]}
+               "machine": self.base["machine"], "torch": self.base["torch"],
+               "loadavg_1m": round(os.getloadavg()[0], 2),
+               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
         rec.update(extra)
         print(json.dumps(rec), flush=True)
 
@@ -112,32 +126,6 @@ def load_graph(path: str):
         indptr = np.asarray(f["graph/indptr"][...], dtype=np.int64)
         indices = np.asarray(f["graph/indices"][...], dtype=np.int64)
     return indptr, indices
-
-
-def random_sets(indptr: np.ndarray, indices: np.ndarray, count: int, size: int, rng) -> list[np.ndarray]:
-    """Each set: a random seed plus random 1-hop neighbours, topped up with random 2-hop ones."""
-    n = indptr.size - 1
-    seeds = rng.choice(n, size=count, replace=False)
-    sets = []
-    for s in seeds:
-        chosen = [np.array([s], np.int64)]
-        have = {int(s)}
-        n1 = np.unique(indices[indptr[s]:indptr[s + 1]])
-        n1 = n1[n1 != s]
-        rng.shuffle(n1)
-        take = n1[: size - 1]
-        chosen.append(take)
-        have.update(take.tolist())
-        room = size - 1 - take.size
-        if room > 0 and n1.size > 0:
-            # 2-hop pool from (at most 64 of) the 1-hop nodes' neighbour lists.
-            parts = [indices[indptr[u]:indptr[u + 1]] for u in n1[:64]]
-            pool = np.unique(np.concatenate(parts))
-            pool = pool[~np.isin(pool, np.fromiter(have, np.int64))]
-            rng.shuffle(pool)
-            chosen.append(pool[:room])
-        sets.append(np.sort(np.concatenate(chosen)))
-    return sets
 
 
 def ego_sets(path: str, count: int) -> list[np.ndarray]:
@@ -219,7 +207,7 @@ def main() -> int:
             source = os.path.basename(args.ego_file)
         else:
             sets = random_sets(indptr, indices, min(args.sets, n), args.set_size, np.random.default_rng(args.seed))
-            source = "random 1/2-hop sets"
+            source = "random 1/2-hop sets (make_node_sets.py)"
         sets_t = [torch.from_numpy(np.ascontiguousarray(s)) for s in sets]
         dgl.batch([dgl.node_subgraph(g, s) for s in sets_t[:16]])  # warm-up
         edges_total = 0

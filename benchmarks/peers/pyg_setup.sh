@@ -32,12 +32,15 @@ backend() {
   "$vpy" - <<'PY'
 import importlib
 found = []
+import importlib.util, glob, os
 for m in ("pyg_lib", "torch_sparse"):
     try:
         importlib.import_module(m); found.append(m)
     except Exception as e:  # noqa: BLE001
-        pass
-print(" ".join(found) if found else "none")
+        spec = importlib.util.find_spec(m)
+        if m == "torch_sparse" and spec and glob.glob(os.path.join(list(spec.submodule_search_locations)[0], "_neighbor_sample_cpu*.so")):
+            found.append(f"torch_sparse compiled ops only (package import fails: {e})")
+print("; ".join(found) if found else "none")
 PY
 }
 

@@ -11,13 +11,17 @@
 # (default PEERS_DATA=/tmp/peers_graphs); --make-products also makes pl_products.h5
 # (2.45M nodes, ~62M directed edges, ~520 MB) and benchmarks it. Graph files: HDF5 with
 # graph/indptr, graph/indices (int64 CSR, rows = destinations, indices = their sources).
+# Without --ego-file, each graph G gets (once) a node-set file G.sets512.h5 (make_node_sets.py:
+# 512 random 1/2-hop sets of 256 nodes) beside it, so that every peer batches the same sets.
 #
 # Per graph and thread count it runs, each writing JSON lines to the results file:
-#   build/bin/bench_samplers --graph G --threads N --json $OURS_EXTRA_ARGS   (if that file exists)
-#   .venv-dgl/bin/python dgl_samplers.py --graph G --threads N [--batches K] [--ego-file E]
+#   build/bin/bench_samplers --graph G --threads N --json [--batches K --ego-file E --lc-seeds S]
+#        $OURS_EXTRA_ARGS   (if that file exists; the bracketed flags when the binary knows them)
+#   .venv-dgl/bin/python dgl_samplers.py --graph G --threads N [--batches K] --ego-file E
 #   .venv-pyg/bin/python pyg_samplers.py ...                                (if that script exists)
 # and once per graph, if lc_setup.sh and lc_reference.py exist:
-#   lc_setup.sh; .venv-lc/bin/python lc_reference.py bench --graph G --seeds $LC_SEEDS
+#   lc_setup.sh; .venv-lc/bin/python lc_reference.py bench --graph G --seeds S   (S: --lc-seeds)
+# DGL and PyG run with OMP_WAIT_POLICY=PASSIVE (their scripts' default; see dgl_samplers.py).
 # Stderr of every step goes to RESULTS.log.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,7 +47,7 @@ while [[ $# -gt 0 ]]; do
     --make-products) make_products=1; shift ;;
     --no-lc) do_lc=0; shift ;;
     --lc-seeds) lc_seeds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,8 +62,13 @@ echo "results: $out   log: $log"
 dgl_py="${DGL_VENV:-$here/.venv-dgl}/bin/python"
 pyg_py=""
 if [[ -f "$here/pyg_samplers.py" ]]; then
-  "$here/pyg_setup.sh" 2> >(grep -v 'WARNING: Location' >&2)
-  pyg_py="${PYG_VENV:-$here/.venv-pyg}/bin/python"
+  pyg_out="$("$here/pyg_setup.sh" 2> >(grep -v 'WARNING: Location' >&2))"
+  echo "$pyg_out"
+  if grep -q "^pyg sampler backend: none" <<<"$pyg_out"; then
+    echo "pyg: skipped (no sampler backend; PYG_TRY_BACKENDS=1 benchmarks/peers/pyg_setup.sh builds torch-sparse, ~16+ min)"
+  else
+    pyg_py="${PYG_VENV:-$here/.venv-pyg}/bin/python"
+  fi
 else
   echo "pyg: skipped (no pyg_samplers.py: PyG's neighbour sampler needs pyg-lib or torch-sparse; see pyg_setup.sh)"
 fi
@@ -87,6 +96,7 @@ fi
 
 # 3. runs
 ours="$root/build/bin/bench_samplers"
+knows() { grep -q -a -e "$1" "$ours" 2>/dev/null; }  # does the binary mention this flag?
 run_step() {  # label cmd...
   echo "== $1: ${*:2}" | tee -a "$log" >&2
   local t0=$SECONDS
@@ -96,15 +106,27 @@ run_step() {  # label cmd...
     echo "   FAILED (rc=$?) after $((SECONDS - t0))s; see $log" | tee -a "$log" >&2
   fi
 }
-peer_args=()
-[[ -n "$batches" ]] && peer_args+=(--batches "$batches")
-[[ -n "$ego" ]] && peer_args+=(--ego-file "$ego")
 for g in "${graphs[@]}"; do
   [[ -f "$g" ]] || { echo "no such graph file: $g" >&2; exit 2; }
+  sets="$ego"
+  if [[ -z "$sets" ]]; then
+    sets="${g%.h5}.sets512.h5"
+    if [[ ! -f "$sets" || "$sets" -ot "$g" ]]; then
+      "$dgl_py" "$here/make_node_sets.py" --graph "$g" --out "$sets"
+    fi
+  fi
+  peer_args=(--ego-file "$sets")
+  [[ -n "$batches" ]] && peer_args+=(--batches "$batches")
+  ours_args=()
+  if [[ -x "$ours" ]]; then
+    [[ -n "$batches" ]] && knows --batches && ours_args+=(--batches "$batches")
+    knows --ego-file && ours_args+=(--ego-file "$sets")
+    knows --lc-seeds && ours_args+=(--lc-seeds "$lc_seeds")
+  fi
   for n in $threads; do
     if [[ -x "$ours" ]]; then
       # shellcheck disable=SC2086
-      run_step "ours $n threads" "$ours" --graph "$g" --threads "$n" --json ${OURS_EXTRA_ARGS:-}
+      run_step "ours $n threads" "$ours" --graph "$g" --threads "$n" --json "${ours_args[@]}" ${OURS_EXTRA_ARGS:-}
     else
       echo "ours: $ours not built; skipped" >&2
     fi

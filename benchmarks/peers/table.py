@@ -2,10 +2,13 @@
 """Markdown table of peer benchmark JSON lines (stdlib only).
 
 Reads JSON lines (files or stdin); a line counts when it is a JSON object with keys peer, what,
-graph, threads, per_s and unit; anything else (logs, other records) is skipped. Rows are
-(what, unit, graph, threads); columns are ours (peer "graphmae2..."), dgl ("dgl ..."), pyg
-("pyg ..." / "torch_geometric ..."), any other peer, then ours/dgl and ours/pyg: the ratio of the
-rates (per_s), so > 1 means ours is faster. `graph` is compared by file name (no folders).
+graph, threads, per_s and unit (or, as lc_reference.py prints, seeds and seconds: per_s = seeds /
+seconds, unit seeds/s); anything else (logs, other records) is skipped. Rows are
+(what, unit, graph, threads), with the figure names of the toolkit's bench_samplers and of
+lc_reference.py mapped onto one name per workload (ALIASES); columns are ours (peer "graphmae2..."),
+dgl ("dgl ..."), pyg ("pyg ..." / "torch_geometric ..."), lc ("localgraphclustering ..."), any other
+peer, then ours/X for each peer X: the ratio of the rates (per_s), so > 1 means ours is faster.
+`graph` is compared by file name (no folders).
 Several lines for one cell (repeated runs): --agg max (default), median or last.
 A second table gives each peer's peak RSS (MiB) per (graph, threads): the largest reported.
 
@@ -22,6 +25,15 @@ import sys
 from collections import OrderedDict, defaultdict
 
 
+# Same workload, different names: bench_samplers' and lc_reference.py's names -> the table's name.
+ALIASES = {
+    "neighbor_sample_blocks": "neighbor_blocks",
+    "batched_induced_subgraphs_512": "induced_batch",
+    "batched_induced_subgraphs_512_edges": "induced_batch",
+    "calc_local_clustering per seed [reference pipeline incl. my_sweep_cut]": "local_clustering_ego256",
+}
+
+
 def peer_column(peer: str) -> str:
     p = peer.lower()
     if p.startswith("graphmae2") or p.startswith("ours"):
@@ -30,6 +42,8 @@ def peer_column(peer: str) -> str:
         return "dgl"
     if p.startswith("pyg") or p.startswith("torch_geometric") or p.startswith("torch-geometric"):
         return "pyg"
+    if p.startswith("localgraphclustering"):
+        return "lc"
     return peer
 
 
@@ -53,10 +67,13 @@ def load(lines):
             r = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if not isinstance(r, dict) or not all(k in r for k in ("peer", "what", "graph", "threads", "per_s", "unit")):
+        if not isinstance(r, dict):
             continue
-        if r["per_s"] is None:
+        if "per_s" not in r and r.get("seeds") and r.get("seconds"):  # lc_reference.py
+            r["per_s"], r["unit"] = float(r["seeds"]) / float(r["seconds"]), "seeds/s"
+        if not all(k in r for k in ("peer", "what", "graph", "threads", "per_s", "unit")) or r["per_s"] is None:
             continue
+        r["what"] = ALIASES.get(str(r["what"]), str(r["what"]))
         recs.append(r)
     return recs
 
@@ -87,14 +104,15 @@ def build(recs, agg: str) -> str:
     def ratio(a, b):
         return None if a is None or b is None or b == 0 else a / b
 
-    head = ["what", "unit", "graph", "threads"] + cols + ["ours/dgl", "ours/pyg"]
+    others = [c for c in cols[1:] if c in ("dgl", "pyg") or any(k[1] == c for k in cells)]
+    cols = ["ours"] + others
+    head = ["what", "unit", "graph", "threads"] + cols + [f"ours/{c}" for c in others]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in sorted(rows, key=lambda k: (k[2], k[0], k[1], k[3])):
         vals = [value(row, c) for c in cols]
-        ours, dgl, pyg = vals[0], vals[1], vals[2]
-        rd, rp = ratio(ours, dgl), ratio(ours, pyg)
+        ratios = [ratio(vals[0], v) for v in vals[1:]]
         out.append("| " + " | ".join([row[0], row[1], row[2], str(row[3])] + [fmt(v) for v in vals] +
-                                     ["–" if rd is None else f"{rd:.2f}x", "–" if rp is None else f"{rp:.2f}x"]) + " |")
+                                     ["–" if q is None else f"{q:.2f}x" for q in ratios]) + " |")
     if rss:
         gts = sorted({k[0] for k in rss})
         used = [c for c in cols if any((gt, c) in rss for gt in gts)]
