@@ -218,7 +218,7 @@ class ConfigSchema {
             os.precision(17);
             os << (cfg.*ptr);
           } else if constexpr (std::is_same_v<T, std::string>) {
-            if (strings_ == Strings::quoted) {
+            if (strings_ == Strings::quoted || (cfg.*ptr).empty()) {  // a bare empty value would read back as null
               os << '"' << (cfg.*ptr) << '"';
             } else {
               os << (cfg.*ptr);

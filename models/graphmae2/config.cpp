@@ -27,6 +27,7 @@ const EnumNames<ReconstructionLoss> kLossFns{{ReconstructionLoss::sce, "sce"}, {
 const EnumNames<LatentLoss> kLatentLosses{{LatentLoss::sce, "sce"}, {LatentLoss::infonce, "infonce"}};
 const EnumNames<MomentumSchedule> kSchedules{{MomentumSchedule::constant, "constant"},
                                              {MomentumSchedule::cosine, "cosine"}};
+const EnumNames<Sampler> kSamplers{{Sampler::full, "full"}, {Sampler::lc, "lc"}, {Sampler::saint, "saint"}};
 const EnumNames<FeatureNorm> kFeatureNorms{
     {FeatureNorm::none, "none"}, {FeatureNorm::row, "row"}, {FeatureNorm::standard, "standard"}};
 
@@ -70,6 +71,10 @@ const engine::ConfigSchema<C>& schema() {
       {"batch_size", &C::batch_size},
       {"batch_size_f", &C::batch_size_f},
       {"fanouts", &C::fanouts},
+      {"sampler", enum_field(&C::sampler, kSamplers)},
+      {"ego_size", &C::ego_size},
+      {"lc_file", &C::lc_file},
+      {"saint_walk_length", &C::saint_walk_length},
       {"momentum", &C::momentum},
       {"delayed_ema_epoch", &C::delayed_ema_epoch},
       {"momentum_schedule", enum_field(&C::momentum_schedule, kSchedules)},
@@ -115,7 +120,7 @@ const std::vector<std::string>& GraphMAE2Config::bool_keys() {
 
 const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
   static const std::vector<std::string> k{"lr_f",       "weight_decay_f", "max_epoch_f", "linear_prob",
-                                          "batch_size_f", "save_every",   "diag_every",  "num_threads"};
+                                          "batch_size_f", "save_every",   "diag_every",  "num_threads", "lc_file"};
   return k;
 }
 
@@ -178,6 +183,8 @@ void GraphMAE2Config::validate() const {
   require_in_range(drop_edge_rate >= 0 && drop_edge_rate < 1, "drop_edge_rate", s(drop_edge_rate), "[0, 1)");
   require_in_range(batch_size >= 1, "batch_size", s(batch_size), ">= 1");
   require_in_range(batch_size_f >= 1, "batch_size_f", s(batch_size_f), ">= 1");
+  require_in_range(ego_size >= 1, "ego_size", s(ego_size), ">= 1");
+  require_in_range(saint_walk_length >= 1, "saint_walk_length", s(saint_walk_length), ">= 1");
   if (!fanouts.empty()) {
     require_in_range(static_cast<int64_t>(fanouts.size()) == num_layers, "fanouts", schema_list(fanouts),
                      "one entry per encoder layer: num_layers = " + s(num_layers));

@@ -18,6 +18,9 @@ enum class MomentumSchedule { constant, cosine };
 /// How features are normalised before training: none, per row to sum 1 (Planetoid), per column to zero mean
 /// and unit variance (ogbn-arxiv, ogbn-papers100M).
 enum class FeatureNorm { none, row, standard };
+/// How pre-training batches are made: the whole graph per step (full), batch_size local-clustering ego-graphs
+/// batched block-diagonally (lc, the reference's large-graph path), or GraphSAINT random-walk subgraphs (saint).
+enum class Sampler { full, lc, saint };
 
 /// @brief Every key of a GraphMAE2 run. Names are the reference's (configs/*.yaml, utils.build_args).
 struct GraphMAE2Config {
@@ -64,6 +67,11 @@ struct GraphMAE2Config {
   int64_t batch_size_f = 128;   ///< mini-batch linear probe; full-batch ignores it
   /// Neighbour-sampling fan-out per encoder layer (-1: all neighbours); empty: no neighbour sampling.
   std::vector<int64_t> fanouts;
+  Sampler sampler = Sampler::full;
+  int64_t ego_size = 256;         ///< lc: nodes per ego-graph
+  /// lc: the ego-graph file (graphmae2-data lc); "" = OUT/lc-ego<ego_size>.h5. Computed and cached when missing.
+  std::string lc_file;
+  int64_t saint_walk_length = 2;  ///< saint: steps per walk; batch_size walks (roots) per batch
   // EMA target
   double momentum = 0.996;
   int64_t delayed_ema_epoch = 0;

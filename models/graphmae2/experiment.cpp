@@ -1,12 +1,16 @@
 #include "models/graphmae2/experiment.h"
 
+#include "datasets/ego_graphs_h5.h"
 #include "datasets/hdf5_io.h"
+#include "graph/transforms.h"
 #include "models/eval/finetune.h"
 #include "models/engine/diagnostics.h"
 #include "models/engine/metrics_log.h"
+#include "models/engine/progress.h"
 #include "models/graphmae2/trainer.h"
 #include "util/atomic_file.h"
 
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -52,6 +56,47 @@ std::string result_json(const ExperimentResult& r) {
   return j.dump(2) + "\n";
 }
 
+/// The pre-training seeds of the lc sampler, as the reference: train, valid, then test nodes.
+torch::Tensor split_seeds(const datasets::NodeDataset& data) {
+  return torch::cat({data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(),
+                     data.test_mask.nonzero().flatten()});
+}
+
+/// The ego-graphs of the lc sampler: read from cfg.lc_file (or OUT/lc-ego<size>.h5) when it exists, checked
+/// against this graph and ego size; computed (with a progress bar) and cached there when it does not.
+graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
+                               const std::filesystem::path& out_dir, bool progress) {
+  const std::filesystem::path file =
+      cfg.lc_file.empty() ? out_dir / ("lc-ego" + std::to_string(cfg.ego_size) + ".h5") : std::filesystem::path(cfg.lc_file);
+  const auto lc_graph = graph::bidirected_with_self_loops(data.graph);
+  if (std::filesystem::exists(file)) {
+    auto loaded = datasets::load_ego_graphs_h5(file, lc_graph);
+    if (loaded.options.ego_size != cfg.ego_size) {
+      throw std::runtime_error(file.string() + ": ego-graphs of size " + std::to_string(loaded.options.ego_size) +
+                               ", but ego_size is " + std::to_string(cfg.ego_size) +
+                               "; recompute them (graphmae2-data lc --ego-size " + std::to_string(cfg.ego_size) +
+                               ") or give another lc_file");
+    }
+    std::cout << "ego-graphs: " << file.string() << " (" << loaded.egos.size() << " seeds)" << std::endl;
+    return loaded.egos;
+  }
+  const auto seeds = split_seeds(data);
+  if (seeds.size(0) == 0) throw std::runtime_error("lc sampler: the dataset has no train, valid or test nodes");
+  graph::LocalClusteringOptions lc;
+  lc.ego_size = cfg.ego_size;
+  engine::ProgressBar bar("ego-graphs " + data.name, seeds.size(0), progress);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto egos = graph::local_clustering(lc_graph, seeds, lc, [&](int64_t done) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bar.update(done, std::to_string(static_cast<int64_t>(done / std::max(s, 1e-9))) + " seeds/s");
+  });
+  bar.finish();
+  std::filesystem::create_directories(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
+  datasets::save_ego_graphs_h5(egos, lc_graph, lc, data.name, file);
+  std::cout << "ego-graphs: computed " << egos.size() << " and cached them in " << file.string() << std::endl;
+  return egos;
+}
+
 }  // namespace
 
 ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
@@ -61,7 +106,39 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   std::filesystem::create_directories(options.out_dir);
   util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
   const auto cpu_input = prepare_inputs(data, cfg);
-  const auto input = options.device.is_cpu() ? cpu_input : cpu_input.to(options.device);
+  const bool minibatch = cfg.sampler != Sampler::full;
+  // Mini-batch: the features stay on the CPU and each batch's rows go to the device.
+  const auto input = options.device.is_cpu() || minibatch ? cpu_input : cpu_input.to(options.device);
+  std::optional<graph::EgoGraphs> egos;
+  if (cfg.sampler == Sampler::lc) {
+    egos = lc_ego_graphs(cfg, data, options.out_dir, options.progress);
+    TORCH_CHECK(cfg.batch_size <= egos->size(), "batch_size ", cfg.batch_size, " is larger than the ", egos->size(),
+                " ego-graphs (seeds) to train on");
+    // The probe reads every train/valid/test node's embedding: each needs its ego-graph.
+    const auto missing = (data.train_mask | data.val_mask | data.test_mask).index_put({egos->seeds}, torch::tensor(false));
+    const int64_t num_missing = missing.sum().item<int64_t>();
+    TORCH_CHECK(num_missing == 0, "the ego-graph file has no ego-graph for ", num_missing,
+                " train/valid/test nodes (e.g. node ", num_missing > 0 ? missing.nonzero()[0][0].item<int64_t>() : -1,
+                "): compute it with graphmae2-data lc --seeds split (or all)");
+  }
+  BatchSourceOptions batch_options;
+  batch_options.sampler = cfg.sampler;
+  batch_options.batch_size = cfg.batch_size;
+  batch_options.drop_edge_rate = cfg.drop_edge_rate;
+  batch_options.saint_walk_length = cfg.saint_walk_length;
+  batch_options.sparse_input = cpu_input.sparse_features.has_value();
+  // Embeddings of a mini-batch model: each node's in its own ego-graph (lc, as the reference's probe), else
+  // the whole graph's forward on the device.
+  const auto embed_all = [&](GraphMAE2& model) -> torch::Tensor {
+    if (!egos) {
+      const auto on_device = options.device.is_cpu() ? cpu_input : cpu_input.to(options.device);
+      return embed(model, on_device).cpu();
+    }
+    const auto per_seed = embed_ego_graphs(model, cpu_input.graph, cpu_input.features, *egos, cfg.batch_size,
+                                           batch_options.sparse_input, options.device);
+    auto all = torch::zeros({data.num_nodes(), per_seed.size(1)}, per_seed.options());
+    return all.index_copy_(0, egos->seeds, per_seed);
+  };
 
   ExperimentResult result;
   result.dataset = data.name;
@@ -81,8 +158,15 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     topt.device = options.device;
     std::map<std::string, double> latest_diag;
     topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) {
-      diag.observe_embeddings(epoch, emb.cpu());
+      diag.observe_embeddings(epoch, egos ? emb.index_select(0, egos->seeds) : emb.cpu());
     };
+    std::unique_ptr<BatchSource> batches;
+    if (minibatch) {
+      batches = std::make_unique<BatchSource>(cpu_input.graph, cpu_input.features, egos, batch_options,
+                                              static_cast<uint64_t>(seed));
+      topt.batches = batches.get();
+      topt.embeddings = embed_all;
+    }
     topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
       std::map<std::string, double> terms{{"loss", fig.at("loss")}};
       if (cfg.use_reconstruction) terms["loss_rec"] = fig.at("loss_rec");
@@ -102,7 +186,8 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     outcome.epochs_run = trained.epochs_run;
     collapsed = collapsed || diag.has_collapse();
 
-    auto emb = embed(trained.model, input).cpu();
+    auto emb = minibatch ? embed_all(trained.model) : embed(trained.model, input).cpu();
+
     datasets::write_h5(options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
                        {{"embeddings", emb},
                         {"labels", data.labels},

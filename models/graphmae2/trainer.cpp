@@ -3,6 +3,7 @@
 #include "graph/transforms.h"
 #include "models/ssl/ema.h"
 
+#include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -97,25 +98,31 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   ssl::EmaUpdater ema_encoder(model->encoder.ptr(), model->encoder_ema.ptr());
   ssl::EmaUpdater ema_projector(model->projector.ptr(), model->projector_ema.ptr());
 
+  const int64_t steps_per_epoch = options.batches ? options.batches->steps_per_epoch() : 1;
   engine::LoopOptions loop;
   loop.model_name = "graphmae2";
   loop.epochs = cfg.max_epoch;
-  loop.steps_per_epoch = 1;
-  loop.lr_at = [&cfg](int64_t epoch) { return cfg.scheduler ? engine::cosine_decay(cfg.lr, epoch, cfg.max_epoch) : cfg.lr; };
-  loop.momentum_at = [&cfg](int64_t epoch) {
+  loop.steps_per_epoch = steps_per_epoch;
+  // Schedules move per epoch, as the reference's LambdaLR stepped after each epoch.
+  loop.lr_at = [&cfg, steps_per_epoch](int64_t step) {
+    const int64_t epoch = step / steps_per_epoch;
+    return cfg.scheduler ? engine::cosine_decay(cfg.lr, epoch, cfg.max_epoch) : cfg.lr;
+  };
+  loop.momentum_at = [&cfg, steps_per_epoch](int64_t step) {
+    const int64_t epoch = step / steps_per_epoch;
     return cfg.momentum_schedule == MomentumSchedule::cosine
                ? ssl::cosine_momentum(cfg.momentum, epoch, std::max<int64_t>(1, cfg.max_epoch))
                : cfg.momentum;
   };
-  loop.ema_start_step = cfg.delayed_ema_epoch;
+  loop.ema_start_step = cfg.delayed_ema_epoch * steps_per_epoch;
   // The reference moves the target after computing the losses and before the optimiser step, so the
   // target of the next step is built from this step's (pre-update) student.
   loop.ema_timing = engine::EmaTiming::before_backward;
   loop.max_grad_norm = cfg.max_grad_norm;
   loop.measure_grad_norm = true;
-  loop.log_every = 1;  // one step per epoch: every epoch's figures are logged
+  loop.log_every = steps_per_epoch;  // the figures of each epoch's last step: one host read per epoch
   loop.run_dir = options.seed_dir;
-  loop.save_every_steps = cfg.save_every;
+  loop.save_every_steps = cfg.save_every * steps_per_epoch;
   loop.resume = options.resume;
   loop.config_yaml = cfg.to_yaml();
   loop.dataset = cfg.dataset;
@@ -125,15 +132,21 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   loop.label = options.label;
   engine::TrainingLoop trainer(loop, *model, *optimizer, params, {&ema_encoder, &ema_projector});
 
-  const auto batch = input.full_batch();
+  const auto full_batch = input.full_batch();
   const auto loss_options = cfg.loss_options();
-  const int64_t n = input.features.size(0);
-  auto step = [&](engine::StepContext&) {
+  auto step = [&](engine::StepContext& ctx) {
+    std::unique_ptr<OwnedBatch> owned;
+    if (options.batches) {
+      owned = options.batches->batch(ctx.step);
+      if (!options.device.is_cpu()) owned = owned->to(options.device);
+    }
+    const auto& batch = owned ? owned->batch : full_batch;
+    const int64_t n = batch.features.size(0);
     MaskPlan plan;
-    plan.mask_nodes = random_subset(n, cfg.mask_rate, input.features.device());
+    plan.mask_nodes = random_subset(n, cfg.mask_rate, batch.features.device());
     if (cfg.remask_method == RemaskMethod::random) {
       for (int64_t v = 0; v < cfg.num_remasking; ++v) {
-        plan.remask_nodes.push_back(random_subset(n, cfg.remask_rate, input.features.device()));
+        plan.remask_nodes.push_back(random_subset(n, cfg.remask_rate, batch.features.device()));
       }
     }
     auto losses = model->forward(batch, plan, loss_options);
@@ -148,18 +161,30 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     return out;
   };
   engine::LoopHooks hooks;
+  auto epoch_start = std::chrono::steady_clock::now();
+  double epoch_seconds = 0;
+  hooks.before_step = [&](engine::StepContext& ctx) {
+    if (ctx.step_in_epoch == 0 || ctx.step == trainer.start_step()) {
+      epoch_start = std::chrono::steady_clock::now();
+      epoch_seconds = 0;
+    }
+  };
   hooks.after_step = [&](engine::StepContext& ctx) {
+    if (!ctx.log) return;  // mini-batch: between the epochs' last steps nothing was read on the host
+    epoch_seconds = steps_per_epoch == 1 ? ctx.step_seconds
+                                         : std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     std::map<std::string, double> fig{{"loss", ctx.loss},
                                       {"lr", ctx.lr},
                                       {"momentum", ctx.momentum},
                                       {"grad_norm", ctx.grad_norm},
                                       {"teacher_distance", ema_encoder.distance()},
-                                      {"epoch_seconds", ctx.step_seconds}};
+                                      {"epoch_seconds", epoch_seconds}};
     for (const auto& [name, value] : ctx.terms) fig[name] = value;
     const int64_t epoch = ctx.epoch;
-    if (options.on_embeddings && cfg.diag_every > 0 &&
+    if (options.on_embeddings && (!options.batches || options.embeddings) && cfg.diag_every > 0 &&
         ((epoch + 1) % cfg.diag_every == 0 || epoch == trainer.start_step())) {
-      options.on_embeddings(epoch, embed(model, input));
+      options.on_embeddings(epoch, options.embeddings ? options.embeddings(model)
+                                   : options.batches ? torch::Tensor() : embed(model, input));
     }
     if (options.on_epoch) options.on_epoch(epoch, fig);
     ctx.record = engine::Json{{"seed", seed}, {"epoch", epoch}};
@@ -171,7 +196,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     result.last = fig;
   };
   const auto run = trainer.run(step, hooks);
-  result.epochs_run = run.steps_run;
+  result.epochs_run = (run.steps_run + steps_per_epoch - 1) / steps_per_epoch;
   result.seconds = run.seconds;
   return result;
 }

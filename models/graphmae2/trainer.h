@@ -6,6 +6,7 @@
 #include "models/engine/loop.h"
 #include "models/graphmae2/config.h"
 #include "models/graphmae2/graphmae2.h"
+#include "models/graphmae2/minibatch.h"
 
 #include <filesystem>
 #include <functional>
@@ -47,6 +48,12 @@ struct TrainerOptions {
   std::function<void(int64_t epoch, std::map<std::string, double>& figures)> on_epoch;
   /// Called every diag_every epochs with the student's embeddings (eval mode, no grad).
   std::function<void(int64_t epoch, const torch::Tensor& embeddings)> on_embeddings;
+  /// Mini-batch pre-training: the batches of each step (null: the whole graph every step). Steps per epoch,
+  /// the per-epoch lr and momentum schedules, the EMA delay and the checkpoint cadence follow its
+  /// steps_per_epoch(); figures are logged once per epoch (its last step), the only host syncs of the loop.
+  const BatchSource* batches = nullptr;
+  /// With `batches`: the embeddings on_embeddings receives (e.g. ego-graph inference); empty: none.
+  std::function<torch::Tensor(GraphMAE2& model)> embeddings;
 };
 
 struct TrainResult {

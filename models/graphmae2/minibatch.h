@@ -1,0 +1,79 @@
+#pragma once
+// Mini-batch GraphMAE2 (the reference's main_large.py): batches of local-clustering ego-graphs or GraphSAINT
+// subgraphs built on the CPU, and the reference's ego-graph inference.
+
+#include "graph/batch.h"
+#include "graph/ops/local_clustering.h"
+#include "models/graphmae2/config.h"
+#include "models/graphmae2/graphmae2.h"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+namespace graphmae2::models::graphmae2 {
+
+/// @brief A batch and the storage its pointers refer to (the sparse features). Not copyable: the batch points
+/// into it.
+struct OwnedBatch {
+  GraphMAE2Batch batch;
+  std::optional<layers::SparseFeatures> sparse;
+
+  OwnedBatch() = default;
+  OwnedBatch(const OwnedBatch&) = delete;
+  OwnedBatch& operator=(const OwnedBatch&) = delete;
+  /// The same batch on `device` (pointers re-targeted).
+  std::unique_ptr<OwnedBatch> to(const torch::Device& device) const;
+};
+
+/// @brief Where batches come from: the prepared graph (self-loops once per node) and features on the CPU,
+/// and, for lc, the ego-graphs of the pre-training seeds.
+struct BatchSourceOptions {
+  Sampler sampler = Sampler::lc;
+  int64_t batch_size = 512;
+  double drop_edge_rate = 0.0;
+  int64_t saint_walk_length = 2;
+  bool sparse_input = false;  ///< give batches the non-zeros of their features (bag-of-words inputs)
+};
+
+/// @brief Builds the pre-training batches of one seed: the batch of step s depends only on (seed, s), so a
+/// resumed run draws the same batches.
+class BatchSource {
+ public:
+  BatchSource(graph::CsrGraph graph, torch::Tensor features, std::optional<graph::EgoGraphs> egos,
+              BatchSourceOptions options, uint64_t seed);
+  /// Steps in one epoch: ceil(seeds / batch_size) for lc, ceil(nodes / (batch_size * (walk length + 1))) for saint.
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  /// The batch of global step `step` (epoch = step / steps_per_epoch), on the CPU.
+  /// lc: the epoch's shuffled seeds, batch_size of them; each ego-graph's induced subgraph, batched
+  /// block-diagonally (a node in two ego-graphs appears twice); targets = the seeds' positions; with
+  /// drop_edge_rate > 0, two independently edge-dropped views (self-loops removed before and added after) for
+  /// the student and the teacher encoders, the decoder on the whole batch. saint: one random-walk subgraph,
+  /// targets = all its nodes.
+  std::unique_ptr<OwnedBatch> batch(int64_t step) const;
+
+ private:
+  graph::CsrGraph graph_;
+  torch::Tensor features_;
+  std::optional<graph::EgoGraphs> egos_;
+  BatchSourceOptions options_;
+  uint64_t seed_;
+  int64_t steps_per_epoch_ = 1;
+};
+
+/// Builds one lc batch from the ego-graphs numbered `which` (int64) of `egos`, with the drop-edge views drawn from
+/// `generator`. Exposed for tests.
+std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const torch::Tensor& features,
+                                          const graph::EgoGraphs& egos, const torch::Tensor& which,
+                                          double drop_edge_rate, bool sparse_input, at::Generator generator);
+
+/// The reference's ego-graph inference (linear_probing_minibatch): each seed's embedding is the student encoder's
+/// output at the seed inside its own ego-graph (eval mode, no drop-edge), in batches of `batch_size` ego-graphs.
+/// Returns: [egos.size(), num_hidden] on the CPU, row s for egos.seeds[s].
+torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
+                               const graph::EgoGraphs& egos, int64_t batch_size, bool sparse_input,
+                               const torch::Device& device);
+
+}  // namespace graphmae2::models::graphmae2
