@@ -75,6 +75,7 @@ const engine::ConfigSchema<C>& schema() {
       {"ego_size", &C::ego_size},
       {"lc_file", &C::lc_file},
       {"saint_walk_length", &C::saint_walk_length},
+      {"loader_workers", &C::loader_workers},
       {"momentum", &C::momentum},
       {"delayed_ema_epoch", &C::delayed_ema_epoch},
       {"momentum_schedule", enum_field(&C::momentum_schedule, kSchedules)},
@@ -120,7 +121,7 @@ const std::vector<std::string>& GraphMAE2Config::bool_keys() {
 
 const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
   static const std::vector<std::string> k{"lr_f",       "weight_decay_f", "max_epoch_f", "linear_prob",
-                                          "batch_size_f", "save_every",   "diag_every",  "num_threads", "lc_file"};
+                                          "batch_size_f", "save_every",   "diag_every",  "num_threads", "lc_file", "loader_workers"};
   return k;
 }
 
@@ -185,6 +186,7 @@ void GraphMAE2Config::validate() const {
   require_in_range(batch_size_f >= 1, "batch_size_f", s(batch_size_f), ">= 1");
   require_in_range(ego_size >= 1, "ego_size", s(ego_size), ">= 1");
   require_in_range(saint_walk_length >= 1, "saint_walk_length", s(saint_walk_length), ">= 1");
+  require_in_range(loader_workers >= 0 && loader_workers <= 64, "loader_workers", s(loader_workers), "[0, 64]");
   if (!fanouts.empty()) {
     require_in_range(static_cast<int64_t>(fanouts.size()) == num_layers, "fanouts", schema_list(fanouts),
                      "one entry per encoder layer: num_layers = " + s(num_layers));

@@ -72,6 +72,8 @@ struct GraphMAE2Config {
   /// lc: the ego-graph file (graphmae2-data lc); "" = OUT/lc-ego<ego_size>.h5. Computed and cached when missing.
   std::string lc_file;
   int64_t saint_walk_length = 2;  ///< saint: steps per walk; batch_size walks (roots) per batch
+  /// Mini-batch: threads that build upcoming batches while the model trains (0: build each on the training thread).
+  int64_t loader_workers = 1;
   // EMA target
   double momentum = 0.996;
   int64_t delayed_ema_epoch = 0;

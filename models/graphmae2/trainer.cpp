@@ -1,6 +1,7 @@
 #include "models/graphmae2/trainer.h"
 
 #include "graph/transforms.h"
+#include "models/engine/prefetch.h"
 #include "models/ssl/ema.h"
 
 #include <chrono>
@@ -133,11 +134,19 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   engine::TrainingLoop trainer(loop, *model, *optimizer, params, {&ema_encoder, &ema_projector});
 
   const auto full_batch = input.full_batch();
+  // Mini-batch: batches of upcoming steps are built on worker threads (they depend on the step only).
+  std::unique_ptr<engine::PrefetchLoader<std::unique_ptr<OwnedBatch>>> loader;
+  if (options.batches) {
+    loader = std::make_unique<engine::PrefetchLoader<std::unique_ptr<OwnedBatch>>>(
+        [&](int64_t s) { return options.batches->batch(s); }, trainer.start_step(), trainer.stop_step(),
+        static_cast<int>(cfg.loader_workers), 2 * std::max<int64_t>(1, cfg.loader_workers));
+  }
+  double wait_at_epoch_start = 0;
   const auto loss_options = cfg.loss_options();
   auto step = [&](engine::StepContext& ctx) {
     std::unique_ptr<OwnedBatch> owned;
     if (options.batches) {
-      owned = options.batches->batch(ctx.step);
+      owned = loader->take(ctx.step);
       if (!options.device.is_cpu()) owned = owned->to(options.device);
     }
     const auto& batch = owned ? owned->batch : full_batch;
@@ -167,6 +176,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     if (ctx.step_in_epoch == 0 || ctx.step == trainer.start_step()) {
       epoch_start = std::chrono::steady_clock::now();
       epoch_seconds = 0;
+      if (loader) wait_at_epoch_start = loader->wait_seconds();
     }
   };
   hooks.after_step = [&](engine::StepContext& ctx) {
@@ -180,6 +190,11 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
                                       {"teacher_distance", ema_encoder.distance()},
                                       {"epoch_seconds", epoch_seconds}};
     for (const auto& [name, value] : ctx.terms) fig[name] = value;
+    if (loader) {
+      const int64_t steps_timed = ctx.step_in_epoch + 1;
+      fig["batches_per_second"] = static_cast<double>(steps_timed) / std::max(epoch_seconds, 1e-9);
+      fig["loader_wait_share"] = (loader->wait_seconds() - wait_at_epoch_start) / std::max(epoch_seconds, 1e-9);
+    }
     const int64_t epoch = ctx.epoch;
     if (options.on_embeddings && (!options.batches || options.embeddings) && cfg.diag_every > 0 &&
         ((epoch + 1) % cfg.diag_every == 0 || epoch == trainer.start_step())) {
@@ -192,6 +207,10 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     std::ostringstream status;
     status << std::setprecision(4) << "loss " << ctx.loss << " rec " << fig["loss_rec"] << " lat "
            << fig["loss_latent"] << " lr " << std::setprecision(3) << ctx.lr;
+    if (loader) {
+      status << std::setprecision(3) << " " << fig["batches_per_second"] << " batches/s, loader wait "
+             << 100.0 * fig["loader_wait_share"] << "%";
+    }
     ctx.status = status.str();
     result.last = fig;
   };
