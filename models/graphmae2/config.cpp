@@ -27,7 +27,8 @@ const EnumNames<ReconstructionLoss> kLossFns{{ReconstructionLoss::sce, "sce"}, {
 const EnumNames<LatentLoss> kLatentLosses{{LatentLoss::sce, "sce"}, {LatentLoss::infonce, "infonce"}};
 const EnumNames<MomentumSchedule> kSchedules{{MomentumSchedule::constant, "constant"},
                                              {MomentumSchedule::cosine, "cosine"}};
-const EnumNames<Sampler> kSamplers{{Sampler::full, "full"}, {Sampler::lc, "lc"}, {Sampler::saint, "saint"}};
+const EnumNames<Sampler> kSamplers{
+    {Sampler::full, "full"}, {Sampler::lc, "lc"}, {Sampler::neighbor, "neighbor"}, {Sampler::saint, "saint"}};
 const EnumNames<FeatureNorm> kFeatureNorms{
     {FeatureNorm::none, "none"}, {FeatureNorm::row, "row"}, {FeatureNorm::standard, "standard"}};
 
@@ -186,6 +187,9 @@ void GraphMAE2Config::validate() const {
   require_in_range(batch_size_f >= 1, "batch_size_f", s(batch_size_f), ">= 1");
   require_in_range(ego_size >= 1, "ego_size", s(ego_size), ">= 1");
   require_in_range(saint_walk_length >= 1, "saint_walk_length", s(saint_walk_length), ">= 1");
+  if (sampler == Sampler::neighbor && fanouts.empty()) {
+    throw std::invalid_argument("sampler neighbor needs fanouts, one per encoder layer (e.g. --fanouts 15,10,5)");
+  }
   require_in_range(loader_workers >= 0 && loader_workers <= 64, "loader_workers", s(loader_workers), "[0, 64]");
   if (!fanouts.empty()) {
     require_in_range(static_cast<int64_t>(fanouts.size()) == num_layers, "fanouts", schema_list(fanouts),

@@ -19,8 +19,9 @@ enum class MomentumSchedule { constant, cosine };
 /// and unit variance (ogbn-arxiv, ogbn-papers100M).
 enum class FeatureNorm { none, row, standard };
 /// How pre-training batches are made: the whole graph per step (full), batch_size local-clustering ego-graphs
-/// batched block-diagonally (lc, the reference's large-graph path), or GraphSAINT random-walk subgraphs (saint).
-enum class Sampler { full, lc, saint };
+/// batched block-diagonally (lc, the reference's large-graph path), neighbour-sampled subgraphs of batch_size
+/// seeds (neighbor, with fanouts), or GraphSAINT random-walk subgraphs (saint).
+enum class Sampler { full, lc, neighbor, saint };
 
 /// @brief Every key of a GraphMAE2 run. Names are the reference's (configs/*.yaml, utils.build_args).
 struct GraphMAE2Config {

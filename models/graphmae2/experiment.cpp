@@ -126,14 +126,12 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   batch_options.batch_size = cfg.batch_size;
   batch_options.drop_edge_rate = cfg.drop_edge_rate;
   batch_options.saint_walk_length = cfg.saint_walk_length;
+  batch_options.fanouts = cfg.fanouts;
   batch_options.sparse_input = cpu_input.sparse_features.has_value();
   // Embeddings of a mini-batch model: each node's in its own ego-graph (lc, as the reference's probe), else
-  // the whole graph's forward on the device.
+  // layer-wise full-neighbour inference (the whole graph is never on the device at once).
   const auto embed_all = [&](GraphMAE2& model) -> torch::Tensor {
-    if (!egos) {
-      const auto on_device = options.device.is_cpu() ? cpu_input : cpu_input.to(options.device);
-      return embed(model, on_device).cpu();
-    }
+    if (!egos) return embed_layerwise(model, cpu_input.graph, cpu_input.features, 4096, options.device);
     const auto per_seed = embed_ego_graphs(model, cpu_input.graph, cpu_input.features, *egos, cfg.batch_size,
                                            batch_options.sparse_input, options.device);
     auto all = torch::zeros({data.num_nodes(), per_seed.size(1)}, per_seed.options());

@@ -1,8 +1,10 @@
 #include "models/graphmae2/minibatch.h"
 
+#include "graph/ops/neighbor_sample.h"
 #include "graph/ops/sampling_common.h"
 #include "graph/saint.h"
 #include "graph/transforms.h"
+#include "models/layers/gat_conv.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -16,7 +18,20 @@ at::Generator generator_for(uint64_t seed, uint64_t purpose, int64_t index) {
       graph::sampling::mix64(graph::sampling::mix64(seed ^ (purpose << 56)) + static_cast<uint64_t>(index)));
 }
 
-constexpr uint64_t kShufflePurpose = 1, kDropEdgePurpose = 2, kSaintPurpose = 3;
+constexpr uint64_t kShufflePurpose = 1, kDropEdgePurpose = 2, kSaintPurpose = 3, kNeighborPurpose = 4;
+
+/// The union of sampled blocks as one graph over the input nodes (block l's local ids are prefixes of
+/// input_nodes' positions), each edge once, one self-loop per node.
+graph::CsrGraph union_of_blocks(const graph::SampledBlocks& sample) {
+  std::vector<torch::Tensor> rows, cols;
+  for (const auto& block : sample.blocks) {
+    rows.push_back(block.graph.row_ids());
+    cols.push_back(block.graph.indices);
+  }
+  const int64_t n = sample.input_nodes.size(0);
+  const auto g = graph::CsrGraph::from_edges(torch::cat(rows), torch::cat(cols), n, n);
+  return graph::add_self_loops(graph::remove_self_loops(graph::deduplicate(g)));
+}
 
 /// GraphMAE2's drop_edge: self-loops removed, each other edge dropped with probability p, one self-loop added back.
 graph::CsrGraph drop_edge_view(const graph::CsrGraph& g, double p, at::Generator generator) {
@@ -82,6 +97,11 @@ BatchSource::BatchSource(graph::CsrGraph graph, torch::Tensor features, std::opt
     TORCH_CHECK(options_.batch_size <= egos_->size(), "mini-batch: batch_size ", options_.batch_size,
                 " is larger than the number of ego-graphs (", egos_->size(), " seeds)");
     steps_per_epoch_ = (egos_->size() + options_.batch_size - 1) / options_.batch_size;
+  } else if (options_.sampler == Sampler::neighbor) {
+    TORCH_CHECK(!options_.fanouts.empty(), "mini-batch: the neighbor sampler needs fanouts (one per encoder layer)");
+    TORCH_CHECK(options_.batch_size <= graph_.num_nodes(), "mini-batch: batch_size ", options_.batch_size,
+                " is larger than the graph's ", graph_.num_nodes(), " nodes");
+    steps_per_epoch_ = (graph_.num_nodes() + options_.batch_size - 1) / options_.batch_size;
   } else if (options_.sampler == Sampler::saint) {
     const int64_t per_batch = options_.batch_size * (options_.saint_walk_length + 1);
     steps_per_epoch_ = std::max<int64_t>(1, (graph_.num_nodes() + per_batch - 1) / per_batch);
@@ -101,6 +121,27 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     b.graph = sample.subgraph.graph;
     b.features = features_.index_select(0, sample.subgraph.node_ids);
     b.targets = torch::arange(b.graph.num_nodes(), torch::kLong);
+    if (options_.drop_edge_rate > 0) {
+      auto gen = generator_for(seed_, kDropEdgePurpose, step);
+      b.student_graph = drop_edge_view(b.graph, options_.drop_edge_rate, gen);
+      b.teacher_graph = drop_edge_view(b.graph, options_.drop_edge_rate, gen);
+    }
+    attach_sparse(*owned, options_.sparse_input);
+    return owned;
+  }
+  if (options_.sampler == Sampler::neighbor) {
+    const int64_t n = graph_.num_nodes();
+    const auto order = torch::randperm(n, generator_for(seed_, kShufflePurpose, epoch), torch::kLong);
+    const int64_t begin = index * options_.batch_size;
+    const auto seeds = order.narrow(0, begin, std::min(options_.batch_size, n - begin));
+    const auto sample = graph::sample_blocks(graph_, seeds, options_.fanouts,
+                                             graph::sampling::mix64(seed_ ^ (kNeighborPurpose << 56)) +
+                                                 static_cast<uint64_t>(step));
+    auto owned = std::make_unique<OwnedBatch>();
+    auto& b = owned->batch;
+    b.graph = union_of_blocks(sample);
+    b.features = features_.index_select(0, sample.input_nodes);
+    b.targets = torch::arange(seeds.size(0), torch::kLong);
     if (options_.drop_edge_rate > 0) {
       auto gen = generator_for(seed_, kDropEdgePurpose, step);
       b.student_graph = drop_edge_view(b.graph, options_.drop_edge_rate, gen);
@@ -134,6 +175,31 @@ torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, c
   }
   model->train(was_training);
   return torch::cat(parts);
+}
+
+torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
+                              int64_t batch_size, const torch::Device& device) {
+  TORCH_CHECK(batch_size >= 1, "embed_layerwise: batch size must be >= 1, got ", batch_size);
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  const int64_t n = graph.num_nodes();
+  auto h = features.to(torch::kCPU);
+  for (const auto& module : *model->encoder->layers) {
+    auto layer = std::dynamic_pointer_cast<layers::GATConvImpl>(module);
+    TORCH_CHECK(layer != nullptr, "embed_layerwise: the encoder holds a layer that is not a GATConv");
+    torch::Tensor next;
+    for (int64_t begin = 0; begin < n; begin += batch_size) {
+      const auto rows = torch::arange(begin, std::min(n, begin + batch_size), torch::kLong);
+      const auto block = graph::select_rows(graph, rows).to(device);
+      const auto out = layer->forward(block, h.index_select(0, block.src_ids.cpu()).to(device)).cpu();
+      if (!next.defined()) next = torch::empty({n, out.size(1)}, out.options());
+      next.narrow(0, begin, rows.size(0)).copy_(out);
+    }
+    h = next;
+  }
+  model->train(was_training);
+  return h;
 }
 
 }  // namespace graphmae2::models::graphmae2

@@ -33,6 +33,7 @@ struct OwnedBatch {
 struct BatchSourceOptions {
   Sampler sampler = Sampler::lc;
   int64_t batch_size = 512;
+  std::vector<int64_t> fanouts;  ///< neighbor: one fan-out per encoder layer (input layer first)
   double drop_edge_rate = 0.0;
   int64_t saint_walk_length = 2;
   bool sparse_input = false;  ///< give batches the non-zeros of their features (bag-of-words inputs)
@@ -44,14 +45,17 @@ class BatchSource {
  public:
   BatchSource(graph::CsrGraph graph, torch::Tensor features, std::optional<graph::EgoGraphs> egos,
               BatchSourceOptions options, uint64_t seed);
-  /// Steps in one epoch: ceil(seeds / batch_size) for lc, ceil(nodes / (batch_size * (walk length + 1))) for saint.
+  /// Steps in one epoch: ceil(seeds / batch_size) for lc and neighbor (neighbor: every node is a seed),
+  /// ceil(nodes / (batch_size * (walk length + 1))) for saint.
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   /// The batch of global step `step` (epoch = step / steps_per_epoch), on the CPU.
   /// lc: the epoch's shuffled seeds, batch_size of them; each ego-graph's induced subgraph, batched
   /// block-diagonally (a node in two ego-graphs appears twice); targets = the seeds' positions; with
   /// drop_edge_rate > 0, two independently edge-dropped views (self-loops removed before and added after) for
   /// the student and the teacher encoders, the decoder on the whole batch. saint: one random-walk subgraph,
-  /// targets = all its nodes.
+  /// targets = all its nodes. neighbor: batch_size shuffled seeds, neighbours sampled with `fanouts`
+  /// (graph::sample_blocks); the batch is the union of the sampled edges over the input nodes (one self-loop
+  /// per node), the seeds first and their positions the targets: every encoder layer runs on that subgraph.
   std::unique_ptr<OwnedBatch> batch(int64_t step) const;
 
  private:
@@ -75,5 +79,12 @@ std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const to
 torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
                                const graph::EgoGraphs& egos, int64_t batch_size, bool sparse_input,
                                const torch::Device& device);
+
+/// Layer-wise full-neighbour inference: every node's student-encoder output (eval mode), computed one encoder
+/// layer at a time over node batches of `batch_size` destinations (graph::select_rows blocks), so only two
+/// layers' activations of the whole graph are held (on the CPU), never a whole-graph forward on the device.
+/// Equals model->embed(graph, features) to float tolerance. Returns: [N, num_hidden] on the CPU.
+torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
+                              int64_t batch_size, const torch::Device& device);
 
 }  // namespace graphmae2::models::graphmae2

@@ -156,5 +156,46 @@ TEST(MiniBatch, EgoInferenceEqualsOneForwardPerEgoGraph) {
   }
 }
 
+TEST(MiniBatch, LayerwiseInferenceEqualsTheFullGraphEmbedding) {
+  const auto g = prepared_graph(300, 1500, 5);
+  const auto x = torch::randn({300, 6});
+  torch::manual_seed(4);
+  auto model = GraphMAE2(GraphMAE2Options(6).num_hidden(8).heads(2).num_layers(3));
+  const auto layerwise = embed_layerwise(model, g, x, 64, torch::kCPU);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto full = model->embed(g, x);
+  EXPECT_TRUE(torch::allclose(layerwise, full, 1e-5, 1e-6)) << (layerwise - full).abs().max().item<float>();
+}
+
+TEST(MiniBatch, NeighborBatchesAreSampledSubgraphsWithTheSeedsFirst) {
+  const auto g = prepared_graph(500, 4000, 6);
+  const auto x = torch::arange(500, torch::kFloat).unsqueeze(1).repeat({1, 6});
+  BatchSourceOptions o;
+  o.sampler = Sampler::neighbor;
+  o.batch_size = 32;
+  o.fanouts = {4, 3};
+  const BatchSource source(g, x, std::nullopt, o, 1);
+  EXPECT_EQ(source.steps_per_epoch(), 16);
+  const auto b = source.batch(3);
+  const auto ids = b->batch.features.select(1, 0).to(torch::kLong);  // the parent id of each batch node
+  EXPECT_TRUE(torch::equal(b->batch.targets, torch::arange(32, torch::kLong)));
+  const auto adj = testing::adjacency(b->batch.graph), parent = testing::adjacency(g);
+  int64_t edges = 0;
+  for (int64_t v = 0; v < b->batch.graph.num_nodes(); ++v) {
+    EXPECT_EQ(std::count(adj[v].begin(), adj[v].end(), v), 1) << "one self-loop per node";
+    const int64_t pv = ids[v].item<int64_t>();
+    for (const int64_t u : adj[v]) {
+      const int64_t pu = ids[u].item<int64_t>();
+      EXPECT_NE(std::find(parent[pv].begin(), parent[pv].end(), pu), parent[pv].end()) << pv << " <- " << pu;
+      ++edges;
+    }
+    if (v < 32) EXPECT_LE(static_cast<int64_t>(adj[v].size()), 4 + 3 + 1) << "a seed keeps at most its fan-outs";
+  }
+  EXPECT_GT(edges, 32);
+  o.fanouts = {};
+  EXPECT_THROW(BatchSource(g, x, std::nullopt, o, 1), c10::Error);
+}
+
 }  // namespace
 }  // namespace graphmae2::models::graphmae2
