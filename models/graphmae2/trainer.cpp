@@ -104,6 +104,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   loop.model_name = "graphmae2";
   loop.epochs = cfg.max_epoch;
   loop.steps_per_epoch = steps_per_epoch;
+  loop.max_steps = options.max_steps;
   // Schedules move per epoch, as the reference's LambdaLR stepped after each epoch.
   loop.lr_at = [&cfg, steps_per_epoch](int64_t step) {
     const int64_t epoch = step / steps_per_epoch;
@@ -181,6 +182,11 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   };
   hooks.after_step = [&](engine::StepContext& ctx) {
     if (!ctx.log) return;  // mini-batch: between the epochs' last steps nothing was read on the host
+    if (ctx.step_in_epoch != steps_per_epoch - 1) {
+      // A run stopped inside an epoch (max_steps): the epoch's line is written when a resumed run ends it.
+      ctx.status = "stopped at step " + std::to_string(ctx.step + 1) + " of epoch " + std::to_string(ctx.epoch);
+      return;
+    }
     epoch_seconds = steps_per_epoch == 1 ? ctx.step_seconds
                                          : std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     std::map<std::string, double> fig{{"loss", ctx.loss},

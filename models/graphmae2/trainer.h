@@ -52,6 +52,9 @@ struct TrainerOptions {
   /// the per-epoch lr and momentum schedules, the EMA delay and the checkpoint cadence follow its
   /// steps_per_epoch(); figures are logged once per epoch (its last step), the only host syncs of the loop.
   const BatchSource* batches = nullptr;
+  /// Stop after this many steps in all (0: train to the end); the checkpoint then holds the run mid-way, and
+  /// --resume continues it as if it had not stopped (the schedules keep their full length).
+  int64_t max_steps = 0;
   /// With `batches`: the embeddings on_embeddings receives (e.g. ego-graph inference); empty: none.
   std::function<torch::Tensor(GraphMAE2& model)> embeddings;
 };
