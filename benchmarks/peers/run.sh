@@ -5,7 +5,7 @@
 #
 #   benchmarks/peers/run.sh [--graph FILE.h5]... [--ego-file EGO.h5] [--threads "1 2"]
 #                           [--batches K] [--out RESULTS.jsonl] [--make-small] [--make-products]
-#                           [--no-lc] [--lc-seeds 2000]
+#                           [--no-lc] [--lc-seeds 2000] [--only ours,dgl,pyg,lc]
 #
 # Without --graph it makes (once) a 100k-node power-law graph, $PEERS_DATA/pl100k.h5
 # (default PEERS_DATA=/tmp/peers_graphs); --make-products also makes pl_products.h5
@@ -36,6 +36,7 @@ make_small=0
 make_products=0
 do_lc=1
 lc_seeds=2000
+only="ours,dgl,pyg,lc"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --graph) graphs+=("$2"); shift 2 ;;
@@ -47,10 +48,13 @@ while [[ $# -gt 0 ]]; do
     --make-products) make_products=1; shift ;;
     --no-lc) do_lc=0; shift ;;
     --lc-seeds) lc_seeds="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+want() { [[ ",$only," == *",$1,"* ]]; }
+want lc || do_lc=0
 [[ -n "$out" ]] || out="/tmp/peers_results/results-$(date +%Y%m%d-%H%M%S).jsonl"
 mkdir -p "$(dirname "$out")"
 log="${out%.jsonl}.log"
@@ -61,7 +65,9 @@ echo "results: $out   log: $log"
 "$here/dgl_setup.sh" 2> >(grep -v 'WARNING: Location' >&2)
 dgl_py="${DGL_VENV:-$here/.venv-dgl}/bin/python"
 pyg_py=""
-if [[ -f "$here/pyg_samplers.py" ]]; then
+if ! want pyg; then
+  :
+elif [[ -f "$here/pyg_samplers.py" ]]; then
   pyg_out="$("$here/pyg_setup.sh" 2> >(grep -v 'WARNING: Location' >&2))"
   echo "$pyg_out"
   if grep -q "^pyg sampler backend: none" <<<"$pyg_out"; then
@@ -124,13 +130,15 @@ for g in "${graphs[@]}"; do
     knows --lc-seeds && ours_args+=(--lc-seeds "$lc_seeds")
   fi
   for n in $threads; do
-    if [[ -x "$ours" ]]; then
+    if ! want ours; then
+      :
+    elif [[ -x "$ours" ]]; then
       # shellcheck disable=SC2086
       run_step "ours $n threads" "$ours" --graph "$g" --threads "$n" --json "${ours_args[@]}" ${OURS_EXTRA_ARGS:-}
     else
       echo "ours: $ours not built; skipped" >&2
     fi
-    run_step "dgl $n threads" "$dgl_py" "$here/dgl_samplers.py" --graph "$g" --threads "$n" "${peer_args[@]}"
+    want dgl && run_step "dgl $n threads" "$dgl_py" "$here/dgl_samplers.py" --graph "$g" --threads "$n" "${peer_args[@]}"
     if [[ -n "$pyg_py" ]]; then
       run_step "pyg $n threads" "$pyg_py" "$here/pyg_samplers.py" --graph "$g" --threads "$n" "${peer_args[@]}"
     fi
