@@ -29,6 +29,7 @@ const EnumNames<MomentumSchedule> kSchedules{{MomentumSchedule::constant, "const
                                              {MomentumSchedule::cosine, "cosine"}};
 const EnumNames<Sampler> kSamplers{
     {Sampler::full, "full"}, {Sampler::lc, "lc"}, {Sampler::neighbor, "neighbor"}, {Sampler::saint, "saint"}};
+const EnumNames<FeatureDtype> kFeatureDtypes{{FeatureDtype::float32, "float32"}, {FeatureDtype::float16, "float16"}};
 const EnumNames<FeatureNorm> kFeatureNorms{
     {FeatureNorm::none, "none"}, {FeatureNorm::row, "row"}, {FeatureNorm::standard, "standard"}};
 
@@ -76,6 +77,7 @@ const engine::ConfigSchema<C>& schema() {
       {"ego_size", &C::ego_size},
       {"lc_file", &C::lc_file},
       {"saint_walk_length", &C::saint_walk_length},
+      {"feature_dtype", enum_field(&C::feature_dtype, kFeatureDtypes)},
       {"loader_workers", &C::loader_workers},
       {"momentum", &C::momentum},
       {"delayed_ema_epoch", &C::delayed_ema_epoch},
@@ -187,6 +189,10 @@ void GraphMAE2Config::validate() const {
   require_in_range(batch_size_f >= 1, "batch_size_f", s(batch_size_f), ">= 1");
   require_in_range(ego_size >= 1, "ego_size", s(ego_size), ">= 1");
   require_in_range(saint_walk_length >= 1, "saint_walk_length", s(saint_walk_length), ">= 1");
+  if (feature_dtype == FeatureDtype::float16 && sampler == Sampler::full) {
+    throw std::invalid_argument("feature_dtype float16 needs a mini-batch sampler (lc, neighbor or saint): full-batch "
+                                "training computes on the whole float32 matrix");
+  }
   if (sampler == Sampler::neighbor && fanouts.empty()) {
     throw std::invalid_argument("sampler neighbor needs fanouts, one per encoder layer (e.g. --fanouts 15,10,5)");
   }

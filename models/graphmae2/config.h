@@ -22,6 +22,9 @@ enum class FeatureNorm { none, row, standard };
 /// batched block-diagonally (lc, the reference's large-graph path), neighbour-sampled subgraphs of batch_size
 /// seeds (neighbor, with fanouts), or GraphSAINT random-walk subgraphs (saint).
 enum class Sampler { full, lc, neighbor, saint };
+/// How the feature matrix is kept in memory: float32, or float16 (half the memory; mini-batch samplers widen each
+/// batch's rows to float32, so the model computes in float32).
+enum class FeatureDtype { float32, float16 };
 
 /// @brief Every key of a GraphMAE2 run. Names are the reference's (configs/*.yaml, utils.build_args).
 struct GraphMAE2Config {
@@ -73,6 +76,7 @@ struct GraphMAE2Config {
   /// lc: the ego-graph file (graphmae2-data lc); "" = OUT/lc-ego<ego_size>.h5. Computed and cached when missing.
   std::string lc_file;
   int64_t saint_walk_length = 2;  ///< saint: steps per walk; batch_size walks (roots) per batch
+  FeatureDtype feature_dtype = FeatureDtype::float32;
   /// Mini-batch: threads that build upcoming batches while the model trains (0: build each on the training thread).
   int64_t loader_workers = 1;
   // EMA target

@@ -56,6 +56,21 @@ std::string result_json(const ExperimentResult& r) {
   return j.dump(2) + "\n";
 }
 
+/// The features as float16, refusing values float16 cannot hold (|x| > 65504) or would flush to zero, naming the
+/// first such entry.
+torch::Tensor to_float16_checked(const torch::Tensor& features) {
+  constexpr double kHalfMax = 65504.0;
+  const auto too_large = features.abs() > kHalfMax;
+  if (too_large.any().item<bool>()) {
+    const auto at = too_large.nonzero()[0];
+    const int64_t row = at[0].item<int64_t>(), col = at[1].item<int64_t>();
+    throw std::invalid_argument("feature_dtype float16: feature [" + std::to_string(row) + ", " + std::to_string(col) +
+                                "] = " + std::to_string(features[row][col].item<double>()) +
+                                " overflows float16 (largest 65504); use feature_dtype float32 or normalise the features");
+  }
+  return features.to(torch::kHalf);
+}
+
 /// The pre-training seeds of the lc sampler, as the reference: train, valid, then test nodes.
 torch::Tensor split_seeds(const datasets::NodeDataset& data) {
   return torch::cat({data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(),
@@ -105,8 +120,11 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   data.validate();
   std::filesystem::create_directories(options.out_dir);
   util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
-  const auto cpu_input = prepare_inputs(data, cfg);
+  auto cpu_input = prepare_inputs(data, cfg);
   const bool minibatch = cfg.sampler != Sampler::full;
+  const bool batch_sparse = cpu_input.sparse_features.has_value();
+  if (minibatch) cpu_input.sparse_features.reset();  // batches build their own; the whole-graph index is not needed
+  if (cfg.feature_dtype == FeatureDtype::float16) cpu_input.features = to_float16_checked(cpu_input.features);
   // Mini-batch: the features stay on the CPU and each batch's rows go to the device.
   const auto input = options.device.is_cpu() || minibatch ? cpu_input : cpu_input.to(options.device);
   std::optional<graph::EgoGraphs> egos;
@@ -127,7 +145,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   batch_options.drop_edge_rate = cfg.drop_edge_rate;
   batch_options.saint_walk_length = cfg.saint_walk_length;
   batch_options.fanouts = cfg.fanouts;
-  batch_options.sparse_input = cpu_input.sparse_features.has_value();
+  batch_options.sparse_input = batch_sparse;
   // Embeddings of a mini-batch model: each node's in its own ego-graph (lc, as the reference's probe), else
   // layer-wise full-neighbour inference (the whole graph is never on the device at once).
   const auto embed_all = [&](GraphMAE2& model) -> torch::Tensor {

@@ -78,7 +78,7 @@ std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const to
   auto owned = std::make_unique<OwnedBatch>();
   auto& b = owned->batch;
   b.graph = batched.graph;
-  b.features = features.index_select(0, batched.node_ids);
+  b.features = features.index_select(0, batched.node_ids).to(torch::kFloat);  // float16 storage: rows widened
   b.targets = batched.node_offsets.narrow(0, 0, which.size(0));  // each ego-graph's first node: its seed
   if (drop_edge_rate > 0) {
     b.student_graph = drop_edge_view(b.graph, drop_edge_rate, generator);
@@ -119,7 +119,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     auto owned = std::make_unique<OwnedBatch>();
     auto& b = owned->batch;
     b.graph = sample.subgraph.graph;
-    b.features = features_.index_select(0, sample.subgraph.node_ids);
+    b.features = features_.index_select(0, sample.subgraph.node_ids).to(torch::kFloat);
     b.targets = torch::arange(b.graph.num_nodes(), torch::kLong);
     if (options_.drop_edge_rate > 0) {
       auto gen = generator_for(seed_, kDropEdgePurpose, step);
@@ -140,7 +140,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     auto owned = std::make_unique<OwnedBatch>();
     auto& b = owned->batch;
     b.graph = union_of_blocks(sample);
-    b.features = features_.index_select(0, sample.input_nodes);
+    b.features = features_.index_select(0, sample.input_nodes).to(torch::kFloat);
     b.targets = torch::arange(seeds.size(0), torch::kLong);
     if (options_.drop_edge_rate > 0) {
       auto gen = generator_for(seed_, kDropEdgePurpose, step);
@@ -192,7 +192,7 @@ torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, co
     for (int64_t begin = 0; begin < n; begin += batch_size) {
       const auto rows = torch::arange(begin, std::min(n, begin + batch_size), torch::kLong);
       const auto block = graph::select_rows(graph, rows).to(device);
-      const auto out = layer->forward(block, h.index_select(0, block.src_ids.cpu()).to(device)).cpu();
+      const auto out = layer->forward(block, h.index_select(0, block.src_ids.cpu()).to(device, torch::kFloat)).cpu();
       if (!next.defined()) next = torch::empty({n, out.size(1)}, out.options());
       next.narrow(0, begin, rows.size(0)).copy_(out);
     }

@@ -88,7 +88,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
                             const TrainerOptions& options) {
   cfg.validate();
   torch::manual_seed(static_cast<uint64_t>(seed));
-  TORCH_CHECK(input.features.device() == options.device, "train_graphmae2: the inputs are on ",
+  TORCH_CHECK(options.batches != nullptr || input.features.device() == options.device, "train_graphmae2: the inputs are on ",
               input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");
   TrainResult result;
   auto model = build_model(cfg, input.features.size(1));
