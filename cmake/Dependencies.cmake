@@ -1,5 +1,9 @@
 # Finds every third-party dependency; scripts/build.sh installs them (Debian packages, LibTorch via pip).
 find_package(Torch REQUIRED)
+# ATen's at::parallel_for is a header template whose OpenMP pragmas take effect only in code compiled with
+# -fopenmp: without it every parallel loop of our kernels ran on one thread. The wheel ships its own
+# libgomp.so.1 (same soname), which the loader then shares with LibTorch: one thread pool.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(yaml-cpp REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(HDF5 REQUIRED COMPONENTS C CXX)
