@@ -4,6 +4,7 @@
 //   bench_samplers --synthetic SPEC --write-graph FILE.h5     generate a graph, save it for the peers, exit
 //   bench_samplers --graph FILE.h5 [--threads N] [--batches K] [--lc-seeds S] [--ego-file EGO.h5] [--json]
 //
+// --write-egos FILE.h5 saves the ego-graphs computed for the lc figure (indptr/indices, for the peers).
 // --only neighbor|lc|subgraphs|saint runs one figure (lc also runs for subgraphs, which reuse its ego-graphs).
 // FILE.h5 needs only graph/indptr and graph/indices (a dataset cache or a file a peer script wrote); rows are
 // destinations. Figures: neighbour sampling (fan-outs 15,10,5, batches of 1024 random seeds, blocks with local
@@ -36,7 +37,7 @@ namespace g = graphmae2::graph;
 namespace ds = graphmae2::datasets;
 
 struct Args {
-  std::string graph, synthetic, write_graph, ego_file, only;
+  std::string graph, synthetic, write_graph, ego_file, only, write_egos;
   int threads = 1;
   int64_t batches = 20, lc_seeds = 20000, batch_size = 1024;
   bool json = false;
@@ -84,6 +85,7 @@ Args parse(int argc, char** argv) {
     else if (flag == "--lc-seeds") a.lc_seeds = std::stoll(value());
     else if (flag == "--json") a.json = true;
     else if (flag == "--only") a.only = value();
+    else if (flag == "--write-egos") a.write_egos = value();
     else throw std::invalid_argument("unknown flag " + flag);
   }
   if (a.graph.empty() == a.synthetic.empty()) throw std::invalid_argument("give --graph FILE.h5 or --synthetic SPEC");
@@ -147,6 +149,10 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       egos = g::local_clustering(lc_graph, seeds, {});
       report(a, lc_graph, "local_clustering_ego256", seconds_since(t0), static_cast<double>(count), "seeds/s");
+      // The ego-graphs as a node-set file, for the peers' induced-subgraph figure on the same sets.
+      if (!a.write_egos.empty()) {
+        ds::write_h5(a.write_egos, {{"seeds", egos.seeds}, {"indptr", egos.indptr}, {"indices", egos.indices}});
+      }
     }
 
     // Batched induced subgraphs of 512 ego-graphs (from --ego-file when given, else those just computed), on the
