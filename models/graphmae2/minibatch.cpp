@@ -38,6 +38,13 @@ graph::CsrGraph drop_edge_view(const graph::CsrGraph& g, double p, at::Generator
   return graph::add_self_loops(graph::drop_edges(graph::remove_self_loops(g), p, generator));
 }
 
+/// The student's and the teacher's edge-dropped views of the batch graph (none when rate is 0).
+void add_drop_edge_views(GraphMAE2Batch& b, double rate, at::Generator generator) {
+  if (rate <= 0) return;
+  b.student_graph = drop_edge_view(b.graph, rate, generator);
+  b.teacher_graph = drop_edge_view(b.graph, rate, generator);
+}
+
 void attach_sparse(OwnedBatch& owned, bool sparse_input) {
   if (sparse_input) {
     owned.sparse = layers::SparseFeatures::from_dense(owned.batch.features);
@@ -80,10 +87,7 @@ std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const to
   b.graph = batched.graph;
   b.features = features.index_select(0, batched.node_ids).to(torch::kFloat);  // float16 storage: rows widened
   b.targets = batched.node_offsets.narrow(0, 0, which.size(0));  // each ego-graph's first node: its seed
-  if (drop_edge_rate > 0) {
-    b.student_graph = drop_edge_view(b.graph, drop_edge_rate, generator);
-    b.teacher_graph = drop_edge_view(b.graph, drop_edge_rate, generator);
-  }
+  add_drop_edge_views(b, drop_edge_rate, generator);
   attach_sparse(*owned, sparse_input);
   return owned;
 }
@@ -121,11 +125,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     b.graph = sample.subgraph.graph;
     b.features = features_.index_select(0, sample.subgraph.node_ids).to(torch::kFloat);
     b.targets = torch::arange(b.graph.num_nodes(), torch::kLong);
-    if (options_.drop_edge_rate > 0) {
-      auto gen = generator_for(seed_, kDropEdgePurpose, step);
-      b.student_graph = drop_edge_view(b.graph, options_.drop_edge_rate, gen);
-      b.teacher_graph = drop_edge_view(b.graph, options_.drop_edge_rate, gen);
-    }
+    add_drop_edge_views(b, options_.drop_edge_rate, generator_for(seed_, kDropEdgePurpose, step));
     attach_sparse(*owned, options_.sparse_input);
     return owned;
   }
@@ -142,11 +142,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     b.graph = union_of_blocks(sample);
     b.features = features_.index_select(0, sample.input_nodes).to(torch::kFloat);
     b.targets = torch::arange(seeds.size(0), torch::kLong);
-    if (options_.drop_edge_rate > 0) {
-      auto gen = generator_for(seed_, kDropEdgePurpose, step);
-      b.student_graph = drop_edge_view(b.graph, options_.drop_edge_rate, gen);
-      b.teacher_graph = drop_edge_view(b.graph, options_.drop_edge_rate, gen);
-    }
+    add_drop_edge_views(b, options_.drop_edge_rate, generator_for(seed_, kDropEdgePurpose, step));
     attach_sparse(*owned, options_.sparse_input);
     return owned;
   }
