@@ -1,6 +1,12 @@
 #include "datasets/ogb.h"
 
 #include "datasets/csv_gz.h"
+#include "util/atomic_file.h"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <functional>
 #include "datasets/edge_list.h"
 #include "datasets/npz.h"
 
@@ -230,6 +236,88 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
                          edge_source.string());
   ds.validate();
   return ds;
+}
+
+}  // namespace graphmae2::datasets
+
+namespace graphmae2::datasets {
+
+namespace {
+
+/// Writes text produced by `fill` (called with a line buffer to append to and flush) to a gzip file, atomically.
+void write_gz(const fs::path& file, const std::function<void(const std::function<void(const std::string&)>&)>& fill) {
+  util::atomic_write(file, [&](const fs::path& tmp) {
+    gzFile gz = gzopen(tmp.c_str(), "wb6");
+    if (gz == nullptr) throw std::runtime_error(tmp.string() + ": cannot open for writing");
+    std::string buffer;
+    const auto flush = [&] {
+      if (!buffer.empty() && gzwrite(gz, buffer.data(), static_cast<unsigned>(buffer.size())) != static_cast<int>(buffer.size())) {
+        gzclose(gz);
+        throw std::runtime_error(file.string() + ": write failed (disk full?)");
+      }
+      buffer.clear();
+    };
+    fill([&](const std::string& text) {
+      buffer += text;
+      if (buffer.size() > (1 << 20)) flush();
+    });
+    flush();
+    if (gzclose(gz) != Z_OK) throw std::runtime_error(file.string() + ": write failed on close (disk full?)");
+  });
+}
+
+}  // namespace
+
+void write_ogb_node_dataset(const NodeDataset& ds, const fs::path& dir, const std::string& split, bool undirected_once) {
+  ds.validate();
+  const fs::path raw = dir / "raw";
+  const auto ip = ds.graph.indptr.contiguous(), ix = ds.graph.indices.contiguous();
+  const int64_t* p = ip.data_ptr<int64_t>();
+  const int64_t* c = ix.data_ptr<int64_t>();
+  const int64_t n = ds.num_nodes();
+  int64_t edges = 0;
+  // Row r stores the edges c -> r (CsrGraph rows are destinations).
+  write_gz(raw / "edge.csv.gz", [&](const auto& out) {
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t e = p[r]; e < p[r + 1]; ++e) {
+        if (undirected_once && c[e] > r) continue;
+        out(std::to_string(c[e]) + "," + std::to_string(r) + "\n");
+        ++edges;
+      }
+    }
+  });
+  write_gz(raw / "num-node-list.csv.gz", [&](const auto& out) { out(std::to_string(n) + "\n"); });
+  write_gz(raw / "num-edge-list.csv.gz", [&](const auto& out) { out(std::to_string(edges) + "\n"); });
+  const auto feats = ds.features.to(torch::kFloat).contiguous();
+  const float* f = feats.data_ptr<float>();
+  const int64_t d = feats.size(1);
+  write_gz(raw / "node-feat.csv.gz", [&](const auto& out) {
+    char num[32];
+    std::string line;
+    for (int64_t v = 0; v < n; ++v) {
+      line.clear();
+      for (int64_t k = 0; k < d; ++k) {
+        std::snprintf(num, sizeof num, "%.9g", static_cast<double>(f[v * d + k]));  // float32 round-trips
+        if (k) line += ',';
+        line += num;
+      }
+      line += '\n';
+      out(line);
+    }
+  });
+  const auto labels = ds.labels.contiguous();
+  write_gz(raw / "node-label.csv.gz", [&](const auto& out) {
+    for (int64_t v = 0; v < n; ++v) out(std::to_string(labels.data_ptr<int64_t>()[v]) + "\n");
+  });
+  const auto write_split = [&](const char* name, const torch::Tensor& mask) {
+    const auto ids = mask.nonzero().flatten().contiguous();
+    write_gz(dir / "split" / split / name, [&](const auto& out) {
+      for (int64_t i = 0; i < ids.size(0); ++i) out(std::to_string(ids.data_ptr<int64_t>()[i]) + "\n");
+    });
+  };
+  write_split("train.csv.gz", ds.train_mask);
+  write_split("valid.csv.gz", ds.val_mask);
+  write_split("test.csv.gz", ds.test_mask);
 }
 
 }  // namespace graphmae2::datasets

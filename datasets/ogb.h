@@ -37,6 +37,15 @@ struct OgbOptions {
 NodeDataset read_ogb_node_dataset(const std::filesystem::path& dir, const std::string& name = "",
                                   const OgbOptions& opts = {});
 
+/// Writes `ds` as an OGB node dataset folder in the CSV layout read_ogb_node_dataset reads (each file gzip'd and
+/// written atomically): raw/edge.csv.gz (each stored edge "src,dst"; with `undirected_once`, each pair of a
+/// symmetric graph once, as OGB stores arxiv), raw/node-feat.csv.gz, raw/node-label.csv.gz,
+/// raw/num-node-list.csv.gz, raw/num-edge-list.csv.gz and split/<split>/{train,valid,test}.csv.gz. For synthetic
+/// stand-ins of the ogbn datasets, read back through the path a user's download takes. Throws
+/// std::runtime_error naming the file on a failed write.
+void write_ogb_node_dataset(const NodeDataset& ds, const std::filesystem::path& dir, const std::string& split,
+                            bool undirected_once);
+
 /// Returns: true if `dir` looks like an OGB node dataset folder (raw/num-node-list.csv.gz or raw/data.npz).
 bool is_ogb_folder(const std::filesystem::path& dir);
 

@@ -2,12 +2,14 @@
 //
 //   graphmae2-data inspect <dataset|file.h5> [--data-root DIR]
 //   graphmae2-data convert <dataset> <out.h5> [--data-root DIR] [--row-normalize] [--standardize]
+//   graphmae2-data export-ogb <dataset> <dir> [--split NAME]
 //   graphmae2-data lc <dataset> --out FILE.h5 [--ego-size 256] [--seeds all|split] [--threads N] [--no-progress]
 //
 // Exit codes: 0 ok, 1 bad input (message names the file and place), 2 bad usage.
 
 #include "datasets/dataset_h5.h"
 #include "datasets/ego_graphs_h5.h"
+#include "datasets/ogb.h"
 #include "datasets/registry.h"
 #include "datasets/summary.h"
 #include "graph/ops/local_clustering.h"
@@ -32,6 +34,7 @@ namespace ds = graphmae2::datasets;
 constexpr const char* kUsage =
     "usage: graphmae2-data inspect <dataset|file.h5> [--data-root DIR]\n"
     "       graphmae2-data convert <dataset> <out.h5> [--data-root DIR] [--row-normalize] [--standardize]\n"
+    "       graphmae2-data export-ogb <dataset> <dir> [--split time]   (OGB's CSV layout, e.g. of a synthetic graph)\n"
     "       graphmae2-data lc <dataset> --out FILE.h5 [--ego-size 256] [--seeds all|split] [--threads N]\n"
     "                         [--no-progress] [--data-root DIR]\n"
     "  lc: the reference's local-clustering ego-graphs (PPR push, alpha 0.15, rho 1e-6, 1000 pushes) of every\n"
@@ -46,6 +49,7 @@ struct Args {
   std::optional<std::string> data_root;
   ds::LoadOptions load;
   std::string out;
+  std::string split = "time";
   int64_t ego_size = 256;
   std::string seeds = "all";
   int threads = 0;  // 0: LibTorch's default
@@ -67,6 +71,7 @@ Args parse(int argc, char** argv) {
       .flag("row-normalize", "normalise feature rows to sum 1")
       .flag("standardize", "standardise feature columns")
       .value("out", "lc: the ego-graph file to write")
+      .value("split", "export-ogb: the split folder name (default time)")
       .value("ego-size", "lc: nodes per ego-graph (default 256)")
       .value("seeds", "lc: all | split (default all)")
       .value("threads", "lc: CPU threads (default: all cores)")
@@ -88,6 +93,13 @@ Args parse(int argc, char** argv) {
   }
   if (a.command == "inspect" && a.positional.size() != 1) throw UsageError("inspect takes one dataset");
   if (a.command == "convert" && a.positional.size() != 2) throw UsageError("convert takes a dataset and an output file");
+  if (a.command == "export-ogb") {
+    if (a.positional.size() != 2) throw UsageError("export-ogb takes a dataset and an output folder");
+    a.split = parsed.get("split", "time");
+    if (a.split.empty() || a.split.find('/') != std::string::npos) throw UsageError("--split must be a folder name");
+  } else if (!parsed.get("split").empty()) {
+    throw UsageError("--split belongs to the export-ogb command");
+  }
   if (a.command == "lc") {
     if (a.positional.size() != 1) throw UsageError("lc takes one dataset");
     a.out = parsed.get("out");
@@ -101,7 +113,7 @@ Args parse(int argc, char** argv) {
              !parsed.get("threads").empty()) {
     throw UsageError("--out, --ego-size, --seeds and --threads belong to the lc command");
   }
-  if (a.command != "inspect" && a.command != "convert" && a.command != "lc") {
+  if (a.command != "inspect" && a.command != "convert" && a.command != "lc" && a.command != "export-ogb") {
     throw UsageError(a.command.empty() ? "missing command" : "unknown command '" + a.command + "'");
   }
   return a;
@@ -154,6 +166,16 @@ int run(const Args& a) {
   auto data = ds::load_node_dataset(a.positional[0], root, a.load);
   const double parse_s = seconds_since(t0);
   if (a.command == "lc") return run_lc(a, data);
+  if (a.command == "export-ogb") {
+    t0 = std::chrono::steady_clock::now();
+    // A symmetric graph is written as OGB stores arxiv: each undirected edge once.
+    const bool symmetric = graphmae2::graph::reverse(data.graph) == data.graph;
+    ds::write_ogb_node_dataset(data, a.positional[1], a.split, symmetric);
+    std::cout << "wrote " << a.positional[1] << " (OGB CSV layout, split/" << a.split << "): "  << data.num_nodes()
+              << " nodes, " << (symmetric ? data.graph.num_edges() / 2 : data.graph.num_edges())
+              << (symmetric ? " undirected" : " directed") << " edges, in " << seconds_since(t0) << " s\n";
+    return 0;
+  }
   if (a.command == "inspect") {
     std::cout << ds::to_string(ds::summarize(data)) << "load time: " << parse_s << " s\n";
     return 0;

@@ -34,12 +34,6 @@ void write_gz(const fs::path& file, const std::string& text) {
   ASSERT_EQ(gzclose(f), Z_OK);
 }
 
-std::string float_text(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);  // 9 significant digits round-trip a float exactly
-  return buf;
-}
-
 // ---------------------------------------------------------------- the real partial ogbn-arxiv
 
 fs::path arxiv_raw() { return shared_datasets_dir() / "ogbn-arxiv-partial" / "raw"; }
@@ -77,42 +71,9 @@ TEST(OgbArxivPartial, MissingEdgeFileIsAClearError) {
 
 // ---------------------------------------------------------------- Cora in OGB csv layout
 
-// Writes `ds` in OGB raw layout; with `one_direction` each undirected edge is written once (u < v).
+// Writes `ds` in OGB raw layout with the product's writer; with `one_direction` each undirected edge once.
 void export_ogb(const NodeDataset& ds, const fs::path& dir, bool one_direction) {
-  std::string edges;
-  int64_t m = 0;
-  auto p = ds.graph.indptr.accessor<int64_t, 1>();
-  auto c = ds.graph.indices.accessor<int64_t, 1>();
-  for (int64_t v = 0; v < ds.num_nodes(); ++v) {
-    for (int64_t e = p[v]; e < p[v + 1]; ++e) {
-      if (one_direction && c[e] > v) continue;
-      edges += std::to_string(c[e]) + "," + std::to_string(v) + "\n";
-      ++m;
-    }
-  }
-  write_gz(dir / "raw" / "edge.csv.gz", edges);
-  write_gz(dir / "raw" / "num-node-list.csv.gz", std::to_string(ds.num_nodes()) + "\n");
-  write_gz(dir / "raw" / "num-edge-list.csv.gz", std::to_string(m) + "\n");
-  std::string feats, labels;
-  auto f = ds.features.accessor<float, 2>();
-  for (int64_t v = 0; v < ds.num_nodes(); ++v) {
-    for (int64_t k = 0; k < ds.feature_dim(); ++k) {
-      if (k) feats += ',';
-      feats += float_text(f[v][k]);
-    }
-    feats += "\n";
-    labels += std::to_string(ds.labels[v].item<int64_t>()) + "\n";
-  }
-  write_gz(dir / "raw" / "node-feat.csv.gz", feats);
-  write_gz(dir / "raw" / "node-label.csv.gz", labels);
-  const std::pair<const char*, const torch::Tensor*> parts[] = {
-      {"train", &ds.train_mask}, {"valid", &ds.val_mask}, {"test", &ds.test_mask}};
-  for (const auto& [part, mask] : parts) {
-    std::string ids;
-    auto idx = mask->nonzero().reshape({-1});
-    for (int64_t k = 0; k < idx.size(0); ++k) ids += std::to_string(idx[k].item<int64_t>()) + "\n";
-    write_gz(dir / "split" / "public" / (std::string(part) + ".csv.gz"), ids);
-  }
+  write_ogb_node_dataset(ds, dir, "public", one_direction);
 }
 
 void expect_same(const NodeDataset& a, const NodeDataset& b) {
