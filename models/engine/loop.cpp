@@ -110,6 +110,7 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
   const int64_t spe = options_.steps_per_epoch;
   const auto t0 = Clock::now();
   bool saved_at_end = false;
+  std::string last_status;  // the progress text of the last logging step
   int64_t step = start_step_;
   model_.train();
   while (step < stop_at) {
@@ -178,8 +179,10 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
           status << std::setprecision(4) << "loss " << ctx.loss << " lr " << std::setprecision(3) << ctx.lr;
           ctx.status = status.str();
         }
-        progress_->update(step, ctx.status);
+        last_status = ctx.status;
       }
+      // Every step moves the bar (long mini-batch epochs); its text is the last logging step's: no host read.
+      progress_->update(step, last_status);
       saved_at_end = false;
       const bool epoch_save_follows = options_.save_each_epoch && step % spe == 0;
       if (options_.save_every_steps > 0 && step % options_.save_every_steps == 0 && step < stop_at &&

@@ -3,10 +3,13 @@
 // on the step only; ego-graph inference equals one forward per ego-graph.
 
 #include "graph/transforms.h"
+#include "datasets/registry.h"
 #include "models/graphmae2/minibatch.h"
+#include "models/graphmae2/trainer.h"
 
 #include "fixtures/graphmae2_batch.h"
 #include "fixtures/graphs.h"
+#include "fixtures/paths.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
@@ -166,6 +169,19 @@ TEST(MiniBatch, LayerwiseInferenceEqualsTheFullGraphEmbedding) {
   torch::NoGradGuard no_grad;
   const auto full = model->embed(g, x);
   EXPECT_TRUE(torch::allclose(layerwise, full, 1e-5, 1e-6)) << (layerwise - full).abs().max().item<float>();
+}
+
+TEST(MiniBatch, LayerwiseInferenceEqualsTheFullGraphEmbeddingOnCora) {
+  const auto data = datasets::load_node_dataset("cora", testing::shared_datasets_dir());
+  GraphMAE2Config cfg;
+  cfg.apply_file(std::string(GRAPHMAE2_SOURCE_DIR) + "/configs/cora.yaml");
+  cfg.num_hidden = 64;
+  const auto input = prepare_inputs(data, cfg);
+  torch::manual_seed(1);
+  auto model = build_model(cfg, data.feature_dim());
+  const auto layerwise = embed_layerwise(model, input.graph, input.features, 500, torch::kCPU);
+  const auto full = embed(model, input);
+  EXPECT_TRUE(torch::allclose(layerwise, full, 1e-4, 1e-5)) << (layerwise - full).abs().max().item<float>();
 }
 
 TEST(MiniBatch, NeighborBatchesAreSampledSubgraphsWithTheSeedsFirst) {
