@@ -139,7 +139,7 @@ int run_lc(const Args& a, const ds::NodeDataset& data) {
   if (seeds.size(0) == 0) throw std::runtime_error("lc: the dataset has no " + a.seeds + " seeds");
   graphmae2::graph::LocalClusteringOptions options;
   options.ego_size = a.ego_size;
-  graphmae2::models::engine::ProgressBar bar("lc " + data.name, seeds.size(0), a.progress);
+  graphmae2::models::engine::ProgressBar bar("lc " + data.name, seeds.size(0), a.progress, 0);
   t0 = std::chrono::steady_clock::now();
   const auto egos = graphmae2::graph::local_clustering(graph, seeds, options, [&](int64_t done) {
     const double s = seconds_since(t0);

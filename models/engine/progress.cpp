@@ -7,9 +7,9 @@
 
 namespace graphmae2::models::engine {
 
-ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
+ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled, int64_t already_done)
     : label_(std::move(label)), total_(total), enabled_(enabled), tty_(isatty(fileno(stderr)) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+      start_(std::chrono::steady_clock::now()), last_draw_(start_), start_done_(already_done) {}
 
 void ProgressBar::update(int64_t done, const std::string& status) {
   if (!enabled_ || total_ <= 0) return;

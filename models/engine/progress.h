@@ -10,7 +10,9 @@ namespace graphmae2::models::engine {
 /// @brief Prints "label  done/total [#####-----] <status>  s/it  ETA" to stderr; one bar for every loop.
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total, bool enabled = true);
+  /// `already_done`: the units done before this bar started (0 for fresh work, e.g. chunked work whose first
+  /// update covers many units); -1: unknown, the first update is taken as one unit (a resumed training loop).
+  ProgressBar(std::string label, int64_t total, bool enabled = true, int64_t already_done = -1);
   /// Marks `done` steps complete and shows `status` (e.g. the loss terms).
   void update(int64_t done, const std::string& status);
   /// Prints a line of its own (a warning, an epoch summary) without breaking the bar.

@@ -99,7 +99,7 @@ graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeD
   if (seeds.size(0) == 0) throw std::runtime_error("lc sampler: the dataset has no train, valid or test nodes");
   graph::LocalClusteringOptions lc;
   lc.ego_size = cfg.ego_size;
-  engine::ProgressBar bar("ego-graphs " + data.name, seeds.size(0), progress);
+  engine::ProgressBar bar("ego-graphs " + data.name, seeds.size(0), progress, 0);
   const auto t0 = std::chrono::steady_clock::now();
   auto egos = graph::local_clustering(lc_graph, seeds, lc, [&](int64_t done) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
