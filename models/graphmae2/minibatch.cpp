@@ -114,6 +114,16 @@ BatchSource::BatchSource(graph::CsrGraph graph, torch::Tensor features, std::opt
   }
 }
 
+torch::Tensor BatchSource::epoch_order(int64_t epoch, int64_t count) const {
+  std::lock_guard<std::mutex> lock(order_mutex_);
+  auto it = orders_.find(epoch);
+  if (it != orders_.end()) return it->second;
+  auto order = torch::randperm(count, generator_for(seed_, kShufflePurpose, epoch), torch::kLong);
+  orders_.emplace(epoch, order);
+  while (orders_.size() > 2) orders_.erase(orders_.begin());  // the oldest (may be this one: `order` is a copy)
+  return order;
+}
+
 std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
   const int64_t epoch = step / steps_per_epoch_, index = step % steps_per_epoch_;
   if (options_.sampler == Sampler::saint) {
@@ -131,7 +141,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
   }
   if (options_.sampler == Sampler::neighbor) {
     const int64_t n = graph_.num_nodes();
-    const auto order = torch::randperm(n, generator_for(seed_, kShufflePurpose, epoch), torch::kLong);
+    const auto order = epoch_order(epoch, n);
     const int64_t begin = index * options_.batch_size;
     const auto seeds = order.narrow(0, begin, std::min(options_.batch_size, n - begin));
     const auto sample = graph::sample_blocks(graph_, seeds, options_.fanouts,
@@ -146,7 +156,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     attach_sparse(*owned, options_.sparse_input);
     return owned;
   }
-  const auto order = torch::randperm(egos_->size(), generator_for(seed_, kShufflePurpose, epoch), torch::kLong);
+  const auto order = epoch_order(epoch, egos_->size());
   const int64_t begin = index * options_.batch_size;
   const auto which = order.narrow(0, begin, std::min(options_.batch_size, egos_->size() - begin));
   return make_lc_batch(graph_, features_, *egos_, which, options_.drop_edge_rate, options_.sparse_input,

@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 
@@ -65,6 +67,12 @@ class BatchSource {
   BatchSourceOptions options_;
   uint64_t seed_;
   int64_t steps_per_epoch_ = 1;
+
+  /// The epoch's shuffled seed order, drawn once per epoch (not per step: O(seeds) each time) and shared by the
+  /// loader's threads; the two latest epochs are kept, as workers may straddle an epoch boundary.
+  torch::Tensor epoch_order(int64_t epoch, int64_t count) const;
+  mutable std::mutex order_mutex_;
+  mutable std::map<int64_t, torch::Tensor> orders_;
 };
 
 /// Builds one lc batch from the ego-graphs numbered `which` (int64) of `egos`, with the drop-edge views drawn from
