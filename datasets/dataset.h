@@ -28,6 +28,10 @@ struct NodeDataset {
   void validate() const;
 };
 
+/// `features` (float32) as float16, refusing values float16 cannot hold (|x| > 65504). Throws
+/// std::invalid_argument naming the row, column and value of the first.
+torch::Tensor to_float16_checked(const torch::Tensor& features);
+
 /// Divides each feature row by its sum; all-zero rows stay zero (as DGL's Planetoid loader does).
 torch::Tensor row_normalize(const torch::Tensor& features);
 /// Standardises each feature column to zero mean, unit variance (sklearn's StandardScaler).

@@ -13,12 +13,14 @@ constexpr const char* kVersion = "1";
 
 }  // namespace
 
-void save_dataset_h5(const NodeDataset& ds, const std::filesystem::path& file) {
+void save_dataset_h5(const NodeDataset& ds, const std::filesystem::path& file, torch::ScalarType feature_dtype) {
   ds.validate();
+  TORCH_CHECK(feature_dtype == torch::kFloat32 || feature_dtype == torch::kFloat16,
+              "save_dataset_h5: features are stored as float32 or float16, not ", feature_dtype);
   write_h5(file,
            {{"graph/indptr", ds.graph.indptr},
             {"graph/indices", ds.graph.indices},
-            {"features", ds.features},
+            {"features", feature_dtype == torch::kFloat16 ? to_float16_checked(ds.features) : ds.features},
             {"labels", ds.labels},
             {"train_mask", ds.train_mask},
             {"val_mask", ds.val_mask},
@@ -29,7 +31,7 @@ void save_dataset_h5(const NodeDataset& ds, const std::filesystem::path& file) {
             {"num_classes", std::to_string(ds.num_classes)}});
 }
 
-NodeDataset load_dataset_h5(const std::filesystem::path& file) {
+NodeDataset load_dataset_h5(const std::filesystem::path& file, bool with_features) {
   auto attrs = read_h5_attrs(file);
   auto attr = [&](const char* key) {
     auto it = attrs.find(key);
@@ -49,13 +51,19 @@ NodeDataset load_dataset_h5(const std::filesystem::path& file) {
   }
   auto indptr = read_h5_tensor(file, "graph/indptr");
   auto indices = read_h5_tensor(file, "graph/indices");
-  ds.features = read_h5_tensor(file, "features");
   ds.labels = read_h5_tensor(file, "labels");
   ds.train_mask = read_h5_tensor(file, "train_mask");
   ds.val_mask = read_h5_tensor(file, "val_mask");
   ds.test_mask = read_h5_tensor(file, "test_mask");
   try {
     const int64_t n = indptr.dim() == 1 ? indptr.size(0) - 1 : -1;
+    if (with_features) {
+      ds.features = read_h5_tensor(file, "features");
+      if (ds.features.scalar_type() == torch::kFloat16) ds.features = ds.features.to(torch::kFloat32);
+    } else {
+      if (!h5_has(file, "features")) throw std::runtime_error(file.string() + ": has no dataset 'features'");
+      ds.features = torch::empty({std::max<int64_t>(n, 0), 0}, torch::kFloat32);
+    }
     ds.graph = graph::CsrGraph(indptr, indices, n);
     ds.validate();
   } catch (const c10::Error& e) {

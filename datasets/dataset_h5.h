@@ -7,13 +7,18 @@
 
 namespace graphmae2::datasets {
 
-/// Writes `ds` to `file` (atomically): datasets graph/indptr, graph/indices (int64), features (float32 [N, D]),
-/// labels (int64 [N]), train_mask/val_mask/test_mask (bool [N]); root attributes format, version, name,
-/// num_classes. Throws std::runtime_error naming the file on failure.
-void save_dataset_h5(const NodeDataset& ds, const std::filesystem::path& file);
+/// Writes `ds` to `file` (atomically): datasets graph/indptr, graph/indices (int64), features ([N, D], stored
+/// contiguously as `feature_dtype`: float32, or float16 for half the disk and memory), labels (int64 [N]),
+/// train_mask/val_mask/test_mask (bool [N]); root attributes format, version, name, num_classes. Throws
+/// std::invalid_argument naming the entry if a feature overflows float16; std::runtime_error naming the file on
+/// failure.
+void save_dataset_h5(const NodeDataset& ds, const std::filesystem::path& file,
+                     torch::ScalarType feature_dtype = torch::kFloat32);
 
-/// Reads a file written by save_dataset_h5. Returns: the dataset, validated (NodeDataset::validate).
+/// Reads a file written by save_dataset_h5; float16 features are widened to float32. With `with_features`
+/// false, the features are left on disk (read them with FeatureStore::open_h5(file, "features")) and the
+/// dataset's features are an empty [N, 0] matrix. Returns: the dataset, validated (NodeDataset::validate).
 /// Throws std::runtime_error naming the file and the missing or inconsistent dataset/attribute.
-NodeDataset load_dataset_h5(const std::filesystem::path& file);
+NodeDataset load_dataset_h5(const std::filesystem::path& file, bool with_features = true);
 
 }  // namespace graphmae2::datasets

@@ -4,6 +4,7 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,10 +17,7 @@ namespace fs = std::filesystem;
   throw std::runtime_error(file.string() + ": " + what);
 }
 
-std::string h5_detail(const H5::Exception& e) {
-  std::string msg = e.getDetailMsg();
-  return msg.empty() ? e.getFuncName() : msg;
-}
+std::string h5_detail(const H5::Exception& e) { return h5_failure_reason(e.getDetailMsg().empty() ? e.getFuncName() : e.getDetailMsg()); }
 
 // HDF5 prints its own error stack to stderr by default; we report errors ourselves.
 void quiet() {
@@ -72,8 +70,23 @@ void write_string_attr(H5::H5Object& obj, const std::string& key, const std::str
   a.write(type, value);
 }
 
-const H5::PredType& mem_type(torch::ScalarType t) {
+// IEEE half precision, little-endian: HDF5 has no predefined one; this is the layout h5py reads as numpy float16.
+const H5::FloatType& half_type() {
+  static const H5::FloatType type = [] {
+    H5::FloatType t(H5::PredType::IEEE_F32LE);
+    t.setFields(15, 10, 5, 0, 10);
+    t.setOffset(0);
+    t.setPrecision(16);
+    t.setSize(2);
+    t.setEbias(15);
+    return t;
+  }();
+  return type;
+}
+
+const H5::DataType& mem_type(torch::ScalarType t) {
   switch (t) {
+    case torch::kFloat16: return half_type();
     case torch::kFloat32: return H5::PredType::NATIVE_FLOAT;
     case torch::kFloat64: return H5::PredType::NATIVE_DOUBLE;
     case torch::kInt64: return H5::PredType::NATIVE_INT64;
@@ -84,10 +97,92 @@ const H5::PredType& mem_type(torch::ScalarType t) {
   }
 }
 
+// Creates dataset `name` (and the groups on its path) of `dtype` and `shape`; `chunked_rows`: stored in chunks of
+// rows, for data written a row range at a time.
+H5::DataSet create_dataset(H5::H5File& f, const std::string& name, torch::ScalarType dtype,
+                           const std::vector<int64_t>& shape, bool chunked_rows) {
+  const auto& type = mem_type(dtype);
+  if (exists(f, name)) throw std::invalid_argument("name is used twice");
+  const auto parts = split_path(name);
+  if (parts.empty()) throw std::invalid_argument("empty name");
+  std::string prefix;
+  for (size_t k = 0; k + 1 < parts.size(); ++k) {
+    prefix += "/" + parts[k];
+    if (H5Lexists(f.getId(), prefix.c_str(), H5P_DEFAULT) <= 0) f.createGroup(prefix);
+  }
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  H5::DataSpace space = dims.empty() ? H5::DataSpace(H5S_SCALAR) : H5::DataSpace(static_cast<int>(dims.size()), dims.data());
+  H5::DSetCreatPropList props;
+  if (chunked_rows && !dims.empty() && dims[0] > 0) {
+    // About 1 MiB per chunk: large sequential writes, and a reader of a row range touches few chunks.
+    hsize_t row_bytes = type.getSize();
+    for (size_t k = 1; k < dims.size(); ++k) row_bytes *= std::max<hsize_t>(dims[k], 1);
+    std::vector<hsize_t> chunk(dims);
+    for (size_t k = 1; k < chunk.size(); ++k) chunk[k] = std::max<hsize_t>(chunk[k], 1);
+    chunk[0] = std::clamp<hsize_t>((1 << 20) / std::max<hsize_t>(row_bytes, 1), 1, dims[0]);
+    props.setChunk(static_cast<int>(chunk.size()), chunk.data());
+  }
+  H5::DataSet ds = f.createDataSet(name, type, space, props);
+  if (dtype == torch::kBool) write_string_attr(ds, "torch_dtype", "bool");
+  return ds;
+}
+
 }  // namespace
 
-void write_h5(const fs::path& file, const std::vector<std::pair<std::string, torch::Tensor>>& datasets,
-              const std::map<std::string, std::string>& attrs) {
+std::string h5_failure_reason(const std::string& fallback) {
+  // HDF5 keeps the failed call's error stack until the next call clears it; its innermost entry says why
+  // ("truncated file: eof = ...", "unable to open file: ... No such file"), where the C++ API says only "H5Fopen failed".
+  std::string innermost;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned, const H5E_error2_t* err, void* out) -> herr_t {
+        auto& text = *static_cast<std::string*>(out);
+        if (text.empty() && err->desc != nullptr && err->desc[0] != '\0') text = err->desc;
+        return 0;
+      },
+      &innermost);
+  if (innermost.empty()) return fallback;
+  return fallback.empty() ? innermost : fallback + " (" + innermost + ")";
+}
+
+struct H5RowSink::Impl {
+  std::filesystem::path file;
+  std::string name;
+  H5::DataSet dataset;
+  std::vector<int64_t> shape;
+  torch::ScalarType dtype;
+};
+
+H5RowSink::H5RowSink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+H5RowSink::~H5RowSink() = default;
+
+void H5RowSink::write_rows(int64_t first_row, const torch::Tensor& rows) {
+  auto& d = *impl_;
+  auto shape = rows.sizes().vec();
+  const bool fits = !shape.empty() && shape.size() == d.shape.size() && first_row >= 0 &&
+                    first_row + shape[0] <= d.shape[0] &&
+                    std::equal(shape.begin() + 1, shape.end(), d.shape.begin() + 1);
+  if (!fits) {
+    fail(d.file, "dataset '" + d.name + "' of shape " + c10::str(c10::IntArrayRef(d.shape)) + ": rows of shape " +
+                     c10::str(rows.sizes()) + " do not fit at row " + std::to_string(first_row));
+  }
+  if (rows.size(0) == 0) return;
+  const auto tensor = rows.to(torch::kCPU, d.dtype).contiguous();
+  try {
+    H5::DataSpace file_space = d.dataset.getSpace();
+    std::vector<hsize_t> start(d.shape.size(), 0), count(shape.begin(), shape.end());
+    start[0] = static_cast<hsize_t>(first_row);
+    file_space.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+    H5::DataSpace mem_space(static_cast<int>(count.size()), count.data());
+    d.dataset.write(tensor.data_ptr(), mem_type(d.dtype), mem_space, file_space);
+  } catch (const H5::Exception& e) {
+    fail(d.file, "writing rows " + std::to_string(first_row) + ".. of dataset '" + d.name + "': " + h5_detail(e));
+  }
+}
+
+void write_h5_streamed(const fs::path& file, const std::vector<std::pair<std::string, torch::Tensor>>& datasets,
+                       const std::map<std::string, std::string>& attrs, const StreamedDataset& streamed,
+                       const std::function<void(H5RowSink&)>& fill) {
   quiet();
   std::string current = "(file)";
   try {
@@ -101,36 +196,55 @@ void write_h5(const fs::path& file, const std::vector<std::pair<std::string, tor
       for (const auto& [name, tensor_in] : datasets) {
         current = "dataset " + name;
         if (!tensor_in.defined()) throw std::invalid_argument("tensor is undefined");
-        const auto& type = mem_type(tensor_in.scalar_type());
-        if (exists(f, name)) throw std::invalid_argument("name is used twice");
-        // Create the groups along the path.
-        const auto parts = split_path(name);
-        if (parts.empty()) throw std::invalid_argument("empty name");
-        std::string prefix;
-        for (size_t k = 0; k + 1 < parts.size(); ++k) {
-          prefix += "/" + parts[k];
-          if (H5Lexists(f.getId(), prefix.c_str(), H5P_DEFAULT) <= 0) f.createGroup(prefix);
-        }
         auto tensor = tensor_in.to(torch::kCPU).contiguous();
-        std::vector<hsize_t> dims(tensor.sizes().begin(), tensor.sizes().end());
-        H5::DataSpace space = dims.empty() ? H5::DataSpace(H5S_SCALAR)
-                                           : H5::DataSpace(static_cast<int>(dims.size()), dims.data());
-        H5::DataSet ds = f.createDataSet(name, type, space);
-        if (tensor.numel() > 0) ds.write(tensor.data_ptr(), type);
-        if (tensor.scalar_type() == torch::kBool) write_string_attr(ds, "torch_dtype", "bool");
+        H5::DataSet ds = create_dataset(f, name, tensor.scalar_type(), tensor.sizes().vec(), false);
+        if (tensor.numel() > 0) ds.write(tensor.data_ptr(), mem_type(tensor.scalar_type()));
+      }
+      if (!streamed.name.empty()) {
+        current = "dataset " + streamed.name;
+        auto impl = std::make_unique<H5RowSink::Impl>();
+        impl->file = file;
+        impl->name = streamed.name;
+        impl->shape = streamed.shape;
+        impl->dtype = streamed.dtype;
+        impl->dataset = create_dataset(f, streamed.name, streamed.dtype, streamed.shape, true);
+        H5RowSink sink(std::move(impl));
+        fill(sink);
       }
       f.close();
     });
   } catch (const H5::Exception& e) {
     fail(file, "writing " + current + ": " + h5_detail(e));
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    if (what.rfind(file.string() + ":", 0) == 0) throw;  // already names the file
+    fail(file, "writing " + current + ": " + what);
   } catch (const std::exception& e) {
     fail(file, "writing " + current + ": " + e.what());
   }
 }
 
+void write_h5(const fs::path& file, const std::vector<std::pair<std::string, torch::Tensor>>& datasets,
+              const std::map<std::string, std::string>& attrs) {
+  write_h5_streamed(file, datasets, attrs, {}, nullptr);
+}
+
 bool h5_has(const fs::path& file, const std::string& name) {
   H5::H5File f = open_read(file);
   return exists(f, name);
+}
+
+std::vector<int64_t> h5_shape(const fs::path& file, const std::string& name) {
+  H5::H5File f = open_read(file);
+  if (!exists(f, name) || f.childObjType(name) != H5O_TYPE_DATASET) fail(file, "has no dataset '" + name + "'");
+  try {
+    H5::DataSpace space = f.openDataSet(name).getSpace();
+    std::vector<hsize_t> dims(static_cast<size_t>(space.getSimpleExtentNdims()));
+    if (!dims.empty()) space.getSimpleExtentDims(dims.data());
+    return std::vector<int64_t>(dims.begin(), dims.end());
+  } catch (const H5::Exception& e) {
+    fail(file, "reading the shape of '" + name + "': " + h5_detail(e));
+  }
 }
 
 torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
@@ -148,7 +262,8 @@ torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
     torch::ScalarType t;
     const H5T_class_t cls = ds.getTypeClass();
     if (cls == H5T_FLOAT) {
-      t = ds.getFloatType().getSize() == 4 ? torch::kFloat32 : torch::kFloat64;
+      const size_t size = ds.getFloatType().getSize();
+      t = size == 2 ? torch::kFloat16 : size == 4 ? torch::kFloat32 : torch::kFloat64;
     } else if (cls == H5T_INTEGER) {
       const auto it = ds.getIntType();
       const bool is_signed = it.getSign() != H5T_SGN_NONE;

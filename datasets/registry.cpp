@@ -1,6 +1,7 @@
 #include "datasets/registry.h"
 
 #include "datasets/dataset_h5.h"
+#include "datasets/hdf5_io.h"
 #include "datasets/edge_list.h"
 #include "datasets/ogb.h"
 #include "datasets/planetoid.h"
@@ -9,6 +10,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
+#include <optional>
+
+#include <zlib.h>
 #include <stdexcept>
 #include <vector>
 
@@ -52,6 +57,74 @@ fs::path resolve_data_root(const std::optional<std::string>& flag) {
   std::error_code ec;
   if (fs::is_directory(shared, ec)) return shared;
   return "data";
+}
+
+namespace {
+
+// The OGB folder `name_or_path` resolves to, if any.
+std::optional<fs::path> ogb_folder(const std::string& name_or_path, const fs::path& data_root) {
+  std::error_code ec;
+  const fs::path as_path(name_or_path);
+  if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) return as_path;
+  if (lower(name_or_path).rfind("ogbn-", 0) != 0) return std::nullopt;
+  std::string folder = lower(name_or_path);
+  std::replace(folder.begin(), folder.end(), '-', '_');
+  for (const auto& dir : {data_root / folder, data_root / name_or_path}) {
+    if (is_ogb_folder(dir)) return dir;
+  }
+  return std::nullopt;
+}
+
+// Columns of the first line of a gzip'd CSV (0 if it cannot be read: the reader reports that later).
+int64_t csv_gz_columns(const fs::path& file) {
+  gzFile f = gzopen(file.c_str(), "rb");
+  if (f == nullptr) return 0;
+  std::string line;
+  char buf[4096];
+  while (gzgets(f, buf, sizeof buf) != nullptr) {
+    line += buf;
+    if (!line.empty() && line.back() == '\n') break;
+  }
+  gzclose(f);
+  if (line.empty()) return 0;
+  return 1 + std::count(line.begin(), line.end(), ',');
+}
+
+int64_t mem_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return -1;
+}
+
+}  // namespace
+
+void check_features_fit_memory(const std::string& name_or_path, const fs::path& data_root) {
+  int64_t rows = 0, cols = 0;
+  const fs::path as_path(name_or_path);
+  if (as_path.extension() == ".h5" && fs::is_regular_file(as_path) && h5_has(as_path, "features")) {
+    const auto shape = h5_shape(as_path, "features");
+    if (shape.size() == 2) rows = shape[0], cols = shape[1];
+  } else if (const auto dir = ogb_folder(name_or_path, data_root)) {
+    const auto raw = *dir / "raw";
+    if (fs::is_regular_file(raw / "num-node-list.csv.gz") && fs::is_regular_file(raw / "node-feat.csv.gz")) {
+      rows = read_ogb_count(raw / "num-node-list.csv.gz");
+      cols = csv_gz_columns(raw / "node-feat.csv.gz");
+    }
+  }
+  const int64_t available = mem_available_bytes();
+  if (rows <= 0 || cols <= 0 || available <= 0) return;
+  const double need = 2.0 * 4.0 * static_cast<double>(rows) * static_cast<double>(cols);
+  if (need <= static_cast<double>(available)) return;
+  const auto gib = [](double b) { return std::to_string(static_cast<int64_t>(b / (1 << 30) * 10) / 10.0).substr(0, 5); };
+  throw std::runtime_error(name_or_path + ": the feature matrix (" + std::to_string(rows) + " x " + std::to_string(cols) +
+                           " float32 and a working copy) needs about " + gib(need) + " GiB, but " + gib(static_cast<double>(available)) +
+                           " GiB of memory are available. Keep the features on disk: graphmae2-data convert " + name_or_path +
+                           " FILE.h5 --feature-dtype float16 (once), then train with --dataset FILE.h5 --feature_storage disk");
 }
 
 NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& data_root, const LoadOptions& opts) {

@@ -72,11 +72,25 @@ int main(int argc, char** argv) {
       engine::load_checkpoint(flag("checkpoint"), "graphmae2", *model, nullptr);
       embeddings = gm::embed(model, input);
     } else {
-      embeddings = graphmae2::datasets::read_h5_tensor(flag("embeddings"), "embeddings").to(torch::kFloat32);
-      if (embeddings.dim() != 2 || embeddings.size(0) != data.num_nodes()) {
-        throw std::invalid_argument(flag("embeddings") + ": embeddings have shape " + c10::str(embeddings.sizes()) +
-                                    " but " + data.name + " has " + std::to_string(data.num_nodes()) + " nodes");
+      const std::string file = flag("embeddings");
+      embeddings = graphmae2::datasets::read_h5_tensor(file, "embeddings").to(torch::kFloat32);
+      // node_ids: the nodes the rows belong to (an lc run embeds its ego-graph seeds only); absent: every node.
+      const auto node_ids = graphmae2::datasets::h5_has(file, "node_ids")
+                                ? graphmae2::datasets::read_h5_tensor(file, "node_ids").to(torch::kLong)
+                                : torch::arange(data.num_nodes(), torch::kLong);
+      if (node_ids.dim() != 1 || embeddings.dim() != 2 || embeddings.size(0) != node_ids.size(0)) {
+        throw std::invalid_argument(file + ": embeddings have shape " + c10::str(embeddings.sizes()) + " for " +
+                                    std::to_string(node_ids.numel()) + " node ids (" + data.name + " has " +
+                                    std::to_string(data.num_nodes()) + " nodes)");
       }
+      if (node_ids.numel() > 0 && (node_ids.min().item<int64_t>() < 0 || node_ids.max().item<int64_t>() >= data.num_nodes())) {
+        throw std::invalid_argument(file + ": node_ids go outside 0.." + std::to_string(data.num_nodes() - 1) +
+                                    ": the embeddings are not of " + data.name);
+      }
+      data.labels = data.labels.index_select(0, node_ids);
+      data.train_mask = data.train_mask.index_select(0, node_ids);
+      data.val_mask = data.val_mask.index_select(0, node_ids);
+      data.test_mask = data.test_mask.index_select(0, node_ids);
     }
     cfg.apply_overrides(args.overrides);
     cfg.validate();

@@ -1,10 +1,12 @@
 // graphmae2-train: pretrain GraphMAE2 on a node dataset over several seeds and report linear-probe accuracy.
 
+#include "datasets/dataset_h5.h"
 #include "datasets/registry.h"
 #include "models/engine/cli.h"
 #include "models/engine/loop.h"
 #include "models/graphmae2/config.h"
 #include "models/graphmae2/experiment.h"
+#include "models/graphmae2/trainer.h"
 
 #include <torch/torch.h>
 
@@ -70,9 +72,26 @@ int main(int argc, char** argv) {
 
     const auto root = graphmae2::datasets::resolve_data_root(
         args.get("data-root").empty() ? std::nullopt : std::optional<std::string>(args.get("data-root")));
-    auto data = graphmae2::datasets::load_node_dataset(cfg.dataset, root);
+    graphmae2::datasets::NodeDataset data;
+    if (cfg.feature_storage == gm::FeatureStorage::disk) {
+      // The graph, labels and splits in memory; the feature matrix stays in the cache and batches read its rows.
+      const std::filesystem::path file(cfg.dataset);
+      if (file.extension() != ".h5" || !std::filesystem::is_regular_file(file)) {
+        throw std::invalid_argument("feature_storage disk reads the features from a dataset cache, but --dataset is '" +
+                                    cfg.dataset + "'; write one with graphmae2-data convert <dataset> FILE.h5 "
+                                    "[--feature-dtype float16] and give --dataset FILE.h5");
+      }
+      data = graphmae2::datasets::load_dataset_h5(file, /*with_features=*/false);
+      options.features = graphmae2::datasets::FeatureStore::open_h5(file, "features", gm::feature_normalization(cfg));
+      std::cout << "features on disk: " << file.string() << " (" << options.features.num_rows() << " x "
+                << options.features.dim() << " " << c10::toString(options.features.stored_dtype()) << ", "
+                << options.features.stored_bytes() / (1 << 20) << " MiB)" << std::endl;
+    } else {
+      graphmae2::datasets::check_features_fit_memory(cfg.dataset, root);
+      data = graphmae2::datasets::load_node_dataset(cfg.dataset, root);
+    }
     std::cout << "graphmae2-train: " << data.name << " (" << data.num_nodes() << " nodes, " << data.graph.num_edges()
-              << " edges, " << data.feature_dim() << " features, " << data.num_classes << " classes), "
+              << " edges, " << (options.features.defined() ? options.features.dim() : data.feature_dim()) << " features, " << data.num_classes << " classes), "
               << options.seeds.size() << " seed(s), output in " << options.out_dir.string() << std::endl;
     auto result = gm::run_experiment(cfg, data, options);
     std::cout << std::fixed;

@@ -24,6 +24,7 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
   TORCH_CHECK(num_classes >= 2, "linear_probe: num_classes must be >= 2, got ", num_classes);
   TORCH_CHECK(train_mask.any().item<bool>(), "linear_probe: the train mask is empty");
   TORCH_CHECK(options.max_epoch >= 1, "linear_probe: max_epoch must be >= 1, got ", options.max_epoch);
+  TORCH_CHECK(options.batch_size >= 0, "linear_probe: batch_size must be >= 0, got ", options.batch_size);
 
   torch::manual_seed(options.seed);
   auto x = embeddings.detach();
@@ -37,10 +38,22 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
   ProbeResult result;
   for (int64_t epoch = 0; epoch < options.max_epoch; ++epoch) {
     head->train();
-    auto loss = torch::nn::functional::cross_entropy(head(x_train), y_train);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
+    const int64_t num_train = x_train.size(0);
+    if (options.batch_size == 0 || options.batch_size >= num_train) {
+      auto loss = torch::nn::functional::cross_entropy(head(x_train), y_train);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    } else {
+      const auto order = torch::randperm(num_train, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
+      for (int64_t begin = 0; begin < num_train; begin += options.batch_size) {
+        const auto rows = order.narrow(0, begin, std::min(options.batch_size, num_train - begin));
+        auto loss = torch::nn::functional::cross_entropy(head(x_train.index_select(0, rows)), y_train.index_select(0, rows));
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+      }
+    }
     torch::NoGradGuard no_grad;
     head->eval();
     auto logits = head(x);

@@ -12,7 +12,11 @@ struct ProbeOptions {
   double weight_decay = 0.0;
   int64_t max_epoch = 300;
   uint64_t seed = 0;
+  /// Train rows per Adam step, drawn in a fresh random order each epoch; 0: the whole train set in one step.
+  int64_t batch_size = 0;
 };
+/// The probe batch of the reference's mini-batch path (main_large.py, linear_probing_minibatch).
+inline constexpr int64_t kMiniBatchProbeBatchSize = 5120;
 
 struct ProbeResult {
   double best_val_acc = 0;  ///< best validation accuracy over the epochs
@@ -35,7 +39,8 @@ struct ProbeResult {
 /// Fraction of `mask` rows whose argmax of `logits` equals `labels`. Returns 0 for an empty mask.
 double accuracy(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask);
 
-/// Trains one nn::Linear (embedding_dim -> num_classes) with Adam, full batch, on the train mask; after each
+/// Trains one nn::Linear (embedding_dim -> num_classes) with Adam on the train mask (full batch, or shuffled
+/// mini-batches of options.batch_size); after each
 /// epoch evaluates val and test and keeps the last epoch whose val accuracy is >= the best so far (the
 /// reference's rule). embeddings: float [N, D] (detached); labels: int64 [N]; masks: bool [N].
 ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& labels, int64_t num_classes,

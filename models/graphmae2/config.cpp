@@ -30,6 +30,7 @@ const EnumNames<MomentumSchedule> kSchedules{{MomentumSchedule::constant, "const
 const EnumNames<Sampler> kSamplers{
     {Sampler::full, "full"}, {Sampler::lc, "lc"}, {Sampler::neighbor, "neighbor"}, {Sampler::saint, "saint"}};
 const EnumNames<FeatureDtype> kFeatureDtypes{{FeatureDtype::float32, "float32"}, {FeatureDtype::float16, "float16"}};
+const EnumNames<FeatureStorage> kFeatureStorages{{FeatureStorage::memory, "memory"}, {FeatureStorage::disk, "disk"}};
 const EnumNames<FeatureNorm> kFeatureNorms{
     {FeatureNorm::none, "none"}, {FeatureNorm::row, "row"}, {FeatureNorm::standard, "standard"}};
 
@@ -78,6 +79,7 @@ const engine::ConfigSchema<C>& schema() {
       {"lc_file", &C::lc_file},
       {"saint_walk_length", &C::saint_walk_length},
       {"feature_dtype", enum_field(&C::feature_dtype, kFeatureDtypes)},
+      {"feature_storage", enum_field(&C::feature_storage, kFeatureStorages)},
       {"loader_workers", &C::loader_workers},
       {"momentum", &C::momentum},
       {"delayed_ema_epoch", &C::delayed_ema_epoch},
@@ -193,6 +195,14 @@ void GraphMAE2Config::validate() const {
     throw std::invalid_argument("feature_dtype float16 needs a mini-batch sampler (lc, neighbor or saint): full-batch "
                                 "training computes on the whole float32 matrix");
   }
+  if (feature_storage == FeatureStorage::disk && sampler == Sampler::full) {
+    throw std::invalid_argument("feature_storage disk needs a mini-batch sampler (lc, neighbor or saint): full-batch "
+                                "training computes on the whole feature matrix");
+  }
+  if (feature_storage == FeatureStorage::disk && !linear_prob) {
+    throw std::invalid_argument("feature_storage disk: fine-tuning (linear_prob false) runs on the whole graph and "
+                                "is not available with features on disk; use linear_prob true");
+  }
   if (sampler == Sampler::neighbor && fanouts.empty()) {
     throw std::invalid_argument("sampler neighbor needs fanouts, one per encoder layer (e.g. --fanouts 15,10,5)");
   }
@@ -241,7 +251,9 @@ LossOptions GraphMAE2Config::loss_options() const {
 }
 
 eval::ProbeOptions GraphMAE2Config::probe_options(uint64_t seed) const {
-  return eval::ProbeOptions{lr_f, weight_decay_f, max_epoch_f, seed};
+  // Mini-batch runs probe in shuffled batches, as the reference's linear_probing_minibatch does.
+  return eval::ProbeOptions{lr_f, weight_decay_f, max_epoch_f, seed,
+                            sampler == Sampler::full ? 0 : eval::kMiniBatchProbeBatchSize};
 }
 
 }  // namespace graphmae2::models::graphmae2

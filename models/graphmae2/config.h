@@ -25,6 +25,9 @@ enum class Sampler { full, lc, neighbor, saint };
 /// How the feature matrix is kept in memory: float32, or float16 (half the memory; mini-batch samplers widen each
 /// batch's rows to float32, so the model computes in float32).
 enum class FeatureDtype { float32, float16 };
+/// Where a mini-batch run keeps the feature matrix: in memory, or in the dataset's .h5 cache on disk, each batch
+/// reading its rows (for graphs whose features exceed memory; the cache's dtype is used).
+enum class FeatureStorage { memory, disk };
 
 /// @brief Every key of a GraphMAE2 run. Names are the reference's (configs/*.yaml, utils.build_args).
 struct GraphMAE2Config {
@@ -77,6 +80,7 @@ struct GraphMAE2Config {
   std::string lc_file;
   int64_t saint_walk_length = 2;  ///< saint: steps per walk; batch_size walks (roots) per batch
   FeatureDtype feature_dtype = FeatureDtype::float32;
+  FeatureStorage feature_storage = FeatureStorage::memory;
   /// Mini-batch: threads that build upcoming batches while the model trains (0: build each on the training thread).
   int64_t loader_workers = 1;
   // EMA target

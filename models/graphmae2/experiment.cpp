@@ -56,21 +56,6 @@ std::string result_json(const ExperimentResult& r) {
   return j.dump(2) + "\n";
 }
 
-/// The features as float16, refusing values float16 cannot hold (|x| > 65504) or would flush to zero, naming the
-/// first such entry.
-torch::Tensor to_float16_checked(const torch::Tensor& features) {
-  constexpr double kHalfMax = 65504.0;
-  const auto too_large = features.abs() > kHalfMax;
-  if (too_large.any().item<bool>()) {
-    const auto at = too_large.nonzero()[0];
-    const int64_t row = at[0].item<int64_t>(), col = at[1].item<int64_t>();
-    throw std::invalid_argument("feature_dtype float16: feature [" + std::to_string(row) + ", " + std::to_string(col) +
-                                "] = " + std::to_string(features[row][col].item<double>()) +
-                                " overflows float16 (largest 65504); use feature_dtype float32 or normalise the features");
-  }
-  return features.to(torch::kHalf);
-}
-
 /// The pre-training seeds of the lc sampler, as the reference: train, valid, then test nodes.
 torch::Tensor split_seeds(const datasets::NodeDataset& data) {
   return torch::cat({data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(),
@@ -120,12 +105,23 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   data.validate();
   std::filesystem::create_directories(options.out_dir);
   util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
-  auto cpu_input = prepare_inputs(data, cfg);
   const bool minibatch = cfg.sampler != Sampler::full;
+  const bool on_disk = options.features.defined();
+  TORCH_CHECK(!on_disk || minibatch, "features on disk need a mini-batch sampler (lc, neighbor or saint)");
+  PreparedGraph cpu_input;
+  if (on_disk) {
+    TORCH_CHECK(options.features.num_rows() == data.num_nodes(), "the features on disk have ",
+                options.features.num_rows(), " rows but the graph has ", data.num_nodes(), " nodes");
+    cpu_input.graph = prepare_graph(data, cfg);
+  } else {
+    cpu_input = prepare_inputs(data, cfg);
+  }
   const bool batch_sparse = cpu_input.sparse_features.has_value();
   if (minibatch) cpu_input.sparse_features.reset();  // batches build their own; the whole-graph index is not needed
-  if (cfg.feature_dtype == FeatureDtype::float16) cpu_input.features = to_float16_checked(cpu_input.features);
-  // Mini-batch: the features stay on the CPU and each batch's rows go to the device.
+  if (cfg.feature_dtype == FeatureDtype::float16 && !on_disk) cpu_input.features = datasets::to_float16_checked(cpu_input.features);
+  // Mini-batch: the features stay on the CPU (or on disk) and each batch's rows go to the device.
+  const datasets::FeatureStore features =
+      on_disk ? options.features : minibatch ? datasets::FeatureStore(cpu_input.features) : datasets::FeatureStore();
   const auto input = options.device.is_cpu() || minibatch ? cpu_input : cpu_input.to(options.device);
   std::optional<graph::EgoGraphs> egos;
   if (cfg.sampler == Sampler::lc) {
@@ -146,15 +142,28 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   batch_options.saint_walk_length = cfg.saint_walk_length;
   batch_options.fanouts = cfg.fanouts;
   batch_options.sparse_input = batch_sparse;
-  // Embeddings of a mini-batch model: each node's in its own ego-graph (lc, as the reference's probe), else
-  // layer-wise full-neighbour inference (the whole graph is never on the device at once).
-  const auto embed_all = [&](GraphMAE2& model) -> torch::Tensor {
-    if (!egos) return embed_layerwise(model, cpu_input.graph, cpu_input.features, 4096, options.device);
-    const auto per_seed = embed_ego_graphs(model, cpu_input.graph, cpu_input.features, *egos, cfg.batch_size,
-                                           batch_options.sparse_input, options.device);
-    auto all = torch::zeros({data.num_nodes(), per_seed.size(1)}, per_seed.options());
-    return all.index_copy_(0, egos->seeds, per_seed);
+  // The nodes that get an embedding: with lc, the ego-graph seeds (each embedded in its own ego-graph, as the
+  // reference's probe); otherwise every node (layer-wise full-neighbour inference for mini-batch models: the
+  // whole graph is never on the device at once).
+  const auto embedded_nodes = egos ? egos->seeds : torch::arange(data.num_nodes(), torch::kLong);
+  const auto embed_nodes = [&](GraphMAE2& model, const EmbeddingRowsCallback& on_rows, bool progress) -> torch::Tensor {
+    if (!minibatch) {
+      auto emb = embed(model, input).cpu();
+      if (on_rows) on_rows(0, emb);
+      return emb;
+    }
+    if (egos) {
+      return embed_ego_graphs(model, cpu_input.graph, features, *egos, cfg.batch_size, batch_options.sparse_input,
+                              options.device, on_rows, progress);
+    }
+    auto emb = embed_layerwise(model, cpu_input.graph, features, 4096, options.device, progress);
+    if (on_rows) on_rows(0, emb);
+    return emb;
   };
+  const auto labels = data.labels.index_select(0, embedded_nodes);
+  const auto train_mask = data.train_mask.index_select(0, embedded_nodes);
+  const auto val_mask = data.val_mask.index_select(0, embedded_nodes);
+  const auto test_mask = data.test_mask.index_select(0, embedded_nodes);
 
   ExperimentResult result;
   result.dataset = data.name;
@@ -173,15 +182,12 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     topt.label = data.name + " seed " + std::to_string(seed);
     topt.device = options.device;
     std::map<std::string, double> latest_diag;
-    topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) {
-      diag.observe_embeddings(epoch, egos ? emb.index_select(0, egos->seeds) : emb.cpu());
-    };
+    topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) { diag.observe_embeddings(epoch, emb.cpu()); };
     std::unique_ptr<BatchSource> batches;
     if (minibatch) {
-      batches = std::make_unique<BatchSource>(cpu_input.graph, cpu_input.features, egos, batch_options,
-                                              static_cast<uint64_t>(seed));
+      batches = std::make_unique<BatchSource>(cpu_input.graph, features, egos, batch_options, static_cast<uint64_t>(seed));
       topt.batches = batches.get();
-      topt.embeddings = embed_all;
+      topt.embeddings = [&](GraphMAE2& model) { return embed_nodes(model, {}, false); };
     }
     topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
       std::map<std::string, double> terms{{"loss", fig.at("loss")}};
@@ -202,19 +208,24 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     outcome.epochs_run = trained.epochs_run;
     collapsed = collapsed || diag.has_collapse();
 
-    auto emb = minibatch ? embed_all(trained.model) : embed(trained.model, input).cpu();
-
-    datasets::write_h5(options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
-                       {{"embeddings", emb},
-                        {"labels", data.labels},
-                        {"train_mask", data.train_mask},
-                        {"val_mask", data.val_mask},
-                        {"test_mask", data.test_mask}},
-                       {{"dataset", data.name}, {"seed", std::to_string(seed)}});
+    // Rows go to the file as inference produces them; the probe needs them too, so they are also kept.
+    torch::Tensor emb;
+    datasets::write_h5_streamed(
+        options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
+        {{"node_ids", embedded_nodes},
+         {"labels", labels},
+         {"train_mask", train_mask},
+         {"val_mask", val_mask},
+         {"test_mask", test_mask}},
+        {{"dataset", data.name}, {"seed", std::to_string(seed)}},
+        {"embeddings", torch::kFloat32, {embedded_nodes.size(0), cfg.num_hidden}},
+        [&](datasets::H5RowSink& sink) {
+          emb = embed_nodes(trained.model, [&](int64_t first, const torch::Tensor& rows) { sink.write_rows(first, rows); },
+                            options.progress);
+        });
     const auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
     if (cfg.linear_prob) {
-      outcome.probe = eval::linear_probe(emb, data.labels, data.num_classes, data.train_mask, data.val_mask,
-                                         data.test_mask, popt);
+      outcome.probe = eval::linear_probe(emb, labels, data.num_classes, train_mask, val_mask, test_mask, popt);
     } else {
       trained.model->to(torch::kCPU);  // the labels and masks live on the CPU
       outcome.probe = eval::finetune(trained.model->encoder, cpu_input.graph, cpu_input.features, data.labels,

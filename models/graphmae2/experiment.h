@@ -2,6 +2,7 @@
 // A GraphMAE2 experiment: pretrain over several seeds, embed, evaluate, and write everything under --out.
 
 #include "datasets/dataset.h"
+#include "datasets/feature_store.h"
 #include "models/eval/linear_probe.h"
 #include "models/graphmae2/config.h"
 
@@ -20,6 +21,9 @@ struct ExperimentOptions {
   bool fail_on_collapse = false;  ///< a diagnostics collapse flag ends the run with an error
   /// Where pre-training runs; embeddings come back to the CPU for the HDF5 file, diagnostics and the probe.
   torch::Device device = torch::kCPU;
+  /// feature_storage disk: the features on disk (FeatureStore::open_h5, normalised as feature_norm says); `data`
+  /// then carries no feature columns ([N, 0]). Undefined: the features are data.features.
+  datasets::FeatureStore features;
 };
 
 struct SeedOutcome {
@@ -47,6 +51,8 @@ struct CollapseDetected : std::runtime_error {
 
 /// Runs every seed of `cfg` (whose `dataset` key names `data`): writes OUT/config.yaml (resolved), OUT/embeddings_seed<k>.h5, OUT/seed<k>/{checkpoint.pt,
 /// metrics.jsonl}, OUT/metrics.jsonl (all seeds) and OUT/result.json; prints one line per seed.
+/// The embeddings file holds the embedded nodes' ids (node_ids: every node, or for lc the ego-graph seeds) and,
+/// row for row, their embeddings (written in chunks as inference produces them), labels and split masks.
 ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
                                 const ExperimentOptions& options);
 

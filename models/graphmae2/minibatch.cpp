@@ -1,5 +1,7 @@
 #include "models/graphmae2/minibatch.h"
 
+#include "models/engine/progress.h"
+
 #include "graph/ops/neighbor_sample.h"
 #include "graph/ops/sampling_common.h"
 #include "graph/saint.h"
@@ -68,7 +70,7 @@ std::unique_ptr<OwnedBatch> OwnedBatch::to(const torch::Device& device) const {
   return out;
 }
 
-std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const torch::Tensor& features,
+std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const datasets::FeatureStore& features,
                                           const graph::EgoGraphs& egos, const torch::Tensor& which,
                                           double drop_edge_rate, bool sparse_input, at::Generator generator) {
   // The chosen ego-graphs as one node-set list.
@@ -85,14 +87,14 @@ std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const to
   auto owned = std::make_unique<OwnedBatch>();
   auto& b = owned->batch;
   b.graph = batched.graph;
-  b.features = features.index_select(0, batched.node_ids).to(torch::kFloat);  // float16 storage: rows widened
+  b.features = features.gather(batched.node_ids);
   b.targets = batched.node_offsets.narrow(0, 0, which.size(0));  // each ego-graph's first node: its seed
   add_drop_edge_views(b, drop_edge_rate, generator);
   attach_sparse(*owned, sparse_input);
   return owned;
 }
 
-BatchSource::BatchSource(graph::CsrGraph graph, torch::Tensor features, std::optional<graph::EgoGraphs> egos,
+BatchSource::BatchSource(graph::CsrGraph graph, datasets::FeatureStore features, std::optional<graph::EgoGraphs> egos,
                          BatchSourceOptions options, uint64_t seed)
     : graph_(std::move(graph)), features_(std::move(features)), egos_(std::move(egos)), options_(options), seed_(seed) {
   TORCH_CHECK(options_.batch_size >= 1, "mini-batch: batch_size must be >= 1, got ", options_.batch_size);
@@ -133,7 +135,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     auto owned = std::make_unique<OwnedBatch>();
     auto& b = owned->batch;
     b.graph = sample.subgraph.graph;
-    b.features = features_.index_select(0, sample.subgraph.node_ids).to(torch::kFloat);
+    b.features = features_.gather(sample.subgraph.node_ids);
     b.targets = torch::arange(b.graph.num_nodes(), torch::kLong);
     add_drop_edge_views(b, options_.drop_edge_rate, generator_for(seed_, kDropEdgePurpose, step));
     attach_sparse(*owned, options_.sparse_input);
@@ -150,7 +152,7 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
     auto owned = std::make_unique<OwnedBatch>();
     auto& b = owned->batch;
     b.graph = union_of_blocks(sample);
-    b.features = features_.index_select(0, sample.input_nodes).to(torch::kFloat);
+    b.features = features_.gather(sample.input_nodes);
     b.targets = torch::arange(seeds.size(0), torch::kLong);
     add_drop_edge_views(b, options_.drop_edge_rate, generator_for(seed_, kDropEdgePurpose, step));
     attach_sparse(*owned, options_.sparse_input);
@@ -163,47 +165,58 @@ std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
                        generator_for(seed_, kDropEdgePurpose, step));
 }
 
-torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
+torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, const datasets::FeatureStore& features,
                                const graph::EgoGraphs& egos, int64_t batch_size, bool sparse_input,
-                               const torch::Device& device) {
+                               const torch::Device& device, const EmbeddingRowsCallback& on_rows, bool progress) {
   TORCH_CHECK(batch_size >= 1, "embed_ego_graphs: batch size must be >= 1, got ", batch_size);
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   std::vector<torch::Tensor> parts;
   const auto unused = at::make_generator<at::CPUGeneratorImpl>(0);
+  engine::ProgressBar bar("ego-graph inference", egos.size(), progress, 0);
   for (int64_t begin = 0; begin < egos.size(); begin += batch_size) {
     const auto which = torch::arange(begin, std::min(egos.size(), begin + batch_size), torch::kLong);
     const auto cpu_batch = make_lc_batch(graph, features, egos, which, 0.0, sparse_input, unused);
     const auto b = cpu_batch->to(device);
     const auto& batch = b->batch;
     parts.push_back(model->embed(batch.graph, batch.features, batch.sparse).index_select(0, batch.targets).cpu());
+    if (on_rows) on_rows(begin, parts.back());
+    bar.update(begin + which.size(0), "");
   }
+  bar.finish();
   model->train(was_training);
   return torch::cat(parts);
 }
 
-torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
-                              int64_t batch_size, const torch::Device& device) {
+torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, const datasets::FeatureStore& features,
+                              int64_t batch_size, const torch::Device& device, bool progress) {
   TORCH_CHECK(batch_size >= 1, "embed_layerwise: batch size must be >= 1, got ", batch_size);
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   const int64_t n = graph.num_nodes();
-  auto h = features.to(torch::kCPU);
+  TORCH_CHECK(features.num_rows() == n, "embed_layerwise: ", features.num_rows(), " feature rows for ", n, " nodes");
+  torch::Tensor h;  // the previous layer's output; the first layer reads the feature store
+  const int64_t num_layers = static_cast<int64_t>(model->encoder->layers->size());
+  engine::ProgressBar bar("layer-wise inference", num_layers * ((n + batch_size - 1) / batch_size), progress, 0);
+  int64_t done = 0;
   for (const auto& module : *model->encoder->layers) {
     auto layer = std::dynamic_pointer_cast<layers::GATConvImpl>(module);
     TORCH_CHECK(layer != nullptr, "embed_layerwise: the encoder holds a layer that is not a GATConv");
     torch::Tensor next;
     for (int64_t begin = 0; begin < n; begin += batch_size) {
       const auto rows = torch::arange(begin, std::min(n, begin + batch_size), torch::kLong);
-      const auto block = graph::select_rows(graph, rows).to(device);
-      const auto out = layer->forward(block, h.index_select(0, block.src_ids.cpu()).to(device, torch::kFloat)).cpu();
+      const auto block = graph::select_rows(graph, rows);
+      const auto input = h.defined() ? h.index_select(0, block.src_ids) : features.gather(block.src_ids);
+      const auto out = layer->forward(block.to(device), input.to(device, torch::kFloat)).cpu();
       if (!next.defined()) next = torch::empty({n, out.size(1)}, out.options());
       next.narrow(0, begin, rows.size(0)).copy_(out);
+      bar.update(++done, "");
     }
     h = next;
   }
+  bar.finish();
   model->train(was_training);
   return h;
 }

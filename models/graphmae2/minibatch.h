@@ -2,6 +2,7 @@
 // Mini-batch GraphMAE2 (the reference's main_large.py): batches of local-clustering ego-graphs or GraphSAINT
 // subgraphs built on the CPU, and the reference's ego-graph inference.
 
+#include "datasets/feature_store.h"
 #include "graph/batch.h"
 #include "graph/ops/local_clustering.h"
 #include "models/graphmae2/config.h"
@@ -10,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <memory>
@@ -30,7 +32,8 @@ struct OwnedBatch {
   std::unique_ptr<OwnedBatch> to(const torch::Device& device) const;
 };
 
-/// @brief Where batches come from: the prepared graph (self-loops once per node) and features on the CPU,
+/// @brief Where batches come from: the prepared graph (self-loops once per node), the features (resident or on
+/// disk: each batch gathers its rows),
 /// and, for lc, the ego-graphs of the pre-training seeds.
 struct BatchSourceOptions {
   Sampler sampler = Sampler::lc;
@@ -45,11 +48,13 @@ struct BatchSourceOptions {
 /// resumed run draws the same batches.
 class BatchSource {
  public:
-  BatchSource(graph::CsrGraph graph, torch::Tensor features, std::optional<graph::EgoGraphs> egos,
+  BatchSource(graph::CsrGraph graph, datasets::FeatureStore features, std::optional<graph::EgoGraphs> egos,
               BatchSourceOptions options, uint64_t seed);
   /// Steps in one epoch: ceil(seeds / batch_size) for lc and neighbor (neighbor: every node is a seed),
   /// ceil(nodes / (batch_size * (walk length + 1))) for saint.
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  /// Features per node (the model's input width).
+  int64_t feature_dim() const { return features_.dim(); }
   /// The batch of global step `step` (epoch = step / steps_per_epoch), on the CPU.
   /// lc: the epoch's shuffled seeds, batch_size of them; each ego-graph's induced subgraph, batched
   /// block-diagonally (a node in two ego-graphs appears twice); targets = the seeds' positions; with
@@ -62,7 +67,7 @@ class BatchSource {
 
  private:
   graph::CsrGraph graph_;
-  torch::Tensor features_;
+  datasets::FeatureStore features_;
   std::optional<graph::EgoGraphs> egos_;
   BatchSourceOptions options_;
   uint64_t seed_;
@@ -77,22 +82,26 @@ class BatchSource {
 
 /// Builds one lc batch from the ego-graphs numbered `which` (int64) of `egos`, with the drop-edge views drawn from
 /// `generator`. Exposed for tests.
-std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const torch::Tensor& features,
+std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const datasets::FeatureStore& features,
                                           const graph::EgoGraphs& egos, const torch::Tensor& which,
                                           double drop_edge_rate, bool sparse_input, at::Generator generator);
 
 /// The reference's ego-graph inference (linear_probing_minibatch): each seed's embedding is the student encoder's
 /// output at the seed inside its own ego-graph (eval mode, no drop-edge), in batches of `batch_size` ego-graphs.
-/// Returns: [egos.size(), num_hidden] on the CPU, row s for egos.seeds[s].
-torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
+/// `on_rows(first, rows)` receives each batch's rows as they are computed (e.g. to write them to a file in chunks).
+/// Returns: [egos.size(), num_hidden] on the CPU, row s for egos.seeds[s]. Copies each batch's rows to the host.
+using EmbeddingRowsCallback = std::function<void(int64_t first_row, const torch::Tensor& rows)>;
+torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, const datasets::FeatureStore& features,
                                const graph::EgoGraphs& egos, int64_t batch_size, bool sparse_input,
-                               const torch::Device& device);
+                               const torch::Device& device, const EmbeddingRowsCallback& on_rows = {},
+                               bool progress = false);
 
 /// Layer-wise full-neighbour inference: every node's student-encoder output (eval mode), computed one encoder
 /// layer at a time over node batches of `batch_size` destinations (graph::select_rows blocks), so only two
 /// layers' activations of the whole graph are held (on the CPU), never a whole-graph forward on the device.
+/// The first layer gathers its input rows from `features` per batch (an on-disk store is never read whole).
 /// Equals model->embed(graph, features) to float tolerance. Returns: [N, num_hidden] on the CPU.
-torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, const torch::Tensor& features,
-                              int64_t batch_size, const torch::Device& device);
+torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, const datasets::FeatureStore& features,
+                              int64_t batch_size, const torch::Device& device, bool progress = false);
 
 }  // namespace graphmae2::models::graphmae2

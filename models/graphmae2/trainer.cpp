@@ -37,6 +37,18 @@ std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::Checkpoint
 
 }  // namespace
 
+graph::CsrGraph prepare_graph(const datasets::NodeDataset& data, const GraphMAE2Config& cfg) {
+  const auto undirected = cfg.symmetrize ? graph::symmetrize(data.graph) : data.graph;
+  return graph::add_self_loops(graph::remove_self_loops(undirected));
+}
+
+datasets::FeatureNormalization feature_normalization(const GraphMAE2Config& cfg) {
+  datasets::FeatureNormalization norm;
+  norm.row_normalize = cfg.feature_norm == FeatureNorm::row;
+  norm.standardize = cfg.feature_norm == FeatureNorm::standard;
+  return norm;
+}
+
 PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const GraphMAE2Config& cfg) {
   PreparedGraph out;
   switch (cfg.feature_norm) {
@@ -44,8 +56,7 @@ PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const GraphMAE2C
     case FeatureNorm::standard: out.features = datasets::standardize(data.features); break;
     case FeatureNorm::none: out.features = data.features; break;
   }
-  const auto undirected = cfg.symmetrize ? graph::symmetrize(data.graph) : data.graph;
-  out.graph = graph::add_self_loops(graph::remove_self_loops(undirected));
+  out.graph = prepare_graph(data, cfg);
   if (cfg.sparse_input) {
     // Counted first: dense features (ogbn-arxiv's standardised ones) would otherwise build an index of every entry.
     const auto nonzero = static_cast<double>(out.features.count_nonzero().item<int64_t>());
@@ -91,7 +102,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   TORCH_CHECK(options.batches != nullptr || input.features.device() == options.device, "train_graphmae2: the inputs are on ",
               input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");
   TrainResult result;
-  auto model = build_model(cfg, input.features.size(1));
+  auto model = build_model(cfg, options.batches ? options.batches->feature_dim() : input.features.size(1));
   model->to(options.device);  // before the optimiser takes the parameters
   result.model = model;
   auto params = model->student_parameters();
@@ -134,7 +145,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   loop.label = options.label;
   engine::TrainingLoop trainer(loop, *model, *optimizer, params, {&ema_encoder, &ema_projector});
 
-  const auto full_batch = input.full_batch();
+  const auto full_batch = options.batches ? GraphMAE2Batch{} : input.full_batch();
   // Mini-batch: batches of upcoming steps are built on worker threads (they depend on the step only).
   std::unique_ptr<engine::PrefetchLoader<std::unique_ptr<OwnedBatch>>> loader;
   if (options.batches) {

@@ -33,6 +33,10 @@ struct PreparedGraph {
 inline constexpr double kSparseInputDensity = 0.25;
 /// Copies the count of non-zero features to the host once (to decide on sparse input).
 PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const GraphMAE2Config& cfg);
+/// The graph part of prepare_inputs alone (for features kept on disk).
+graph::CsrGraph prepare_graph(const datasets::NodeDataset& data, const GraphMAE2Config& cfg);
+/// The normalisation `feature_norm` asks for, for a FeatureStore that normalises the rows it reads.
+datasets::FeatureNormalization feature_normalization(const GraphMAE2Config& cfg);
 
 /// Builds the model a config describes for `in_dim` input features.
 GraphMAE2 build_model(const GraphMAE2Config& cfg, int64_t in_dim);
@@ -66,7 +70,8 @@ struct TrainResult {
   std::map<std::string, double> last;  ///< figures of the last epoch
 };
 
-/// Trains GraphMAE2 on one graph for cfg.max_epoch epochs from `seed` (seeds torch's generators).
+/// Trains GraphMAE2 on one graph for cfg.max_epoch epochs from `seed` (seeds torch's generators). With
+/// options.batches, `input` is not read (its features may be empty: the batches carry theirs).
 /// Bit-for-bit repeatable on the CPU for a fixed seed and thread count; --resume continues identically
 /// (on CUDA the generator state is checkpointed too, but torch's atomic CUDA index_add/index_select
 /// backward makes runs differ in the last bits). Throws engine::TrainingDiverged on a NaN loss.

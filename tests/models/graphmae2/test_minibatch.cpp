@@ -47,7 +47,7 @@ TEST(MiniBatch, OneBatchHoldingTheWholeGraphEqualsTheFullBatchStep) {
   std::vector<int64_t> all(n);
   for (int64_t i = 0; i < n; ++i) all[i] = i;
   const auto egos = egos_of({all});
-  const auto owned = make_lc_batch(g, x, egos, torch::tensor({int64_t{0}}), 0.0, false,
+  const auto owned = make_lc_batch(g, datasets::FeatureStore(x), egos, torch::tensor({int64_t{0}}), 0.0, false,
                                    at::make_generator<at::CPUGeneratorImpl>(0));
   EXPECT_TRUE(owned->batch.graph == g);
   EXPECT_TRUE(torch::equal(owned->batch.features, x));
@@ -78,7 +78,7 @@ TEST(MiniBatch, LcBatchIsBlockDiagonalWithSeedsAsTargets) {
   const auto g = prepared_graph(30, 150, 2);
   const auto x = torch::arange(30, torch::kFloat).unsqueeze(1).repeat({1, 6});
   const auto egos = egos_of({{3, 4, 5, 9}, {7, 3, 1}, {12, 13, 3, 20, 21}});
-  const auto owned = make_lc_batch(g, x, egos, torch::tensor({int64_t{2}, int64_t{0}}), 0.0, false,
+  const auto owned = make_lc_batch(g, datasets::FeatureStore(x), egos, torch::tensor({int64_t{2}, int64_t{0}}), 0.0, false,
                                    at::make_generator<at::CPUGeneratorImpl>(0));
   const auto& b = owned->batch;
   EXPECT_EQ(b.graph.num_nodes(), 9);
@@ -90,7 +90,7 @@ TEST(MiniBatch, LcBatchIsBlockDiagonalWithSeedsAsTargets) {
   EXPECT_TRUE(b.graph == want.graph);
   EXPECT_FALSE(b.student_graph.has_value());
 
-  const auto dropped = make_lc_batch(g, x, egos, torch::tensor({int64_t{2}, int64_t{0}}), 0.5, true,
+  const auto dropped = make_lc_batch(g, datasets::FeatureStore(x), egos, torch::tensor({int64_t{2}, int64_t{0}}), 0.5, true,
                                      at::make_generator<at::CPUGeneratorImpl>(5));
   const auto& d = dropped->batch;
   ASSERT_TRUE(d.student_graph && d.teacher_graph);
@@ -113,7 +113,7 @@ TEST(MiniBatch, BatchesDependOnTheStepOnlyAndCoverEverySeedEachEpoch) {
   BatchSourceOptions o;
   o.batch_size = 5;
   o.drop_edge_rate = 0.3;
-  const BatchSource source(g, x, egos_of(lists), o, 9);
+  const BatchSource source(g, datasets::FeatureStore(x), egos_of(lists), o, 9);
   EXPECT_EQ(source.steps_per_epoch(), 5);
   for (int64_t epoch = 0; epoch < 2; ++epoch) {
     std::multiset<int64_t> seeds;
@@ -138,7 +138,7 @@ TEST(MiniBatch, BatchesDependOnTheStepOnlyAndCoverEverySeedEachEpoch) {
                torch::equal(e0->batch.features, e1->batch.features))
       << "another epoch, another order";
   o.batch_size = 24;
-  EXPECT_THROW(BatchSource(g, x, egos_of(lists), o, 9), c10::Error);
+  EXPECT_THROW(BatchSource(g, datasets::FeatureStore(x), egos_of(lists), o, 9), c10::Error);
 }
 
 TEST(MiniBatch, EgoInferenceEqualsOneForwardPerEgoGraph) {
@@ -147,7 +147,7 @@ TEST(MiniBatch, EgoInferenceEqualsOneForwardPerEgoGraph) {
   torch::manual_seed(2);
   auto model = small_model();
   const auto egos = egos_of({{3, 4, 5, 9, 10}, {7, 3, 1}, {12, 13, 3}, {0, 59, 58, 57}});
-  const auto emb = embed_ego_graphs(model, g, x, egos, 3, false, torch::kCPU);
+  const auto emb = embed_ego_graphs(model, g, datasets::FeatureStore(x), egos, 3, false, torch::kCPU);
   ASSERT_EQ(emb.size(0), 4);
   model->eval();
   torch::NoGradGuard no_grad;
@@ -164,7 +164,7 @@ TEST(MiniBatch, LayerwiseInferenceEqualsTheFullGraphEmbedding) {
   const auto x = torch::randn({300, 6});
   torch::manual_seed(4);
   auto model = GraphMAE2(GraphMAE2Options(6).num_hidden(8).heads(2).num_layers(3));
-  const auto layerwise = embed_layerwise(model, g, x, 64, torch::kCPU);
+  const auto layerwise = embed_layerwise(model, g, datasets::FeatureStore(x), 64, torch::kCPU);
   model->eval();
   torch::NoGradGuard no_grad;
   const auto full = model->embed(g, x);
@@ -179,7 +179,7 @@ TEST(MiniBatch, LayerwiseInferenceEqualsTheFullGraphEmbeddingOnCora) {
   const auto input = prepare_inputs(data, cfg);
   torch::manual_seed(1);
   auto model = build_model(cfg, data.feature_dim());
-  const auto layerwise = embed_layerwise(model, input.graph, input.features, 500, torch::kCPU);
+  const auto layerwise = embed_layerwise(model, input.graph, datasets::FeatureStore(input.features), 500, torch::kCPU);
   const auto full = embed(model, input);
   EXPECT_TRUE(torch::allclose(layerwise, full, 1e-4, 1e-5)) << (layerwise - full).abs().max().item<float>();
 }
@@ -191,7 +191,7 @@ TEST(MiniBatch, NeighborBatchesAreSampledSubgraphsWithTheSeedsFirst) {
   o.sampler = Sampler::neighbor;
   o.batch_size = 32;
   o.fanouts = {4, 3};
-  const BatchSource source(g, x, std::nullopt, o, 1);
+  const BatchSource source(g, datasets::FeatureStore(x), std::nullopt, o, 1);
   EXPECT_EQ(source.steps_per_epoch(), 16);
   const auto b = source.batch(3);
   const auto ids = b->batch.features.select(1, 0).to(torch::kLong);  // the parent id of each batch node
@@ -210,7 +210,7 @@ TEST(MiniBatch, NeighborBatchesAreSampledSubgraphsWithTheSeedsFirst) {
   }
   EXPECT_GT(edges, 32);
   o.fanouts = {};
-  EXPECT_THROW(BatchSource(g, x, std::nullopt, o, 1), c10::Error);
+  EXPECT_THROW(BatchSource(g, datasets::FeatureStore(x), std::nullopt, o, 1), c10::Error);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // Mini-batch runs end to end on a tiny graph: ego-graphs computed and cached, then reused; bad input refused
 // before training with the value named (another ego size, batch_size over the seeds, float16 overflow).
 
+#include "datasets/dataset_h5.h"
 #include "datasets/ego_graphs_h5.h"
+#include "datasets/hdf5_io.h"
+#include "models/graphmae2/trainer.h"
 #include "models/graphmae2/experiment.h"
 
 #include "fixtures/errors.h"
@@ -82,6 +85,55 @@ TEST(MiniBatchExperiment, BadInputIsRefusedBeforeTraining) {
   cfg.lc_file = (o.out_dir / "lc-ego8.h5").string();
   msg = error_of([&] { gm::run_experiment(cfg, other, options("mb-exp-bad-5")); });
   EXPECT_NE(msg.find("computed on another graph"), std::string::npos) << msg;
+}
+
+TEST(MiniBatchExperiment, FeaturesOnDiskTrainExactlyAsInMemory) {
+  const auto data = graphmae2::testing::tiny_dataset(80);
+  for (const auto dtype : {torch::kFloat32, torch::kFloat16}) {
+    const std::string tag = dtype == torch::kFloat16 ? "f16" : "f32";
+    auto cfg = lc_config();
+    cfg.feature_norm = gm::FeatureNorm::none;
+    cfg.feature_dtype = dtype == torch::kFloat16 ? gm::FeatureDtype::float16 : gm::FeatureDtype::float32;
+    auto in_memory = options("mb-exp-mem-" + tag);
+    const auto memory = gm::run_experiment(cfg, data, in_memory);
+
+    const auto cache = graphmae2::testing::scratch_dir("mb-exp-cache-" + tag) / "tiny.h5";
+    graphmae2::datasets::save_dataset_h5(data, cache, dtype);
+    cfg.feature_storage = gm::FeatureStorage::disk;
+    auto on_disk = options("mb-exp-disk-" + tag);
+    on_disk.features = graphmae2::datasets::FeatureStore::open_h5(cache, "features", gm::feature_normalization(cfg));
+    const auto disk = gm::run_experiment(cfg, graphmae2::datasets::load_dataset_h5(cache, false), on_disk);
+
+    EXPECT_EQ(memory.seeds[0].probe.test_acc, disk.seeds[0].probe.test_acc) << tag;
+    const auto emb_memory = graphmae2::datasets::read_h5_tensor(in_memory.out_dir / "embeddings_seed0.h5", "embeddings");
+    const auto emb_disk = graphmae2::datasets::read_h5_tensor(on_disk.out_dir / "embeddings_seed0.h5", "embeddings");
+    EXPECT_TRUE(torch::equal(emb_memory, emb_disk)) << tag << ": the same rows, the same training";
+  }
+}
+
+TEST(MiniBatchExperiment, EmbeddingsFileHoldsTheSeedsRowForRow) {
+  const auto data = graphmae2::testing::tiny_dataset(80);
+  auto o = options("mb-exp-emb");
+  gm::run_experiment(lc_config(), data, o);
+  const auto file = o.out_dir / "embeddings_seed0.h5";
+  const auto ids = graphmae2::datasets::read_h5_tensor(file, "node_ids");
+  const auto emb = graphmae2::datasets::read_h5_tensor(file, "embeddings");
+  // lc: every train/valid/test node once, in split order (the tiny dataset puts every node in a split).
+  ASSERT_EQ(ids.size(0), 80);
+  EXPECT_EQ(emb.sizes(), (std::vector<int64_t>{80, 8}));
+  EXPECT_TRUE(torch::equal(ids, torch::arange(80, torch::kLong)));
+  EXPECT_TRUE(torch::equal(graphmae2::datasets::read_h5_tensor(file, "labels"), data.labels.index_select(0, ids)));
+  EXPECT_TRUE(torch::equal(graphmae2::datasets::read_h5_tensor(file, "test_mask"), data.test_mask.index_select(0, ids)));
+}
+
+TEST(MiniBatchExperiment, FeaturesOnDiskNeedAMiniBatchSamplerAndTheLinearProbe) {
+  auto cfg = lc_config();
+  cfg.feature_storage = gm::FeatureStorage::disk;
+  cfg.sampler = gm::Sampler::full;
+  EXPECT_NE(error_of([&] { cfg.validate(); }).find("feature_storage disk needs a mini-batch sampler"), std::string::npos);
+  cfg.sampler = gm::Sampler::lc;
+  cfg.linear_prob = false;
+  EXPECT_NE(error_of([&] { cfg.validate(); }).find("use linear_prob true"), std::string::npos);
 }
 
 }  // namespace

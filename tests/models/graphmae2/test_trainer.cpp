@@ -124,7 +124,7 @@ TEST(Trainer, MiniBatchRunResumedMidEpochContinuesBitForBit) {
   gm::BatchSourceOptions bo;
   bo.batch_size = cfg.batch_size;
   bo.drop_edge_rate = cfg.drop_edge_rate;
-  const gm::BatchSource batches(input.graph, input.features, egos, bo, 5);
+  const gm::BatchSource batches(input.graph, graphmae2::datasets::FeatureStore(input.features), egos, bo, 5);
   ASSERT_EQ(batches.steps_per_epoch(), 4);
   gm::TrainerOptions o;
   o.progress = false;
@@ -246,6 +246,50 @@ TEST(Trainer, PrepareInputsAddsExactlyOneSelfLoopAndRowNormalises) {
   EXPECT_EQ((rows == input.graph.indices).sum().item<int64_t>(), data.num_nodes());
   EXPECT_EQ(input.graph.num_edges(), data.graph.num_edges() + data.num_nodes());
   EXPECT_TRUE(torch::allclose(input.features.sum(1), torch::ones({data.num_nodes()}), 1e-5, 1e-6));
+}
+
+TEST(LinearProbe, MiniBatchesFollowAPlainShuffledLoop) {
+  namespace ev = graphmae2::models::eval;
+  torch::manual_seed(3);
+  const auto labels = torch::randint(4, {200}, torch::kInt64);
+  const auto emb = torch::nn::functional::one_hot(labels, 4).to(torch::kFloat32) + 1.5 * torch::randn({200, 4});
+  const auto idx = torch::arange(200);
+  const auto train = idx < 120, val = (idx >= 120).logical_and(idx < 160), test = idx >= 160;
+  ev::ProbeOptions o{0.05, 1e-4, 15, 11, 32};
+  const auto got = ev::linear_probe(emb, labels, 4, train, val, test, o);
+
+  // The same protocol written out: Adam over shuffled batches of 32 train rows each epoch, the last epoch whose
+  // validation accuracy is >= the best kept.
+  torch::manual_seed(11);
+  torch::nn::Linear head(4, 4);
+  torch::optim::Adam opt(head->parameters(), torch::optim::AdamOptions(0.05).weight_decay(1e-4));
+  const auto x_train = emb.narrow(0, 0, 120), y_train = labels.narrow(0, 0, 120);
+  ev::ProbeResult want;
+  for (int64_t epoch = 0; epoch < 15; ++epoch) {
+    const auto order = torch::randperm(120, torch::kLong);
+    for (int64_t b = 0; b < 120; b += 32) {
+      const auto rows = order.narrow(0, b, std::min<int64_t>(32, 120 - b));
+      auto loss = torch::nn::functional::cross_entropy(head(x_train.index_select(0, rows)), y_train.index_select(0, rows));
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    torch::NoGradGuard no_grad;
+    const auto logits = head(emb);
+    want.observe(epoch, ev::accuracy(logits, labels, val), ev::accuracy(logits, labels, test));
+  }
+  EXPECT_EQ(got.best_epoch, want.best_epoch);
+  EXPECT_DOUBLE_EQ(got.best_val_acc, want.best_val_acc);
+  EXPECT_DOUBLE_EQ(got.test_acc, want.test_acc);
+  EXPECT_DOUBLE_EQ(got.final_test_acc, want.final_test_acc);
+
+  // A batch at least the train set's size is the full-batch probe.
+  o.batch_size = 0;
+  const auto full = ev::linear_probe(emb, labels, 4, train, val, test, o);
+  o.batch_size = 120;
+  const auto whole = ev::linear_probe(emb, labels, 4, train, val, test, o);
+  EXPECT_EQ(full.best_epoch, whole.best_epoch);
+  EXPECT_DOUBLE_EQ(full.final_test_acc, whole.final_test_acc);
 }
 
 TEST(LinearProbe, SeparableEmbeddingsAreClassifiedAndMatchHandCount) {
