@@ -32,13 +32,13 @@ torch::Tensor row_normalize(const torch::Tensor& features) {
   return features / torch::where(sums == 0, torch::ones_like(sums), sums);
 }
 
-torch::Tensor to_float16_checked(const torch::Tensor& features) {
+torch::Tensor to_float16_checked(const torch::Tensor& features, int64_t first_row) {
   constexpr double kHalfMax = 65504.0;
   const auto too_large = features.abs() > kHalfMax;
   if (too_large.any().item<bool>()) {
     const auto at = too_large.nonzero()[0];
     const int64_t row = at[0].item<int64_t>(), col = at[1].item<int64_t>();
-    throw std::invalid_argument("float16 features: feature [" + std::to_string(row) + ", " + std::to_string(col) +
+    throw std::invalid_argument("float16 features: feature [" + std::to_string(first_row + row) + ", " + std::to_string(col) +
                                 "] = " + std::to_string(features[row][col].item<double>()) +
                                 " overflows float16 (largest 65504); keep float32 or normalise the features");
   }

@@ -29,8 +29,9 @@ struct NodeDataset {
 };
 
 /// `features` (float32) as float16, refusing values float16 cannot hold (|x| > 65504). Throws
-/// std::invalid_argument naming the row, column and value of the first.
-torch::Tensor to_float16_checked(const torch::Tensor& features);
+/// std::invalid_argument naming the row (plus `first_row`, for a chunk of a larger matrix), column and value of
+/// the first.
+torch::Tensor to_float16_checked(const torch::Tensor& features, int64_t first_row = 0);
 
 /// Divides each feature row by its sum; all-zero rows stay zero (as DGL's Planetoid loader does).
 torch::Tensor row_normalize(const torch::Tensor& features);

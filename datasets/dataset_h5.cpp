@@ -13,22 +13,41 @@ constexpr const char* kVersion = "1";
 
 }  // namespace
 
-void save_dataset_h5(const NodeDataset& ds, const std::filesystem::path& file, torch::ScalarType feature_dtype) {
+void save_dataset_h5_streamed(const NodeDataset& ds, int64_t feature_dim, const std::filesystem::path& file,
+                              torch::ScalarType feature_dtype,
+                              const std::function<void(const FeatureRowsWriter&)>& write_features) {
   ds.validate();
   TORCH_CHECK(feature_dtype == torch::kFloat32 || feature_dtype == torch::kFloat16,
               "save_dataset_h5: features are stored as float32 or float16, not ", feature_dtype);
-  write_h5(file,
-           {{"graph/indptr", ds.graph.indptr},
-            {"graph/indices", ds.graph.indices},
-            {"features", feature_dtype == torch::kFloat16 ? to_float16_checked(ds.features) : ds.features},
-            {"labels", ds.labels},
-            {"train_mask", ds.train_mask},
-            {"val_mask", ds.val_mask},
-            {"test_mask", ds.test_mask}},
-           {{"format", kFormat},
-            {"version", kVersion},
-            {"name", ds.name},
-            {"num_classes", std::to_string(ds.num_classes)}});
+  TORCH_CHECK(feature_dim >= 0, "save_dataset_h5: feature_dim must be >= 0, got ", feature_dim);
+  // Contiguous, so that feature_storage disk can read rows by byte offset.
+  const StreamedDataset features{"features", feature_dtype, {ds.num_nodes(), feature_dim}, /*contiguous=*/true};
+  write_h5_streamed(file,
+                    {{"graph/indptr", ds.graph.indptr},
+                     {"graph/indices", ds.graph.indices},
+                     {"labels", ds.labels},
+                     {"train_mask", ds.train_mask},
+                     {"val_mask", ds.val_mask},
+                     {"test_mask", ds.test_mask}},
+                    {{"format", kFormat},
+                     {"version", kVersion},
+                     {"name", ds.name},
+                     {"num_classes", std::to_string(ds.num_classes)}},
+                    features, [&](H5RowSink& sink) {
+                      write_features([&](int64_t first_row, const torch::Tensor& rows) {
+                        sink.write_rows(first_row, feature_dtype == torch::kFloat16
+                                                       ? to_float16_checked(rows.to(torch::kFloat32), first_row)
+                                                       : rows.to(torch::kFloat32));
+                      });
+                    });
+}
+
+void save_dataset_h5(const NodeDataset& ds, const std::filesystem::path& file, torch::ScalarType feature_dtype) {
+  ds.validate();
+  auto without_features = ds;
+  without_features.features = torch::empty({ds.num_nodes(), 0}, torch::kFloat32);
+  save_dataset_h5_streamed(without_features, ds.feature_dim(), file, feature_dtype,
+                           [&](const FeatureRowsWriter& write) { write(0, ds.features); });
 }
 
 NodeDataset load_dataset_h5(const std::filesystem::path& file, bool with_features) {

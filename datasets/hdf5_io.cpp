@@ -166,7 +166,7 @@ void H5RowSink::write_rows(int64_t first_row, const torch::Tensor& rows) {
     fail(d.file, "dataset '" + d.name + "' of shape " + c10::str(c10::IntArrayRef(d.shape)) + ": rows of shape " +
                      c10::str(rows.sizes()) + " do not fit at row " + std::to_string(first_row));
   }
-  if (rows.size(0) == 0) return;
+  if (rows.numel() == 0) return;
   const auto tensor = rows.to(torch::kCPU, d.dtype).contiguous();
   try {
     H5::DataSpace file_space = d.dataset.getSpace();
@@ -207,7 +207,7 @@ void write_h5_streamed(const fs::path& file, const std::vector<std::pair<std::st
         impl->name = streamed.name;
         impl->shape = streamed.shape;
         impl->dtype = streamed.dtype;
-        impl->dataset = create_dataset(f, streamed.name, streamed.dtype, streamed.shape, true);
+        impl->dataset = create_dataset(f, streamed.name, streamed.dtype, streamed.shape, !streamed.contiguous);
         H5RowSink sink(std::move(impl));
         fill(sink);
       }

@@ -34,11 +34,13 @@ class H5RowSink {
   std::unique_ptr<Impl> impl_;
 };
 
-/// @brief A dataset written a row range at a time (stored in chunks of about 1 MiB of rows).
+/// @brief A dataset written a row range at a time (stored in chunks of about 1 MiB of rows, or contiguously).
 struct StreamedDataset {
   std::string name;  ///< empty: none
   torch::ScalarType dtype = torch::kFloat32;
   std::vector<int64_t> shape;
+  /// Stored contiguously (a reader can address rows by byte offset, as FeatureStore does) instead of in chunks.
+  bool contiguous = false;
 };
 
 /// write_h5, plus the dataset `streamed`, whose rows `fill` writes through the sink (for arrays too large to hold

@@ -220,7 +220,8 @@ class EntryStream {
   std::vector<char> in_;  // compressed input chunk (deflate only)
 };
 
-torch::Tensor read_array(EntryStream& in, const std::string& where) {
+// Reads the .npy header at the start of `in` and checks that the data left matches its shape and dtype.
+NpyHeader read_header(EntryStream& in, const std::string& where) {
   char pre[12];
   if (in.left() < 10) throw std::runtime_error(where + ": byte 0: truncated npy (" + std::to_string(in.left()) + " bytes)");
   in.read(pre, 10);
@@ -243,7 +244,6 @@ torch::Tensor read_array(EntryStream& in, const std::string& where) {
   head.resize(prefix + header_len);
   in.read(head.data() + prefix, header_len);
   const NpyHeader h = parse_npy_header(head, where);
-  const auto t = dtype_of(h.descr, where);
   int64_t numel = 1;
   for (int64_t d : h.shape) {
     if (__builtin_mul_overflow(numel, d, &numel)) throw std::runtime_error(where + ": npy shape overflows");
@@ -254,17 +254,27 @@ torch::Tensor read_array(EntryStream& in, const std::string& where) {
                              h.descr + " need " + std::to_string(numel) + " x " +
                              std::to_string(itemsize_of(h.descr)));
   }
+  return h;
+}
+
+void check_bools(const torch::Tensor& t, const std::string& where) {
+  if (t.scalar_type() != torch::kBool) return;
+  const auto* b = static_cast<const uint8_t*>(t.data_ptr());
+  for (int64_t k = 0; k < t.numel(); ++k) {
+    if (b[k] > 1) throw std::runtime_error(where + ": bool array holds byte " + std::to_string(b[k]));
+  }
+}
+
+torch::Tensor read_array(EntryStream& in, const std::string& where) {
+  const NpyHeader h = read_header(in, where);
+  const auto t = dtype_of(h.descr, where);
+  const auto nbytes = static_cast<int64_t>(in.left());
   std::vector<int64_t> shape = h.shape;
   if (h.fortran_order) std::reverse(shape.begin(), shape.end());
   auto out = torch::empty(shape, torch::TensorOptions().dtype(t));
   if (nbytes > 0) in.read(static_cast<char*>(out.data_ptr()), static_cast<size_t>(nbytes));
   in.finish();
-  if (t == torch::kBool) {
-    const auto* b = static_cast<const uint8_t*>(out.data_ptr());
-    for (int64_t k = 0; k < numel; ++k) {
-      if (b[k] > 1) throw std::runtime_error(where + ": bool array holds byte " + std::to_string(b[k]));
-    }
-  }
+  check_bools(out, where);
   if (h.fortran_order && shape.size() > 1) {
     std::vector<int64_t> perm(shape.size());
     for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int64_t>(perm.size() - 1 - k);
@@ -369,7 +379,37 @@ std::string strip_npy(const std::string& n) {
   return n.size() > 4 && n.compare(n.size() - 4, 4, ".npy") == 0 ? n.substr(0, n.size() - 4) : n;
 }
 
-torch::Tensor read_entry(Source& src, const std::string& name) {
+void read_rows(EntryStream& in, const std::string& where, int64_t rows_per_chunk, const RowsCallback& on_rows) {
+  const NpyHeader h = read_header(in, where);
+  const auto t = dtype_of(h.descr, where);
+  if (h.shape.empty()) throw std::runtime_error(where + ": a scalar has no rows");
+  if (h.fortran_order && h.shape.size() > 1) {
+    throw std::runtime_error(where + ": a Fortran-order array cannot be read row by row; save it in C order");
+  }
+  int64_t row_elems = 1;
+  for (size_t k = 1; k < h.shape.size(); ++k) row_elems *= h.shape[k];  // the header check bounded the product
+  const int64_t row_bytes = row_elems * itemsize_of(h.descr);
+  const int64_t rows = h.shape[0];
+  for (int64_t first = 0; first < rows; first += rows_per_chunk) {
+    std::vector<int64_t> shape = h.shape;
+    shape[0] = std::min(rows_per_chunk, rows - first);
+    auto chunk = torch::empty(shape, torch::TensorOptions().dtype(t));
+    if (chunk.numel() > 0) in.read(static_cast<char*>(chunk.data_ptr()), static_cast<size_t>(shape[0] * row_bytes));
+    check_bools(chunk, where);
+    on_rows(first, chunk);
+  }
+  in.finish();
+}
+
+// The entry `name` (with or without ".npy") of the archive, positioned at its data.
+struct FoundEntry {
+  uint64_t data_off, comp, uncomp;
+  int method;
+  uint32_t crc;
+  std::string where;
+};
+
+FoundEntry find_entry(Source& src, const std::string& name) {
   const auto entries = read_directory(src);
   const Entry* en = nullptr;
   std::string names;
@@ -397,8 +437,13 @@ torch::Tensor read_entry(Source& src, const std::string& name) {
   if (data_off > src.size() || en->comp > src.size() - data_off) {
     src.fail(data_off, "truncated: " + en->name + " needs " + std::to_string(en->comp) + " bytes of data");
   }
-  EntryStream in(src, data_off, en->comp, en->uncomp, en->method, en->crc, where);
-  return read_array(in, where);
+  return FoundEntry{data_off, en->comp, en->uncomp, en->method, en->crc, where};
+}
+
+torch::Tensor read_entry(Source& src, const std::string& name) {
+  const auto e = find_entry(src, name);
+  EntryStream in(src, e.data_off, e.comp, e.uncomp, e.method, e.crc, e.where);
+  return read_array(in, e.where);
 }
 
 }  // namespace
@@ -482,6 +527,23 @@ std::vector<std::string> list_npz(const std::filesystem::path& file) {
 torch::Tensor read_npz_array(const std::filesystem::path& file, const std::string& name) {
   FileSource src(file);
   return read_entry(src, name);
+}
+
+void read_npz_rows(const std::filesystem::path& file, const std::string& name, int64_t rows_per_chunk,
+                   const RowsCallback& on_rows) {
+  if (rows_per_chunk < 1) throw std::invalid_argument("read_npz_rows: rows_per_chunk must be >= 1");
+  FileSource src(file);
+  const auto e = find_entry(src, name);
+  EntryStream in(src, e.data_off, e.comp, e.uncomp, e.method, e.crc, e.where);
+  read_rows(in, e.where, rows_per_chunk, on_rows);
+}
+
+std::vector<int64_t> npz_array_shape(const std::filesystem::path& file, const std::string& name) {
+  FileSource src(file);
+  const auto e = find_entry(src, name);
+  EntryStream in(src, e.data_off, e.comp, e.uncomp, e.method, e.crc, e.where);
+  auto shape = read_header(in, e.where).shape;
+  return shape;
 }
 
 torch::Tensor parse_npz_array(std::string_view zip_bytes, const std::string& name, const std::string& source) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,15 @@ std::vector<std::string> list_npz(const std::filesystem::path& file);
 /// Reads array `name` of an .npz (streamed: stored entries are read straight into the tensor, deflate
 /// entries are inflated chunk by chunk; the CRC-32 is checked). Throws naming file, entry and offset.
 torch::Tensor read_npz_array(const std::filesystem::path& file, const std::string& name);
+/// Receives consecutive rows (along the first axis) of an array: rows first_row.. of it, as a CPU tensor.
+using RowsCallback = std::function<void(int64_t first_row, const torch::Tensor& rows)>;
+/// Reads array `name` of an .npz `rows_per_chunk` rows at a time (for arrays larger than memory: only one chunk
+/// is held), in order; the CRC-32 is checked after the last chunk, so a damaged entry throws after `on_rows` saw
+/// its rows. C-order arrays only. Throws like read_npz_array.
+void read_npz_rows(const std::filesystem::path& file, const std::string& name, int64_t rows_per_chunk,
+                   const RowsCallback& on_rows);
+/// The shape of array `name` of an .npz, from its header (the data is not read).
+std::vector<int64_t> npz_array_shape(const std::filesystem::path& file, const std::string& name);
 /// The same over an archive in memory (tests, fuzzing).
 torch::Tensor parse_npz_array(std::string_view zip_bytes, const std::string& name, const std::string& source);
 std::vector<std::string> parse_npz_names(std::string_view zip_bytes, const std::string& source);

@@ -1,18 +1,17 @@
 #include "datasets/ogb.h"
 
 #include "datasets/csv_gz.h"
+#include "datasets/edge_list.h"
+#include "datasets/npz.h"
 #include "util/atomic_file.h"
 
 #include <zlib.h>
 
-#include <cstdio>
-#include <functional>
-#include "datasets/edge_list.h"
-#include "datasets/npz.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <functional>
 #include <stdexcept>
 
 namespace graphmae2::datasets {
@@ -129,6 +128,44 @@ int64_t read_ogb_count(const fs::path& file) {
   return v[0];
 }
 
+std::vector<int64_t> ogb_feature_shape(const fs::path& dir) {
+  const fs::path raw = dir / "raw";
+  if (fs::is_regular_file(raw / "data.npz")) {
+    auto shape = npz::npz_array_shape(raw / "data.npz", "node_feat");
+    if (shape.size() != 2) fail(raw / "data.npz", "node_feat must be a matrix [N, D]");
+    return shape;
+  }
+  const auto feat_file = raw / "node-feat.csv.gz";
+  require(feat_file, "node features");
+  gzFile f = gzopen(feat_file.c_str(), "rb");
+  if (f == nullptr) fail(feat_file, "cannot open");
+  std::string line;
+  char buf[4096];
+  while (gzgets(f, buf, sizeof buf) != nullptr) {
+    line += buf;
+    if (!line.empty() && line.back() == '\n') break;
+  }
+  gzclose(f);
+  if (line.empty()) fail(feat_file, "line 1: empty file");
+  return {read_ogb_count(raw / "num-node-list.csv.gz"), 1 + static_cast<int64_t>(std::count(line.begin(), line.end(), ','))};
+}
+
+void read_ogb_features(const fs::path& dir, int64_t rows_per_chunk,
+                       const std::function<void(int64_t first_row, const torch::Tensor& rows)>& on_rows) {
+  TORCH_CHECK(rows_per_chunk >= 1, "read_ogb_features: rows_per_chunk must be >= 1, got ", rows_per_chunk);
+  const fs::path raw = dir / "raw";
+  if (fs::is_regular_file(raw / "data.npz")) {
+    npz::read_npz_rows(raw / "data.npz", "node_feat", rows_per_chunk,
+                       [&](int64_t first, const torch::Tensor& rows) { on_rows(first, rows.to(torch::kFloat32)); });
+    return;
+  }
+  const auto shape = ogb_feature_shape(dir);
+  const auto features = read_float_csv(raw / "node-feat.csv.gz", shape[0]);
+  for (int64_t first = 0; first < features.size(0); first += rows_per_chunk) {
+    on_rows(first, features.narrow(0, first, std::min(rows_per_chunk, features.size(0) - first)));
+  }
+}
+
 SplitMasks ogb_time_split(const torch::Tensor& years_in, int64_t last_train_year, int64_t valid_year) {
   TORCH_CHECK(years_in.dim() == 1 || (years_in.dim() == 2 && years_in.size(1) == 1),
               "ogb_time_split: years must be [N] or [N, 1], got ", years_in.sizes());
@@ -172,12 +209,16 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
     const int64_t m = ei.size(1);
     src.assign(e, e + m);
     dst.assign(e + m, e + 2 * m);
-    features = npz::read_npz_array(data, "node_feat");
     labels = labels_from_array(npz::read_npz_array(label_file, "node_label"), label_file);
-    if (features.dim() != 2 || features.size(0) != n) {
-      fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
+    if (opts.features) {
+      features = npz::read_npz_array(data, "node_feat");
+      if (features.dim() != 2 || features.size(0) != n) fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
+      features = features.to(torch::kFloat32);
+    } else {
+      const auto shape = npz::npz_array_shape(data, "node_feat");
+      if (shape.size() != 2 || shape[0] != n) fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
+      features = torch::empty({n, 0}, torch::kFloat32);
     }
-    features = features.to(torch::kFloat32);
   } else {
     const auto edge_file = raw / "edge.csv.gz", feat_file = raw / "node-feat.csv.gz";
     label_file = raw / "node-label.csv.gz";
@@ -200,7 +241,7 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
         dst[k] = flat[2 * k + 1];
       }
     }
-    features = read_float_csv(feat_file, n);
+    features = opts.features ? read_float_csv(feat_file, n) : torch::empty({n, 0}, torch::kFloat32);
     labels = read_label_csv(label_file);
   }
   if (labels.size(0) != n) {

@@ -4,8 +4,10 @@
 #include "datasets/dataset.h"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace graphmae2::datasets {
 
@@ -27,6 +29,8 @@ struct OgbOptions {
   std::string split;                     ///< default: master.csv's split folder
   bool symmetrize = false;               ///< add every reverse edge, deduplicated (GraphMAE2 does this for arxiv)
   bool drop_self_loops = false;
+  /// false: leave the feature matrix unread (the dataset's features are [N, 0]); stream it with read_ogb_features.
+  bool features = true;
 };
 
 /// Reads an OGB node dataset folder `dir` (holding raw/ and split/). CSV layout: raw/edge.csv.gz ("src,dst"),
@@ -45,6 +49,16 @@ NodeDataset read_ogb_node_dataset(const std::filesystem::path& dir, const std::s
 /// std::runtime_error naming the file on a failed write.
 void write_ogb_node_dataset(const NodeDataset& ds, const std::filesystem::path& dir, const std::string& split,
                             bool undirected_once);
+
+/// The shape [N, D] of the node features of OGB folder `dir`, without reading them (binary layout: the npy
+/// header of node_feat; CSV layout: num-node-list and the columns of node-feat's first line). Throws naming the file.
+std::vector<int64_t> ogb_feature_shape(const std::filesystem::path& dir);
+
+/// Passes the node features of OGB folder `dir` to `on_rows` as float32 chunks of `rows_per_chunk` rows, in order.
+/// Binary layout: read from data.npz a chunk at a time (only one chunk in memory: papers100M's matrix exceeds
+/// most machines' memory); CSV layout: parsed whole, then passed on in chunks. Throws naming the file.
+void read_ogb_features(const std::filesystem::path& dir, int64_t rows_per_chunk,
+                       const std::function<void(int64_t first_row, const torch::Tensor& rows)>& on_rows);
 
 /// Returns: true if `dir` looks like an OGB node dataset folder (raw/num-node-list.csv.gz or raw/data.npz).
 bool is_ogb_folder(const std::filesystem::path& dir);

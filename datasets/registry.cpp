@@ -12,8 +12,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
-
-#include <zlib.h>
 #include <stdexcept>
 #include <vector>
 
@@ -59,36 +57,26 @@ fs::path resolve_data_root(const std::optional<std::string>& flag) {
   return "data";
 }
 
-namespace {
-
-// The OGB folder `name_or_path` resolves to, if any.
-std::optional<fs::path> ogb_folder(const std::string& name_or_path, const fs::path& data_root) {
+std::optional<fs::path> resolve_ogb_folder(const std::string& name_or_path, const fs::path& data_root) {
   std::error_code ec;
   const fs::path as_path(name_or_path);
   if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) return as_path;
   if (lower(name_or_path).rfind("ogbn-", 0) != 0) return std::nullopt;
-  std::string folder = lower(name_or_path);
+  OgbInfo info;
+  try {
+    info = ogb_info(name_or_path);
+  } catch (const std::runtime_error&) {
+    return std::nullopt;  // load_node_dataset says which names exist
+  }
+  std::string folder = info.name;
   std::replace(folder.begin(), folder.end(), '-', '_');
-  for (const auto& dir : {data_root / folder, data_root / name_or_path}) {
+  for (const auto& dir : {data_root / folder, data_root / info.name}) {
     if (is_ogb_folder(dir)) return dir;
   }
   return std::nullopt;
 }
 
-// Columns of the first line of a gzip'd CSV (0 if it cannot be read: the reader reports that later).
-int64_t csv_gz_columns(const fs::path& file) {
-  gzFile f = gzopen(file.c_str(), "rb");
-  if (f == nullptr) return 0;
-  std::string line;
-  char buf[4096];
-  while (gzgets(f, buf, sizeof buf) != nullptr) {
-    line += buf;
-    if (!line.empty() && line.back() == '\n') break;
-  }
-  gzclose(f);
-  if (line.empty()) return 0;
-  return 1 + std::count(line.begin(), line.end(), ',');
-}
+namespace {
 
 int64_t mem_available_bytes() {
   std::ifstream in("/proc/meminfo");
@@ -109,11 +97,13 @@ void check_features_fit_memory(const std::string& name_or_path, const fs::path& 
   if (as_path.extension() == ".h5" && fs::is_regular_file(as_path) && h5_has(as_path, "features")) {
     const auto shape = h5_shape(as_path, "features");
     if (shape.size() == 2) rows = shape[0], cols = shape[1];
-  } else if (const auto dir = ogb_folder(name_or_path, data_root)) {
-    const auto raw = *dir / "raw";
-    if (fs::is_regular_file(raw / "num-node-list.csv.gz") && fs::is_regular_file(raw / "node-feat.csv.gz")) {
-      rows = read_ogb_count(raw / "num-node-list.csv.gz");
-      cols = csv_gz_columns(raw / "node-feat.csv.gz");
+  } else if (const auto dir = resolve_ogb_folder(name_or_path, data_root)) {
+    try {
+      const auto shape = ogb_feature_shape(*dir);
+      rows = shape[0];
+      cols = shape[1];
+    } catch (const std::runtime_error&) {
+      return;  // the reader names what is wrong with the folder
     }
   }
   const int64_t available = mem_available_bytes();

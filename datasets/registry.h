@@ -29,6 +29,10 @@ std::filesystem::path resolve_data_root(const std::optional<std::string>& flag);
 NodeDataset load_node_dataset(const std::string& name_or_path, const std::filesystem::path& data_root,
                               const LoadOptions& opts = {});
 
+/// The OGB dataset folder `name_or_path` names (a folder path, or ogbn-<name> under `data_root`), if there is one.
+std::optional<std::filesystem::path> resolve_ogb_folder(const std::string& name_or_path,
+                                                        const std::filesystem::path& data_root);
+
 /// Refuses, before anything is read, a dataset whose float32 feature matrix (plus one working copy for
 /// normalisation) would not fit the memory available now (/proc/meminfo MemAvailable): an .h5 cache, or an OGB
 /// folder in CSV layout (rows from num-node-list, columns from node-feat's first line). Other datasets pass.

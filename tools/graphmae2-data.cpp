@@ -117,11 +117,11 @@ Args parse(int argc, char** argv) {
     a.seeds = parsed.get("seeds", "all");
     if (a.seeds != "all" && a.seeds != "split") throw UsageError("--seeds must be all or split, got '" + a.seeds + "'");
     if (!parsed.get("threads").empty()) a.threads = static_cast<int>(parse_count("threads", parsed.get("threads"), 1));
-    a.progress = !parsed.on("no-progress");
   } else if (!parsed.get("out").empty() || !parsed.get("ego-size").empty() || !parsed.get("seeds").empty() ||
              !parsed.get("threads").empty()) {
     throw UsageError("--out, --ego-size, --seeds and --threads belong to the lc command");
   }
+  a.progress = !parsed.on("no-progress");
   if (a.command != "inspect" && a.command != "convert" && a.command != "lc" && a.command != "export-ogb") {
     throw UsageError(a.command.empty() ? "missing command" : "unknown command '" + a.command + "'");
   }
@@ -169,9 +169,45 @@ int run_lc(const Args& a, const ds::NodeDataset& data) {
   return 0;
 }
 
+/// convert of an OGB folder without normalisation: the feature matrix goes from the download to the cache a chunk
+/// of rows at a time, never whole (papers100M's is larger than most machines' memory).
+void convert_ogb_streamed(const std::filesystem::path& dir, const std::filesystem::path& out, torch::ScalarType dtype,
+                          bool progress) {
+  ds::OgbOptions options;
+  options.features = false;
+  const auto data = ds::read_ogb_node_dataset(dir, "", options);
+  const auto shape = ds::ogb_feature_shape(dir);
+  graphmae2::models::engine::ProgressBar bar("features -> " + out.filename().string(), shape[0], progress, 0);
+  ds::save_dataset_h5_streamed(data, shape[1], out, dtype, [&](const ds::FeatureRowsWriter& write) {
+    ds::read_ogb_features(dir, 1 << 16, [&](int64_t first, const torch::Tensor& rows) {
+      write(first, rows);
+      bar.update(first + rows.size(0), "");
+    });
+  });
+  bar.finish();
+}
+
 int run(const Args& a) {
   const auto root = ds::resolve_data_root(a.data_root);
   auto t0 = std::chrono::steady_clock::now();
+  std::optional<std::filesystem::path> stream_from;
+  if (a.command == "convert" && !a.load.row_normalize && !a.load.standardize) {
+    stream_from = ds::resolve_ogb_folder(a.positional[0], root);
+  }
+  if (stream_from) {
+    const std::filesystem::path out = a.positional[1];
+    convert_ogb_streamed(*stream_from, out, a.feature_dtype, a.progress);
+    const double convert_s = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    const auto back = ds::load_dataset_h5(out, /*with_features=*/false);
+    const auto features = ds::FeatureStore::open_h5(out, "features");
+    std::cout << "wrote " << out.string() << " (" << back.num_nodes() << " nodes, " << back.graph.num_edges()
+              << " edges, " << features.num_rows() << " x " << features.dim() << " "
+              << c10::toString(features.stored_dtype()) << " features, " << std::filesystem::file_size(out)
+              << " bytes)\nparse and write (features streamed): " << convert_s << " s; read back .h5: "
+              << seconds_since(t0) << " s\n";
+    return 0;
+  }
   auto data = ds::load_node_dataset(a.positional[0], root, a.load);
   const double parse_s = seconds_since(t0);
   if (a.command == "lc") return run_lc(a, data);

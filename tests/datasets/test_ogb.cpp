@@ -3,6 +3,8 @@
 
 #include "fixtures/errors.h"
 #include "datasets/csv_gz.h"
+#include "datasets/dataset_h5.h"
+#include "datasets/feature_store.h"
 #include "datasets/npz.h"
 #include "datasets/ogb.h"
 #include "datasets/planetoid.h"
@@ -318,8 +320,9 @@ TEST(Npz, BadInputIsNamed) {
   }
 }
 
-TEST(OgbNpz, Papers100MStyleFolderReads) {
-  const auto dir = scratch_dir("ogb_papers") / "ogbn_papers100M";
+// A papers100M-style binary folder: 3 nodes, float16 features, one unlabelled node.
+fs::path write_papers_folder(const std::string& scratch) {
+  const auto dir = scratch_dir(scratch) / "ogbn_papers100M";
   fs::create_directories(dir / "raw");
   const int64_t edges[2][3] = {{0, 1, 2}, {1, 2, 0}};
   const uint16_t feat[3][2] = {{0x3c00, 0x0000}, {0x4000, 0x3800}, {0xbc00, 0x3c00}};  // 1,0 / 2,.5 / -1,1
@@ -336,6 +339,11 @@ TEST(OgbNpz, Papers100MStyleFolderReads) {
   write_gz(dir / "split" / "time" / "train.csv.gz", "0\n");
   write_gz(dir / "split" / "time" / "valid.csv.gz", "");
   write_gz(dir / "split" / "time" / "test.csv.gz", "2\n");
+  return dir;
+}
+
+TEST(OgbNpz, Papers100MStyleFolderReads) {
+  const auto dir = write_papers_folder("ogb_papers");
   auto ds = load_node_dataset("ogbn-papers100M", dir.parent_path());
   EXPECT_EQ(ds.num_nodes(), 3);
   EXPECT_EQ(ds.num_classes, 172);
@@ -346,6 +354,67 @@ TEST(OgbNpz, Papers100MStyleFolderReads) {
   write_gz(dir / "split" / "time" / "valid.csv.gz", "1\n");
   const auto msg = error_of([&] { load_node_dataset("ogbn-papers100M", dir.parent_path()); });
   EXPECT_NE(msg.find("node-label.npz: node 1 is in split 'time' but has no label"), std::string::npos) << msg;
+}
+
+TEST(Npz, RowsInChunksEqualTheWholeArray) {
+  const auto dir = scratch_dir("npz_rows");
+  const auto x = torch::arange(7 * 3, torch::kFloat32).view({7, 3}) / 4;
+  for (const bool deflated : {false, true}) {
+    const auto file = dir / (deflated ? "d.npz" : "s.npz");
+    std::ofstream(file, std::ios::binary) << zip({{"other.npy", npy("<i8", {1}, "\0\0\0\0\0\0\0\0", 8)},
+                                                   {"x.npy", npy("<f4", {7, 3}, x.data_ptr(), 7 * 3 * 4)}},
+                                                  deflated);
+    EXPECT_EQ(npz::npz_array_shape(file, "x"), (std::vector<int64_t>{7, 3}));
+    std::vector<torch::Tensor> parts;
+    std::vector<int64_t> firsts;
+    npz::read_npz_rows(file, "x", 3, [&](int64_t first, const torch::Tensor& rows) {
+      firsts.push_back(first);
+      parts.push_back(rows.clone());
+    });
+    EXPECT_EQ(firsts, (std::vector<int64_t>{0, 3, 6}));
+    EXPECT_EQ(parts.back().size(0), 1);
+    EXPECT_TRUE(torch::equal(torch::cat(parts), x)) << "deflated " << deflated;
+  }
+  // A damaged entry is reported (after its rows were passed on: the CRC covers the whole entry).
+  auto bytes = zip({{"x.npy", npy("<f4", {7, 3}, x.data_ptr(), 7 * 3 * 4)}});
+  bytes[bytes.find("\x93NUMPY") + 130] ^= 0x01;
+  std::ofstream(dir / "bad.npz", std::ios::binary) << bytes;
+  const auto msg = error_of([&] { npz::read_npz_rows(dir / "bad.npz", "x", 2, [](int64_t, const torch::Tensor&) {}); });
+  EXPECT_NE(msg.find("CRC-32 mismatch"), std::string::npos) << msg;
+}
+
+TEST(OgbNpz, FeaturesStreamedToTheCacheEqualTheWholeLoad) {
+  const auto dir = write_papers_folder("ogb_papers_stream");
+  write_gz(dir / "split" / "time" / "valid.csv.gz", "");
+  const auto whole = load_node_dataset("ogbn-papers100M", dir.parent_path());
+  EXPECT_EQ(ogb_feature_shape(dir), (std::vector<int64_t>{3, 2}));
+  OgbOptions no_features;
+  no_features.features = false;
+  const auto graph_only = read_ogb_node_dataset(dir, "", no_features);
+  EXPECT_EQ(graph_only.features.sizes(), (std::vector<int64_t>{3, 0}));
+  EXPECT_TRUE(torch::equal(graph_only.graph.indices, whole.graph.indices));
+  const auto cache = scratch_dir("ogb_papers_stream_out") / "papers.h5";
+  std::vector<int64_t> firsts;
+  save_dataset_h5_streamed(graph_only, 2, cache, torch::kFloat16, [&](const FeatureRowsWriter& write) {
+    read_ogb_features(dir, 2, [&](int64_t first, const torch::Tensor& rows) {
+      firsts.push_back(first);
+      write(first, rows);
+    });
+  });
+  EXPECT_EQ(firsts, (std::vector<int64_t>{0, 2}));
+  const auto back = load_dataset_h5(cache);
+  EXPECT_TRUE(torch::equal(back.features, whole.features));
+  EXPECT_TRUE(torch::equal(back.labels, whole.labels));
+  EXPECT_TRUE(torch::equal(back.test_mask, whole.test_mask));
+  EXPECT_TRUE(torch::equal(FeatureStore::open_h5(cache, "features").gather(torch::tensor(std::vector<int64_t>{2, 0})),
+                           whole.features.index_select(0, torch::tensor(std::vector<int64_t>{2, 0}))));
+}
+
+TEST(OgbRegistry, MissingSplitFolderIsNamed) {
+  const auto dir = write_papers_folder("ogb_papers_nosplit");
+  fs::remove_all(dir / "split" / "time");
+  const auto msg = error_of([&] { load_node_dataset("ogbn-papers100M", dir.parent_path()); });
+  EXPECT_NE(msg.find((dir / "split" / "time").string()), std::string::npos) << msg;
 }
 
 TEST(OgbRegistry, UnknownAndMissingOgbNames) {
