@@ -203,7 +203,7 @@ int run(const Args& a) {
     const auto features = ds::FeatureStore::open_h5(out, "features");
     std::cout << "wrote " << out.string() << " (" << back.num_nodes() << " nodes, " << back.graph.num_edges()
               << " edges, " << features.num_rows() << " x " << features.dim() << " "
-              << c10::toString(features.stored_dtype()) << " features, " << std::filesystem::file_size(out)
+              << (features.stored_dtype() == torch::kHalf ? "float16" : "float32") << " features, " << std::filesystem::file_size(out)
               << " bytes)\nparse and write (features streamed): " << convert_s << " s; read back .h5: "
               << seconds_since(t0) << " s\n";
     return 0;
@@ -237,7 +237,7 @@ int run(const Args& a) {
   const auto features = ds::FeatureStore::open_h5(out, "features");
   const double load_s = seconds_since(t0);
   std::cout << "wrote " << out.string() << " (" << back.num_nodes() << " nodes, " << back.graph.num_edges()
-            << " edges, " << features.num_rows() << " x " << features.dim() << " " << c10::toString(features.stored_dtype())
+            << " edges, " << features.num_rows() << " x " << features.dim() << " " << (features.stored_dtype() == torch::kHalf ? "float16" : "float32")
             << " features, " << std::filesystem::file_size(out) << " bytes)\n"
             << "parse " << a.positional[0] << ": " << parse_s << " s; write .h5: " << write_s
             << " s; read back .h5: " << load_s << " s\n";

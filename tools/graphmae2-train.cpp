@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
       data = graphmae2::datasets::load_dataset_h5(file, /*with_features=*/false);
       options.features = graphmae2::datasets::FeatureStore::open_h5(file, "features", gm::feature_normalization(cfg));
       std::cout << "features on disk: " << file.string() << " (" << options.features.num_rows() << " x "
-                << options.features.dim() << " " << c10::toString(options.features.stored_dtype()) << ", "
+                << options.features.dim() << " " << (options.features.stored_dtype() == torch::kHalf ? "float16" : "float32") << ", "
                 << options.features.stored_bytes() / (1 << 20) << " MiB)" << std::endl;
     } else {
       graphmae2::datasets::check_features_fit_memory(cfg.dataset, root);

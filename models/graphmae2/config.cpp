@@ -81,6 +81,7 @@ const engine::ConfigSchema<C>& schema() {
       {"feature_dtype", enum_field(&C::feature_dtype, kFeatureDtypes)},
       {"feature_storage", enum_field(&C::feature_storage, kFeatureStorages)},
       {"loader_workers", &C::loader_workers},
+      {"max_steps", &C::max_steps},
       {"momentum", &C::momentum},
       {"delayed_ema_epoch", &C::delayed_ema_epoch},
       {"momentum_schedule", enum_field(&C::momentum_schedule, kSchedules)},
@@ -126,7 +127,8 @@ const std::vector<std::string>& GraphMAE2Config::bool_keys() {
 
 const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
   static const std::vector<std::string> k{"lr_f",       "weight_decay_f", "max_epoch_f", "linear_prob",
-                                          "batch_size_f", "save_every",   "diag_every",  "num_threads", "lc_file", "loader_workers"};
+                                          "batch_size_f", "save_every",   "diag_every",  "num_threads", "lc_file", "loader_workers",
+                                          "max_steps"};
   return k;
 }
 
@@ -207,6 +209,7 @@ void GraphMAE2Config::validate() const {
     throw std::invalid_argument("sampler neighbor needs fanouts, one per encoder layer (e.g. --fanouts 15,10,5)");
   }
   require_in_range(loader_workers >= 0 && loader_workers <= 64, "loader_workers", s(loader_workers), "[0, 64]");
+  require_in_range(max_steps >= 0, "max_steps", s(max_steps), ">= 0");
   if (!fanouts.empty()) {
     require_in_range(static_cast<int64_t>(fanouts.size()) == num_layers, "fanouts", schema_list(fanouts),
                      "one entry per encoder layer: num_layers = " + s(num_layers));

@@ -83,6 +83,10 @@ struct GraphMAE2Config {
   FeatureStorage feature_storage = FeatureStorage::memory;
   /// Mini-batch: threads that build upcoming batches while the model trains (0: build each on the training thread).
   int64_t loader_workers = 1;
+  /// Stop pre-training after this many optimiser steps in all (0: train max_epoch epochs). The schedules keep
+  /// their full length, the checkpoint holds the run mid-way and --resume (with a larger max_steps, or 0)
+  /// continues it exactly; the probe then runs on the model as it is. For budgets on graphs whose epoch is long.
+  int64_t max_steps = 0;
   // EMA target
   double momentum = 0.996;
   int64_t delayed_ema_epoch = 0;

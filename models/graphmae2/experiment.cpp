@@ -181,6 +181,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     topt.progress = options.progress;
     topt.label = data.name + " seed " + std::to_string(seed);
     topt.device = options.device;
+    topt.max_steps = cfg.max_steps;
     std::map<std::string, double> latest_diag;
     topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) { diag.observe_embeddings(epoch, emb.cpu()); };
     std::unique_ptr<BatchSource> batches;
