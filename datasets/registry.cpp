@@ -91,7 +91,7 @@ int64_t mem_available_bytes() {
 
 }  // namespace
 
-void check_features_fit_memory(const std::string& name_or_path, const fs::path& data_root) {
+void check_features_fit_memory(const std::string& name_or_path, const fs::path& data_root, int64_t available_bytes) {
   int64_t rows = 0, cols = 0;
   const fs::path as_path(name_or_path);
   if (as_path.extension() == ".h5" && fs::is_regular_file(as_path) && h5_has(as_path, "features")) {
@@ -106,7 +106,7 @@ void check_features_fit_memory(const std::string& name_or_path, const fs::path& 
       return;  // the reader names what is wrong with the folder
     }
   }
-  const int64_t available = mem_available_bytes();
+  const int64_t available = available_bytes >= 0 ? available_bytes : mem_available_bytes();
   if (rows <= 0 || cols <= 0 || available <= 0) return;
   const double need = 2.0 * 4.0 * static_cast<double>(rows) * static_cast<double>(cols);
   if (need <= static_cast<double>(available)) return;

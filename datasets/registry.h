@@ -36,7 +36,9 @@ std::optional<std::filesystem::path> resolve_ogb_folder(const std::string& name_
 /// Refuses, before anything is read, a dataset whose float32 feature matrix (plus one working copy for
 /// normalisation) would not fit the memory available now (/proc/meminfo MemAvailable): an .h5 cache, or an OGB
 /// folder in CSV layout (rows from num-node-list, columns from node-feat's first line). Other datasets pass.
-/// Throws std::runtime_error with the sizes and how to build an .h5 cache and train with feature_storage disk.
-void check_features_fit_memory(const std::string& name_or_path, const std::filesystem::path& data_root);
+/// `available_bytes` < 0: read MemAvailable. Throws std::runtime_error with the sizes and how to build an .h5
+/// cache and train with feature_storage disk.
+void check_features_fit_memory(const std::string& name_or_path, const std::filesystem::path& data_root,
+                               int64_t available_bytes = -1);
 
 }  // namespace graphmae2::datasets

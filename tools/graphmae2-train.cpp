@@ -18,7 +18,7 @@ namespace gm = graphmae2::models::graphmae2;
 namespace {
 
 const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [--seeds 0-4] [--out DIR] [--data-root DIR]
-                       [--device cpu|cuda[:N]] [--resume] [--fail-on-collapse] [--no-progress] [--KEY VALUE ...]
+                       [--device cpu|cuda[:N]] [--resume] [--fail-on-collapse] [--no-eval] [--no-progress] [--KEY VALUE ...]
 
   --dataset NAME      cora | citeseer | pubmed | ogbn-arxiv | ... | an .h5 cache | a folder in OGB raw layout
                       (the config key `dataset`, recorded in every checkpoint)
@@ -29,6 +29,8 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
   --device DEV        cpu (default), cuda or cuda:N: where pre-training runs (the probe runs on the CPU)
   --resume            continue each seed from OUT/seed<k>/checkpoint.pt
   --fail-on-collapse  exit with an error when the diagnostics flag a collapse
+  --no-eval           pre-train only: checkpoints and metrics, no embeddings or probe (evaluate later with
+                      graphmae2-eval --checkpoint)
   --no-progress       no progress bar
   --KEY VALUE         any config key, e.g. --max_epoch 50 --lr 0.001 --use_latent false --fanouts 15,10,5
   --help              this text; --list-keys prints every config key with its default
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
     cli.value("config", "YAML config").value("seeds", "seed list").value("out", "output folder")
         .value("data-root", "dataset root").value("device", "cpu or cuda[:N]")
         .flag("resume", "continue from checkpoints").flag("fail-on-collapse", "exit 4 on a collapse flag")
+        .flag("no-eval", "pre-train only")
         .flag("no-progress", "no progress bar").flag("help", "usage").flag("list-keys", "print every config key")
         .config_keys(gm::GraphMAE2Config::keys(), gm::GraphMAE2Config::bool_keys());
     const auto args = cli.parse(argc, argv);
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     options.resume = args.on("resume");
     options.fail_on_collapse = args.on("fail-on-collapse");
     options.progress = !args.on("no-progress");
+    options.evaluate = !args.on("no-eval");
     options.device = engine::parse_device(args.get("device", "cpu"));
 
     const auto root = graphmae2::datasets::resolve_data_root(
@@ -94,6 +98,7 @@ int main(int argc, char** argv) {
               << " edges, " << (options.features.defined() ? options.features.dim() : data.feature_dim()) << " features, " << data.num_classes << " classes), "
               << options.seeds.size() << " seed(s), output in " << options.out_dir.string() << std::endl;
     auto result = gm::run_experiment(cfg, data, options);
+    if (!options.evaluate) return 0;
     std::cout << std::fixed;
     std::cout.precision(1);
     std::cout << result.dataset << "  " << result.protocol << " (last epoch) " << result.final_mean << " ± "

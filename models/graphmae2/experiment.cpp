@@ -167,7 +167,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
 
   ExperimentResult result;
   result.dataset = data.name;
-  result.protocol = cfg.linear_prob ? "linear-probe" : "fine-tune";
+  result.protocol = !options.evaluate ? "pre-training" : cfg.linear_prob ? "linear-probe" : "fine-tune";
   std::string all_metrics;
   bool collapsed = false;
   for (int64_t seed : options.seeds) {
@@ -208,6 +208,15 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     outcome.train_seconds = trained.seconds;
     outcome.epochs_run = trained.epochs_run;
     collapsed = collapsed || diag.has_collapse();
+    std::ifstream metrics_in(seed_dir / "metrics.jsonl");
+    all_metrics.append(std::istreambuf_iterator<char>(metrics_in), std::istreambuf_iterator<char>());
+    if (!options.evaluate) {
+      std::cout << std::fixed << std::setprecision(1) << data.name << " seed " << seed << ": pre-trained, "
+                << outcome.train_seconds << " s for " << outcome.epochs_run << " epochs; checkpoint "
+                << (seed_dir / "checkpoint.pt").string() << std::endl;
+      result.seeds.push_back(outcome);
+      continue;
+    }
 
     // Rows go to the file as inference produces them; the probe needs them too, so they are also kept.
     torch::Tensor emb;
@@ -232,8 +241,6 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
       outcome.probe = eval::finetune(trained.model->encoder, cpu_input.graph, cpu_input.features, data.labels,
                                      data.num_classes, data.train_mask, data.val_mask, data.test_mask, popt);
     }
-    std::ifstream metrics_in(seed_dir / "metrics.jsonl");
-    all_metrics.append(std::istreambuf_iterator<char>(metrics_in), std::istreambuf_iterator<char>());
     std::cout << std::fixed << std::setprecision(2) << data.name << " seed " << seed << ": test "
               << 100.0 * outcome.probe.test_acc << " (best val " << 100.0 * outcome.probe.best_val_acc << " at probe epoch "
               << outcome.probe.best_epoch << "), last-epoch test " << 100.0 * outcome.probe.final_test_acc << ", "

@@ -19,6 +19,8 @@ struct ExperimentOptions {
   bool resume = false;
   bool progress = true;
   bool fail_on_collapse = false;  ///< a diagnostics collapse flag ends the run with an error
+  /// false: pre-train only (checkpoints and metrics; no embeddings file, no probe; protocol "pre-training").
+  bool evaluate = true;
   /// Where pre-training runs; embeddings come back to the CPU for the HDF5 file, diagnostics and the probe.
   torch::Device device = torch::kCPU;
   /// feature_storage disk: the features on disk (FeatureStore::open_h5, normalised as feature_norm says); `data`
@@ -36,7 +38,7 @@ struct SeedOutcome {
 
 struct ExperimentResult {
   std::string dataset;
-  std::string protocol;  ///< "linear-probe" or "fine-tune"
+  std::string protocol;  ///< "linear-probe", "fine-tune", or "pre-training" (not evaluated)
   std::vector<SeedOutcome> seeds;
   double mean = 0, std = 0;              ///< test accuracy (%) at the best validation epoch, over seeds
   double final_mean = 0, final_std = 0;  ///< test accuracy (%) after the last probe epoch

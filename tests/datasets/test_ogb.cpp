@@ -410,6 +410,21 @@ TEST(OgbNpz, FeaturesStreamedToTheCacheEqualTheWholeLoad) {
                            whole.features.index_select(0, torch::tensor(std::vector<int64_t>{2, 0}))));
 }
 
+TEST(OgbRegistry, FeaturesLargerThanMemoryAreRefusedWithTheWayOut) {
+  const auto dir = write_papers_folder("ogb_papers_memory");
+  const auto root = dir.parent_path();
+  // 3 x 2 float32 and a working copy: 48 bytes.
+  EXPECT_NO_THROW(check_features_fit_memory("ogbn-papers100M", root, 48));
+  const auto msg = error_of([&] { check_features_fit_memory("ogbn-papers100M", root, 47); });
+  EXPECT_NE(msg.find("3 x 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("graphmae2-data convert ogbn-papers100M FILE.h5 --feature-dtype float16"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--feature_storage disk"), std::string::npos) << msg;
+  const auto cache = scratch_dir("ogb_papers_memory_h5") / "p.h5";
+  save_dataset_h5(load_node_dataset("ogbn-papers100M", root), cache);
+  EXPECT_NE(error_of([&] { check_features_fit_memory(cache.string(), root, 10); }).find("3 x 2"), std::string::npos);
+  EXPECT_NO_THROW(check_features_fit_memory("cora", root, 1)) << "datasets of unknown size pass";
+}
+
 TEST(OgbRegistry, MissingSplitFolderIsNamed) {
   const auto dir = write_papers_folder("ogb_papers_nosplit");
   fs::remove_all(dir / "split" / "time");

@@ -136,4 +136,17 @@ TEST(MiniBatchExperiment, FeaturesOnDiskNeedAMiniBatchSamplerAndTheLinearProbe) 
   EXPECT_NE(error_of([&] { cfg.validate(); }).find("use linear_prob true"), std::string::npos);
 }
 
+TEST(MiniBatchExperiment, PreTrainingOnlyWritesCheckpointAndMetricsButNoEmbeddings) {
+  const auto data = graphmae2::testing::tiny_dataset(80);
+  auto o = options("mb-exp-noeval");
+  o.evaluate = false;
+  auto cfg = lc_config();
+  cfg.max_steps = 3;  // stops inside the first epoch (5 steps per epoch)
+  const auto r = gm::run_experiment(cfg, data, o);
+  EXPECT_EQ(r.protocol, "pre-training");
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir / "seed0" / "checkpoint.pt"));
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir / "embeddings_seed0.h5"));
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir / "result.json"));
+}
+
 }  // namespace
