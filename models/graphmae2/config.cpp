@@ -201,9 +201,9 @@ void GraphMAE2Config::validate() const {
     throw std::invalid_argument("feature_storage disk needs a mini-batch sampler (lc, neighbor or saint): full-batch "
                                 "training computes on the whole feature matrix");
   }
-  if (feature_storage == FeatureStorage::disk && !linear_prob) {
-    throw std::invalid_argument("feature_storage disk: fine-tuning (linear_prob false) runs on the whole graph and "
-                                "is not available with features on disk; use linear_prob true");
+  if (feature_storage == FeatureStorage::disk && !linear_prob && sampler != Sampler::lc) {
+    throw std::invalid_argument("feature_storage disk: fine-tuning (linear_prob false) of a " + std::string(engine::enum_name(kSamplers, sampler)) +
+                                " run uses the whole graph; use sampler lc (fine-tuned on ego-graphs) or linear_prob true");
   }
   if (sampler == Sampler::neighbor && fanouts.empty()) {
     throw std::invalid_argument("sampler neighbor needs fanouts, one per encoder layer (e.g. --fanouts 15,10,5)");

@@ -236,6 +236,12 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     const auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
     if (cfg.linear_prob) {
       outcome.probe = eval::linear_probe(emb, labels, data.num_classes, train_mask, val_mask, test_mask, popt);
+    } else if (egos) {
+      auto fopt = popt;
+      fopt.batch_size = cfg.batch_size_f;
+      outcome.probe = finetune_ego_graphs(trained.model->encoder, cpu_input.graph, features, *egos, data.labels,
+                                          data.num_classes, data.train_mask, data.val_mask, data.test_mask, fopt,
+                                          options.device, options.progress);
     } else {
       trained.model->to(torch::kCPU);  // the labels and masks live on the CPU
       outcome.probe = eval::finetune(trained.model->encoder, cpu_input.graph, cpu_input.features, data.labels,

@@ -1,14 +1,15 @@
 #include "models/graphmae2/minibatch.h"
 
-#include "models/engine/progress.h"
-
 #include "graph/ops/neighbor_sample.h"
 #include "graph/ops/sampling_common.h"
 #include "graph/saint.h"
 #include "graph/transforms.h"
+#include "models/engine/progress.h"
 #include "models/layers/gat_conv.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
 
 namespace graphmae2::models::graphmae2 {
 
@@ -219,6 +220,110 @@ torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, co
   bar.finish();
   model->train(was_training);
   return h;
+}
+
+namespace {
+
+// Positions in `egos` of the ego-graphs whose seed is in `mask`, in the ego file's order.
+torch::Tensor egos_in(const graph::EgoGraphs& egos, const torch::Tensor& mask) {
+  return mask.index_select(0, egos.seeds).nonzero().flatten();
+}
+
+// Accuracy of head(encoder(...)) at the seeds of the ego-graphs `which`, in batches of `batch_size`.
+double ego_accuracy(layers::GATImpl& encoder, torch::nn::LinearImpl& head, const graph::CsrGraph& graph,
+                    const datasets::FeatureStore& features, const graph::EgoGraphs& egos, const torch::Tensor& which,
+                    const torch::Tensor& labels, int64_t batch_size, const torch::Device& device) {
+  if (which.numel() == 0) return 0.0;
+  torch::NoGradGuard no_grad;
+  encoder.eval();
+  head.eval();
+  const auto unused = at::make_generator<at::CPUGeneratorImpl>(0);
+  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  for (int64_t begin = 0; begin < which.size(0); begin += batch_size) {
+    const auto part = which.narrow(0, begin, std::min(batch_size, which.size(0) - begin));
+    const auto b = make_lc_batch(graph, features, egos, part, 0.0, false, unused)->to(device);
+    const auto logits = head.forward(encoder.forward(b->batch.graph, b->batch.features).index_select(0, b->batch.targets));
+    const auto y = labels.index_select(0, egos.seeds.index_select(0, part)).to(device);
+    correct += (logits.argmax(1) == y).sum();
+  }
+  return static_cast<double>(correct.item<int64_t>()) / static_cast<double>(which.size(0));
+}
+
+}  // namespace
+
+eval::ProbeResult finetune_ego_graphs(const layers::GAT& encoder_in, const graph::CsrGraph& graph,
+                                      const datasets::FeatureStore& features, const graph::EgoGraphs& egos,
+                                      const torch::Tensor& labels, int64_t num_classes, const torch::Tensor& train_mask,
+                                      const torch::Tensor& val_mask, const torch::Tensor& test_mask,
+                                      const eval::ProbeOptions& options, const torch::Device& device, bool progress) {
+  TORCH_CHECK(num_classes >= 2, "finetune: num_classes must be >= 2, got ", num_classes);
+  TORCH_CHECK(options.max_epoch >= 1, "finetune: max_epoch must be >= 1, got ", options.max_epoch);
+  TORCH_CHECK(options.batch_size >= 1, "finetune: batch_size must be >= 1, got ", options.batch_size);
+  const auto train = egos_in(egos, train_mask), val = egos_in(egos, val_mask), test = egos_in(egos, test_mask);
+  const int64_t labelled = (train_mask | val_mask | test_mask).sum().item<int64_t>();
+  TORCH_CHECK(train.size(0) + val.size(0) + test.size(0) >= labelled, "finetune: ",
+              labelled - train.size(0) - val.size(0) - test.size(0), " train/valid/test nodes have no ego-graph");
+  TORCH_CHECK(train.size(0) > 0, "finetune: no train node has an ego-graph");
+  torch::manual_seed(options.seed);
+  auto encoder = std::dynamic_pointer_cast<layers::GATImpl>(encoder_in->clone());
+  encoder->to(device);
+  for (auto& p : encoder->parameters()) p.set_requires_grad(true);
+  torch::nn::Linear head(encoder->output_dim(), num_classes);
+  head->to(device);
+  auto params = encoder->parameters();
+  for (const auto& p : head->parameters()) params.push_back(p);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
+  const int64_t warmup = options.max_epoch / 10;
+  const auto lr_factor = [&](int64_t epoch) {
+    if (epoch < warmup) return static_cast<double>(epoch) / static_cast<double>(warmup);
+    return 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(epoch - warmup) / static_cast<double>(options.max_epoch - warmup)));
+  };
+  const auto set_lr = [&](double lr) {
+    for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  };
+  const auto batch_generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+  eval::ProbeResult result;
+  std::shared_ptr<layers::GATImpl> best_encoder;
+  std::shared_ptr<torch::nn::Module> best_head;
+  int64_t since_best = 0;
+  engine::ProgressBar bar("fine-tune", options.max_epoch, progress, 0);
+  for (int64_t epoch = 1; epoch < options.max_epoch && since_best < 10; ++epoch) {
+    set_lr(options.lr * lr_factor(epoch));
+    encoder->train();
+    head->train();
+    const auto order = train.index_select(0, torch::randperm(train.size(0), batch_generator, torch::kLong));
+    const auto unused = at::make_generator<at::CPUGeneratorImpl>(0);
+    for (int64_t begin = 0; begin < order.size(0); begin += options.batch_size) {
+      const auto part = order.narrow(0, begin, std::min(options.batch_size, order.size(0) - begin));
+      const auto b = make_lc_batch(graph, features, egos, part, 0.0, false, unused)->to(device);
+      const auto logits = head(encoder->forward(b->batch.graph, b->batch.features).index_select(0, b->batch.targets));
+      const auto y = labels.index_select(0, egos.seeds.index_select(0, part)).to(device);
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      opt.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(params, 5.0);
+      opt.step();
+    }
+    const double val_acc = ego_accuracy(*encoder, *head, graph, features, egos, val, labels, options.batch_size, device);
+    // The reference keeps a strictly better validation accuracy (and counts the rest towards the early stop).
+    if (result.best_epoch < 0 || val_acc > result.best_val_acc) {
+      result.best_val_acc = val_acc;
+      result.best_epoch = epoch;
+      best_encoder = std::dynamic_pointer_cast<layers::GATImpl>(encoder->clone());
+      best_head = head->clone();
+      since_best = 0;
+    } else {
+      ++since_best;
+    }
+    bar.update(epoch + 1, "val " + std::to_string(val_acc));
+  }
+  bar.finish();
+  if (best_encoder) {
+    auto best_linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(best_head);
+    result.test_acc = ego_accuracy(*best_encoder, *best_linear, graph, features, egos, test, labels, options.batch_size, device);
+  }
+  result.final_test_acc = ego_accuracy(*encoder, *head, graph, features, egos, test, labels, options.batch_size, device);
+  return result;
 }
 
 }  // namespace graphmae2::models::graphmae2

@@ -96,6 +96,20 @@ torch::Tensor embed_ego_graphs(GraphMAE2& model, const graph::CsrGraph& graph, c
                                const torch::Device& device, const EmbeddingRowsCallback& on_rows = {},
                                bool progress = false);
 
+/// The reference's mini-batch fine-tune (models/finetune.py, finetune): a copy of `encoder` (the original is
+/// untouched) and a new linear head, trained on batches of options.batch_size train seeds' ego-graphs (the
+/// prediction at each seed), AdamW (options.lr, options.weight_decay), the lr warmed up over the first 10% of
+/// options.max_epoch epochs and then cosine-decayed (epoch 0 only steps the schedule, as there), gradients
+/// clipped at norm 5. After each epoch the validation accuracy is computed on the val seeds' ego-graphs; 10
+/// epochs without a better one stop training. Returns the test accuracy of the best-validation model
+/// (test_acc) and of the last epoch's (final_test_acc). labels and masks are per node of `graph`; every
+/// train/val/test node must have an ego-graph in `egos`. Copies each batch's accuracy count to the host.
+eval::ProbeResult finetune_ego_graphs(const layers::GAT& encoder, const graph::CsrGraph& graph,
+                                      const datasets::FeatureStore& features, const graph::EgoGraphs& egos,
+                                      const torch::Tensor& labels, int64_t num_classes, const torch::Tensor& train_mask,
+                                      const torch::Tensor& val_mask, const torch::Tensor& test_mask,
+                                      const eval::ProbeOptions& options, const torch::Device& device, bool progress = false);
+
 /// Layer-wise full-neighbour inference: every node's student-encoder output (eval mode), computed one encoder
 /// layer at a time over node batches of `batch_size` destinations (graph::select_rows blocks), so only two
 /// layers' activations of the whole graph are held (on the CPU), never a whole-graph forward on the device.

@@ -10,6 +10,7 @@
 #include "fixtures/graphmae2_batch.h"
 #include "fixtures/graphs.h"
 #include "fixtures/paths.h"
+#include "fixtures/tiny_dataset.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
@@ -157,6 +158,41 @@ TEST(MiniBatch, EgoInferenceEqualsOneForwardPerEgoGraph) {
     const auto one = model->embed(sub.graph, x.index_select(0, nodes))[0];
     EXPECT_TRUE(torch::allclose(emb[s], one, 1e-5, 1e-6)) << s;
   }
+}
+
+TEST(MiniBatch, FineTuneOnEgoGraphsLearnsAndLeavesThePretrainedEncoderAlone) {
+  const auto data = testing::tiny_dataset(120, 12, 3, 3, 5);
+  const auto g = graph::add_self_loops(graph::remove_self_loops(data.graph));
+  graph::LocalClusteringOptions lc;
+  lc.ego_size = 8;
+  const auto egos = graph::local_clustering(graph::bidirected_with_self_loops(data.graph),
+                                            torch::arange(120, torch::kLong), lc);
+  torch::manual_seed(6);
+  auto model = GraphMAE2(GraphMAE2Options(12).num_hidden(8).heads(2));
+  std::vector<torch::Tensor> before;
+  for (const auto& p : model->encoder->parameters()) before.push_back(p.detach().clone());
+  const datasets::FeatureStore features(data.features);
+  eval::ProbeOptions o{0.01, 0.0, 40, 3, 16};
+  const auto r = finetune_ego_graphs(model->encoder, g, features, egos, data.labels, 3, data.train_mask, data.val_mask,
+                                     data.test_mask, o, torch::kCPU);
+  EXPECT_GT(r.test_acc, 0.6) << "well above chance (1/3): the class-block features are separable";
+  EXPECT_GE(r.best_epoch, 1);
+  const auto after = model->encoder->parameters();
+  for (size_t k = 0; k < before.size(); ++k) EXPECT_TRUE(torch::equal(before[k], after[k])) << "parameter " << k;
+
+  // lr 0: nothing changes, so validation never improves after epoch 1 and the best model is the last one.
+  o.lr = 0.0;
+  const auto frozen = finetune_ego_graphs(model->encoder, g, features, egos, data.labels, 3, data.train_mask,
+                                          data.val_mask, data.test_mask, o, torch::kCPU);
+  EXPECT_EQ(frozen.best_epoch, 1);
+  EXPECT_DOUBLE_EQ(frozen.test_acc, frozen.final_test_acc);
+
+  // Ego-graphs of the train nodes only: the val and test nodes have none.
+  const auto train_only = graph::local_clustering(graph::bidirected_with_self_loops(data.graph),
+                                                  data.train_mask.nonzero().flatten(), lc);
+  EXPECT_THROW(finetune_ego_graphs(model->encoder, g, features, train_only, data.labels, 3, data.train_mask,
+                                   data.val_mask, data.test_mask, o, torch::kCPU),
+               c10::Error);
 }
 
 TEST(MiniBatch, LayerwiseInferenceEqualsTheFullGraphEmbedding) {

@@ -131,9 +131,25 @@ TEST(MiniBatchExperiment, FeaturesOnDiskNeedAMiniBatchSamplerAndTheLinearProbe) 
   cfg.feature_storage = gm::FeatureStorage::disk;
   cfg.sampler = gm::Sampler::full;
   EXPECT_NE(error_of([&] { cfg.validate(); }).find("feature_storage disk needs a mini-batch sampler"), std::string::npos);
-  cfg.sampler = gm::Sampler::lc;
+  cfg.sampler = gm::Sampler::neighbor;
+  cfg.fanouts = {3, 3};
   cfg.linear_prob = false;
-  EXPECT_NE(error_of([&] { cfg.validate(); }).find("use linear_prob true"), std::string::npos);
+  EXPECT_NE(error_of([&] { cfg.validate(); }).find("use sampler lc (fine-tuned on ego-graphs) or linear_prob true"),
+            std::string::npos);
+  cfg.sampler = gm::Sampler::lc;
+  cfg.fanouts.clear();
+  EXPECT_NO_THROW(cfg.validate());
+}
+
+TEST(MiniBatchExperiment, LcRunsFineTuneOnEgoGraphs) {
+  const auto data = graphmae2::testing::tiny_dataset(80);
+  auto cfg = lc_config();
+  cfg.linear_prob = false;
+  cfg.max_epoch_f = 5;
+  cfg.batch_size_f = 16;
+  const auto r = gm::run_experiment(cfg, data, options("mb-exp-finetune"));
+  EXPECT_EQ(r.protocol, "fine-tune");
+  EXPECT_GE(r.seeds[0].probe.best_epoch, 1) << "epoch 0 only steps the warm-up, as the reference";
 }
 
 TEST(MiniBatchExperiment, PreTrainingOnlyWritesCheckpointAndMetricsButNoEmbeddings) {
