@@ -142,6 +142,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   batch_options.saint_walk_length = cfg.saint_walk_length;
   batch_options.fanouts = cfg.fanouts;
   batch_options.sparse_input = batch_sparse;
+  batch_options.pin_memory = options.device.is_cuda();
   // The nodes that get an embedding: with lc, the ego-graph seeds (each embedded in its own ego-graph, as the
   // reference's probe); otherwise every node (layer-wise full-neighbour inference for mini-batch models: the
   // whole graph is never on the device at once).

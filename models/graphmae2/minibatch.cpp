@@ -62,7 +62,8 @@ std::unique_ptr<OwnedBatch> OwnedBatch::to(const torch::Device& device) const {
   out->batch.graph = batch.graph.to(device);
   if (batch.student_graph) out->batch.student_graph = batch.student_graph->to(device);
   if (batch.teacher_graph) out->batch.teacher_graph = batch.teacher_graph->to(device);
-  out->batch.features = batch.features.to(device);
+  // Pinned features (BatchSourceOptions::pin_memory) copy asynchronously, overlapping the previous step's compute.
+  out->batch.features = batch.features.to(device, /*non_blocking=*/batch.features.is_pinned());
   out->batch.targets = batch.targets.to(device);
   if (sparse) {
     out->sparse = sparse->to(device);
@@ -128,6 +129,12 @@ torch::Tensor BatchSource::epoch_order(int64_t epoch, int64_t count) const {
 }
 
 std::unique_ptr<OwnedBatch> BatchSource::batch(int64_t step) const {
+  auto owned = build(step);
+  if (options_.pin_memory) owned->batch.features = owned->batch.features.pin_memory();
+  return owned;
+}
+
+std::unique_ptr<OwnedBatch> BatchSource::build(int64_t step) const {
   const int64_t epoch = step / steps_per_epoch_, index = step % steps_per_epoch_;
   if (options_.sampler == Sampler::saint) {
     const auto sample = graph::saint_random_walk_sample(

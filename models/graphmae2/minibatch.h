@@ -28,7 +28,7 @@ struct OwnedBatch {
   OwnedBatch() = default;
   OwnedBatch(const OwnedBatch&) = delete;
   OwnedBatch& operator=(const OwnedBatch&) = delete;
-  /// The same batch on `device` (pointers re-targeted).
+  /// The same batch on `device` (pointers re-targeted); pinned features are copied without blocking the host.
   std::unique_ptr<OwnedBatch> to(const torch::Device& device) const;
 };
 
@@ -42,6 +42,9 @@ struct BatchSourceOptions {
   double drop_edge_rate = 0.0;
   int64_t saint_walk_length = 2;
   bool sparse_input = false;  ///< give batches the non-zeros of their features (bag-of-words inputs)
+  /// Gather each batch's features into pinned (page-locked) host memory, on the loader's threads, so the copy to a
+  /// GPU is asynchronous (OwnedBatch::to). Needs a CUDA build; for training on a GPU.
+  bool pin_memory = false;
 };
 
 /// @brief Builds the pre-training batches of one seed: the batch of step s depends only on (seed, s), so a
@@ -66,6 +69,7 @@ class BatchSource {
   std::unique_ptr<OwnedBatch> batch(int64_t step) const;
 
  private:
+  std::unique_ptr<OwnedBatch> build(int64_t step) const;
   graph::CsrGraph graph_;
   datasets::FeatureStore features_;
   std::optional<graph::EgoGraphs> egos_;
