@@ -13,6 +13,20 @@ torch::Tensor EgoGraphs::nodes(int64_t s) const {
   return indices.narrow(0, ip[s], ip[s + 1] - ip[s]);
 }
 
+EgoGraphs EgoGraphs::select(const torch::Tensor& which) const {
+  const auto starts = indptr.index_select(0, which);
+  const auto lengths = indptr.index_select(0, which + 1) - starts;
+  EgoGraphs out;
+  out.seeds = seeds.index_select(0, which);
+  out.indptr = torch::cat({torch::zeros({1}, torch::kLong), lengths.cumsum(0)});
+  const int64_t total = out.indptr[-1].item<int64_t>();
+  // Positions in `indices`: starts[s] + (0 .. lengths[s]) for each chosen ego-graph.
+  const auto set_of = torch::repeat_interleave(torch::arange(which.size(0), torch::kLong), lengths, 0, total);
+  const auto within = torch::arange(total, torch::kLong) - out.indptr.index_select(0, set_of);
+  out.indices = indices.index_select(0, starts.index_select(0, set_of) + within);
+  return out;
+}
+
 EgoGraphs local_clustering(const CsrGraph& graph, const torch::Tensor& seeds, const LocalClusteringOptions& options) {
   TORCH_CHECK(options.ego_size >= 1, "local_clustering: ego size must be >= 1, got ", options.ego_size);
   TORCH_CHECK(options.alpha > 0 && options.alpha < 1, "local_clustering: alpha must be in (0, 1), got ", options.alpha);

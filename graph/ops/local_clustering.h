@@ -33,6 +33,8 @@ struct EgoGraphs {
   int64_t size() const { return seeds.defined() ? seeds.size(0) : 0; }
   /// Returns: the ego nodes of seed number s (a view).
   torch::Tensor nodes(int64_t s) const;
+  /// Returns: the ego-graphs numbered `which` (int64, in that order), without their PageRank values.
+  EgoGraphs select(const torch::Tensor& which) const;
 };
 
 /// Per seed, exactly the reference's pipeline: the package's C++ `aclpagerank` push from the seed alone (a FIFO

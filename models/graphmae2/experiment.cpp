@@ -10,6 +10,8 @@
 #include "models/graphmae2/trainer.h"
 #include "util/atomic_file.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -55,6 +57,9 @@ std::string result_json(const ExperimentResult& r) {
   }
   return j.dump(2) + "\n";
 }
+
+/// The ego-graphs whose embeddings the diagnostics of an lc run read (a fixed sample when there are more).
+constexpr int64_t kDiagnosticEgoGraphs = 8192;
 
 /// The pre-training seeds of the lc sampler, as the reference: train, valid, then test nodes.
 torch::Tensor split_seeds(const datasets::NodeDataset& data) {
@@ -161,6 +166,11 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     if (on_rows) on_rows(0, emb);
     return emb;
   };
+  std::optional<graph::EgoGraphs> diag_egos;
+  if (egos && egos->size() > kDiagnosticEgoGraphs) {
+    const auto sample = torch::randperm(egos->size(), at::make_generator<at::CPUGeneratorImpl>(0), torch::kLong);
+    diag_egos = egos->select(std::get<0>(sample.narrow(0, 0, kDiagnosticEgoGraphs).sort()));
+  }
   const auto labels = data.labels.index_select(0, embedded_nodes);
   const auto train_mask = data.train_mask.index_select(0, embedded_nodes);
   const auto val_mask = data.val_mask.index_select(0, embedded_nodes);
@@ -189,7 +199,12 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     if (minibatch) {
       batches = std::make_unique<BatchSource>(cpu_input.graph, features, egos, batch_options, static_cast<uint64_t>(seed));
       topt.batches = batches.get();
-      topt.embeddings = [&](GraphMAE2& model) { return embed_nodes(model, {}, false); };
+      topt.embeddings = [&](GraphMAE2& model) {
+        // lc: the diagnostics read a fixed sample of ego-graphs, not all (2.45M on ogbn-products).
+        if (!diag_egos) return embed_nodes(model, {}, false);
+        return embed_ego_graphs(model, cpu_input.graph, features, *diag_egos, cfg.batch_size,
+                                batch_options.sparse_input, options.device);
+      };
     }
     topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
       std::map<std::string, double> terms{{"loss", fig.at("loss")}};

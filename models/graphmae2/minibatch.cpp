@@ -75,16 +75,8 @@ std::unique_ptr<OwnedBatch> OwnedBatch::to(const torch::Device& device) const {
 std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const datasets::FeatureStore& features,
                                           const graph::EgoGraphs& egos, const torch::Tensor& which,
                                           double drop_edge_rate, bool sparse_input, at::Generator generator) {
-  // The chosen ego-graphs as one node-set list.
-  const auto starts = egos.indptr.index_select(0, which);
-  const auto lengths = egos.indptr.index_select(0, which + 1) - starts;
-  const auto set_indptr = torch::cat({torch::zeros({1}, torch::kLong), lengths.cumsum(0)});
-  const int64_t total = set_indptr[-1].item<int64_t>();
-  // Positions in egos.indices: starts[s] + (0 .. lengths[s]) for each chosen set.
-  const auto set_of = torch::repeat_interleave(torch::arange(which.size(0), torch::kLong), lengths, 0, total);
-  const auto within = torch::arange(total, torch::kLong) - set_indptr.index_select(0, set_of);
-  const auto nodes = egos.indices.index_select(0, starts.index_select(0, set_of) + within);
-  const auto batched = graph::batched_induced_subgraphs(graph, set_indptr, nodes);
+  const auto chosen = egos.select(which);
+  const auto batched = graph::batched_induced_subgraphs(graph, chosen.indptr, chosen.indices);
 
   auto owned = std::make_unique<OwnedBatch>();
   auto& b = owned->batch;
