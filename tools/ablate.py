@@ -248,7 +248,9 @@ def run_cell(args, trainer, cell, common, seeds, log):
         cell.result = read_result(cell, seeds)
         log(f"[{cell.name}] done already ({cell.dir / 'result.json'}), skipped")
         return
-    resume = trainer.supports("--resume") and any(cell.dir.glob("seed*/checkpoint.pt"))
+    # A cell stopped part-way continues (--resume also starts a seed that has no checkpoint yet); the trainers
+    # refuse a fresh run into a folder that holds a run's outputs.
+    resume = trainer.supports("--resume") and cell.dir.is_dir() and any(cell.dir.glob("seed*/*"))
     cmd = cell_command(args, trainer, cell, common, resume=resume)
     if args.dry_run:
         print(shlex.join(cmd))

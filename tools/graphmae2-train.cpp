@@ -18,7 +18,7 @@ namespace gm = graphmae2::models::graphmae2;
 namespace {
 
 const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [--seeds 0-4] [--out DIR] [--data-root DIR]
-                       [--device cpu|cuda[:N]] [--resume] [--fail-on-collapse] [--no-eval] [--no-progress] [--KEY VALUE ...]
+                       [--device cpu|cuda[:N]] [--resume | --overwrite] [--fail-on-collapse] [--no-eval] [--no-progress] [--KEY VALUE ...]
 
   --dataset NAME      cora | citeseer | pubmed | ogbn-arxiv | ... | an .h5 cache | a folder in OGB raw layout
                       (the config key `dataset`, recorded in every checkpoint)
@@ -28,6 +28,7 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
   --data-root DIR     dataset root (else $GRAPHMAE2_DATA, else ../shared/datasets, else ./data)
   --device DEV        cpu (default), cuda or cuda:N: where pre-training runs (the probe runs on the CPU)
   --resume            continue each seed from OUT/seed<k>/checkpoint.pt
+  --overwrite         replace the run OUT holds (without it or --resume, a run there is refused)
   --fail-on-collapse  exit with an error when the diagnostics flag a collapse
   --no-eval           pre-train only: checkpoints and metrics, no embeddings or probe (evaluate later with
                       graphmae2-eval --checkpoint)
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
     engine::CommandLine cli("graphmae2-train");
     cli.value("config", "YAML config").value("seeds", "seed list").value("out", "output folder")
         .value("data-root", "dataset root").value("device", "cpu or cuda[:N]")
-        .flag("resume", "continue from checkpoints").flag("fail-on-collapse", "exit 4 on a collapse flag")
+        .flag("resume", "continue from checkpoints")
+        .flag("overwrite", "replace the run in --out").flag("fail-on-collapse", "exit 4 on a collapse flag")
         .flag("no-eval", "pre-train only")
         .flag("no-progress", "no progress bar").flag("help", "usage").flag("list-keys", "print every config key")
         .config_keys(gm::GraphMAE2Config::keys(), gm::GraphMAE2Config::bool_keys());
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
     options.fail_on_collapse = args.on("fail-on-collapse");
     options.progress = !args.on("no-progress");
     options.evaluate = !args.on("no-eval");
+    engine::claim_output_dir(options.out_dir, options.resume, args.on("overwrite"));
     options.device = engine::parse_device(args.get("device", "cpu"));
 
     const auto root = graphmae2::datasets::resolve_data_root(

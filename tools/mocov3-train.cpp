@@ -27,11 +27,12 @@ namespace {
 constexpr const char* kDebianFashionMnist = "/usr/share/datasets/fashion-mnist";
 
 void usage(std::ostream& os) {
-  os << "usage: mocov3-train [--config FILE] [--out DIR] [--resume] [--no-progress] [--KEY VALUE ...]\n"
+  os << "usage: mocov3-train [--config FILE] [--out DIR] [--resume | --overwrite] [--no-progress] [--KEY VALUE ...]\n"
         "  --config FILE  flat YAML map of the keys below (defaults < file < flags)\n"
         "  --out DIR      run folder: config.yaml, metrics.jsonl, checkpoint.pt, result.json\n"
         "                 (default: runs/mocov3-<dataset>)\n"
         "  --resume       continue from DIR/checkpoint.pt (same configuration)\n"
+        "  --overwrite    replace the run DIR holds (without it, a finished run there is refused)\n"
         "  --no-progress  no progress bar\n"
         "keys and defaults (data_root: "
      << kDebianFashionMnist << " when not set):\n";
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   try {
     engine::CommandLine cli("mocov3-train");
     cli.value("config", "YAML config").value("out", "run folder").flag("resume", "continue")
+        .flag("overwrite", "replace a finished run in --out")
         .flag("no-progress", "no progress bar").flag("help", "usage")
         .config_keys(m3::mocov3_config_keys(), m3::mocov3_bool_keys());
     args = cli.parse(argc, argv);
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
     m3::apply_mocov3_overrides(cfg, args.overrides);
     if (cfg.data_root.empty()) cfg.data_root = kDebianFashionMnist;
     cfg.validate();
+    engine::claim_output_dir(args.get("out", "runs/mocov3-" + cfg.dataset), args.on("resume"), args.on("overwrite"));
   } catch (const std::invalid_argument& e) {
     std::cerr << "mocov3-train: " << e.what() << "\n";
     return 2;

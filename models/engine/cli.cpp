@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -149,6 +151,48 @@ std::vector<int64_t> parse_seeds(const std::string& text) {
   const std::set<int64_t> unique(seeds.begin(), seeds.end());
   if (unique.size() != seeds.size()) throw UsageError("--seeds: '" + text + "' repeats a seed");
   return seeds;
+}
+
+std::vector<std::filesystem::path> run_outputs(const std::filesystem::path& out) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> found;
+  std::error_code ec;
+  if (!fs::is_directory(out, ec)) return found;
+  const auto is_seed_dir = [](const std::string& name) {
+    return name.size() > 4 && name.rfind("seed", 0) == 0 &&
+           std::all_of(name.begin() + 4, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  for (const auto& entry : fs::directory_iterator(out, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file(ec)) {
+      const bool embeddings = name.rfind("embeddings_seed", 0) == 0 && entry.path().extension() == ".h5";
+      if (name == "result.json" || name == "metrics.jsonl" || name == "checkpoint.pt" || embeddings) {
+        found.push_back(name);
+      }
+    } else if (entry.is_directory(ec) && is_seed_dir(name)) {
+      for (const char* file : {"checkpoint.pt", "metrics.jsonl"}) {
+        if (fs::is_regular_file(entry.path() / file, ec)) found.push_back(fs::path(name) / file);
+      }
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+void claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite) {
+  if (resume && overwrite) throw UsageError("give --resume or --overwrite, not both");
+  if (resume) return;
+  const auto found = run_outputs(out);
+  if (found.empty()) return;
+  if (!overwrite) {
+    std::string list;
+    for (size_t k = 0; k < found.size() && k < 4; ++k) list += (k ? ", " : "") + found[k].string();
+    if (found.size() > 4) list += ", ... (" + std::to_string(found.size()) + " files)";
+    throw std::invalid_argument(out.string() + " already holds a run (" + list +
+                                "): continue it with --resume, replace it with --overwrite, or choose another --out");
+  }
+  for (const auto& file : found) std::filesystem::remove(out / file);
+  std::cout << "--overwrite: removed " << found.size() << " file(s) of the previous run in " << out.string() << std::endl;
 }
 
 }  // namespace graphmae2::models::engine

@@ -4,6 +4,7 @@
 
 #include <c10/core/Device.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -67,5 +68,16 @@ c10::Device parse_device(const std::string& text);
 /// Parses a seed list: "0-9", "0,3,5", "7" or combinations ("0-2,5"); at most 100,000 seeds.
 /// Throws UsageError on anything else.
 std::vector<int64_t> parse_seeds(const std::string& text);
+
+/// The outputs of a training run in folder `out` (result.json, metrics.jsonl, checkpoint.pt,
+/// embeddings_seed<k>.h5, seed<k>/checkpoint.pt, seed<k>/metrics.jsonl), as paths relative to `out`, sorted.
+/// config.yaml (written first by every run) and caches (lc-ego<size>.h5) are not listed.
+std::vector<std::filesystem::path> run_outputs(const std::filesystem::path& out);
+
+/// Decides whether a new run may write into `out` before anything is written: with `resume`, always (the run
+/// continues from its checkpoints); with `overwrite`, after removing the previous run's outputs (run_outputs; a
+/// line says how many); otherwise only if `out` holds no run's outputs. Throws std::invalid_argument (exit 2)
+/// naming the folder, the outputs found and --resume / --overwrite; UsageError for both flags at once.
+void claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite);
 
 }  // namespace graphmae2::models::engine

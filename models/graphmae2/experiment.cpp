@@ -70,10 +70,14 @@ torch::Tensor split_seeds(const datasets::NodeDataset& data) {
 /// The ego-graphs of the lc sampler: read from cfg.lc_file (or OUT/lc-ego<size>.h5) when it exists, checked
 /// against this graph and ego size; computed (with a progress bar) and cached there when it does not.
 graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
-                               const std::filesystem::path& out_dir, bool progress) {
+                               const graph::CsrGraph& prepared, const std::filesystem::path& out_dir, bool progress) {
   const std::filesystem::path file =
       cfg.lc_file.empty() ? out_dir / ("lc-ego" + std::to_string(cfg.ego_size) + ".h5") : std::filesystem::path(cfg.lc_file);
-  const auto lc_graph = graph::bidirected_with_self_loops(data.graph);
+  // The reference clusters on the bidirected graph with self-loops: the prepared graph itself when symmetrize
+  // is on (no second copy of a large graph).
+  std::optional<graph::CsrGraph> own;
+  if (!cfg.symmetrize) own = graph::bidirected_with_self_loops(data.graph);
+  const graph::CsrGraph& lc_graph = own ? *own : prepared;
   if (std::filesystem::exists(file)) {
     auto loaded = datasets::load_ego_graphs_h5(file, lc_graph);
     if (loaded.options.ego_size != cfg.ego_size) {
@@ -130,7 +134,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   const auto input = options.device.is_cpu() || minibatch ? cpu_input : cpu_input.to(options.device);
   std::optional<graph::EgoGraphs> egos;
   if (cfg.sampler == Sampler::lc) {
-    egos = lc_ego_graphs(cfg, data, options.out_dir, options.progress);
+    egos = lc_ego_graphs(cfg, data, cpu_input.graph, options.out_dir, options.progress);
     TORCH_CHECK(cfg.batch_size <= egos->size(), "batch_size ", cfg.batch_size, " is larger than the ", egos->size(),
                 " ego-graphs (seeds) to train on");
     // The probe reads every train/valid/test node's embedding: each needs its ego-graph.
