@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <iomanip>
+#include <iostream>
 #include <sstream>
 
 namespace graphmae2::models::graphmae2 {
@@ -197,8 +198,21 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   hooks.after_step = [&](engine::StepContext& ctx) {
     if (!ctx.log) return;  // mini-batch: between the epochs' last steps nothing was read on the host
     if (ctx.step_in_epoch != steps_per_epoch - 1) {
-      // A run stopped inside an epoch (max_steps): the epoch's line is written when a resumed run ends it.
-      ctx.status = "stopped at step " + std::to_string(ctx.step + 1) + " of epoch " + std::to_string(ctx.epoch);
+      // A run stopped inside an epoch (max_steps): the epoch's line is written when a resumed run ends it; the
+      // throughput of the steps run so far is reported here.
+      std::ostringstream status;
+      status << "stopped at step " << ctx.step + 1 << " (step " << ctx.step_in_epoch + 1 << " of " << steps_per_epoch
+             << " in epoch " << ctx.epoch << ")";
+      if (loader) {
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+        const int64_t steps_timed = ctx.step - std::max(trainer.start_step(), ctx.step - ctx.step_in_epoch) + 1;
+        result.last["batches_per_second"] = static_cast<double>(steps_timed) / std::max(seconds, 1e-9);
+        result.last["loader_wait_share"] = (loader->wait_seconds() - wait_at_epoch_start) / std::max(seconds, 1e-9);
+        status << std::setprecision(3) << ": " << result.last["batches_per_second"] << " batches/s, loader wait "
+               << 100.0 * result.last["loader_wait_share"] << "% over its last " << steps_timed << " steps";
+      }
+      ctx.status = status.str();
+      std::cout << "\n" << options.label << ": " << ctx.status << std::endl;
       return;
     }
     epoch_seconds = steps_per_epoch == 1 ? ctx.step_seconds

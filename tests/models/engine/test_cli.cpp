@@ -2,8 +2,13 @@
 
 #include "models/engine/cli.h"
 
+#include "fixtures/errors.h"
+#include "fixtures/paths.h"
+
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
+
+#include <fstream>
 
 namespace engine = graphmae2::models::engine;
 
@@ -77,4 +82,34 @@ TEST(Cli, DeviceFlag) {
       EXPECT_NE(std::string(e.what()).find("no CUDA GPU"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Cli, AFolderHoldingARunIsRefusedUnlessResumedOrOverwritten) {
+  namespace fs = std::filesystem;
+  const auto out = graphmae2::testing::scratch_dir("cli-claim");
+  EXPECT_NO_THROW(engine::claim_output_dir(out / "new", false, false)) << "a folder that does not exist";
+  std::ofstream(out / "config.yaml") << "lr: 1\n";
+  std::ofstream(out / "lc-ego32.h5") << "cache";
+  EXPECT_NO_THROW(engine::claim_output_dir(out, false, false)) << "config.yaml and caches are not a run's outputs";
+
+  fs::create_directories(out / "seed0");
+  fs::create_directories(out / "seed1");
+  std::ofstream(out / "seed0" / "checkpoint.pt") << "x";
+  std::ofstream(out / "seed1" / "metrics.jsonl") << "{}";
+  std::ofstream(out / "result.json") << "{}";
+  std::ofstream(out / "embeddings_seed0.h5") << "x";
+  EXPECT_EQ(engine::run_outputs(out), (std::vector<fs::path>{"embeddings_seed0.h5", "result.json",
+                                                              fs::path("seed0") / "checkpoint.pt",
+                                                              fs::path("seed1") / "metrics.jsonl"}));
+  const auto msg = graphmae2::testing::error_of([&] { engine::claim_output_dir(out, false, false); });
+  EXPECT_NE(msg.find(out.string() + " already holds a run"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--overwrite"), std::string::npos) << msg;
+  EXPECT_TRUE(fs::exists(out / "result.json")) << "refusing changes nothing";
+  EXPECT_NO_THROW(engine::claim_output_dir(out, true, false)) << "--resume continues it";
+  EXPECT_THROW(engine::claim_output_dir(out, true, true), engine::UsageError);
+
+  engine::claim_output_dir(out, false, true);
+  EXPECT_TRUE(engine::run_outputs(out).empty());
+  EXPECT_TRUE(fs::exists(out / "lc-ego32.h5")) << "--overwrite removes the run's outputs only";
 }
