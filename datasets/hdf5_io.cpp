@@ -275,6 +275,21 @@ torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
       } else {
         t = torch::kInt64;
       }
+    } else if (cls == H5T_ENUM) {
+      // A numpy bool array as h5py writes it: an enum {FALSE = 0, TRUE = 1} over a 1-byte integer.
+      const auto et = ds.getEnumType();
+      int8_t false_value = -1, true_value = -1;
+      const bool numpy_bool = et.getSize() == 1 && et.getNmembers() == 2 && [&] {
+        try {
+          et.valueOf("FALSE", &false_value);
+          et.valueOf("TRUE", &true_value);
+          return false_value == 0 && true_value == 1;
+        } catch (const H5::Exception&) {
+          return false;
+        }
+      }();
+      if (!numpy_bool) fail(file, "dataset '" + name + "' is an enum other than numpy's bool {FALSE = 0, TRUE = 1}");
+      t = torch::kBool;
     } else {
       fail(file, "dataset '" + name + "' is not numeric (HDF5 type class " + std::to_string(cls) + ")");
     }
@@ -296,7 +311,13 @@ torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
                      std::to_string(stored) + " bytes");
     }
     auto out = torch::empty(shape, torch::TensorOptions().dtype(t));
-    if (numel > 0) ds.read(out.data_ptr(), mem_type(t));
+    if (numel > 0) {
+      if (cls == H5T_ENUM) {
+        ds.read(out.data_ptr(), ds.getEnumType());  // its 0/1 bytes as stored (checked below)
+      } else {
+        ds.read(out.data_ptr(), mem_type(t));
+      }
+    }
     if (t == torch::kBool) {
       const auto* b = reinterpret_cast<const uint8_t*>(out.data_ptr());
       for (int64_t k = 0; k < numel; ++k) {

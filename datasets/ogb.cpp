@@ -78,7 +78,11 @@ std::string only_subfolder(const fs::path& dir) {
     if (e.is_directory()) names.push_back(e.path().filename().string());
   }
   if (names.size() != 1) {
-    fail(dir, "has " + std::to_string(names.size()) + " split folders; name the split (OgbOptions::split)");
+    std::sort(names.begin(), names.end());
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    fail(dir, "has " + std::to_string(names.size()) + " split folders" + (names.empty() ? "" : " (" + list + ")") +
+                  "; choose one with --split NAME");
   }
   return names[0];
 }
@@ -250,6 +254,19 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
 
   const std::string split = !opts.split.empty() ? opts.split : !info.split.empty() ? info.split : only_subfolder(dir / "split");
   const fs::path split_dir = dir / "split" / split;
+  if (!fs::is_directory(split_dir)) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir / "split", ec)) {
+      if (e.is_directory()) names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    fail(split_dir, "missing: the split folder (train/valid/test.csv.gz)" +
+                        (names.empty() ? std::string("; ") + (dir / "split").string() + " holds none"
+                                       : "; there are: " + list + " (choose one with --split NAME)"));
+  }
   NodeDataset ds;
   ds.name = name;
   ds.train_mask = split_mask(split_dir / "train.csv.gz", n);

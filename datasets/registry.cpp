@@ -119,6 +119,10 @@ void check_features_fit_memory(const std::string& name_or_path, const fs::path& 
 
 NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& data_root, const LoadOptions& opts) {
   const std::string key = lower(name_or_path);
+  if (!opts.split.empty() && !resolve_ogb_folder(name_or_path, data_root)) {
+    throw std::invalid_argument("--split " + opts.split + " chooses the split folder of an OGB dataset; '" +
+                                name_or_path + "' is not one (or is not found under " + data_root.string() + ")");
+  }
   const fs::path as_path(name_or_path);
   if (as_path.extension() == ".h5") {
     if (!fs::is_regular_file(as_path)) throw std::runtime_error(name_or_path + ": no such .h5 file");
@@ -126,7 +130,9 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
   }
   if (key.rfind("synthetic", 0) == 0) return finish(make_synthetic(parse_synthetic_spec(name_or_path)), opts);
   std::error_code ec;
-  if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) return finish(read_ogb_node_dataset(as_path), opts);
+  OgbOptions ogb;
+  ogb.split = opts.split;
+  if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) return finish(read_ogb_node_dataset(as_path, "", ogb), opts);
   if (key.rfind("ogbn-", 0) == 0) {
     const auto info = ogb_info(name_or_path);  // throws for unknown or unsupported names
     std::string folder = info.name;
@@ -134,7 +140,7 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
     std::vector<fs::path> tried;
     for (const auto& dir : {data_root / folder, data_root / info.name}) {
       tried.push_back(dir / "raw");
-      if (is_ogb_folder(dir)) return finish(read_ogb_node_dataset(dir, info.name), opts);
+      if (is_ogb_folder(dir)) return finish(read_ogb_node_dataset(dir, info.name, ogb), opts);
     }
     throw std::runtime_error("dataset '" + name_or_path + "' not found; looked for OGB raw layout in:" + joined(tried));
   }

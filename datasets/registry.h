@@ -14,6 +14,7 @@ struct LoadOptions {
   bool row_normalize = false;
   bool standardize = false;
   bool symmetrize = false;  ///< add reverse edges and deduplicate (a no-op for Planetoid, which is symmetric)
+  std::string split;        ///< OGB folders: the split/ subfolder to read (default: master.csv's, or the only one)
 };
 
 /// The dataset root: `flag` if given, else $GRAPHMAE2_DATA, else ../shared/datasets if that folder exists

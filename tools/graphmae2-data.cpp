@@ -33,7 +33,7 @@ namespace {
 namespace ds = graphmae2::datasets;
 
 constexpr const char* kUsage =
-    "usage: graphmae2-data inspect <dataset|file.h5> [--data-root DIR]\n"
+    "usage: graphmae2-data inspect <dataset|file.h5> [--data-root DIR] [--split NAME]\n"
     "       graphmae2-data convert <dataset> <out.h5> [--data-root DIR] [--row-normalize] [--standardize]\n"
     "                              [--feature-dtype float32|float16]\n"
     "       graphmae2-data export-ogb <dataset> <dir> [--split time]   (OGB's CSV layout, e.g. of a synthetic graph)\n"
@@ -74,7 +74,7 @@ Args parse(int argc, char** argv) {
       .flag("row-normalize", "normalise feature rows to sum 1")
       .flag("standardize", "standardise feature columns")
       .value("out", "lc: the ego-graph file to write")
-      .value("split", "export-ogb: the split folder name (default time)")
+      .value("split", "export-ogb: the split folder to write (default time); other commands: the OGB split folder to read")
       .value("ego-size", "lc: nodes per ego-graph (default 256)")
       .value("seeds", "lc: all | split (default all)")
       .value("threads", "lc: CPU threads (default: all cores)")
@@ -106,8 +106,10 @@ Args parse(int argc, char** argv) {
     if (a.positional.size() != 2) throw UsageError("export-ogb takes a dataset and an output folder");
     a.split = parsed.get("split", "time");
     if (a.split.empty() || a.split.find('/') != std::string::npos) throw UsageError("--split must be a folder name");
-  } else if (!parsed.get("split").empty()) {
-    throw UsageError("--split belongs to the export-ogb command");
+  } else {
+    // Reading commands: the OGB split folder to read (default: OGB's, or the only one).
+    a.load.split = parsed.get("split");
+    if (a.load.split.find('/') != std::string::npos) throw UsageError("--split must be a folder name");
   }
   if (a.command == "lc") {
     if (a.positional.size() != 1) throw UsageError("lc takes one dataset");
@@ -171,10 +173,11 @@ int run_lc(const Args& a, const ds::NodeDataset& data) {
 
 /// convert of an OGB folder without normalisation: the feature matrix goes from the download to the cache a chunk
 /// of rows at a time, never whole (papers100M's is larger than most machines' memory).
-void convert_ogb_streamed(const std::filesystem::path& dir, const std::filesystem::path& out, torch::ScalarType dtype,
-                          bool progress) {
+void convert_ogb_streamed(const std::filesystem::path& dir, const std::string& split, const std::filesystem::path& out,
+                          torch::ScalarType dtype, bool progress) {
   ds::OgbOptions options;
   options.features = false;
+  options.split = split;
   const auto data = ds::read_ogb_node_dataset(dir, "", options);
   const auto shape = ds::ogb_feature_shape(dir);
   graphmae2::models::engine::ProgressBar bar("features -> " + out.filename().string(), shape[0], progress, 0);
@@ -196,7 +199,7 @@ int run(const Args& a) {
   }
   if (stream_from) {
     const std::filesystem::path out = a.positional[1];
-    convert_ogb_streamed(*stream_from, out, a.feature_dtype, a.progress);
+    convert_ogb_streamed(*stream_from, a.load.split, out, a.feature_dtype, a.progress);
     const double convert_s = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
     const auto back = ds::load_dataset_h5(out, /*with_features=*/false);

@@ -20,7 +20,7 @@ namespace eval = graphmae2::models::eval;
 namespace {
 
 const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.pt | --embeddings FILE.h5) [--mode linear|finetune]
-                      [--seeds 0-9] [--data-root DIR] [--lr_f X] [--weight_decay_f X] [--max_epoch_f N]
+                      [--seeds 0-9] [--data-root DIR] [--split NAME] [--lr_f X] [--weight_decay_f X] [--max_epoch_f N]
 
   --checkpoint FILE   a graphmae2-train checkpoint (OUT/seed<k>/checkpoint.pt); its stored config rebuilds the model
   --embeddings FILE   an .h5 with a float [N, D] dataset "embeddings" (graphmae2-train writes OUT/embeddings_seed<k>.h5)
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   try {
     engine::CommandLine cli("graphmae2-eval");
     cli.value("dataset", "dataset").value("checkpoint", "checkpoint").value("embeddings", "embeddings .h5")
-        .value("mode", "linear or finetune").value("seeds", "probe seeds").value("data-root", "dataset root")
+        .value("mode", "linear or finetune").value("seeds", "probe seeds").value("data-root", "dataset root").value("split", "OGB split folder")
         .flag("help", "usage")
         .config_keys({"lr_f", "weight_decay_f", "max_epoch_f"}, {});
     const auto args = cli.parse(argc, argv);
@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
 
     const auto root = graphmae2::datasets::resolve_data_root(
         flag("data-root").empty() ? std::nullopt : std::optional<std::string>(flag("data-root")));
-    auto data = graphmae2::datasets::load_node_dataset(flag("dataset"), root);
+    graphmae2::datasets::LoadOptions load;
+    load.split = flag("split");
+    auto data = graphmae2::datasets::load_node_dataset(flag("dataset"), root, load);
 
     gm::GraphMAE2Config cfg;
     torch::Tensor embeddings;

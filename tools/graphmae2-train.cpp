@@ -26,6 +26,7 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
   --seeds LIST        seeds to run, e.g. 0-9 or 0,2,5 (default 0)
   --out DIR           where checkpoints, embeddings (.h5), metrics.jsonl and result.json go (default runs/<dataset>)
   --data-root DIR     dataset root (else $GRAPHMAE2_DATA, else ../shared/datasets, else ./data)
+  --split NAME        OGB datasets: the split/ folder to use (default: OGB's, or the only one)
   --device DEV        cpu (default), cuda or cuda:N: where pre-training runs (the probe runs on the CPU)
   --resume            continue each seed from OUT/seed<k>/checkpoint.pt
   --overwrite         replace the run OUT holds (without it or --resume, a run there is refused)
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
   try {
     engine::CommandLine cli("graphmae2-train");
     cli.value("config", "YAML config").value("seeds", "seed list").value("out", "output folder")
-        .value("data-root", "dataset root").value("device", "cpu or cuda[:N]")
+        .value("data-root", "dataset root").value("split", "OGB split folder").value("device", "cpu or cuda[:N]")
         .flag("resume", "continue from checkpoints")
         .flag("overwrite", "replace the run in --out").flag("fail-on-collapse", "exit 4 on a collapse flag")
         .flag("no-eval", "pre-train only")
@@ -95,7 +96,9 @@ int main(int argc, char** argv) {
                 << options.features.stored_bytes() / (1 << 20) << " MiB)" << std::endl;
     } else {
       graphmae2::datasets::check_features_fit_memory(cfg.dataset, root);
-      data = graphmae2::datasets::load_node_dataset(cfg.dataset, root);
+      graphmae2::datasets::LoadOptions load;
+      load.split = args.get("split");
+      data = graphmae2::datasets::load_node_dataset(cfg.dataset, root, load);
     }
     std::cout << "graphmae2-train: " << data.name << " (" << data.num_nodes() << " nodes, " << data.graph.num_edges()
               << " edges, " << (options.features.defined() ? options.features.dim() : data.feature_dim()) << " features, " << data.num_classes << " classes), "

@@ -7,6 +7,7 @@
 #include "datasets/registry.h"
 #include "fixtures/paths.h"
 
+#include <H5Cpp.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -129,4 +130,28 @@ TEST(DatasetCache, MissingOrInconsistentPartsAreNamed) {
 }
 
 }  // namespace
+TEST(Hdf5Io, NumpyBoolMasksAsH5pyWritesThemAreRead) {
+  // h5py stores a numpy bool array as an enum {FALSE = 0, TRUE = 1} over int8.
+  const auto file = scratch_dir("h5_enum_bool") / "mask.h5";
+  {
+    H5::H5File f(file.string(), H5F_ACC_TRUNC);
+    H5::EnumType type(H5::PredType::NATIVE_INT8);
+    int8_t no = 0, yes = 1;
+    type.insert("FALSE", &no);
+    type.insert("TRUE", &yes);
+    const hsize_t dims[1] = {4};
+    const int8_t values[4] = {1, 0, 0, 1};
+    f.createDataSet("train_mask", type, H5::DataSpace(1, dims)).write(values, type);
+    H5::EnumType other(H5::PredType::NATIVE_INT8);
+    int8_t red = 0, green = 1, blue = 2;
+    other.insert("RED", &red);
+    other.insert("GREEN", &green);
+    other.insert("BLUE", &blue);
+    f.createDataSet("colour", other, H5::DataSpace(1, dims)).write(values, other);
+  }
+  EXPECT_TRUE(torch::equal(read_h5_tensor(file, "train_mask"), torch::tensor({true, false, false, true})));
+  const auto msg = graphmae2::testing::error_of([&] { read_h5_tensor(file, "colour"); });
+  EXPECT_NE(msg.find("an enum other than numpy's bool"), std::string::npos) << msg;
+}
+
 }  // namespace graphmae2::datasets

@@ -137,6 +137,23 @@ TEST(OgbCsv, TinyFolderReadsAsWritten) {
   EXPECT_EQ(ds.train_mask.sum().item<int64_t>(), 2);
 }
 
+TEST(OgbCsv, SeveralSplitFoldersAreChosenWithSplit) {
+  const auto dir = tiny_ogb("ogb_tiny_splits");
+  write_gz(dir / "split" / "other" / "train.csv.gz", "3\n");
+  write_gz(dir / "split" / "other" / "valid.csv.gz", "0\n");
+  write_gz(dir / "split" / "other" / "test.csv.gz", "1\n2\n");
+  auto msg = error_of([&] { load_node_dataset(dir.string(), "unused"); });
+  EXPECT_NE(msg.find("has 2 split folders (other, s); choose one with --split NAME"), std::string::npos) << msg;
+  const auto other = load_node_dataset(dir.string(), "unused", LoadOptions{.split = "other"});
+  EXPECT_TRUE(torch::equal(other.train_mask, torch::tensor({false, false, false, true})));
+  EXPECT_EQ(load_node_dataset(dir.string(), "unused", LoadOptions{.split = "s"}).train_mask.sum().item<int64_t>(), 2);
+  msg = error_of([&] { load_node_dataset(dir.string(), "unused", LoadOptions{.split = "time"}); });
+  EXPECT_NE(msg.find((dir / "split" / "time").string() + ": missing"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("there are: other, s"), std::string::npos) << msg;
+  msg = error_of([&] { load_node_dataset("cora", shared_datasets_dir(), LoadOptions{.split = "s"}); });
+  EXPECT_NE(msg.find("is not one"), std::string::npos) << msg;
+}
+
 TEST(OgbCsv, BadLinesNameFileAndLine) {
   auto dir = tiny_ogb("ogb_bad_edge");
   write_gz(dir / "raw" / "edge.csv.gz", "0,1\n1,2\n2,x3\n3,0\n");
