@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <sstream>
@@ -153,6 +154,10 @@ class ConfigSchema {
   }
 
   std::vector<std::string> apply_file(C& cfg, const std::string& path) const {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      throw std::invalid_argument("config file '" + path + "' is a directory; give a YAML file (e.g. configs/cora.yaml)");
+    }
     YAML::Node root;
     try {
       root = YAML::LoadFile(path);
@@ -160,6 +165,8 @@ class ConfigSchema {
       throw std::invalid_argument("config file '" + path + "' cannot be opened");
     } catch (const YAML::Exception& e) {
       throw std::invalid_argument("config file '" + path + "': " + e.what());
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("config file '" + path + "' cannot be read: " + e.what());
     }
     return apply_yaml(cfg, root, path);
   }

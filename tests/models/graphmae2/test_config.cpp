@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 namespace gm = graphmae2::models::graphmae2;
@@ -69,6 +70,10 @@ TEST(Config, ErrorsNameTheKeyTheLineAndTheValue) {
   EXPECT_NE(boolean.find("maybe"), std::string::npos) << boolean;
   auto missing = error_of([&] { cfg.apply_file("/nonexistent/x.yaml"); });
   EXPECT_NE(missing.find("/nonexistent/x.yaml"), std::string::npos) << missing;
+  const auto folder = std::filesystem::temp_directory_path().string();
+  EXPECT_THROW(cfg.apply_file(folder), std::invalid_argument) << "a directory is a usage mistake (exit 2)";
+  auto directory = error_of([&] { cfg.apply_file(folder); });
+  EXPECT_NE(directory.find("'" + folder + "' is a directory"), std::string::npos) << directory;
   auto nested = error_of([&] { cfg.apply_file(write_yaml("nested", "lr: [1, 2]\n")); });
   EXPECT_NE(nested.find("lr"), std::string::npos) << nested;
 }
