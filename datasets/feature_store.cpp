@@ -161,12 +161,12 @@ FeatureStore FeatureStore::open_h5(const fs::path& file, const std::string& name
 
 torch::Tensor FeatureStore::read(const torch::Tensor& ids_in) const {
   const auto ids = ids_in.to(torch::kCPU, torch::kLong).contiguous().flatten();
+  if (!disk_) return resident_.index_select(0, ids);  // which checks the range itself
   const int64_t k = ids.numel();
   if (k > 0) {
     const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
     TORCH_CHECK(lo >= 0 && hi < rows_, "FeatureStore: row id ", lo < 0 ? lo : hi, " is out of range [0, ", rows_, ")");
   }
-  if (!disk_) return resident_.index_select(0, ids);
   auto out = torch::empty({k, cols_}, torch::TensorOptions().dtype(dtype_));
   const int64_t* id = ids.data_ptr<int64_t>();
   char* dst = static_cast<char*>(out.data_ptr());

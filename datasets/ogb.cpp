@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <functional>
 #include <stdexcept>
+#include <utility>
 
 namespace graphmae2::datasets {
 namespace {
@@ -71,16 +72,22 @@ torch::Tensor split_mask(const fs::path& file, int64_t n) {
   return mask;
 }
 
-std::string only_subfolder(const fs::path& dir) {
+// The subfolders of `dir`, sorted, and the same joined by ", " (for messages).
+std::pair<std::vector<std::string>, std::string> subfolders(const fs::path& dir) {
   std::vector<std::string> names;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.is_directory()) names.push_back(e.path().filename().string());
   }
+  std::sort(names.begin(), names.end());
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  return {names, list};
+}
+
+std::string only_subfolder(const fs::path& dir) {
+  const auto [names, list] = subfolders(dir);
   if (names.size() != 1) {
-    std::sort(names.begin(), names.end());
-    std::string list;
-    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
     fail(dir, "has " + std::to_string(names.size()) + " split folders" + (names.empty() ? "" : " (" + list + ")") +
                   "; choose one with --split NAME");
   }
@@ -255,14 +262,7 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
   const std::string split = !opts.split.empty() ? opts.split : !info.split.empty() ? info.split : only_subfolder(dir / "split");
   const fs::path split_dir = dir / "split" / split;
   if (!fs::is_directory(split_dir)) {
-    std::vector<std::string> names;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir / "split", ec)) {
-      if (e.is_directory()) names.push_back(e.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    std::string list;
-    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    const auto [names, list] = subfolders(dir / "split");
     fail(split_dir, "missing: the split folder (train/valid/test.csv.gz)" +
                         (names.empty() ? std::string("; ") + (dir / "split").string() + " holds none"
                                        : "; there are: " + list + " (choose one with --split NAME)"));
