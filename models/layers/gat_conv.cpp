@@ -1,5 +1,6 @@
 #include "models/layers/gat_conv.h"
 
+#include "graph/ops/gat_attention.h"
 #include "graph/ops/segment_softmax.h"
 #include "graph/ops/spmm.h"
 #include "graph/transforms.h"
@@ -55,7 +56,9 @@ void GATConvImpl::reset_parameters() {
 }
 
 torch::Tensor GATConvImpl::forward(const graph::CsrGraph& graph, const torch::Tensor& x) {
-  return forward_with_attention(graph, x).first;
+  check_input(graph, x);
+  auto h = F::dropout(x, F::DropoutFuncOptions().p(options.feat_drop()).training(is_training()));
+  return attend(graph, fc(h), h, /*with_attention=*/false).first;
 }
 
 torch::Tensor GATConvImpl::forward(const graph::Block& block, const torch::Tensor& x_src) {
@@ -63,18 +66,21 @@ torch::Tensor GATConvImpl::forward(const graph::Block& block, const torch::Tenso
               " but the block has ", block.num_src(), " sources (", block.summary(), ")");
   TORCH_CHECK(block.graph.num_cols == block.num_src(), "GATConv: the block's graph has ", block.graph.num_cols,
               " source columns but src_ids has ", block.num_src(), " entries");
-  return forward_with_attention(block.graph, x_src).first;
+  return forward(block.graph, x_src);
+}
+
+void GATConvImpl::check_input(const graph::CsrGraph& graph, const torch::Tensor& x) const {
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_features(), "GATConv: input has shape ", x.sizes(),
+              ", expected [", graph.num_cols, ", ", options.in_features(), "]");
+  TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ",
+              graph.num_cols, " source nodes");
 }
 
 std::pair<torch::Tensor, torch::Tensor> GATConvImpl::forward_with_attention(const graph::CsrGraph& graph,
                                                                            const torch::Tensor& x) {
-  const auto& o = options;
-  TORCH_CHECK(x.dim() == 2 && x.size(1) == o.in_features(), "GATConv: input has shape ", x.sizes(),
-              ", expected [", graph.num_cols, ", ", o.in_features(), "]");
-  TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ",
-              graph.num_cols, " source nodes");
-  auto h = F::dropout(x, F::DropoutFuncOptions().p(o.feat_drop()).training(is_training()));
-  return attend(graph, fc(h), h);
+  check_input(graph, x);
+  auto h = F::dropout(x, F::DropoutFuncOptions().p(options.feat_drop()).training(is_training()));
+  return attend(graph, fc(h), h, /*with_attention=*/true);
 }
 
 bool GATConvImpl::accepts_projected_input() const {
@@ -88,7 +94,7 @@ torch::Tensor GATConvImpl::forward_projected(const graph::CsrGraph& graph, const
                   projected.size(1) == options.heads() * options.out_features(),
               "GATConv: projected input has shape ", projected.sizes(), ", expected [", graph.num_cols, ", ",
               options.heads() * options.out_features(), "]");
-  return attend(graph, projected, torch::Tensor()).first;
+  return attend(graph, projected, torch::Tensor(), /*with_attention=*/false).first;
 }
 
 torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x,
@@ -110,21 +116,34 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
   // gradients of fc and attn_l then sum over the same nodes in the same order (bit-for-bit on the CPU).
   auto el = torch::mv(h, torch::mv(w.t(), attn_l.view({o.out_features()})));
   auto er = torch::mv(h.index_select(0, rows), torch::mv(w.t(), attn_r.view({o.out_features()})));
-  const auto parent_cols = block.src_ids.index_select(0, local.indices);
-  auto e = (el.index_select(0, parent_cols) + er.index_select(0, local.row_ids())).unsqueeze(1);
-  e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
-  auto a = graph::segment_softmax(e, local);
-  a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
   const auto h_src = h.index_select(0, block.src_ids).unsqueeze(1);
-  auto rst = torch::mm(graph::spmm(local, a, h_src).squeeze(1), w.t());
+  torch::Tensor aggregated;
+  if (o.fused_attention()) {
+    aggregated = graph::gat_attention(local, h_src, el.index_select(0, block.src_ids).unsqueeze(1), er.unsqueeze(1),
+                                      attention_options());
+  } else {
+    const auto parent_cols = block.src_ids.index_select(0, local.indices);
+    auto e = (el.index_select(0, parent_cols) + er.index_select(0, local.row_ids())).unsqueeze(1);
+    e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
+    auto a = graph::segment_softmax(e, local);
+    a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
+    aggregated = graph::spmm(local, a, h_src);
+  }
+  auto rst = torch::mm(aggregated.squeeze(1), w.t());
   if (bias.defined()) rst = rst + bias;
   if (!activation.is_empty()) rst = activation.forward(rst);
   return rst;
 }
 
+graph::GatAttentionOptions GATConvImpl::attention_options() const {
+  return graph::GatAttentionOptions()
+      .negative_slope(options.negative_slope())
+      .dropout(is_training() ? options.attn_drop() : 0.0);
+}
+
 std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGraph& graph,
                                                             const torch::Tensor& projected,
-                                                            const torch::Tensor& h) {
+                                                            const torch::Tensor& h, bool with_attention) {
   const auto& o = options;
   TORCH_CHECK(graph.num_rows() <= graph.num_cols, "GATConv: graph has ", graph.num_rows(),
               " destination rows but only ", graph.num_cols, " source nodes");
@@ -133,11 +152,16 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGrap
   auto feat_dst = num_dst == graph.num_cols ? feat_src : feat_src.narrow(0, 0, num_dst);
   auto el = (feat_src * attn_l).sum(-1);  // [num_src, heads]
   auto er = (feat_dst * attn_r).sum(-1);  // [num_dst, heads]
-  auto e = el.index_select(0, graph.indices) + er.index_select(0, graph.row_ids());
-  e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
-  auto a = graph::segment_softmax(e, graph);
-  a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
-  auto rst = graph::spmm(graph, a, feat_src);  // [num_dst, heads, out]
+  torch::Tensor rst, a;  // rst: [num_dst, heads, out]
+  if (o.fused_attention() && !with_attention) {
+    rst = graph::gat_attention(graph, feat_src, el, er, attention_options());
+  } else {
+    auto e = el.index_select(0, graph.indices) + er.index_select(0, graph.row_ids());
+    e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
+    a = graph::segment_softmax(e, graph);
+    a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
+    rst = graph::spmm(graph, a, feat_src);
+  }
   if (bias.defined()) rst = rst + bias.view({1, heads, out});
   if (res_fc) {
     auto h_dst = num_dst == graph.num_cols ? h : h.narrow(0, 0, num_dst);

@@ -3,6 +3,7 @@
 
 #include "graph/block.h"
 #include "graph/csr_graph.h"
+#include "graph/ops/gat_attention.h"
 #include "models/layers/activation.h"
 
 #include <torch/torch.h>
@@ -27,6 +28,10 @@ struct GATConvOptions {
   TORCH_ARG(bool, bias) = true;
   TORCH_ARG(Norm, norm) = Norm::none;
   TORCH_ARG(Activation, activation) = Activation::none;
+  /// Attention through the fused op graph::gat_attention (no [E, H] tensor kept for backward, dropout mask
+  /// recomputed); false runs the reference chain of torch ops (index_select, leaky_relu, segment_softmax,
+  /// dropout, spmm), which also supports double backward.
+  TORCH_ARG(bool, fused_attention) = true;
 };
 
 /// @brief Multi-head graph attention: dropout -> linear -> attention over each row's edges -> weighted sum
@@ -46,7 +51,8 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   /// x_src: [block.num_src(), in_features], the features of the block's sources (the destinations' own features
   /// are its first num_dst rows: residual and attn_r). Returns [block.num_dst(), width] as forward(graph, x).
   torch::Tensor forward(const graph::Block& block, const torch::Tensor& x_src);
-  /// Same, also returning the attention coefficients [num_edges, heads] (after attention dropout).
+  /// Same, also returning the attention coefficients [num_edges, heads] (after attention dropout); always the
+  /// reference chain, which materialises them.
   std::pair<torch::Tensor, torch::Tensor> forward_with_attention(const graph::CsrGraph& graph, const torch::Tensor& x);
   /// The layer after its input projection: `projected` = fc(dropout(x)) computed elsewhere ([num_cols,
   /// heads * out_features]), e.g. by masked_sparse_linear. Only for layers without a residual, which would
@@ -66,9 +72,12 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   torch::nn::AnyModule norm, activation;
 
  private:
+  void check_input(const graph::CsrGraph& graph, const torch::Tensor& x) const;
+  graph::GatAttentionOptions attention_options() const;
   // Attention, aggregation, bias, residual (from h, the dropped-out input), heads, norm, activation.
+  // `with_attention` returns the coefficients too (the chain); otherwise the second member is undefined.
   std::pair<torch::Tensor, torch::Tensor> attend(const graph::CsrGraph& graph, const torch::Tensor& projected,
-                                                 const torch::Tensor& h);
+                                                 const torch::Tensor& h, bool with_attention);
 };
 TORCH_MODULE(GATConv);
 

@@ -1,15 +1,10 @@
 #include "graph/ops/cpu/spmm_kernel.h"
 
 #include "graph/ops/cpu/parallel.h"
+#include "graph/ops/cpu/simd.h"
 
 #include <algorithm>
 #include <vector>
-
-// The library is built for baseline x86-64 (SSE2); the row loops below are also compiled for AVX2 + FMA and
-// chosen at run time (about 1.5x faster on the Cora-sized forward, benchmarks/graph/bench_ops.cpp).
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define GRAPHMAE2_SPMM_X86_DISPATCH 1
-#endif
 
 namespace graphmae2::graph::cpu {
 
@@ -44,18 +39,6 @@ template <typename T>
   }
 }
 
-// Eight partial sums let the compiler vectorise the dot product without reassociating a single sum.
-template <typename T>
-[[gnu::always_inline]] inline T dot(const T* __restrict p, const T* __restrict q, int64_t n) {
-  T acc[8] = {};
-  int64_t f = 0;
-  for (; f + 8 <= n; f += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += p[f + k] * q[f + k];
-  }
-  for (; f < n; ++f) acc[0] += p[f] * q[f];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 template <typename T>
 [[gnu::always_inline]] inline void weights_grad_rows_impl(const SpmmArgs& a, const T* __restrict x,
                                                           const T* __restrict grad_out, int64_t rb, int64_t re,
@@ -79,7 +62,7 @@ void weights_grad_rows_base(const SpmmArgs& a, const T* x, const T* g, int64_t r
   weights_grad_rows_impl(a, x, g, rb, re, gw);
 }
 
-#ifdef GRAPHMAE2_SPMM_X86_DISPATCH
+#ifdef GRAPHMAE2_X86_DISPATCH
 template <typename T>
 [[gnu::target("avx2,fma")]] void forward_rows_avx2(const SpmmArgs& a, const T* w, const T* x, int64_t rb, int64_t re,
                                                    T* out) {
@@ -90,15 +73,11 @@ template <typename T>
                                                         int64_t re, T* gw) {
   weights_grad_rows_impl(a, x, g, rb, re, gw);
 }
-bool has_avx2_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
 #endif
 
 template <typename T>
 void forward_rows(const SpmmArgs& a, const T* w, const T* x, int64_t rb, int64_t re, T* out) {
-#ifdef GRAPHMAE2_SPMM_X86_DISPATCH
+#ifdef GRAPHMAE2_X86_DISPATCH
   if (has_avx2_fma()) return forward_rows_avx2(a, w, x, rb, re, out);
 #endif
   forward_rows_base(a, w, x, rb, re, out);
@@ -106,7 +85,7 @@ void forward_rows(const SpmmArgs& a, const T* w, const T* x, int64_t rb, int64_t
 
 template <typename T>
 void weights_grad_rows(const SpmmArgs& a, const T* x, const T* g, int64_t rb, int64_t re, T* gw) {
-#ifdef GRAPHMAE2_SPMM_X86_DISPATCH
+#ifdef GRAPHMAE2_X86_DISPATCH
   if (has_avx2_fma()) return weights_grad_rows_avx2(a, x, g, rb, re, gw);
 #endif
   weights_grad_rows_base(a, x, g, rb, re, gw);

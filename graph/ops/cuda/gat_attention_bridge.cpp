@@ -1,0 +1,103 @@
+#include "graph/ops/cuda/gat_attention_bridge.h"
+
+#include "graph/ops/cuda/gat_attention_kernel.h"
+#include "graph/ops/cuda/spmm_bridge.h"
+
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <mutex>
+
+namespace graphmae2::graph::cuda {
+
+namespace {
+
+// torch's scalar types as the kernels' CUDA types (same layout).
+template <typename T>
+struct KernelType {
+  using type = T;
+};
+template <>
+struct KernelType<c10::Half> {
+  using type = __half;
+};
+template <>
+struct KernelType<c10::BFloat16> {
+  using type = __nv_bfloat16;
+};
+
+template <typename T>
+const typename KernelType<T>::type* kernel_ptr(const torch::Tensor& t) {
+  return reinterpret_cast<const typename KernelType<T>::type*>(t.data_ptr<T>());
+}
+
+GatAttentionShape shape_of(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat,
+                           const cpu::GatAttentionParams& params) {
+  return {indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), indptr.size(0) - 1, indices.size(0),
+          feat.size(1), feat.size(2), params.negative_slope, params.dropout, params.seed, params.offset};
+}
+
+torch::ScalarType acc_type(torch::ScalarType t) { return t == torch::kDouble ? torch::kDouble : torch::kFloat; }
+
+}  // namespace
+
+std::pair<uint64_t, uint64_t> gat_attention_philox_inputs(const torch::Device& device) {
+  auto generator = at::cuda::detail::getDefaultCUDAGenerator(device.index());
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  // The kernels draw one Philox block per (edge, 4 heads) at this offset; 4 keeps torch's offsets a multiple of 4.
+  return generator.get<at::CUDAGeneratorImpl>()->philox_engine_inputs(4);
+}
+
+std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tensor& indptr,
+                                                              const torch::Tensor& indices,
+                                                              const torch::Tensor& feat, const torch::Tensor& el,
+                                                              const torch::Tensor& er,
+                                                              const cpu::GatAttentionParams& params) {
+  const c10::cuda::CUDAGuard guard(feat.device());
+  const int64_t R = indptr.size(0) - 1, H = feat.size(1), D = feat.size(2);
+  auto out = torch::empty({R, H, D}, feat.options());
+  auto lse = torch::empty({R, H}, feat.options().dtype(acc_type(feat.scalar_type())));
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const auto shape = shape_of(indptr, indices, feat, params);
+  AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_forward", [&] {
+    using K = typename KernelType<scalar_t>::type;
+    launch_gat_attention_forward<K>(shape, kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
+                                    kernel_ptr<scalar_t>(er), reinterpret_cast<K*>(out.data_ptr<scalar_t>()),
+                                    lse.data_ptr<GatAcc<K>>(), stream);
+  });
+  return {out, lse};
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
+    const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
+    const torch::Tensor& er, const torch::Tensor& out, const torch::Tensor& lse, const torch::Tensor& grad_out,
+    const cpu::GatAttentionParams& params, bool needs_feat) {
+  const c10::cuda::CUDAGuard guard(feat.device());
+  const int64_t R = indptr.size(0) - 1, E = indices.size(0), C = feat.size(0), H = feat.size(1);
+  const auto acc_options = feat.options().dtype(acc_type(feat.scalar_type()));
+  auto attention = torch::empty({E, H}, acc_options);
+  auto grad_logit = torch::empty({E, H}, acc_options);
+  auto grad_er = torch::empty({R, H}, acc_options);
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const auto shape = shape_of(indptr, indices, feat, params);
+  AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_backward", [&] {
+    using K = typename KernelType<scalar_t>::type;
+    using A = GatAcc<K>;
+    launch_gat_attention_backward<K>(shape, kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
+                                     kernel_ptr<scalar_t>(er), kernel_ptr<scalar_t>(out), lse.data_ptr<A>(),
+                                     kernel_ptr<scalar_t>(grad_out), attention.data_ptr<A>(),
+                                     grad_logit.data_ptr<A>(), grad_er.data_ptr<A>(), stream);
+  });
+  // Sources: the transposed aggregation (spmm's kernels, in the accumulation type) and a scatter of the logit
+  // gradients (atomics: summation order, and so the last bits, vary between runs).
+  torch::Tensor grad_feat;
+  if (needs_feat) {
+    grad_feat = spmm_backward_x(indptr, indices, attention, grad_out.to(acc_options.dtype()), C)
+                    .to(feat.scalar_type());
+  }
+  auto grad_el = torch::zeros({C, H}, acc_options).index_add_(0, indices, grad_logit).to(feat.scalar_type());
+  return {grad_feat, grad_el, grad_er.to(feat.scalar_type())};
+}
+
+}  // namespace graphmae2::graph::cuda

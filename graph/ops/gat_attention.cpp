@@ -1,0 +1,113 @@
+#include "graph/ops/gat_attention.h"
+
+#include "graph/ops/cpu/gat_attention_kernel.h"
+#include "graph/ops/cuda/gat_attention_bridge.h"
+#include "graph/ops/dispatch.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <mutex>
+
+namespace graphmae2::graph {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// A fresh Philox (seed, offset) from the device's default generator.
+std::pair<uint64_t, uint64_t> draw_philox_inputs(const torch::Tensor& like) {
+  return dispatch_by_device(
+      "gat_attention", like,
+      [&] {
+        auto generator = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(generator.mutex());
+        return std::pair<uint64_t, uint64_t>{generator.get<at::CPUGeneratorImpl>()->random64(), 0};
+      },
+      [&] { return cuda::gat_attention_philox_inputs(like.device()); });
+}
+
+class GatAttention : public torch::autograd::Function<GatAttention> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& indptr, const torch::Tensor& indices,
+                               const torch::Tensor& feat, const torch::Tensor& el, const torch::Tensor& er,
+                               double negative_slope, double dropout, int64_t seed, int64_t offset) {
+    const cpu::GatAttentionParams params{negative_slope, dropout, static_cast<uint64_t>(seed),
+                                         static_cast<uint64_t>(offset)};
+    auto [out, lse] = dispatch_by_device(
+        "gat_attention", feat, [&] { return cpu::gat_attention_forward(indptr, indices, feat, el, er, params); },
+        [&] { return cuda::gat_attention_forward(indptr, indices, feat, el, er, params); });
+    ctx->save_for_backward({indptr, indices, feat, el, er, out, lse});
+    ctx->saved_data["negative_slope"] = negative_slope;
+    ctx->saved_data["dropout"] = dropout;
+    ctx->saved_data["seed"] = seed;
+    ctx->saved_data["offset"] = offset;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "gat_attention: double backward (create_graph) is not supported; build the layer with "
+                "GATConvOptions::fused_attention(false) for it");
+    const auto saved = ctx->get_saved_variables();
+    const auto &indptr = saved[0], &indices = saved[1], &feat = saved[2], &el = saved[3], &er = saved[4],
+               &out = saved[5], &lse = saved[6];
+    const cpu::GatAttentionParams params{ctx->saved_data["negative_slope"].toDouble(),
+                                         ctx->saved_data["dropout"].toDouble(),
+                                         static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
+                                         static_cast<uint64_t>(ctx->saved_data["offset"].toInt())};
+    const auto grad_out = grads[0].contiguous();
+    const bool needs_feat = ctx->needs_input_grad(2);
+    auto [grad_feat, grad_el, grad_er] = dispatch_by_device(
+        "gat_attention", feat,
+        [&] {
+          return cpu::gat_attention_backward(indptr, indices, feat, el, er, out, lse, grad_out, params, needs_feat);
+        },
+        [&] {
+          return cuda::gat_attention_backward(indptr, indices, feat, el, er, out, lse, grad_out, params,
+                                              needs_feat);
+        });
+    return {torch::Tensor(), torch::Tensor(), grad_feat,       grad_el,        grad_er,
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, const torch::Tensor& el,
+                            const torch::Tensor& er, const GatAttentionOptions& options) {
+  TORCH_CHECK(graph.indptr.defined(), "gat_attention: the graph is empty (no indptr)");
+  TORCH_CHECK(feat.defined() && el.defined() && er.defined(), "gat_attention: feat, el and er must be defined");
+  TORCH_CHECK(feat.dim() == 3, "gat_attention: feat should be [num_cols, H, D], got shape ", feat.sizes());
+  const int64_t H = feat.size(1);
+  TORCH_CHECK(feat.size(0) == graph.num_cols, "gat_attention: feat has ", feat.size(0),
+              " rows but the graph has ", graph.num_cols, " source columns");
+  TORCH_CHECK(el.dim() == 2 && el.size(0) == graph.num_cols && el.size(1) == H, "gat_attention: el has shape ",
+              el.sizes(), ", expected [", graph.num_cols, ", ", H, "]");
+  TORCH_CHECK(er.dim() == 2 && er.size(0) == graph.num_rows() && er.size(1) == H, "gat_attention: er has shape ",
+              er.sizes(), ", expected [", graph.num_rows(), ", ", H, "]");
+  TORCH_CHECK(el.scalar_type() == feat.scalar_type() && er.scalar_type() == feat.scalar_type(),
+              "gat_attention: feat is ", feat.scalar_type(), " but el is ", el.scalar_type(), " and er is ",
+              er.scalar_type());
+  TORCH_CHECK(feat.device() == el.device() && feat.device() == er.device() &&
+                  feat.device() == graph.indptr.device(),
+              "gat_attention: feat on ", feat.device(), ", el on ", el.device(), ", er on ", er.device(),
+              ", graph on ", graph.indptr.device());
+  TORCH_CHECK(feat.is_cpu() || feat.is_cuda(), "gat_attention: unsupported device ", feat.device());
+  const auto dtype = feat.scalar_type();
+  const bool float_type = dtype == torch::kFloat || dtype == torch::kDouble;
+  const bool half_type = dtype == torch::kHalf || dtype == torch::kBFloat16;
+  TORCH_CHECK(float_type || (half_type && feat.is_cuda()), "gat_attention: feat must be float32 or float64",
+              feat.is_cuda() ? " (or float16/bfloat16 on CUDA)" : "", ", got ", dtype, " on ", feat.device());
+  TORCH_CHECK(options.negative_slope() >= 0, "gat_attention: negative_slope must be >= 0, got ",
+              options.negative_slope());
+  TORCH_CHECK(options.dropout() >= 0 && options.dropout() < 1, "gat_attention: dropout must be in [0, 1), got ",
+              options.dropout());
+  std::pair<uint64_t, uint64_t> philox{0, 0};
+  if (options.dropout() > 0) philox = options.seed() ? std::pair{*options.seed(), uint64_t{0}} : draw_philox_inputs(feat);
+  return GatAttention::apply(graph.indptr.contiguous(), graph.indices.contiguous(), feat.contiguous(),
+                             el.contiguous(), er.contiguous(), options.negative_slope(), options.dropout(),
+                             static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second));
+}
+
+}  // namespace graphmae2::graph

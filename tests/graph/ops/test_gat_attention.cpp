@@ -1,0 +1,293 @@
+#include "graph/ops/gat_attention.h"
+
+#include "fixtures/graphs.h"
+#include "graph/ops/philox.h"
+#include "graph/ops/segment_softmax.h"
+#include "graph/ops/spmm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace graphmae2::graph {
+namespace {
+
+using testing::EdgeList;
+using testing::expect_error;
+
+struct Inputs {
+  torch::Tensor feat, el, er;
+};
+
+Inputs random_inputs(const CsrGraph& g, int64_t H, int64_t D, torch::Dtype dtype, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto opt = torch::TensorOptions().dtype(dtype);
+  return {torch::randn({g.num_cols, H, D}, gen, opt), torch::randn({g.num_cols, H}, gen, opt) * 2,
+          torch::randn({g.num_rows(), H}, gen, opt) * 2};
+}
+
+// Plain loops in long double: logits, softmax per row and head, the Philox keep mask, the weighted sum.
+torch::Tensor reference_forward(const CsrGraph& g, const Inputs& in, double slope, double rate, uint64_t seed) {
+  const auto adj = testing::adjacency(g);
+  const auto feat = in.feat.to(torch::kDouble), el = in.el.to(torch::kDouble), er = in.er.to(torch::kDouble);
+  const int64_t H = feat.size(1), D = feat.size(2);
+  auto out = torch::zeros({g.num_rows(), H, D}, torch::kDouble);
+  auto f = feat.accessor<double, 3>();
+  auto l = el.accessor<double, 2>();
+  auto r = er.accessor<double, 2>();
+  auto o = out.accessor<double, 3>();
+  int64_t edge = 0;
+  for (int64_t row = 0; row < g.num_rows(); ++row) {
+    const auto& srcs = adj[row];
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<long double> z;
+      for (const int64_t s : srcs) {
+        const long double pre = static_cast<long double>(l[s][h]) + r[row][h];
+        z.push_back(pre > 0 ? pre : pre * slope);
+      }
+      long double mx = -std::numeric_limits<long double>::infinity(), sum = 0;
+      for (const auto v : z) mx = std::max(mx, v);
+      for (const auto v : z) sum += std::exp(v - mx);
+      for (size_t k = 0; k < srcs.size(); ++k) {
+        long double a = std::exp(z[k] - mx) / sum;
+        if (rate > 0) {
+          a = philox_keep(seed, 0, edge + static_cast<int64_t>(k), h, H, static_cast<float>(rate)) ? a / (1 - rate)
+                                                                                                    : 0;
+        }
+        for (int64_t j = 0; j < D; ++j) o[row][h][j] += static_cast<double>(a * f[srcs[k]][h][j]);
+      }
+    }
+    edge += static_cast<int64_t>(srcs.size());
+  }
+  return out;
+}
+
+// The reference chain of torch ops (what GATConv ran before), with the same Philox mask: the gradient reference.
+torch::Tensor chain_forward(const CsrGraph& g, const torch::Tensor& feat, const torch::Tensor& el,
+                            const torch::Tensor& er, double slope, double rate, uint64_t seed) {
+  auto e = el.index_select(0, g.indices) + er.index_select(0, g.row_ids());
+  e = torch::leaky_relu(e, slope);
+  auto a = segment_softmax(e, g);
+  if (rate > 0) {
+    const int64_t E = g.num_edges(), H = feat.size(1);
+    auto keep = torch::empty({E, H}, feat.options());
+    auto k = keep.accessor<double, 2>();
+    for (int64_t i = 0; i < E; ++i) {
+      for (int64_t h = 0; h < H; ++h) {
+        k[i][h] = philox_keep(seed, 0, i, h, H, static_cast<float>(rate)) ? 1 / (1 - rate) : 0;
+      }
+    }
+    a = a * keep;
+  }
+  return spmm(g, a, feat);
+}
+
+TEST(Philox, MatchesRandom123KnownAnswers) {
+  // Random123's kat_vectors for philox4x32_10.
+  const auto a = philox4x32({{0, 0, 0, 0}}, 0, 0);
+  EXPECT_EQ(a.v[0], 0x6627e8d5u);
+  EXPECT_EQ(a.v[1], 0xe169c58du);
+  EXPECT_EQ(a.v[2], 0xbc57ac4cu);
+  EXPECT_EQ(a.v[3], 0x9b00dbd8u);
+  const auto b = philox4x32({{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}}, 0xffffffffu, 0xffffffffu);
+  EXPECT_EQ(b.v[0], 0x408f276du);
+  EXPECT_EQ(b.v[3], 0x6d5451fdu);
+  const auto c = philox4x32({{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}}, 0xa4093822u, 0x299f31d0u);
+  EXPECT_EQ(c.v[0], 0xd16cfe09u);
+  EXPECT_EQ(c.v[1], 0x94fdccebu);
+  EXPECT_EQ(c.v[2], 0x5001e420u);
+  EXPECT_EQ(c.v[3], 0x24126ea1u);
+}
+
+TEST(Philox, KeepRateAndIndependenceOfHeads) {
+  int64_t kept = 0, both = 0;
+  const int64_t n = 200000;
+  for (int64_t e = 0; e < n; ++e) {
+    const bool k0 = philox_keep(42, 7, e, 0, 6, 0.3f), k5 = philox_keep(42, 7, e, 5, 6, 0.3f);
+    kept += k0;
+    both += k0 && k5;
+  }
+  EXPECT_NEAR(static_cast<double>(kept) / n, 0.7, 0.005);
+  EXPECT_NEAR(static_cast<double>(both) / n, 0.49, 0.005);  // heads 0 and 5 use different Philox blocks
+}
+
+struct Case {
+  const char* name;
+  EdgeList edges;
+  int64_t H, D;
+};
+
+std::vector<Case> cases() {
+  auto hub = testing::random_edges(300, 300, 2400, 3);
+  for (int64_t i = 0; i < 300; ++i) {  // a hub row, and the parallel path
+    hub.rows.push_back(11);
+    hub.cols.push_back(i);
+  }
+  return {{"tiny (empty rows, self-loop, duplicate)", testing::tiny_edges(), 3, 5},
+          {"bipartite block", testing::bipartite_edges(), 1, 4},
+          {"no edges", testing::empty_edges(4), 2, 3},
+          {"path, 5 heads x 1", testing::path_edges(9), 5, 1},
+          {"random with hub, 4 heads x 33", hub, 4, 33}};
+}
+
+TEST(GatAttention, ForwardMatchesPlainLoopFloat64WithAndWithoutDropout) {
+  for (const auto& c : cases()) {
+    const auto g = c.edges.graph();
+    const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 5);
+    for (const double rate : {0.0, 0.4}) {
+      const auto out =
+          gat_attention(g, in.feat, in.el, in.er, GatAttentionOptions().negative_slope(0.2).dropout(rate).seed(99));
+      const auto ref = reference_forward(g, in, 0.2, rate, 99);
+      ASSERT_EQ(out.sizes(), ref.sizes()) << c.name;
+      EXPECT_TRUE(torch::allclose(out, ref, 1e-11, 1e-12))
+          << c.name << " rate " << rate << ": max diff " << (out - ref).abs().max().item<double>();
+    }
+  }
+}
+
+TEST(GatAttention, ForwardFloat32CloseToFloat64) {
+  for (const auto& c : cases()) {
+    const auto g = c.edges.graph();
+    const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 6);
+    const auto opts = GatAttentionOptions().dropout(0.25).seed(3);
+    const auto out32 = gat_attention(g, in.feat.to(torch::kFloat), in.el.to(torch::kFloat), in.er.to(torch::kFloat), opts);
+    const auto out64 = gat_attention(g, in.feat, in.el, in.er, opts);
+    EXPECT_TRUE(torch::allclose(out32.to(torch::kDouble), out64, 1e-4, 1e-5)) << c.name;
+  }
+}
+
+TEST(GatAttention, GradientsMatchTheChainOfOpsFloat64) {
+  for (const auto& c : cases()) {
+    const auto g = c.edges.graph();
+    const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 7);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
+    const auto grad_out = torch::randn({g.num_rows(), c.H, c.D}, gen, torch::kDouble);
+    for (const double rate : {0.0, 0.5}) {
+      for (const double slope : {0.2, 0.0}) {
+        auto f1 = in.feat.clone().requires_grad_(true), l1 = in.el.clone().requires_grad_(true),
+             r1 = in.er.clone().requires_grad_(true);
+        auto f2 = in.feat.clone().requires_grad_(true), l2 = in.el.clone().requires_grad_(true),
+             r2 = in.er.clone().requires_grad_(true);
+        const auto fused =
+            gat_attention(g, f1, l1, r1, GatAttentionOptions().negative_slope(slope).dropout(rate).seed(21));
+        const auto chain = chain_forward(g, f2, l2, r2, slope, rate, 21);
+        EXPECT_TRUE(torch::allclose(fused, chain, 1e-11, 1e-12)) << c.name;
+        const auto g1 = torch::autograd::grad({fused}, {f1, l1, r1}, {grad_out});
+        const auto g2 = torch::autograd::grad({chain}, {f2, l2, r2}, {grad_out}, /*retain_graph=*/std::nullopt,
+                                              /*create_graph=*/false, /*allow_unused=*/true);
+        const char* names[] = {"feat", "el", "er"};
+        for (int k = 0; k < 3; ++k) {
+          const auto expected = g2[k].defined() ? g2[k] : torch::zeros_like(g1[k]);
+          EXPECT_TRUE(torch::allclose(g1[k], expected, 1e-10, 1e-11))
+              << c.name << " rate " << rate << " slope " << slope << ": d" << names[k] << " max diff "
+              << (g1[k] - expected).abs().max().item<double>();
+        }
+      }
+    }
+  }
+}
+
+TEST(GatAttention, DropoutRepeatsUnderManualSeedAndDiffersBetweenCalls) {
+  const auto g = testing::random_edges(50, 50, 400, 4).graph();
+  const auto in = random_inputs(g, 2, 8, torch::kFloat, 9);
+  const auto opts = GatAttentionOptions().dropout(0.5);
+  torch::manual_seed(5);
+  const auto a = gat_attention(g, in.feat, in.el, in.er, opts);
+  const auto b = gat_attention(g, in.feat, in.el, in.er, opts);
+  torch::manual_seed(5);
+  const auto a2 = gat_attention(g, in.feat, in.el, in.er, opts);
+  EXPECT_TRUE(torch::equal(a, a2));
+  EXPECT_FALSE(torch::equal(a, b));
+  // Without dropout, nothing is drawn and the output is the expectation's neighbourhood.
+  const auto none = gat_attention(g, in.feat, in.el, in.er);
+  EXPECT_TRUE(torch::allclose(none, reference_forward(g, in, 0.2, 0.0, 0).to(torch::kFloat), 1e-5, 1e-6));
+}
+
+TEST(GatAttention, RowsWithoutEdgesGiveZerosAndZeroGradients) {
+  const auto g = testing::tiny_edges().graph();  // rows 3 and 5 have no edges
+  const auto in = random_inputs(g, 2, 3, torch::kDouble, 10);
+  auto er = in.er.clone().requires_grad_(true);
+  const auto out = gat_attention(g, in.feat, in.el, er);
+  EXPECT_TRUE(torch::equal(out[3], torch::zeros_like(out[3])));
+  EXPECT_TRUE(torch::equal(out[5], torch::zeros_like(out[5])));
+  out.sum().backward();
+  EXPECT_TRUE(torch::equal(er.grad()[3], torch::zeros_like(er.grad()[3])));
+  EXPECT_TRUE(torch::isfinite(er.grad()).all().item<bool>());
+}
+
+TEST(GatAttention, RejectsBadInputsNamingThem) {
+  const auto g = testing::tiny_edges().graph();
+  const auto in = random_inputs(g, 2, 3, torch::kFloat, 11);
+  expect_error([&] { gat_attention(g, in.feat.flatten(1), in.el, in.er); }, "feat should be [num_cols, H, D]");
+  expect_error([&] { gat_attention(g, in.feat, in.el.narrow(0, 0, 5), in.er); }, "el has shape [5, 2]");
+  expect_error([&] { gat_attention(g, in.feat, in.el, in.er.narrow(1, 0, 1)); }, "er has shape [6, 1]");
+  expect_error([&] { gat_attention(g, in.feat, in.el.to(torch::kDouble), in.er); }, "el is Double");
+  expect_error([&] { gat_attention(g, in.feat.to(torch::kHalf), in.el.to(torch::kHalf), in.er.to(torch::kHalf)); },
+               "got Half on cpu");
+  expect_error([&] { gat_attention(g, in.feat, in.el, in.er, GatAttentionOptions().dropout(1.0)); },
+               "dropout must be in [0, 1), got 1");
+}
+
+TEST(GatAttention, DoubleBackwardIsRefusedWithAWayOut) {
+  const auto g = testing::tiny_edges().graph();
+  const auto in = random_inputs(g, 1, 2, torch::kDouble, 12);
+  auto feat = in.feat.clone().requires_grad_(true);
+  const auto out = gat_attention(g, feat, in.el, in.er);
+  expect_error([&] { torch::autograd::grad({out.sum()}, {feat}, {}, std::nullopt, /*create_graph=*/true); },
+               "fused_attention(false)");
+}
+
+TEST(GatAttentionCuda, MatchesCpuWithTheSameSeed) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (const auto& c : cases()) {
+    const auto g = c.edges.graph();
+    const auto gc = g.to(torch::kCUDA);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
+    for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+      const auto in = random_inputs(g, c.H, c.D, dtype, 14);
+      const auto grad_out = torch::randn({g.num_rows(), c.H, c.D}, gen, torch::TensorOptions().dtype(dtype));
+      const auto opts = GatAttentionOptions().dropout(0.3).seed(77);
+      auto f = in.feat.clone().requires_grad_(true), l = in.el.clone().requires_grad_(true),
+           r = in.er.clone().requires_grad_(true);
+      auto fc = in.feat.cuda().requires_grad_(true), lc = in.el.cuda().requires_grad_(true),
+           rc = in.er.cuda().requires_grad_(true);
+      const auto out = gat_attention(g, f, l, r, opts);
+      const auto out_c = gat_attention(gc, fc, lc, rc, opts);
+      const double tol = dtype == torch::kDouble ? 1e-11 : 1e-4;
+      EXPECT_TRUE(torch::allclose(out_c.cpu(), out, tol, tol)) << c.name;
+      const auto grads = torch::autograd::grad({out}, {f, l, r}, {grad_out});
+      const auto grads_c = torch::autograd::grad({out_c}, {fc, lc, rc}, {grad_out.cuda()});
+      for (int k = 0; k < 3; ++k) EXPECT_TRUE(torch::allclose(grads_c[k].cpu(), grads[k], tol, tol)) << c.name << k;
+    }
+    // float16 and bfloat16: accumulated in float32, compared with the float32 CPU result.
+    const auto in = random_inputs(g, c.H, c.D, torch::kFloat, 15);
+    const auto ref = gat_attention(g, in.feat, in.el, in.er, GatAttentionOptions().dropout(0.3).seed(5));
+    for (const auto dtype : {torch::kHalf, torch::kBFloat16}) {
+      auto fc = in.feat.to(dtype).cuda().requires_grad_(true);
+      const auto out_c = gat_attention(gc, fc, in.el.to(dtype).cuda(), in.er.to(dtype).cuda(),
+                                       GatAttentionOptions().dropout(0.3).seed(5));
+      EXPECT_TRUE(torch::allclose(out_c.cpu().to(torch::kFloat), ref, 5e-2, 5e-2)) << c.name << " " << dtype;
+      out_c.sum().backward();
+      EXPECT_TRUE(torch::isfinite(fc.grad().to(torch::kFloat)).all().item<bool>());
+    }
+  }
+}
+
+TEST(GatAttentionCuda, DrawsFromTheCudaGenerator) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto g = testing::random_edges(64, 64, 512, 5).graph().to(torch::kCUDA);
+  auto in = random_inputs(g, 2, 8, torch::kFloat, 16);
+  in = {in.feat.cuda(), in.el.cuda(), in.er.cuda()};
+  const auto opts = GatAttentionOptions().dropout(0.5);
+  torch::cuda::manual_seed(3);
+  const auto a = gat_attention(g, in.feat, in.el, in.er, opts);
+  const auto b = gat_attention(g, in.feat, in.el, in.er, opts);
+  torch::cuda::manual_seed(3);
+  EXPECT_TRUE(torch::equal(gat_attention(g, in.feat, in.el, in.er, opts), a));
+  EXPECT_FALSE(torch::equal(a, b));
+}
+
+}  // namespace
+}  // namespace graphmae2::graph
