@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 using graphmae2::graph::CsrGraph;
 using graphmae2::models::layers::GAT;
@@ -160,6 +161,66 @@ TEST(GATConv, ForwardRowsEqualsTheSelectedRowsOfTheFullOutput) {
       EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-9, 1e-11)) << "heads " << heads << ", gradient " << i;
     }
   }
+}
+
+TEST(GATConv, FusedAttentionAgreesWithTheChainOfOps) {
+  // The default fused op against fused_attention(false): whole graphs, a bipartite block and forward_rows, one
+  // head and several, with a residual; training mode (dropout off: the two draw different masks).
+  auto full = small_graph();
+  auto block = CsrGraph(full.indptr.narrow(0, 0, 4).clone(),
+                        full.indices.narrow(0, 0, full.indptr[3].item<int64_t>()).clone(), 5);
+  for (int64_t heads : {1, 3}) {
+    torch::manual_seed(11);
+    GATConv fused(GATConvOptions(4, 5, heads).residual(true));
+    GATConv chain(GATConvOptions(4, 5, heads).residual(true).fused_attention(false));
+    fused->to(torch::kFloat64);
+    chain->to(torch::kFloat64);
+    {
+      torch::NoGradGuard g;
+      auto src = fused->parameters();
+      auto dst = chain->parameters();
+      for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+    }
+    auto x = torch::randn({5, 4}, torch::kFloat64);
+    const auto rows = torch::tensor({4, 1}, torch::kInt64);
+    using Run = std::function<torch::Tensor(GATConv&, const torch::Tensor&)>;
+    const std::vector<std::pair<const char*, Run>> runs = {
+        {"full", [&](GATConv& c, const torch::Tensor& in) { return c->forward(full, in); }},
+        {"block", [&](GATConv& c, const torch::Tensor& in) { return c->forward(block, in); }},
+        {"rows", [&](GATConv& c, const torch::Tensor& in) { return c->forward_rows(full, in, rows); }}};
+    for (const auto& [name, run] : runs) {
+      auto x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
+      auto y1 = run(fused, x1), y2 = run(chain, x2);
+      EXPECT_TRUE(torch::allclose(y1, y2, 1e-11, 1e-12)) << name << ", heads " << heads;
+      auto upstream = torch::randn_like(y1);
+      std::vector<torch::Tensor> in1{x1, fused->fc->weight, fused->attn_l, fused->attn_r};
+      std::vector<torch::Tensor> in2{x2, chain->fc->weight, chain->attn_l, chain->attn_r};
+      auto g1 = torch::autograd::grad({y1}, in1, {upstream});
+      auto g2 = torch::autograd::grad({y2}, in2, {upstream});
+      for (size_t i = 0; i < g1.size(); ++i) {
+        EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-10, 1e-12)) << name << ", heads " << heads << ", gradient " << i;
+      }
+    }
+  }
+}
+
+TEST(GATConv, FusedAttentionDropoutKeepsTheExpectation) {
+  // Attention dropout with the fused op: each output is unbiased, so the mean over many draws approaches the
+  // evaluation-mode output.
+  torch::manual_seed(3);
+  GATConv conv(GATConvOptions(4, 3, 2).attn_drop(0.5));
+  auto graph = small_graph();
+  auto x = torch::randn({5, 4});
+  torch::NoGradGuard no_grad;
+  conv->eval();
+  const auto expected = conv->forward(graph, x);
+  conv->train();
+  auto mean = torch::zeros_like(expected);
+  const int draws = 4000;
+  for (int i = 0; i < draws; ++i) mean += conv->forward(graph, x);
+  mean /= draws;
+  EXPECT_TRUE(torch::allclose(mean, expected, 0.05, 0.05)) << (mean - expected).abs().max();
+  EXPECT_FALSE(torch::allclose(conv->forward(graph, x), expected, 1e-3, 1e-3));
 }
 
 TEST(GATConv, AttentionSumsToOnePerDestination) {
