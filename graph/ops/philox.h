@@ -37,17 +37,21 @@ GRAPHMAE2_HOST_DEVICE Philox4x32 philox4x32(Philox4x32 counter, uint32_t key0, u
 /// Uniform in [0, 1) from the top 24 bits (exact in float).
 GRAPHMAE2_HOST_DEVICE float philox_uniform(uint32_t bits) { return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f); }
 
-/// Whether dropout at rate `rate` keeps entry (edge, head) of an [E, H] tensor. One Philox call serves 4 heads:
-/// counter (edge * ceil(H / 4) + head / 4, offset), key = seed, word head % 4.
+/// The random bits of block `block` of `edge` when each edge owns `blocks` Philox blocks:
+/// counter (edge * blocks + block, offset), key = seed.
+GRAPHMAE2_HOST_DEVICE Philox4x32 philox_edge_bits(uint64_t seed, uint64_t offset, int64_t edge, int64_t block,
+                                                  int64_t blocks) {
+  const uint64_t index = static_cast<uint64_t>(edge) * static_cast<uint64_t>(blocks) + static_cast<uint64_t>(block);
+  return philox4x32(Philox4x32{{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
+                                static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)}},
+                    static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+}
+
+/// Whether dropout at rate `rate` keeps entry (edge, head) of an [E, H] tensor. One Philox block serves 4 heads:
+/// word head % 4 of block head / 4 of the edge's ceil(H / 4).
 GRAPHMAE2_HOST_DEVICE bool philox_keep(uint64_t seed, uint64_t offset, int64_t edge, int64_t head, int64_t heads,
                                        float rate) {
-  const uint64_t index = static_cast<uint64_t>(edge) * static_cast<uint64_t>((heads + 3) / 4) +
-                         static_cast<uint64_t>(head / 4);
-  const Philox4x32 bits = philox4x32(
-      Philox4x32{{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32), static_cast<uint32_t>(offset),
-                  static_cast<uint32_t>(offset >> 32)}},
-      static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-  return philox_uniform(bits.v[head % 4]) >= rate;
+  return philox_uniform(philox_edge_bits(seed, offset, edge, head / 4, (heads + 3) / 4).v[head % 4]) >= rate;
 }
 
 }  // namespace graphmae2::graph

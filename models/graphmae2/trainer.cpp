@@ -1,6 +1,7 @@
 #include "models/graphmae2/trainer.h"
 
 #include "graph/transforms.h"
+#include "models/engine/device_memory.h"
 #include "models/engine/prefetch.h"
 #include "models/ssl/ema.h"
 
@@ -248,7 +249,16 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     ctx.status = status.str();
     result.last = fig;
   };
+  engine::reset_peak_device_memory(options.device);
   const auto run = trainer.run(step, hooks);
+  if (const auto peak = engine::peak_device_memory(options.device)) {
+    constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+    result.last["peak_gpu_allocated_gib"] = static_cast<double>(peak->allocated_bytes) / kGiB;
+    result.last["peak_gpu_reserved_gib"] = static_cast<double>(peak->reserved_bytes) / kGiB;
+    std::cout << options.label << ": peak GPU memory " << std::setprecision(3) << result.last["peak_gpu_allocated_gib"]
+              << " GiB allocated, " << result.last["peak_gpu_reserved_gib"] << " GiB reserved by torch's allocator"
+              << std::endl;
+  }
   result.epochs_run = (run.steps_run + steps_per_epoch - 1) / steps_per_epoch;
   result.seconds = run.seconds;
   return result;

@@ -179,7 +179,9 @@ TEST(Block, GATConvOverASelectRowsBlockGivesTheRowsOfTheFullLayer) {
   const auto block = select_rows(g, rows);
   const auto y_block = conv->forward(block, x.index_select(0, block.src_ids));
   const auto y_full = conv->forward(g, x).index_select(0, rows);
-  EXPECT_TRUE(torch::equal(y_block, y_full)) << (y_block - y_full).abs().max();
+  // Equal up to the last bit or two: torch's vectorised elementwise kernels (elu here) round their vector body
+  // and their scalar tail differently, and a row falls in either depending on the tensor's size.
+  EXPECT_TRUE(torch::allclose(y_block, y_full, 1e-6, 1e-7)) << (y_block - y_full).abs().max();
   // The full graph is its own block.
   EXPECT_TRUE(torch::equal(conv->forward(Block::full(g), x), conv->forward(g, x)));
 }

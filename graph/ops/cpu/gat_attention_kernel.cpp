@@ -19,24 +19,53 @@ struct Logit {
   T operator()(T pre) const { return pre > 0 ? pre : pre * slope; }
 };
 
-// Dropout's keep flags of one edge for every head (one Philox call per 4 heads), or all kept.
+// Dropout's keep flags of a row's edges for every head, as philox_keep draws them (one Philox block per edge and
+// 4 heads), or all kept. The Philox blocks of consecutive edges are independent, so that loop vectorises.
 class KeepFlags {
  public:
   KeepFlags(const GatAttentionParams& params, int64_t heads)
-      : params_(params), heads_(heads), flags_(heads, 1) {}
-  const uint8_t* of(int64_t edge) {
-    if (params_.dropout > 0) {
-      const auto rate = static_cast<float>(params_.dropout);
-      for (int64_t h = 0; h < heads_; ++h) flags_[h] = philox_keep(params_.seed, params_.offset, edge, h, heads_, rate);
+      : params_(params),
+        heads_(heads),
+        blocks_((heads + 3) / 4),
+        // u = (bits >> 8) / 2^24 >= rate  <=>  (bits >> 8) >= ceil(rate * 2^24), rate as a float (exact in double)
+        threshold_(static_cast<uint32_t>(std::ceil(static_cast<double>(static_cast<float>(params.dropout)) * 16777216.0))) {}
+
+  /// Flags [(i - begin) * H + h] for edges [begin, end).
+  const uint8_t* of_edges(int64_t begin, int64_t end) {
+    const int64_t n = end - begin;
+    flags_.resize(n * heads_);
+    if (params_.dropout <= 0) {
+      std::fill(flags_.begin(), flags_.end(), uint8_t{1});
+      return flags_.data();
+    }
+    for (auto& w : words_) w.resize(n);
+    for (int64_t b = 0; b < blocks_; ++b) {
+      uint32_t *w0 = words_[0].data(), *w1 = words_[1].data(), *w2 = words_[2].data(), *w3 = words_[3].data();
+      for (int64_t k = 0; k < n; ++k) {
+        const auto bits = philox_edge_bits(params_.seed, params_.offset, begin + k, b, blocks_);
+        w0[k] = bits.v[0];
+        w1[k] = bits.v[1];
+        w2[k] = bits.v[2];
+        w3[k] = bits.v[3];
+      }
+      for (int64_t h = 4 * b; h < std::min<int64_t>(heads_, 4 * b + 4); ++h) {
+        const uint32_t* w = words_[h % 4].data();
+        for (int64_t k = 0; k < n; ++k) flags_[k * heads_ + h] = (w[k] >> 8) >= threshold_;
+      }
     }
     return flags_.data();
   }
 
  private:
   const GatAttentionParams& params_;
-  int64_t heads_;
+  int64_t heads_, blocks_;
+  uint32_t threshold_;
   std::vector<uint8_t> flags_;
+  std::vector<uint32_t> words_[4];
 };
+
+// Edges ahead whose el entry (a random access) is requested while the current one is used.
+constexpr int64_t kPrefetchDistance = 16;
 
 // Raw views of one call's tensors.
 template <typename T>
@@ -61,60 +90,62 @@ struct BackwardArgs {
   T* grad_er;
 };
 
-// One pass over each row's edges with an online softmax per head: the running maximum m, the sum s of
-// exp(logit - m) and the weighted feature sum are rescaled when m grows.
+// Per row: the logits and their softmax first (scalars: el is gathered once, exp runs off the feature loads'
+// critical path), then one pass over the neighbours' features accumulating the normalised, dropped-out weights.
+// (The CUDA kernel keeps an online softmax instead: there the lanes recompute the scalars for free.)
 template <typename T>
 [[gnu::always_inline]] inline void forward_rows_impl(const ForwardArgs<T>& a, int64_t rb, int64_t re) {
   const int64_t H = a.H, D = a.D;
   const Logit<T> logit{static_cast<T>(a.params.negative_slope)};
   const T keep_scale = a.params.dropout > 0 ? T(1) / (T(1) - static_cast<T>(a.params.dropout)) : T(1);
   KeepFlags keep(a.params, H);
-  std::vector<T> m(H), s(H);
+  std::vector<T> m(H), s(H), weights;
   for (int64_t r = rb; r < re; ++r) {
-    T* acc = a.out + r * H * D;
-    std::fill(acc, acc + H * D, T(0));
+    const int64_t b = a.indptr[r], e = a.indptr[r + 1];
+    T* __restrict out = a.out + r * H * D;
+    std::fill(out, out + H * D, T(0));
     std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
     std::fill(s.begin(), s.end(), T(0));
+    weights.resize((e - b) * H);
     const T* er_r = a.er + r * H;
-    for (int64_t i = a.indptr[r]; i < a.indptr[r + 1]; ++i) {
-      const int64_t src = a.indices[i];
-      const T* f = a.feat + src * H * D;
-      const T* el_s = a.el + src * H;
-      const uint8_t* kept = keep.of(i);
+    for (int64_t i = b; i < e; ++i) {
+      if (i + kPrefetchDistance < e) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
+      const T* el_s = a.el + a.indices[i] * H;
       for (int64_t h = 0; h < H; ++h) {
         const T z = logit(el_s[h] + er_r[h]);
-        T* __restrict acc_h = acc + h * D;
-        if (z > m[h]) {
-          const T scale = std::exp(m[h] - z);
-          if (s[h] > 0) {
-            s[h] *= scale;
-            for (int64_t j = 0; j < D; ++j) acc_h[j] *= scale;
-          }
-          m[h] = z;
-        }
-        const T w = std::exp(z - m[h]);
+        weights[(i - b) * H + h] = z;
+        m[h] = std::max(m[h], z);
+      }
+    }
+    for (int64_t k = 0; k < (e - b) * H; k += H) {
+      for (int64_t h = 0; h < H; ++h) {
+        const T w = std::exp(weights[k + h] - m[h]);
+        weights[k + h] = w;
         s[h] += w;
-        if (kept[h]) {
-          const T wk = w * keep_scale;
-          const T* __restrict f_h = f + h * D;
-          for (int64_t j = 0; j < D; ++j) acc_h[j] += wk * f_h[j];
-        }
       }
     }
     for (int64_t h = 0; h < H; ++h) {
-      if (s[h] > 0) {
-        const T inv = T(1) / s[h];
-        for (int64_t j = 0; j < D; ++j) acc[h * D + j] *= inv;
-        a.lse[r * H + h] = m[h] + std::log(s[h]);
-      } else {
-        a.lse[r * H + h] = -std::numeric_limits<T>::infinity();
+      a.lse[r * H + h] = e > b ? m[h] + std::log(s[h]) : -std::numeric_limits<T>::infinity();
+      s[h] = e > b ? keep_scale / s[h] : T(0);  // from here on: the factor of each exponential
+    }
+    const uint8_t* kept_row = keep.of_edges(b, e);
+    for (int64_t i = b; i < e; ++i) {
+      const T* __restrict f = a.feat + a.indices[i] * H * D;
+      const uint8_t* kept = kept_row + (i - b) * H;
+      for (int64_t h = 0; h < H; ++h) {
+        if (!kept[h]) continue;
+        const T w = weights[(i - b) * H + h] * s[h];
+        T* __restrict out_h = out + h * D;
+        const T* __restrict f_h = f + h * D;
+        for (int64_t j = 0; j < D; ++j) out_h[j] += w * f_h[j];
       }
     }
   }
 }
 
-// Per row: the softmax gradient needs sum_e a_e dA_e = <grad_out_r, out_r> (out is that same weighted sum), so
-// one pass over the edges gives each edge's dropped-out attention and logit gradient.
+// Per row: the softmax gradient needs sum_e a_e dA_e = <grad_out_r, out_r> (out is that same weighted sum).
+// A first pass over the edges rebuilds each logit's input and attention (parked in the output buffers), a second
+// takes <grad_out, feat[src]> per edge and head and writes the dropped-out attention and the logit gradient.
 template <typename T>
 [[gnu::always_inline]] inline void backward_rows_impl(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
   const ForwardArgs<T>& a = b.fwd;
@@ -125,26 +156,35 @@ template <typename T>
   KeepFlags keep(a.params, H);
   std::vector<T> dot_out(H);
   for (int64_t r = rb; r < re; ++r) {
+    const int64_t e_begin = a.indptr[r], e_end = a.indptr[r + 1];
     const T* g = b.grad_out + r * H * D;
-    for (int64_t h = 0; h < H; ++h) {
-      dot_out[h] = dot(g + h * D, a.out + (r * H + h) * D, D);
-      b.grad_er[r * H + h] = 0;
-    }
     const T* er_r = a.er + r * H;
-    for (int64_t i = a.indptr[r]; i < a.indptr[r + 1]; ++i) {
-      const int64_t src = a.indices[i];
-      const T* f = a.feat + src * H * D;
-      const uint8_t* kept = keep.of(i);
+    const T* lse_r = a.lse + r * H;
+    for (int64_t h = 0; h < H; ++h) dot_out[h] = dot(g + h * D, a.out + (r * H + h) * D, D);
+    for (int64_t i = e_begin; i < e_end; ++i) {
+      if (i + kPrefetchDistance < e_end) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
+      const T* el_s = a.el + a.indices[i] * H;
       for (int64_t h = 0; h < H; ++h) {
-        const T pre = a.el[src * H + h] + er_r[h];
-        const T attention = std::exp(logit(pre) - a.lse[r * H + h]);
+        const T pre = el_s[h] + er_r[h];
+        b.grad_logit[i * H + h] = pre;
+        b.attention[i * H + h] = std::exp(logit(pre) - lse_r[h]);
+      }
+    }
+    T* grad_er_r = b.grad_er + r * H;
+    std::fill(grad_er_r, grad_er_r + H, T(0));
+    const uint8_t* kept_row = keep.of_edges(e_begin, e_end);
+    for (int64_t i = e_begin; i < e_end; ++i) {
+      const T* f = a.feat + a.indices[i] * H * D;
+      const uint8_t* kept = kept_row + (i - e_begin) * H;
+      for (int64_t h = 0; h < H; ++h) {
+        const T pre = b.grad_logit[i * H + h], attention = b.attention[i * H + h];
         const T k = kept[h] ? keep_scale : T(0);
         const T grad_attention = k != 0 ? k * dot(g + h * D, f + h * D, D) : T(0);
         const T grad_z = attention * (grad_attention - dot_out[h]);
         const T grad_pre = pre > 0 ? grad_z : grad_z * slope;
         b.attention[i * H + h] = attention * k;
         b.grad_logit[i * H + h] = grad_pre;
-        b.grad_er[r * H + h] += grad_pre;
+        grad_er_r[h] += grad_pre;
       }
     }
   }
@@ -218,7 +258,7 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
   });
   // Sources: d feat is the aggregation on the transposed graph, d el the logit gradients summed per source.
   auto grad_feat = needs_feat ? spmm_backward_x(indptr, indices, attention, grad_out, C) : torch::Tensor();
-  auto grad_el = spmm_backward_x(indptr, indices, grad_logit, torch::ones({R, H, 1}, feat.options()), C).squeeze(2);
+  auto grad_el = torch::zeros({C, H}, feat.options()).index_add_(0, indices, grad_logit);
   return {grad_feat, grad_el, grad_er};
 }
 

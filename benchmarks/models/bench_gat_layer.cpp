@@ -1,0 +1,131 @@
+// One GAT layer's forward + backward on a large graph: the fused attention op against the chain of torch ops it
+// replaced, on the CPU or a GPU, printed as JSON lines (benchmarks/peers/ sets PyG's and DGL's GATConv beside).
+//
+//   bench_gat_layer --synthetic SPEC --write-graph FILE.h5      generate a graph, save it, exit
+//   bench_gat_layer --graph FILE.h5 [--in 128] [--heads 4] [--out 64] [--attention fused|chain]
+//                   [--device cpu|cuda] [--threads N] [--repeats 5] [--attn-drop 0.1]
+//
+// The graph gets reverse edges and self-loops (as GraphMAE2 trains on it). The layer runs in training mode;
+// the loss is <y, g> for a fixed random g, so backward reaches every parameter. Time: median of the repeats
+// after one warm-up (a GPU is synchronised around each). Memory: on a GPU torch's allocator peak during the
+// repeats; on the CPU the process's peak RSS and the RSS before the first forward (graph and input loaded), so
+// the layer's own peak is about their difference. Run one configuration per process.
+
+#include "datasets/hdf5_io.h"
+#include "datasets/synthetic.h"
+#include "graph/transforms.h"
+#include "models/engine/device_memory.h"
+#include "models/layers/gat_conv.h"
+
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace ds = graphmae2::datasets;
+namespace g = graphmae2::graph;
+namespace layers = graphmae2::models::layers;
+namespace engine = graphmae2::models::engine;
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+double current_rss_mib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"One GAT layer's forward + backward: fused attention vs the chain of ops"};
+  std::string graph_file, synthetic, write_graph, attention = "fused", device_name = "cpu";
+  int64_t in_features = 128, heads = 4, out_features = 64, repeats = 5;
+  int threads = 1;
+  double attn_drop = 0.1;
+  auto* source = app.add_option("--graph", graph_file, "graph .h5 (graph/indptr, graph/indices; rows = destinations)")
+                     ->check(CLI::ExistingFile);
+  app.add_option("--synthetic", synthetic, "generator spec, with --write-graph")->excludes(source);
+  app.add_option("--write-graph", write_graph, "write the generated graph here and exit");
+  app.add_option("--in", in_features, "input width")->check(CLI::PositiveNumber);
+  app.add_option("--heads", heads, "attention heads")->check(CLI::PositiveNumber);
+  app.add_option("--out", out_features, "width per head")->check(CLI::PositiveNumber);
+  app.add_option("--attention", attention, "fused (graph::gat_attention) or chain (torch ops)")
+      ->check(CLI::IsMember({"fused", "chain"}));
+  app.add_option("--device", device_name, "cpu, cuda or cuda:N");
+  app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
+  app.add_option("--repeats", repeats, "timed forward+backward passes")->check(CLI::PositiveNumber);
+  app.add_option("--attn-drop", attn_drop, "attention dropout rate")->check(CLI::Range(0.0, 0.99));
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (!synthetic.empty()) {
+      if (write_graph.empty()) throw std::invalid_argument("--synthetic needs --write-graph");
+      const auto data = ds::make_synthetic(ds::parse_synthetic_spec(synthetic));
+      ds::write_h5(write_graph, {{"graph/indptr", data.graph.indptr}, {"graph/indices", data.graph.indices}},
+                   {{"name", data.name}});
+      std::cout << "wrote " << write_graph << ": " << data.graph.summary() << "\n";
+      return 0;
+    }
+    if (graph_file.empty()) throw std::invalid_argument("give --graph FILE.h5 (or --synthetic SPEC --write-graph FILE)");
+    at::set_num_threads(threads);
+    const torch::Device device(device_name);
+    const auto indptr = ds::read_h5_tensor(graph_file, "graph/indptr");
+    const g::CsrGraph raw(indptr, ds::read_h5_tensor(graph_file, "graph/indices"), indptr.size(0) - 1);
+    const auto graph = g::bidirected_with_self_loops(raw).to(device);
+    const int64_t n = graph.num_nodes();
+    torch::manual_seed(0);
+    layers::GATConv conv(layers::GATConvOptions(in_features, out_features, heads)
+                             .attn_drop(attn_drop)
+                             .fused_attention(attention == "fused"));
+    conv->to(device);
+    conv->train();
+    const auto x = torch::randn({n, in_features}, torch::TensorOptions().device(device));
+    const auto upstream = torch::randn({n, heads * out_features}, torch::TensorOptions().device(device));
+    const double baseline_rss = current_rss_mib();
+    const auto pass = [&] {
+      conv->zero_grad();
+      (conv->forward(graph, x) * upstream).sum().backward();
+      synchronize(device);
+    };
+    pass();  // warm-up
+    engine::reset_peak_device_memory(device);
+    std::vector<double> seconds;
+    for (int64_t r = 0; r < repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      pass();
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    const auto gpu = engine::peak_device_memory(device);
+    std::printf("{\"peer\": \"graphmae2-%s\", \"device\": \"%s\", \"nodes\": %lld, \"edges\": %lld, \"in\": %lld, "
+                "\"heads\": %lld, \"out\": %lld, \"threads\": %d, \"median_s\": %.4f, \"min_s\": %.4f, "
+                "\"peak_rss_mib\": %.0f, \"baseline_rss_mib\": %.0f, \"peak_gpu_allocated_mib\": %.0f}\n",
+                attention.c_str(), device.str().c_str(), static_cast<long long>(n),
+                static_cast<long long>(graph.num_edges()), static_cast<long long>(in_features),
+                static_cast<long long>(heads), static_cast<long long>(out_features), threads,
+                seconds[seconds.size() / 2], seconds.front(), peak_rss_mib(), baseline_rss,
+                gpu ? static_cast<double>(gpu->allocated_bytes) / (1024.0 * 1024.0) : 0.0);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_gat_layer: " << e.what() << "\n";
+    return 1;
+  }
+}
