@@ -57,6 +57,7 @@ const engine::ConfigSchema<C>& schema() {
       {"negative_slope", &C::negative_slope},
       {"norm", enum_field(&C::norm, kNorms)},
       {"residual", &C::residual},
+      {"fused_attention", &C::fused_attention},
       {"zero_init_tokens", &C::zero_init_tokens},
       {"mask_rate", &C::mask_rate},
       {"remask_rate", &C::remask_rate},
@@ -236,6 +237,7 @@ GraphMAE2Options GraphMAE2Config::model_options(int64_t in_dim) const {
       .attn_drop(attn_drop)
       .negative_slope(negative_slope)
       .residual(residual)
+      .fused_attention(fused_attention)
       .norm(norm)
       .zero_init_tokens(zero_init_tokens);
 }

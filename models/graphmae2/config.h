@@ -53,6 +53,8 @@ struct GraphMAE2Config {
   double negative_slope = 0.2;
   layers::Norm norm = layers::Norm::none;
   bool residual = false;
+  /// GAT attention through the fused op (graph::gat_attention); false: the chain of torch ops it replaced.
+  bool fused_attention = true;
   /// Mask tokens start at zero and encoder_to_decoder keeps PyTorch's default init (the reference does this for
   /// Cora, CiteSeer and PubMed); false: xavier-normal for all three.
   bool zero_init_tokens = false;

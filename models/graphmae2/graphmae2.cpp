@@ -20,6 +20,7 @@ layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
                          .attn_drop(o.attn_drop())
                          .negative_slope(o.negative_slope())
                          .residual(o.residual())
+                         .fused_attention(o.fused_attention())
                          .norm(o.norm())
                          .encoding(encoding));
 }

@@ -27,6 +27,7 @@ struct GraphMAE2Options {
   TORCH_ARG(double, attn_drop) = 0.1;
   TORCH_ARG(double, negative_slope) = 0.2;
   TORCH_ARG(bool, residual) = false;
+  TORCH_ARG(bool, fused_attention) = true;
   TORCH_ARG(layers::Norm, norm) = layers::Norm::none;
   TORCH_ARG(int64_t, projector_hidden) = 256;
   /// Reference: Cora/CiteSeer/PubMed start mask tokens at zero and keep PyTorch's default init of

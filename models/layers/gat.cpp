@@ -17,6 +17,7 @@ void GATImpl::reset() {
                        .negative_slope(o.negative_slope())
                        .residual(full && o.residual())
                        .identity_residual(o.identity_residual())
+                       .fused_attention(o.fused_attention())
                        .norm(full ? o.norm() : Norm::none)
                        .activation(full ? o.activation() : Activation::none));
   };

@@ -21,6 +21,7 @@ struct GATOptions {
   TORCH_ARG(double, negative_slope) = 0.2;
   TORCH_ARG(bool, residual) = false;
   TORCH_ARG(bool, identity_residual) = false;
+  TORCH_ARG(bool, fused_attention) = true;  ///< GATConvOptions::fused_attention of every layer
   TORCH_ARG(Norm, norm) = Norm::none;
   /// Encoding: the last layer gets activation, residual and norm too; decoding: it gets none of them.
   TORCH_ARG(bool, encoding) = true;

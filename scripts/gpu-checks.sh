@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Everything a session checks when it is lent a GPU, as one command (about 8 minutes on an H100 with 16 cores):
+# the build, the CUDA tests, the GPU benchmarks and the runs that need a GPU's speed. Logs and summary.log go to
+# OUT_DIR. Needs the .deb files of scripts/build-from-debs.sh in DEB_DIR and Cora/CiteSeer's Planetoid files in
+# DATA_DIR/planetoid (the lent machine sees only the repository).
+#
+#   bash scripts/gpu-checks.sh                       on the GPU machine (OUT_DIR defaults to $OUT, else ./gpu-out)
+#   DEVICE=cpu SKIP_BUILD=1 BUILD_DIR=build EPOCHS=2 SEEDS=0-1 ARXIV_NODES=3000 ARXIV_STEPS=2 LAYER_NODES=3000 \
+#     REF_EPOCHS=3 TIMING_EPOCHS=3 bash scripts/gpu-checks.sh      a quick dry run of the same steps on a CPU
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT_DIR:-${OUT:-gpu-out}}
+mkdir -p "$out"
+device=${DEVICE:-cuda}
+build=${BUILD_DIR:-build-gpu}
+debs=${DEB_DIR:-.debs}
+data=${DATA_DIR:-.gpu-data}
+epochs=${EPOCHS:-200}
+seeds=${SEEDS:-0-4}
+ref_epochs=${REF_EPOCHS:-2000}
+arxiv_nodes=${ARXIV_NODES:-169343}
+arxiv_steps=${ARXIV_STEPS:-100}
+layer_nodes=${LAYER_NODES:-169343}
+timing_epochs=${TIMING_EPOCHS:-300}
+work=${WORK_DIR:-/tmp/gpu-checks}
+mkdir -p "$work"
+log() { echo "[+${SECONDS}s] $*" | tee -a "$out/summary.log"; }
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+  log "build ($build)"
+  GRAPHMAE2_TARGETS="graphmae2-train graphmae2-data test_graph test_models bench_gat_layer" \
+    bash scripts/build-from-debs.sh "$debs" "$build" -DGRAPHMAE2_TESTS=ON -DGRAPHMAE2_BENCHMARKS=ON \
+    -DGRAPHMAE2_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/build.log" 2>&1 || {
+    log "build failed"
+    grep -E "error|Error" "$out/build.log" | head -40
+    exit 1
+  }
+  source "$build/deps.env"
+fi
+bin=$build/bin
+log "built"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/summary.log"
+nproc | sed 's/^/cpus: /' | tee -a "$out/summary.log"
+
+# Accuracy runs (light on the GPU, run side by side; their times are not alone): LC mini-batch vs full-batch
+# pre-training at width 256 x 4 heads, and the reference Cora config with the fused attention.
+train() { "$bin/graphmae2-train" --device "$device" --no-progress "$@"; }
+accuracy() {
+  local ds=$1 seed
+  "$bin/graphmae2-data" lc "$ds" --no-progress --data-root "$data" --ego-size 64 --seeds split --out "$work/$ds-lc64.h5" >"$work/$ds-lc.log" 2>&1
+  train --dataset "$ds" --data-root "$data" --config "configs/$ds.yaml" --num_hidden 256 --num_heads 4 \
+    --max_epoch "$epochs" --seeds "$seeds" --num_threads 2 --out "$work/$ds-full" >"$work/$ds-full.log" 2>&1 &
+  for seed in $(seq "${seeds%-*}" "${seeds#*-}"); do
+    train --dataset "$ds" --data-root "$data" --config "configs/$ds.yaml" --num_hidden 256 --num_heads 4 \
+      --max_epoch "$epochs" --sampler lc --ego_size 64 --batch_size 512 --lc_file "$work/$ds-lc64.h5" \
+      --num_threads 1 --loader_workers 1 --seeds "$seed" --out "$work/$ds-lc-seed$seed" >"$work/$ds-lc-seed$seed.log" 2>&1 &
+  done
+  wait
+}
+log "accuracy runs started"
+accuracy cora &
+accuracy citeseer &
+for seed in 0 1; do
+  train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$ref_epochs" --seeds "$seed" \
+    --num_threads 2 --out "$work/cora-ref-seed$seed" >"$work/cora-ref-seed$seed.log" 2>&1 &
+done
+
+# The synthetic ogbn-arxiv-size graph in OGB's layout and its ego-graphs (CPU work, beside the runs above).
+arxiv_root=$work/ogbroot
+(
+  "$bin/graphmae2-data" export-ogb "synthetic:nodes=$arxiv_nodes,degree=14,classes=40,dim=128,homophily=0.6,seed=0,noise=4,train=0.537,val=0.176,powerlaw=2.3,maxdegree=5000" \
+    "$arxiv_root/ogbn_arxiv" && \
+  "$bin/graphmae2-data" lc ogbn-arxiv --no-progress --data-root "$arxiv_root" --ego-size 256 --seeds all \
+    --out "$work/arxiv-lc256.h5"
+) >"$work/arxiv-prep.log" 2>&1 &
+"$bin/bench_gat_layer" --synthetic "synthetic:nodes=$layer_nodes,degree=14,classes=40,dim=8,homophily=0.6,seed=0,powerlaw=2.3,maxdegree=5000" \
+  --write-graph "$work/layer-graph.h5" >"$work/layer-graph.log" 2>&1
+
+log "tests"
+{
+  "$bin/test_graph" --gtest_brief=1
+  "$bin/test_models" --gtest_brief=1 --gtest_filter='*Cuda*:*CUDA*:GATConv*:GAT.*'
+} >"$out/tests.log" 2>&1
+grep -E "PASSED|FAILED|SKIPPED \]" "$out/tests.log" | head -20 | tee -a "$out/summary.log"
+
+log "waiting for the accuracy runs (until +${ACC_DEADLINE:-430}s)"
+while [ -n "$(jobs -rp)" ] && [ "$SECONDS" -lt "${ACC_DEADLINE:-430}" ]; do sleep 2; done
+if [ -n "$(jobs -rp)" ]; then
+  log "deadline: stopping $(jobs -rp | wc -l) unfinished job(s)"
+  kill $(jobs -rp) 2>/dev/null
+  pkill -f graphmae2-train 2>/dev/null
+  sleep 1
+fi
+log "accuracy runs done"
+
+# Timed, alone: one GAT layer (fused vs chain), the Cora epoch (fused vs chain), the arxiv config at full width.
+for width in 64 256; do
+  for attention in fused chain; do
+    "$bin/bench_gat_layer" --graph "$work/layer-graph.h5" --device "$device" --attention "$attention" --out "$width" \
+      --heads 4 --threads "$(nproc)" --repeats 5 2>&1 | tee -a "$out/summary.log"
+  done
+done
+for attention in true false; do
+  train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$timing_epochs" --seeds 0 --no-eval --fused_attention "$attention" \
+    --out "$work/cora-epoch-$attention" >"$work/cora-epoch-$attention.log" 2>&1
+done
+log "arxiv config, full width, $arxiv_steps steps"
+train --dataset ogbn-arxiv --data-root "$arxiv_root" --config configs/ogbn-arxiv.yaml --lc_file "$work/arxiv-lc256.h5" \
+  --loader_workers 8 --max_steps "$arxiv_steps" --no-eval --seeds 0 --out "$work/arxiv-full" 2>&1 |
+  tee "$work/arxiv-full.log" | grep -E "stopped at|peak GPU|error" | tee -a "$out/summary.log"
+
+log "summary"
+python3 - "$work" <<'PY' | tee -a "$out/summary.log"
+import collections, json, os, re, statistics, sys
+work = sys.argv[1]
+groups = collections.defaultdict(lambda: {"acc": [], "secs": [], "epoch": [], "warn": 0})
+for run in sorted(os.listdir(work)):
+    path = os.path.join(work, run)
+    group = groups[re.sub(r"-seed\d+$", "", run)]
+    result = os.path.join(path, "result.json")
+    if os.path.isfile(result):
+        r = json.load(open(result))
+        group["protocol"] = r["protocol"]
+        group["acc"] += r["accuracies"]
+        group["secs"] += r["train_seconds"]
+        group["warn"] += len(r["warnings"])
+    metrics = os.path.join(path, "metrics.jsonl")
+    if os.path.isfile(metrics):
+        group["epoch"] += [json.loads(l)["epoch_seconds"] for l in open(metrics) if '"epoch_seconds"' in l]
+for name, g in groups.items():
+    if not g["acc"] and not g["epoch"]:
+        continue
+    acc = g["acc"]
+    line = f"{name}: {g.get('protocol', '')} "
+    if acc:
+        std = statistics.pstdev(acc) if len(acc) > 1 else 0.0
+        line += f"{statistics.mean(acc):.1f} ± {std:.1f} {[round(a, 1) for a in acc]}, train s {[round(s, 1) for s in g['secs']]}, warnings {g['warn']}"
+    if g["epoch"]:
+        line += f"; median epoch {statistics.median(g['epoch']) * 1000:.2f} ms over {len(g['epoch'])}"
+    print(line)
+PY
+grep -hE "seeds/s|ego-graphs|wrote" "$work/arxiv-prep.log" | tee -a "$out/summary.log"
+grep -h "seed .*: test" "$work"/*.log >>"$out/summary.log" 2>/dev/null
+(cd "$work" && find . -path ./ogbroot -prune -o \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) -print |
+  tar -czf "$OLDPWD/$out/logs.tgz" -T - 2>/dev/null)
+log "done"
