@@ -11,6 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT_DIR:-${OUT:-gpu-out}}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 device=${DEVICE:-cuda}
 build=${BUILD_DIR:-build-gpu}
 debs=${DEB_DIR:-.debs}
@@ -142,5 +143,5 @@ PY
 grep -hE "seeds/s|ego-graphs|wrote" "$work/arxiv-prep.log" | tee -a "$out/summary.log"
 grep -h "seed .*: test" "$work"/*.log >>"$out/summary.log" 2>/dev/null
 (cd "$work" && find . -path ./ogbroot -prune -o \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) -print |
-  tar -czf "$OLDPWD/$out/logs.tgz" -T - 2>/dev/null)
+  tar -czf "$out/logs.tgz" -T - 2>/dev/null)
 log "done"
