@@ -11,6 +11,13 @@ find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(Boost 1.74 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
+# minizip (zlib's contrib, Debian libminizip-dev): checks the CRC-32 of every checkpoint record on load.
+# Found by path, not pkg-config: its .pc names /usr, which is wrong where the packages are unpacked into a prefix.
+find_path(MINIZIP_INCLUDE_DIR unzip.h PATH_SUFFIXES minizip REQUIRED)
+find_library(MINIZIP_LIBRARY minizip REQUIRED)
+add_library(graphmae2_minizip INTERFACE)
+target_include_directories(graphmae2_minizip SYSTEM INTERFACE ${MINIZIP_INCLUDE_DIR})
+target_link_libraries(graphmae2_minizip INTERFACE ${MINIZIP_LIBRARY} ZLIB::ZLIB)
 find_library(C10_CUDA_LIBRARY c10_cuda PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
 if(C10_CUDA_LIBRARY)
   set(GRAPHMAE2_TORCH_HAS_CUDA ON)

@@ -3,7 +3,8 @@
 # packages scripts/build.sh would install come as .deb files and are unpacked into a prefix; LibTorch is the one
 # of the python3 that imports torch (a CUDA LibTorch there). Fetch the .deb files on a Debian 12 machine with
 #   apt-get download libeigen3-dev libboost1.74-dev libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libyaml-cpp-dev \
-#     libyaml-cpp0.7 libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest zlib1g-dev
+#     libyaml-cpp0.7 libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest zlib1g-dev \
+#     libminizip-dev libminizip1 libbenchmark-dev libbenchmark1debian
 #     (plus the libraries `ldd` shows libhdf5 needs)
 #
 # usage: scripts/build-from-debs.sh DEB_DIR BUILD_DIR [cmake -D options ...]

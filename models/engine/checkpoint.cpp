@@ -1,6 +1,7 @@
 #include "models/engine/checkpoint.h"
 
 #include "util/atomic_file.h"
+#include "util/zip_integrity.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
@@ -67,6 +68,7 @@ void open_archive(torch::serialize::InputArchive& archive, const std::filesystem
                   const torch::Device& device) {
   if (!std::filesystem::exists(path)) throw std::runtime_error("checkpoint '" + path.string() + "' does not exist");
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("checkpoint '" + path.string() + "' is not a file");
+  util::verify_zip_checksums(path, "checkpoint");
   try {
     // Loading onto the model's device: a tensor read from another device would replace the parameter's storage
     // and move it off the model's device.

@@ -1,0 +1,91 @@
+// Checkpoint integrity: a bit flipped in a stored weight is refused on load (LibTorch's own reader skips the
+// records' CRC-32, so without the check the damaged weight would load).
+
+#include "fixtures/paths.h"
+#include "models/engine/checkpoint.h"
+#include "util/zip_integrity.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+namespace engine = graphmae2::models::engine;
+
+namespace {
+
+std::vector<char> read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::filesystem::path& p, const std::vector<char>& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace
+
+TEST(Checkpoint, AFlippedBitInAStoredWeightIsRefusedNamingTheRecord) {
+  const auto dir = graphmae2::testing::scratch_dir("checkpoint-integrity");
+  torch::nn::Linear model(4, 3);
+  {
+    torch::NoGradGuard no_grad;
+    model->weight.fill_(1234.5f);  // a value whose bytes can be found in the file
+  }
+  engine::CheckpointState state;
+  state.model = "linear";
+  const auto path = dir / "checkpoint.pt";
+  engine::save_checkpoint(path, *model, nullptr, state);
+  torch::nn::Linear loaded(4, 3);
+  EXPECT_NO_THROW(engine::load_checkpoint(path, "linear", *loaded, nullptr));
+  EXPECT_TRUE(torch::equal(loaded->weight, model->weight));
+
+  auto bytes = read_bytes(path);
+  const float needle = 1234.5f;
+  char pattern[sizeof needle];
+  std::memcpy(pattern, &needle, sizeof needle);
+  const auto at = std::search(bytes.begin(), bytes.end(), pattern, pattern + sizeof needle);
+  ASSERT_NE(at, bytes.end()) << "the weight's bytes are not in the file";
+  *at ^= 0x01;  // the lowest mantissa bit of one weight
+  const auto damaged = dir / "damaged.pt";
+  write_bytes(damaged, bytes);
+  for (const auto& check : {std::function<void()>([&] { engine::load_checkpoint(damaged, "linear", *loaded, nullptr); }),
+                            std::function<void()>([&] { engine::read_checkpoint_state(damaged, "linear"); })}) {
+    try {
+      check();
+      ADD_FAILURE() << "the damaged checkpoint was accepted";
+    } catch (const std::runtime_error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("damaged.pt' is damaged: record '"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("fails its CRC-32 check"), std::string::npos) << msg;
+    }
+  }
+  // What was loaded before stays: the check runs before any tensor is replaced.
+  EXPECT_TRUE(torch::equal(loaded->weight, model->weight));
+}
+
+TEST(Checkpoint, ATruncatedOrForeignFileIsRefused) {
+  const auto dir = graphmae2::testing::scratch_dir("checkpoint-truncated");
+  torch::nn::Linear model(4, 3);
+  engine::CheckpointState state;
+  state.model = "linear";
+  const auto path = dir / "checkpoint.pt";
+  engine::save_checkpoint(path, *model, nullptr, state);
+  auto bytes = read_bytes(path);
+  bytes.resize(bytes.size() / 2);
+  write_bytes(dir / "half.pt", bytes);
+  write_bytes(dir / "text.pt", std::vector<char>{'n', 'o', 't', ' ', 'z', 'i', 'p'});
+  for (const char* name : {"half.pt", "text.pt"}) {
+    try {
+      graphmae2::util::verify_zip_checksums(dir / name, "checkpoint");
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+}
