@@ -4,13 +4,9 @@
 // (seed, offset, index). The fused GAT attention recomputes its dropout mask from it in backward instead of
 // storing one.
 
-#include <cstdint>
+#include "graph/ops/host_device.h"
 
-#if defined(__CUDACC__)
-#define GRAPHMAE2_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define GRAPHMAE2_HOST_DEVICE inline
-#endif
+#include <cstdint>
 
 namespace graphmae2::graph {
 

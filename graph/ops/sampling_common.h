@@ -4,13 +4,9 @@
 // __host__ __device__ functions so the CPU tests exercise exactly what a GPU thread runs. No torch, no allocation.
 
 #include <cmath>
-#include <cstdint>
+#include "graph/ops/host_device.h"
 
-#if defined(__CUDACC__)
-#define GRAPHMAE2_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define GRAPHMAE2_HOST_DEVICE inline
-#endif
+#include <cstdint>
 
 namespace graphmae2::graph::sampling {
 
