@@ -3,9 +3,9 @@
 // random_walk): a counter-based random stream and sampling without replacement, written once as
 // __host__ __device__ functions so the CPU tests exercise exactly what a GPU thread runs. No torch, no allocation.
 
-#include <cmath>
 #include "graph/ops/host_device.h"
 
+#include <cmath>
 #include <cstdint>
 
 namespace graphmae2::graph::sampling {
