@@ -1,8 +1,11 @@
 #include "util/atomic_file.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 
 namespace graphmae2::util {
@@ -22,6 +25,28 @@ void atomic_write(const std::filesystem::path& path, const std::function<void(co
     std::filesystem::remove(tmp, ec);
     throw;
   }
+}
+
+std::pair<int64_t, int64_t> remove_stale_temporaries(const std::filesystem::path& dir) {
+  static const std::regex temporary(R"(\..+\.tmp\.([0-9]+))");
+  int64_t files = 0, bytes = 0;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return {0, 0};
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)(); it.increment(ec)) {
+    std::smatch match;
+    const std::string name = it->path().filename().string();
+    if (!it->is_regular_file(ec) || !std::regex_match(name, match, temporary)) continue;
+    const long pid = std::stol(match[1].str());
+    // kill(pid, 0) fails with ESRCH only when no such process exists (EPERM: it exists, someone else's).
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      const auto size = static_cast<int64_t>(it->file_size(ec));
+      if (std::filesystem::remove(it->path(), ec)) {
+        ++files;
+        bytes += size;
+      }
+    }
+  }
+  return {files, bytes};
 }
 
 void atomic_write_text(const std::filesystem::path& path, const std::string& text) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 
 namespace graphmae2::util {
 
@@ -12,6 +13,11 @@ namespace graphmae2::util {
 /// replaces `path` by rename. Creates missing parent folders. On any exception the temporary file is removed
 /// and the exception propagates; `path` is untouched.
 void atomic_write(const std::filesystem::path& path, const std::function<void(const std::filesystem::path&)>& write);
+
+/// Removes the temporary files atomic_write left under `dir` (recursively) when its process was killed during a
+/// save: ".NAME.tmp.PID" whose PID is no running process. A live process's temporary is kept. Returns the
+/// files removed and their bytes.
+std::pair<int64_t, int64_t> remove_stale_temporaries(const std::filesystem::path& dir);
 
 /// atomic_write of a text; a failed or short write throws std::runtime_error naming the file.
 void atomic_write_text(const std::filesystem::path& path, const std::string& text);

@@ -1,5 +1,7 @@
 #include "models/engine/cli.h"
 
+#include "util/atomic_file.h"
+
 #include <CLI/CLI.hpp>
 #include <torch/cuda.h>
 
@@ -181,6 +183,10 @@ std::vector<std::filesystem::path> run_outputs(const std::filesystem::path& out)
 
 void claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite) {
   if (resume && overwrite) throw UsageError("give --resume or --overwrite, not both");
+  if (const auto [files, bytes] = util::remove_stale_temporaries(out); files > 0) {
+    std::cout << "removed " << files << " temporary file(s) (" << bytes / (1024 * 1024) << " MiB) that runs killed "
+              << "during a save left in " << out.string() << std::endl;
+  }
   if (resume) return;
   const auto found = run_outputs(out);
   if (found.empty()) return;

@@ -78,6 +78,8 @@ std::vector<std::filesystem::path> run_outputs(const std::filesystem::path& out)
 /// continues from its checkpoints); with `overwrite`, after removing the previous run's outputs (run_outputs; a
 /// line says how many); otherwise only if `out` holds no run's outputs. Throws std::invalid_argument (exit 2)
 /// naming the folder, the outputs found and --resume / --overwrite; UsageError for both flags at once.
+/// First, in every case, removes the temporary files that runs killed during a save left under `out`
+/// (util::remove_stale_temporaries; a line says how many).
 void claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite);
 
 }  // namespace graphmae2::models::engine

@@ -227,12 +227,12 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     auto trained = train_graphmae2(cfg, input, seed, topt);
     outcome.train_seconds = trained.seconds;
     outcome.epochs_run = trained.epochs_run;
+    outcome.train_span = trained.span();
     collapsed = collapsed || diag.has_collapse();
     std::ifstream metrics_in(seed_dir / "metrics.jsonl");
     all_metrics.append(std::istreambuf_iterator<char>(metrics_in), std::istreambuf_iterator<char>());
     if (!options.evaluate) {
-      std::cout << std::fixed << std::setprecision(1) << data.name << " seed " << seed << ": pre-trained, "
-                << outcome.train_seconds << " s for " << outcome.epochs_run << " epochs; checkpoint "
+      std::cout << data.name << " seed " << seed << ": pre-trained, " << outcome.train_span << "; checkpoint "
                 << (seed_dir / "checkpoint.pt").string() << std::endl;
       result.seeds.push_back(outcome);
       continue;
@@ -270,7 +270,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     std::cout << std::fixed << std::setprecision(2) << data.name << " seed " << seed << ": test "
               << 100.0 * outcome.probe.test_acc << " (best val " << 100.0 * outcome.probe.best_val_acc << " at probe epoch "
               << outcome.probe.best_epoch << "), last-epoch test " << 100.0 * outcome.probe.final_test_acc << ", "
-              << std::setprecision(1) << outcome.train_seconds << " s for " << outcome.epochs_run << " epochs"
+              << outcome.train_span
               << (outcome.warnings.empty() ? "" : ", " + std::to_string(outcome.warnings.size()) + " warning(s)")
               << std::endl;
     result.seeds.push_back(outcome);

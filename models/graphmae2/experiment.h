@@ -33,6 +33,7 @@ struct SeedOutcome {
   eval::ProbeResult probe;
   double train_seconds = 0;
   int64_t epochs_run = 0;
+  std::string train_span;  ///< TrainResult::span(), for the summary lines
   std::vector<std::string> warnings;  ///< diagnostics flags raised during training
 };
 

@@ -260,8 +260,22 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
               << std::endl;
   }
   result.epochs_run = (run.steps_run + steps_per_epoch - 1) / steps_per_epoch;
+  result.steps_run = run.steps_run;
+  result.steps_per_epoch = steps_per_epoch;
   result.seconds = run.seconds;
   return result;
+}
+
+std::string TrainResult::span() const {
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(1) << seconds << " s for ";
+  if (steps_per_epoch > 1 && steps_run % steps_per_epoch != 0) {
+    text << steps_run << " steps (" << std::setprecision(2)
+         << static_cast<double>(steps_run) / static_cast<double>(steps_per_epoch) << " epochs)";
+  } else {
+    text << epochs_run << (epochs_run == 1 ? " epoch" : " epochs");
+  }
+  return text.str();
 }
 
 }  // namespace graphmae2::models::graphmae2

@@ -65,8 +65,13 @@ struct TrainerOptions {
 
 struct TrainResult {
   GraphMAE2 model{nullptr};
-  int64_t epochs_run = 0;       ///< epochs trained in this call (0 when a finished checkpoint was loaded)
-  double seconds = 0;           ///< wall time of those epochs
+  int64_t epochs_run = 0;       ///< epochs trained in this call, a started one counted (0 when a finished
+                                ///< checkpoint was loaded)
+  int64_t steps_run = 0;        ///< optimisation steps in this call
+  int64_t steps_per_epoch = 1;
+  double seconds = 0;           ///< wall time of those steps
+  /// "12.3 s for 200 epochs", or "358.6 s for 300 steps (0.06 epochs)" for a run stopped inside an epoch.
+  std::string span() const;
   std::map<std::string, double> last;  ///< figures of the last epoch
 };
 

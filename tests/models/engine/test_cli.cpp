@@ -1,12 +1,15 @@
 // The one command-line parser (CLI11) and the seed and device flags every tool shares.
 
 #include "models/engine/cli.h"
+#include "util/atomic_file.h"
 
 #include "fixtures/errors.h"
 #include "fixtures/paths.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <torch/cuda.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -112,4 +115,24 @@ TEST(Cli, AFolderHoldingARunIsRefusedUnlessResumedOrOverwritten) {
   engine::claim_output_dir(out, false, true);
   EXPECT_TRUE(engine::run_outputs(out).empty());
   EXPECT_TRUE(fs::exists(out / "lc-ego32.h5")) << "--overwrite removes the run's outputs only";
+}
+
+TEST(Cli, TemporariesOfKilledSavesAreRemovedOnStartAndALiveOnesKept) {
+  const auto out = graphmae2::testing::scratch_dir("cli-stale-temporaries");
+  std::filesystem::create_directories(out / "seed0");
+  // A pid that surely belongs to no process: a child that has exited and been reaped.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  waitpid(child, nullptr, 0);
+  const auto dead = out / "seed0" / (".checkpoint.pt.tmp." + std::to_string(child));
+  const auto live = out / (".result.json.tmp." + std::to_string(getpid()));
+  std::ofstream(dead) << std::string(4096, 'x');
+  std::ofstream(live) << "{}";
+  engine::claim_output_dir(out, /*resume=*/true, /*overwrite=*/false);
+  EXPECT_FALSE(std::filesystem::exists(dead)) << "a killed save's temporary stays behind";
+  EXPECT_TRUE(std::filesystem::exists(live)) << "a running process's temporary was removed";
+  const auto [files, bytes] = graphmae2::util::remove_stale_temporaries(out);
+  EXPECT_EQ(files, 0);
+  EXPECT_EQ(bytes, 0);
 }

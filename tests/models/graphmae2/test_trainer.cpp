@@ -406,3 +406,18 @@ TEST(TrainerCuda, ResumeStaysOnTheGpuAndContinuesTheRun) {
   o.resume = false;
   EXPECT_THROW(gm::train_graphmae2(cfg, gm::prepare_inputs(data, cfg), 5, o), c10::Error);
 }
+
+TEST(TrainResult, SpanNamesStepsWhenARunStopsInsideAnEpoch) {
+  gm::TrainResult r;
+  r.seconds = 358.62;
+  r.steps_run = 300;
+  r.steps_per_epoch = 4784;
+  r.epochs_run = 1;
+  EXPECT_EQ(r.span(), "358.6 s for 300 steps (0.06 epochs)");
+  r.steps_run = 800;
+  r.steps_per_epoch = 4;
+  r.epochs_run = 200;
+  EXPECT_EQ(r.span(), "358.6 s for 200 epochs");
+  r.steps_run = r.epochs_run = r.steps_per_epoch = 1;
+  EXPECT_EQ(r.span(), "358.6 s for 1 epoch");
+}
