@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <iomanip>
+#include <sstream>
 #include <fstream>
 #include <regex>
 #include <stdexcept>
@@ -49,14 +52,40 @@ std::pair<int64_t, int64_t> remove_stale_temporaries(const std::filesystem::path
   return {files, bytes};
 }
 
+namespace {
+
+std::string mebibytes(uintmax_t bytes) {
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(1) << static_cast<double>(bytes) / (1024.0 * 1024.0) << " MiB";
+  return text.str();
+}
+
+}  // namespace
+
+void write_bytes_checked(const std::filesystem::path& file, const std::filesystem::path& target, const char* data,
+                         size_t size) {
+  errno = 0;
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    throw std::runtime_error("cannot write " + target.string() + ": opening " + file.string() + " failed (" +
+                             std::strerror(errno) + ")");
+  }
+  out.write(data, static_cast<std::streamsize>(size));
+  out.flush();
+  if (!out) {
+    const int err = errno;
+    std::error_code ec;
+    const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    const auto space = std::filesystem::space(dir, ec);
+    throw std::runtime_error("cannot write " + target.string() + " (" + mebibytes(size) + "): " +
+                             (err ? std::strerror(err) : "write failed") +
+                             (ec ? std::string() : "; " + mebibytes(space.available) + " free in " + dir.string()) +
+                             ". The previous file, if any, is unchanged");
+  }
+}
+
 void atomic_write_text(const std::filesystem::path& path, const std::string& text) {
-  atomic_write(path, [&](const std::filesystem::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot open " + tmp.string() + " for writing");
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + path.string() + " (" + std::to_string(text.size()) + " bytes)");
-  });
+  atomic_write(path, [&](const std::filesystem::path& tmp) { write_bytes_checked(tmp, path, text.data(), text.size()); });
 }
 
 }  // namespace graphmae2::util

@@ -7,6 +7,7 @@
 #include <ATen/Context.h>
 
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 
 namespace graphmae2::models::engine {
@@ -59,7 +60,14 @@ void save_checkpoint(const std::filesystem::path& path, torch::nn::Module& model
     for (const auto& [name, tensor] : state.extra) extra.write(name, tensor);
     archive.write("extra", extra);
   }
-  util::atomic_write(path, [&](const std::filesystem::path& tmp) { archive.save_to(tmp.string()); });
+  // Serialised in memory first: LibTorch's file writer reports a failed write from its destructor (a full disk
+  // aborted the process), while a checked write of the bytes throws an error naming the file and the space.
+  std::ostringstream buffer(std::ios::binary);
+  archive.save_to(buffer);
+  const std::string bytes = buffer.str();
+  util::atomic_write(path, [&](const std::filesystem::path& tmp) {
+    util::write_bytes_checked(tmp, path, bytes.data(), bytes.size());
+  });
 }
 
 namespace {

@@ -1,11 +1,16 @@
-// Checkpoint integrity: a bit flipped in a stored weight is refused on load (LibTorch's own reader skips the
-// records' CRC-32, so without the check the damaged weight would load).
+// Checkpoint and metrics files under damage and failed writes: a bit flipped in a stored weight is refused on
+// load (LibTorch's own reader skips the records' CRC-32); a full disk is an error naming the file, never an abort
+// or a silently cut file.
 
 #include "fixtures/paths.h"
 #include "models/engine/checkpoint.h"
+#include "models/engine/metrics_log.h"
 #include "util/zip_integrity.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <cstring>
@@ -88,4 +93,62 @@ TEST(Checkpoint, ATruncatedOrForeignFileIsRefused) {
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Checkpoint, AFailedWriteThrowsNamingTheFileAndKeepsThePreviousCheckpoint) {
+  // A full disk, simulated by a file size limit: writes past it fail with EFBIG (SIGXFSZ ignored meanwhile).
+  const auto dir = graphmae2::testing::scratch_dir("checkpoint-full-disk");
+  torch::nn::Linear model(64, 64);
+  engine::CheckpointState state;
+  state.model = "linear";
+  const auto path = dir / "checkpoint.pt";
+  engine::save_checkpoint(path, *model, nullptr, state);
+  const auto before = read_bytes(path);
+  {
+    torch::NoGradGuard no_grad;
+    model->weight.add_(1.0);
+  }
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = 4096;  // the checkpoint is about 17 KB
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    engine::save_checkpoint(path, *model, nullptr, state);
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(message.find("cannot write " + path.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("free in"), std::string::npos) << message;
+  EXPECT_EQ(read_bytes(path), before) << "the previous checkpoint changed";
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename(), "checkpoint.pt") << "left behind: " << entry.path();
+  }
+}
+
+TEST(MetricsLog, AFailedWriteThrowsNamingTheFile) {
+  // Issue 14 class 2: a metrics line that cannot be written stops the run with the file's name (same simulated
+  // full disk as above), never a silently cut line.
+  const auto dir = graphmae2::testing::scratch_dir("metrics-full-disk");
+  engine::MetricsLog log(dir / "metrics.jsonl", -1);
+  log.write(engine::Json{{"epoch", 0}});
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = static_cast<rlim_t>(log.bytes()) + 8;
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    log.write(engine::Json{{"epoch", 1}, {"loss", 0.5}, {"note", std::string(64, 'x')}});
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(message.find("metrics.jsonl: writing"), std::string::npos) << message;
 }
