@@ -117,6 +117,9 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "graphmae2-train: error: " << e.what() << "\n";
     return 2;
+  } catch (const engine::TrainingInterrupted& e) {
+    std::cerr << "\n" << e.what() << std::endl;
+    return 130;
   } catch (const engine::TrainingDiverged& e) {
     std::cerr << "graphmae2-train: training diverged: " << e.what() << "\n";
     return 3;

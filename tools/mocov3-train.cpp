@@ -6,6 +6,7 @@
 // Exit codes: 0 done, 1 runtime failure (data, I/O), 2 bad command line or configuration.
 
 #include "models/engine/cli.h"
+#include "models/engine/loop.h"
 #include "models/mocov3/config.h"
 #include "models/mocov3/experiment.h"
 
@@ -85,6 +86,9 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "mocov3-train: " << e.what() << "\n";
     return 2;
+  } catch (const engine::TrainingInterrupted& e) {
+    std::cerr << "\n" << e.what() << std::endl;
+    return 130;
   } catch (const c10::Error& e) {
     std::cerr << "mocov3-train: " << e.what_without_backtrace() << "\n";
     return 1;

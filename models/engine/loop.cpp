@@ -1,7 +1,10 @@
 #include "models/engine/loop.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <iostream>
 #include <iomanip>
 #include <sstream>
 
@@ -38,6 +41,43 @@ double global_grad_norm(const std::vector<torch::Tensor>& params) {
   return std::sqrt(sq);
 }
 
+// Interrupt requests of the running loop. A signal handler may only touch lock-free atomics.
+std::atomic<int> interrupt_requests{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+
+extern "C" void on_interrupt(int signal_number) {
+  if (interrupt_requests.fetch_add(1) > 0) {
+    // Second request: the default action (terminate) at once.
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
+  }
+}
+
+// Installs on_interrupt for SIGINT and SIGTERM while a loop runs; restores the previous handlers after.
+class InterruptGuard {
+ public:
+  explicit InterruptGuard(bool active) : active_(active) {
+    if (!active_) return;
+    interrupt_requests = 0;
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~InterruptGuard() {
+    if (!active_) return;
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  bool active_;
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
 }  // namespace
 
 TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
@@ -66,6 +106,9 @@ TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch:
     if (options_.device.is_cuda() && loaded.cuda_rng.defined()) set_device_rng_state(options_.device, loaded.cuda_rng);
     keep_metrics = loaded.metrics_bytes;
     resumed_ = true;
+  } else if (options_.resume) {
+    std::cout << options_.label << ": --resume found no checkpoint at " << checkpoint_path_.string()
+              << ": starting from scratch" << std::endl;
   }
   metrics_ = std::make_unique<MetricsLog>(options_.run_dir / "metrics.jsonl", keep_metrics);
   progress_ = std::make_unique<ProgressBar>(options_.label, stop_step(), options_.progress);
@@ -109,6 +152,8 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
   const int64_t stop_at = stop_step();
   const int64_t spe = options_.steps_per_epoch;
   const auto t0 = Clock::now();
+  const InterruptGuard interrupts(options_.handle_interrupts);
+  auto last_save = Clock::now();
   bool saved_at_end = false;
   std::string last_status;  // the progress text of the last logging step
   int64_t step = start_step_;
@@ -185,16 +230,28 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
       progress_->update(step, last_status);
       saved_at_end = false;
       const bool epoch_save_follows = options_.save_each_epoch && step % spe == 0;
-      if (options_.save_every_steps > 0 && step % options_.save_every_steps == 0 && step < stop_at &&
-          !epoch_save_follows) {
+      const bool cadence = options_.save_every_steps > 0 && step % options_.save_every_steps == 0;
+      const bool timed = options_.save_every_minutes > 0 && seconds_since(last_save) >= 60.0 * options_.save_every_minutes;
+      if ((cadence || timed) && step < stop_at && !epoch_save_follows) {
         save(step);
+        last_save = Clock::now();
         saved_at_end = true;
+      }
+      if (options_.handle_interrupts && interrupt_requests.load() > 0) {
+        if (!saved_at_end) save(step);
+        progress_->finish();
+        std::ostringstream what;
+        what << "interrupted after step " << step << " of " << stop_at << " (epoch " << step / spe << "); checkpoint "
+             << checkpoint_path_.string() << " holds it";
+        if (!options_.resume_hint.empty()) what << ". Continue with: " << options_.resume_hint;
+        throw TrainingInterrupted(what.str());
       }
     }
     const bool complete = step % spe == 0;
     if (hooks.end_of_epoch) hooks.end_of_epoch(epoch, complete);
     if (options_.save_each_epoch) {
       save(step);
+      last_save = Clock::now();
       saved_at_end = true;
     }
   }

@@ -64,6 +64,12 @@ struct TrainingDiverged : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Thrown after a first SIGINT/SIGTERM (Ctrl-C): the loop finished its step and wrote a checkpoint; the message
+/// says where and how to continue. Tools exit 130.
+struct TrainingInterrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct LoopOptions {
   std::string model_name;      ///< written into checkpoints; a checkpoint of another model is refused
   int64_t epochs = 1;
@@ -80,6 +86,11 @@ struct LoopOptions {
   int64_t log_every = 1;
   std::filesystem::path run_dir;   ///< checkpoint.pt and metrics.jsonl go here
   int64_t save_every_steps = 0;    ///< checkpoint cadence in steps (0: off)
+  double save_every_minutes = 0;   ///< also a checkpoint once this much wall time passed since the last (0: off)
+  /// A first SIGINT/SIGTERM during run() finishes the step, writes a checkpoint and throws TrainingInterrupted;
+  /// a second one ends the process at once. false: the signals keep their handlers.
+  bool handle_interrupts = true;
+  std::string resume_hint;         ///< the command that continues the run, quoted on an interrupt
   bool save_each_epoch = false;    ///< checkpoint after every epoch
   bool resume = false;             ///< continue from run_dir/checkpoint.pt when it exists
   std::string config_yaml;         ///< stored in checkpoints

@@ -94,6 +94,7 @@ const engine::ConfigSchema<C>& schema() {
       {"symmetrize", &C::symmetrize},
       {"sparse_input", &C::sparse_input},
       {"save_every", &C::save_every},
+      {"save_every_minutes", &C::save_every_minutes},
       {"diag_every", &C::diag_every},
       {"num_threads", &C::num_threads},
   });
@@ -128,7 +129,7 @@ const std::vector<std::string>& GraphMAE2Config::bool_keys() {
 
 const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
   static const std::vector<std::string> k{"lr_f",       "weight_decay_f", "max_epoch_f", "linear_prob",
-                                          "batch_size_f", "save_every",   "diag_every",  "num_threads", "lc_file", "loader_workers",
+                                          "batch_size_f", "save_every", "save_every_minutes",   "diag_every",  "num_threads", "lc_file", "loader_workers",
                                           "max_steps"};
   return k;
 }
@@ -221,6 +222,7 @@ void GraphMAE2Config::validate() const {
   require_in_range(momentum >= 0 && momentum <= 1, "momentum", s(momentum), "[0, 1]");
   require_in_range(delayed_ema_epoch >= 0, "delayed_ema_epoch", s(delayed_ema_epoch), ">= 0");
   require_in_range(save_every >= 0, "save_every", s(save_every), ">= 0");
+  require_in_range(save_every_minutes >= 0, "save_every_minutes", s(save_every_minutes), ">= 0");
   require_in_range(diag_every >= 0, "diag_every", s(diag_every), ">= 0");
   require_in_range(num_threads >= 0, "num_threads", s(num_threads), ">= 0");
 }

@@ -108,6 +108,7 @@ struct GraphMAE2Config {
   bool sparse_input = true;
   // bookkeeping
   int64_t save_every = 0;   ///< checkpoint every N epochs (0: only at the end)
+  double save_every_minutes = 10;  ///< also checkpoint when this much wall time passed since the last (0: off)
   int64_t diag_every = 20;  ///< diagnostics (effective rank, std, ...) every N epochs
   int64_t num_threads = 0;  ///< torch intra-op threads (0: torch's default)
 

@@ -141,6 +141,8 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   loop.log_every = steps_per_epoch;  // the figures of each epoch's last step: one host read per epoch
   loop.run_dir = options.seed_dir;
   loop.save_every_steps = cfg.save_every * steps_per_epoch;
+  loop.save_every_minutes = cfg.save_every_minutes;
+  loop.resume_hint = "the same graphmae2-train command with --resume";
   loop.resume = options.resume;
   loop.config_yaml = cfg.to_yaml();
   loop.dataset = cfg.dataset;

@@ -145,6 +145,8 @@ RunResult run_mocov3(const MoCoV3Config& cfg, const fs::path& out, bool resume, 
   loop.ema_timing = engine::EmaTiming::after_optimizer_step;
   loop.run_dir = out;
   loop.save_every_steps = cfg.checkpoint_every;
+  loop.save_every_minutes = 10;
+  loop.resume_hint = "the same mocov3-train command with --resume";
   loop.save_each_epoch = true;
   loop.resume = resume;
   loop.config_yaml = cfg.to_yaml();

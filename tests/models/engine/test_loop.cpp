@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include <fstream>
 
 namespace engine = graphmae2::models::engine;
@@ -166,4 +168,72 @@ TEST(TrainingLoop, InterruptedAndResumedMidEpochEqualsTheStraightRun) {
   EXPECT_THROW(engine::TrainingLoop(o, *third.both, *third.optimizer, third.student->parameters()),
                std::invalid_argument);
   EXPECT_EQ(lines_of(straight_dir / "metrics.jsonl"), lines_of(dir / "metrics.jsonl"));
+}
+
+TEST(TrainingLoop, AFirstCtrlCFinishesTheStepWritesACheckpointAndTheResumeEqualsTheStraightRun) {
+  auto straight_dir = graphmae2::testing::scratch_dir("loop-sigint-straight");
+  Toy straight;
+  engine::TrainingLoop a(options(straight_dir), *straight.both, *straight.optimizer, straight.student->parameters(),
+                         {straight.ema.get()});
+  a.run([&](engine::StepContext& c) { return straight.step(c); }, log_hooks());
+
+  auto dir = graphmae2::testing::scratch_dir("loop-sigint");
+  const auto previous = std::signal(SIGINT, SIG_DFL);
+  {
+    Toy first;
+    auto o = options(dir);
+    o.resume_hint = "the same command with --resume";
+    engine::TrainingLoop b(o, *first.both, *first.optimizer, first.student->parameters(), {first.ema.get()});
+    auto hooks = log_hooks();
+    auto log = hooks.after_step;
+    hooks.after_step = [&](engine::StepContext& ctx) {
+      log(ctx);
+      if (ctx.step == 4) std::raise(SIGINT);  // inside epoch 1 (4 steps per epoch): step 4 still completes
+    };
+    try {
+      b.run([&](engine::StepContext& c) { return first.step(c); }, hooks);
+      ADD_FAILURE() << "the interrupt did not stop training";
+    } catch (const engine::TrainingInterrupted& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("interrupted after step 5"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("checkpoint.pt"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("Continue with: the same command with --resume"), std::string::npos) << msg;
+    }
+  }
+  EXPECT_EQ(std::signal(SIGINT, previous), SIG_DFL) << "the loop left its handler installed";
+  Toy second;
+  auto o = options(dir);
+  o.resume = true;
+  engine::TrainingLoop c(o, *second.both, *second.optimizer, second.student->parameters(), {second.ema.get()});
+  EXPECT_EQ(c.start_step(), 5);
+  c.run([&](engine::StepContext& ctx) { return second.step(ctx); }, log_hooks());
+  EXPECT_TRUE(torch::equal(straight.student->weight, second.student->weight));
+  EXPECT_TRUE(torch::equal(straight.teacher->weight, second.teacher->weight));
+}
+
+TEST(TrainingLoop, TimedCheckpointsAndAResumeWithoutACheckpointSaysSo) {
+  auto dir = graphmae2::testing::scratch_dir("loop-timed");
+  Toy toy;
+  auto o = options(dir);
+  o.resume = true;  // nothing there yet: starts from scratch, and says so
+  o.save_every_minutes = 1e-9;  // every step is past the deadline
+  testing::internal::CaptureStdout();
+  engine::TrainingLoop loop(o, *toy.both, *toy.optimizer, toy.student->parameters(), {toy.ema.get()});
+  const auto said = testing::internal::GetCapturedStdout();
+  EXPECT_NE(said.find("--resume found no checkpoint at"), std::string::npos) << said;
+  EXPECT_NE(said.find("starting from scratch"), std::string::npos) << said;
+  std::vector<int64_t> saved_steps;
+  auto hooks = log_hooks();
+  auto log = hooks.after_step;
+  hooks.after_step = [&](engine::StepContext& ctx) {
+    log(ctx);
+    if (std::filesystem::exists(dir / "checkpoint.pt")) {
+      saved_steps.push_back(engine::read_checkpoint_state(dir / "checkpoint.pt", "").step);
+    }
+  };
+  loop.run([&](engine::StepContext& c) { return toy.step(c); }, hooks);
+  // Each step's hook sees the checkpoint the previous step's timed save wrote.
+  ASSERT_GE(saved_steps.size(), 3u);
+  EXPECT_EQ(saved_steps[0], 1);
+  EXPECT_EQ(saved_steps[1], 2);
 }
