@@ -25,7 +25,26 @@ std::string lower(std::string s) {
   return s;
 }
 
-NodeDataset finish(NodeDataset ds, const LoadOptions& opts) {
+// What training cannot use, refused at load with where it came from: a graph of fewer than 2 nodes, and NaN or
+// infinite features (the first one named), which would otherwise surface as a divergence much later.
+void check_usable(const NodeDataset& ds, const std::string& source) {
+  if (ds.num_nodes() < 2) {
+    throw std::runtime_error(source + ": the graph has " + std::to_string(ds.num_nodes()) +
+                             " node(s); self-supervised training needs at least 2");
+  }
+  if (!ds.features.defined() || ds.features.numel() == 0) return;
+  const auto bad = ds.features.isfinite().logical_not();
+  if (!bad.any().item<bool>()) return;
+  const auto at = bad.nonzero()[0];
+  const int64_t row = at[0].item<int64_t>(), col = at[1].item<int64_t>();
+  throw std::runtime_error(source + ": feature [" + std::to_string(row) + ", " + std::to_string(col) + "] (node " +
+                           std::to_string(row) + ") is " + std::to_string(ds.features[row][col].item<double>()) +
+                           "; every feature must be finite (" + std::to_string(bad.sum().item<int64_t>()) +
+                           " are not)");
+}
+
+NodeDataset finish(NodeDataset ds, const LoadOptions& opts, const std::string& source) {
+  check_usable(ds, source);
   if (opts.symmetrize) {
     auto rows = ds.graph.row_ids().contiguous();
     auto cols = ds.graph.indices.contiguous();
@@ -126,13 +145,17 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
   const fs::path as_path(name_or_path);
   if (as_path.extension() == ".h5") {
     if (!fs::is_regular_file(as_path)) throw std::runtime_error(name_or_path + ": no such .h5 file");
-    return finish(load_dataset_h5(as_path), opts);
+    return finish(load_dataset_h5(as_path), opts, as_path.string());
   }
-  if (key.rfind("synthetic", 0) == 0) return finish(make_synthetic(parse_synthetic_spec(name_or_path)), opts);
+  if (key.rfind("synthetic", 0) == 0) {
+    return finish(make_synthetic(parse_synthetic_spec(name_or_path)), opts, name_or_path);
+  }
   std::error_code ec;
   OgbOptions ogb;
   ogb.split = opts.split;
-  if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) return finish(read_ogb_node_dataset(as_path, "", ogb), opts);
+  if (fs::is_directory(as_path, ec) && is_ogb_folder(as_path)) {
+    return finish(read_ogb_node_dataset(as_path, "", ogb), opts, "OGB folder " + as_path.string());
+  }
   if (key.rfind("ogbn-", 0) == 0) {
     const auto info = ogb_info(name_or_path);  // throws for unknown or unsupported names
     std::string folder = info.name;
@@ -140,7 +163,7 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
     std::vector<fs::path> tried;
     for (const auto& dir : {data_root / folder, data_root / info.name}) {
       tried.push_back(dir / "raw");
-      if (is_ogb_folder(dir)) return finish(read_ogb_node_dataset(dir, info.name, ogb), opts);
+      if (is_ogb_folder(dir)) return finish(read_ogb_node_dataset(dir, info.name, ogb), opts, "OGB folder " + dir.string());
     }
     throw std::runtime_error("dataset '" + name_or_path + "' not found; looked for OGB raw layout in:" + joined(tried));
   }
@@ -152,7 +175,9 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
     for (const auto& dir : {data_root / "planetoid", data_root / pyg_name / "raw", data_root}) {
       const auto probe = dir / ("ind." + name + ".x");
       tried.push_back(probe);
-      if (fs::is_regular_file(probe)) return finish(read_planetoid(dir, name), opts);
+      if (fs::is_regular_file(probe)) {
+        return finish(read_planetoid(dir, name), opts, (dir / ("ind." + name + ".{allx,tx}")).string());
+      }
     }
     throw std::runtime_error("dataset '" + name_or_path + "' not found; looked for:" + joined(tried));
   }

@@ -114,6 +114,14 @@ TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch:
   progress_ = std::make_unique<ProgressBar>(options_.label, stop_step(), options_.progress);
 }
 
+std::string TrainingLoop::kept_checkpoint() const {
+  if (!std::filesystem::exists(checkpoint_path_)) {
+    return "no checkpoint was written before it (save_every, save_every_minutes set the cadence)";
+  }
+  return "the last good checkpoint, step " + std::to_string(read_checkpoint_state(checkpoint_path_, "").step) +
+         ", is kept at " + checkpoint_path_.string();
+}
+
 int64_t TrainingLoop::stop_step() const {
   return options_.max_steps > 0 ? std::min(total_steps(), options_.max_steps) : total_steps();
 }
@@ -133,7 +141,7 @@ bool TrainingLoop::nonfinite_seen() {
 void TrainingLoop::save(int64_t steps_done) {
   if (nonfinite_seen()) {
     throw TrainingDiverged("a loss between logging steps was NaN or infinite before step " + std::to_string(steps_done) +
-                           "; the last good checkpoint is kept at " + checkpoint_path_.string());
+                           "; " + kept_checkpoint());
   }
   CheckpointState state;
   state.model = options_.model_name;
@@ -202,7 +210,7 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
           result.seconds = seconds_since(t0);
           return result;
         }
-        throw TrainingDiverged(what.str() + "; the last good checkpoint is kept at " + checkpoint_path_.string() +
+        throw TrainingDiverged(what.str() + "; " + kept_checkpoint() +
                                ". Lower lr, set max_grad_norm, or check the input features.");
       }
       if (options_.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params_, options_.max_grad_norm);

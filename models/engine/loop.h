@@ -139,6 +139,7 @@ class TrainingLoop {
 
  private:
   void track_nonfinite(const torch::Tensor& loss);
+  std::string kept_checkpoint() const;  // what a divergence leaves: the checkpoint and its step, or that there is none
   bool nonfinite_seen();  // and clears the flag
 
   LoopOptions options_;

@@ -5,6 +5,7 @@
 #include "datasets/hdf5_io.h"
 #include "datasets/planetoid.h"
 #include "datasets/registry.h"
+#include "datasets/synthetic.h"
 #include "fixtures/paths.h"
 
 #include <H5Cpp.h>
@@ -12,6 +13,7 @@
 
 #include <fstream>
 #include <functional>
+#include <limits>
 
 namespace graphmae2::datasets {
 using graphmae2::testing::error_of;
@@ -101,6 +103,24 @@ TEST(DatasetCache, CoraRoundTripsExactly) {
   // The registry opens a cache by path.
   auto via_registry = load_node_dataset(file.string(), "unused-root");
   EXPECT_TRUE(via_registry.graph == ds.graph);
+}
+
+TEST(DatasetCache, NonFiniteFeaturesAndDegenerateGraphsAreRefusedAtLoad) {
+  // Issue 14 class 7: NaN/Inf features and graphs of fewer than 2 nodes are refused when loaded, naming the file
+  // and the first bad entry, instead of surfacing as a divergence after the training started.
+  auto ds = make_synthetic(parse_synthetic_spec("synthetic:nodes=50,degree=4,classes=3,dim=6,homophily=0.5,seed=1"));
+  const auto dir = scratch_dir("cache_nonfinite");
+  ds.features[7][4] = std::numeric_limits<float>::quiet_NaN();
+  ds.features[9][1] = std::numeric_limits<float>::infinity();
+  save_dataset_h5(ds, dir / "nan.h5");
+  const auto msg = error_of([&] { load_node_dataset((dir / "nan.h5").string(), "unused-root"); });
+  EXPECT_NE(msg.find("nan.h5: feature [7, 4] (node 7) is nan; every feature must be finite (2 are not)"),
+            std::string::npos) << msg;
+  auto one = make_synthetic(parse_synthetic_spec("synthetic:nodes=1,degree=0,classes=1,dim=3,homophily=0.5,seed=1"));
+  save_dataset_h5(one, dir / "one.h5");
+  const auto msg1 = error_of([&] { load_node_dataset((dir / "one.h5").string(), "unused-root"); });
+  EXPECT_NE(msg1.find("one.h5: the graph has 1 node(s); self-supervised training needs at least 2"), std::string::npos)
+      << msg1;
 }
 
 TEST(DatasetCache, MissingOrInconsistentPartsAreNamed) {

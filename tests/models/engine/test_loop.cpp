@@ -122,7 +122,12 @@ TEST(TrainingLoop, ANanBetweenLoggingStepsStopsTrainingAndKeepsTheLastGoodCheckp
     if (c.step == 2) out.loss = out.loss * std::numeric_limits<float>::quiet_NaN();
     return out;
   };
-  EXPECT_THROW(loop.run(step), engine::TrainingDiverged);
+  try {
+    loop.run(step);
+    ADD_FAILURE() << "no divergence";
+  } catch (const engine::TrainingDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("the last good checkpoint, step 2, is kept at"), std::string::npos) << e.what();
+  }
   // The checkpoint after step 2 was due while the NaN was unchecked: refused, so the last good one (step 2) stays.
   EXPECT_EQ(engine::read_checkpoint_state(loop.checkpoint_path(), "toy").step, 2);
 }
@@ -236,4 +241,24 @@ TEST(TrainingLoop, TimedCheckpointsAndAResumeWithoutACheckpointSaysSo) {
   ASSERT_GE(saved_steps.size(), 3u);
   EXPECT_EQ(saved_steps[0], 1);
   EXPECT_EQ(saved_steps[1], 2);
+}
+
+TEST(TrainingLoop, ADivergenceBeforeAnyCheckpointSaysThereIsNone) {
+  Toy toy;
+  auto o = options(graphmae2::testing::scratch_dir("loop-nan-first"));
+  engine::TrainingLoop loop(o, *toy.both, *toy.optimizer, toy.student->parameters());
+  auto step = [&](engine::StepContext& c) {
+    auto out = toy.step(c);
+    if (c.step == 1) out.loss = out.loss * std::numeric_limits<float>::infinity();
+    return out;
+  };
+  try {
+    loop.run(step);
+    ADD_FAILURE() << "no divergence";
+  } catch (const engine::TrainingDiverged& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("no checkpoint was written before it"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("is kept at"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(std::filesystem::exists(loop.checkpoint_path()));
 }
