@@ -112,6 +112,15 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
                                 const ExperimentOptions& options) {
   cfg.validate();
   data.validate();
+  if (options.resume) {
+    // Every seed's checkpoint is checked before anything is written: a refused resume leaves OUT as it was.
+    for (const auto seed : options.seeds) {
+      const auto checkpoint = options.out_dir / ("seed" + std::to_string(seed)) / "checkpoint.pt";
+      if (!std::filesystem::exists(checkpoint)) continue;
+      const auto why = resume_mismatch(cfg, engine::read_checkpoint_state(checkpoint, "graphmae2"));
+      if (!why.empty()) throw std::invalid_argument("--resume: " + checkpoint.string() + ": " + why);
+    }
+  }
   std::filesystem::create_directories(options.out_dir);
   util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
   const bool minibatch = cfg.sampler != Sampler::full;

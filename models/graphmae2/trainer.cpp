@@ -23,7 +23,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const GraphMAE2Config& c
   return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
 }
 
-// Why a checkpoint cannot continue this run: another dataset, or keys that change what pre-training computes.
+}  // namespace
+
 std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state) {
   if (state.dataset != cfg.dataset) {
     return "it was trained on '" + state.dataset + "', this run is on '" + cfg.dataset + "'";
@@ -36,8 +37,6 @@ std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::Checkpoint
   for (const auto& k : diff) keys += (keys.empty() ? "" : ", ") + k;
   return "it was written with different values of " + keys + "; use another --out or the same values";
 }
-
-}  // namespace
 
 graph::CsrGraph prepare_graph(const datasets::NodeDataset& data, const GraphMAE2Config& cfg) {
   // The same CSR as add_self_loops(remove_self_loops(symmetrize(g))) (sorted, unique neighbours, one self-loop per

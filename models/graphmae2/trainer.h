@@ -63,6 +63,11 @@ struct TrainerOptions {
   std::function<torch::Tensor(GraphMAE2& model)> embeddings;
 };
 
+/// Why the checkpoint `state` cannot continue a run of `cfg` ("" when it can): another dataset, or different values
+/// of keys that change what pre-training computes (named; the others, GraphMAE2Config::keys_not_affecting_training,
+/// may change).
+std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state);
+
 struct TrainResult {
   GraphMAE2 model{nullptr};
   int64_t epochs_run = 0;       ///< epochs trained in this call, a started one counted (0 when a finished

@@ -13,6 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 namespace gm = graphmae2::models::graphmae2;
 using graphmae2::testing::error_of;
 
@@ -166,3 +169,32 @@ TEST(MiniBatchExperiment, PreTrainingOnlyWritesCheckpointAndMetricsButNoEmbeddin
 }
 
 }  // namespace
+
+TEST(Experiment, ARefusedResumeNamesTheKeysAndChangesNothing) {
+  // Issue 14 class 10: the guard decides before OUT/config.yaml is rewritten; keys that do not change the trained
+  // model (here the probe's max_epoch_f) may differ.
+  const auto data = graphmae2::testing::tiny_dataset(80);
+  auto cfg = lc_config();
+  cfg.sampler = gm::Sampler::full;
+  auto o = options("exp-resume-guard");
+  o.seeds = {0, 1};
+  gm::run_experiment(cfg, data, o);
+  const auto config_file = o.out_dir / "config.yaml";
+  std::ifstream before_in(config_file);
+  const std::string before((std::istreambuf_iterator<char>(before_in)), std::istreambuf_iterator<char>());
+  auto changed = cfg;
+  changed.mask_rate = 0.3;
+  changed.lr = 0.002;
+  auto resumed = o;
+  resumed.resume = true;
+  const auto msg = error_of([&] { gm::run_experiment(changed, data, resumed); });
+  EXPECT_NE(msg.find("seed0/checkpoint.pt"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("lr"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("mask_rate"), std::string::npos) << msg;
+  std::ifstream after_in(config_file);
+  const std::string after((std::istreambuf_iterator<char>(after_in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, before) << "config.yaml was rewritten by a refused resume";
+  auto probe_only = cfg;
+  probe_only.max_epoch_f = 7;
+  EXPECT_NO_THROW(gm::run_experiment(probe_only, data, resumed));
+}
