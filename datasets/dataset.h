@@ -21,6 +21,10 @@ struct NodeDataset {
   torch::Tensor val_mask;    ///< bool [num_nodes]
   torch::Tensor test_mask;   ///< bool [num_nodes]
   int64_t num_classes = 0;
+  /// The normalisation already applied to `features` when the dataset was loaded or its cache written: "" (none),
+  /// "row", "standard" or "row+standard". A cache records it (attribute feature_normalization) so that training
+  /// does not normalise twice.
+  std::string feature_normalization;
 
   int64_t num_nodes() const { return graph.num_nodes(); }
   int64_t feature_dim() const { return features.size(1); }

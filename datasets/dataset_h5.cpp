@@ -32,7 +32,8 @@ void save_dataset_h5_streamed(const NodeDataset& ds, int64_t feature_dim, const 
                     {{"format", kFormat},
                      {"version", kVersion},
                      {"name", ds.name},
-                     {"num_classes", std::to_string(ds.num_classes)}},
+                     {"num_classes", std::to_string(ds.num_classes)},
+                     {"feature_normalization", ds.feature_normalization.empty() ? "none" : ds.feature_normalization}},
                     features, [&](H5RowSink& sink) {
                       write_features([&](int64_t first_row, const torch::Tensor& rows) {
                         sink.write_rows(first_row, feature_dtype == torch::kFloat16
@@ -63,6 +64,10 @@ NodeDataset load_dataset_h5(const std::filesystem::path& file, bool with_feature
   }
   NodeDataset ds;
   ds.name = attr("name");
+  // Caches written before the attribute existed record nothing: read as none.
+  if (const auto it = attrs.find("feature_normalization"); it != attrs.end() && it->second != "none") {
+    ds.feature_normalization = it->second;
+  }
   const std::string nc = attr("num_classes");
   auto [ptr, ec] = std::from_chars(nc.data(), nc.data() + nc.size(), ds.num_classes);
   if (ec != std::errc() || ptr != nc.data() + nc.size() || ds.num_classes < 0) {

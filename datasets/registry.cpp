@@ -54,8 +54,17 @@ NodeDataset finish(NodeDataset ds, const LoadOptions& opts, const std::string& s
     std::vector<int64_t> dst(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + m);
     ds.graph = build_graph(src, dst, ds.num_nodes(), EdgeListOptions{.symmetrize = true, .deduplicate = true}, ds.name);
   }
-  if (opts.row_normalize) ds.features = row_normalize(ds.features);
-  if (opts.standardize) ds.features = standardize(ds.features);
+  const auto applied = [&](const char* what) {
+    ds.feature_normalization += (ds.feature_normalization.empty() ? "" : "+") + std::string(what);
+  };
+  if (opts.row_normalize) {
+    ds.features = row_normalize(ds.features);
+    applied("row");
+  }
+  if (opts.standardize) {
+    ds.features = standardize(ds.features);
+    applied("standard");
+  }
   return ds;
 }
 

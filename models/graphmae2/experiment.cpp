@@ -112,6 +112,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
                                 const ExperimentOptions& options) {
   cfg.validate();
   data.validate();
+  check_normalized_once(data, cfg);
   if (options.resume) {
     // Every seed's checkpoint is checked before anything is written: a refused resume leaves OUT as it was.
     for (const auto seed : options.seeds) {

@@ -25,6 +25,14 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const GraphMAE2Config& c
 
 }  // namespace
 
+void check_normalized_once(const datasets::NodeDataset& data, const GraphMAE2Config& cfg) {
+  if (data.feature_normalization.empty() || cfg.feature_norm == FeatureNorm::none) return;
+  throw std::invalid_argument("the features of '" + data.name + "' were already normalised (" +
+                              data.feature_normalization + ") when its cache was written; feature_norm would "
+                              "normalise them again. Set --feature_norm none, or write the cache without "
+                              "--row-normalize/--standardize");
+}
+
 std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state) {
   if (state.dataset != cfg.dataset) {
     return "it was trained on '" + state.dataset + "', this run is on '" + cfg.dataset + "'";
@@ -54,6 +62,7 @@ datasets::FeatureNormalization feature_normalization(const GraphMAE2Config& cfg)
 }
 
 PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const GraphMAE2Config& cfg) {
+  check_normalized_once(data, cfg);
   PreparedGraph out;
   switch (cfg.feature_norm) {
     case FeatureNorm::row: out.features = datasets::row_normalize(data.features); break;

@@ -63,6 +63,11 @@ struct TrainerOptions {
   std::function<torch::Tensor(GraphMAE2& model)> embeddings;
 };
 
+/// Throws std::invalid_argument when `data`'s features were normalised when its cache was written and cfg's
+/// feature_norm would normalise them a second time (a silently different input: 32.8% instead of 58.0% on one
+/// dataset). Called by run_experiment and prepare_inputs.
+void check_normalized_once(const datasets::NodeDataset& data, const GraphMAE2Config& cfg);
+
 /// Why the checkpoint `state` cannot continue a run of `cfg` ("" when it can): another dataset, or different values
 /// of keys that change what pre-training computes (named; the others, GraphMAE2Config::keys_not_affecting_training,
 /// may change).

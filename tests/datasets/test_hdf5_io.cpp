@@ -123,6 +123,18 @@ TEST(DatasetCache, NonFiniteFeaturesAndDegenerateGraphsAreRefusedAtLoad) {
       << msg1;
 }
 
+TEST(DatasetCache, RecordsTheNormalisationAppliedBeforeWriting) {
+  const auto dir = scratch_dir("cache_normalisation");
+  const std::string spec = "synthetic:nodes=30,degree=4,classes=3,dim=5,homophily=0.5,seed=2";
+  auto plain = load_node_dataset(spec, "unused-root");
+  EXPECT_EQ(plain.feature_normalization, "");
+  auto both = load_node_dataset(spec, "unused-root", LoadOptions{.row_normalize = true, .standardize = true});
+  EXPECT_EQ(both.feature_normalization, "row+standard");
+  save_dataset_h5(both, dir / "both.h5");
+  EXPECT_EQ(read_h5_attrs(dir / "both.h5").at("feature_normalization"), "row+standard");
+  EXPECT_EQ(load_node_dataset((dir / "both.h5").string(), "unused-root").feature_normalization, "row+standard");
+}
+
 TEST(DatasetCache, MissingOrInconsistentPartsAreNamed) {
   const auto dir = scratch_dir("cache_bad");
   const std::map<std::string, std::string> attrs = {

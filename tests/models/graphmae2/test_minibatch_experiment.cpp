@@ -198,3 +198,26 @@ TEST(Experiment, ARefusedResumeNamesTheKeysAndChangesNothing) {
   probe_only.max_epoch_f = 7;
   EXPECT_NO_THROW(gm::run_experiment(probe_only, data, resumed));
 }
+
+TEST(Experiment, ACacheNormalisedWhenWrittenIsNotNormalisedAgain) {
+  // Issue 14 class 8: the cache records its normalisation; training and eval refuse to apply a second one.
+  auto data = graphmae2::testing::tiny_dataset(40);
+  data.feature_normalization = "standard";
+  const auto file = graphmae2::testing::scratch_dir("exp-normalised-cache") / "cache.h5";
+  graphmae2::datasets::save_dataset_h5(data, file);
+  const auto back = graphmae2::datasets::load_dataset_h5(file);
+  EXPECT_EQ(back.feature_normalization, "standard");
+  auto cfg = lc_config();
+  cfg.sampler = gm::Sampler::full;
+  cfg.feature_norm = gm::FeatureNorm::row;
+  const auto msg = error_of([&] { gm::run_experiment(cfg, back, options("exp-normalised")); });
+  EXPECT_NE(msg.find("already normalised (standard)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--feature_norm none"), std::string::npos) << msg;
+  EXPECT_THROW(gm::prepare_inputs(back, cfg), std::invalid_argument);
+  cfg.feature_norm = gm::FeatureNorm::none;
+  EXPECT_NO_THROW(gm::prepare_inputs(back, cfg));
+  // A cache written without normalisation records none.
+  data.feature_normalization.clear();
+  graphmae2::datasets::save_dataset_h5(data, file);
+  EXPECT_EQ(graphmae2::datasets::load_dataset_h5(file).feature_normalization, "");
+}
