@@ -32,6 +32,20 @@ void require(const fs::path& file, const char* role) {
   }
 }
 
+// An npz array that must hold integers (edge_index, num_nodes_list) as int64: a floating array is accepted only
+// when every value is integral, else refused naming the first fraction (a cast would truncate it silently).
+torch::Tensor integral_array(torch::Tensor a, const fs::path& file, const std::string& name) {
+  if (!a.is_floating_point()) return a.to(torch::kInt64);
+  const auto flat = a.reshape({-1}).to(torch::kFloat64);
+  const auto bad = (flat != flat.trunc()) | flat.isinf() | flat.isnan();
+  if (bad.any().item<bool>()) {
+    const int64_t k = bad.nonzero()[0][0].item<int64_t>();
+    fail(file, name + " must hold integers, but entry " + std::to_string(k) + " is " +
+                   std::to_string(flat[k].item<double>()));
+  }
+  return a.to(torch::kInt64);
+}
+
 // Labels from node-label.npz: float with NaN for unlabelled nodes (papers100M), or integers.
 torch::Tensor labels_from_array(torch::Tensor a, const fs::path& file) {
   if (a.dim() == 2 && a.size(1) == 1) a = a.squeeze(1);
@@ -210,12 +224,12 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
     const auto data = raw / "data.npz";
     label_file = raw / "node-label.npz";
     require(label_file, "node labels");
-    auto nn = npz::read_npz_array(data, "num_nodes_list").to(torch::kInt64).reshape({-1});
+    auto nn = integral_array(npz::read_npz_array(data, "num_nodes_list"), data, "num_nodes_list").reshape({-1});
     if (nn.numel() != 1) fail(data, "num_nodes_list holds " + std::to_string(nn.numel()) + " graphs, expected one");
     n = nn[0].item<int64_t>();
     auto ei = npz::read_npz_array(data, "edge_index");
     if (ei.dim() != 2 || ei.size(0) != 2) fail(data, "edge_index must be [2, E]");
-    ei = ei.to(torch::kInt64).contiguous();
+    ei = integral_array(ei, data, "edge_index").contiguous();
     const int64_t* e = ei.data_ptr<int64_t>();
     const int64_t m = ei.size(1);
     src.assign(e, e + m);

@@ -22,6 +22,12 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
                 "linear_probe: masks must be bool [", n, "], got ", m->scalar_type(), " ", m->sizes());
   }
   TORCH_CHECK(num_classes >= 2, "linear_probe: num_classes must be >= 2, got ", num_classes);
+  if (const auto bad = embeddings.isfinite().logical_not(); bad.any().item<bool>()) {
+    const auto at = bad.nonzero()[0];
+    TORCH_CHECK(false, "linear_probe: the embeddings hold ", bad.sum().item<int64_t>(), " NaN or infinite values (first ",
+                "at node row ", at[0].item<int64_t>(), ", column ", at[1].item<int64_t>(),
+                "); the encoder diverged or its input was not finite, so a probe would measure nothing");
+  }
   TORCH_CHECK(train_mask.any().item<bool>(), "linear_probe: the train mask is empty");
   TORCH_CHECK(options.max_epoch >= 1, "linear_probe: max_epoch must be >= 1, got ", options.max_epoch);
   TORCH_CHECK(options.batch_size >= 0, "linear_probe: batch_size must be >= 0, got ", options.batch_size);

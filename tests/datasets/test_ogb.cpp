@@ -373,6 +373,33 @@ TEST(OgbNpz, Papers100MStyleFolderReads) {
   EXPECT_NE(msg.find("node-label.npz: node 1 is in split 'time' but has no label"), std::string::npos) << msg;
 }
 
+TEST(OgbNpz, FloatEdgeIndexIsReadOnlyWhenIntegral) {
+  // Issue 14 class 8: a float edge_index (or node count) is not truncated to integers silently.
+  const auto dir = write_papers_folder("ogb_float_edges");
+  const uint16_t feat[3][2] = {{0x3c00, 0x0000}, {0x4000, 0x3800}, {0xbc00, 0x3c00}};
+  const int64_t ne[1] = {3};
+  const auto write_data = [&](const double (&edges)[2][3], double nodes) {
+    const double nn[1] = {nodes};
+    std::ofstream(dir / "raw" / "data.npz", std::ios::binary | std::ios::trunc)
+        << zip({{"edge_index.npy", npy("<f8", {2, 3}, edges, sizeof edges)},
+                {"node_feat.npy", npy("<f2", {3, 2}, feat, sizeof feat)},
+                {"num_nodes_list.npy", npy("<f8", {1}, nn, 8)},
+                {"num_edges_list.npy", npy("<i8", {1}, ne, 8)}},
+               true);
+  };
+  const double integral[2][3] = {{0, 1, 2}, {1, 2, 0}};
+  write_data(integral, 3);
+  EXPECT_TRUE(torch::equal(load_node_dataset("ogbn-papers100M", dir.parent_path()).graph.indices,
+                           torch::tensor({2, 0, 1}, torch::kInt64)));
+  const double fractional[2][3] = {{0, 1.5, 2}, {1, 2, 0}};
+  write_data(fractional, 3);
+  auto msg = error_of([&] { load_node_dataset("ogbn-papers100M", dir.parent_path()); });
+  EXPECT_NE(msg.find("data.npz: edge_index must hold integers, but entry 1 is 1.5"), std::string::npos) << msg;
+  write_data(integral, 3.25);
+  msg = error_of([&] { load_node_dataset("ogbn-papers100M", dir.parent_path()); });
+  EXPECT_NE(msg.find("num_nodes_list must hold integers, but entry 0 is 3.25"), std::string::npos) << msg;
+}
+
 TEST(Npz, RowsInChunksEqualTheWholeArray) {
   const auto dir = scratch_dir("npz_rows");
   const auto x = torch::arange(7 * 3, torch::kFloat32).view({7, 3}) / 4;

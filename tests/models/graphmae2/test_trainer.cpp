@@ -421,3 +421,19 @@ TEST(TrainResult, SpanNamesStepsWhenARunStopsInsideAnEpoch) {
   r.steps_run = r.epochs_run = r.steps_per_epoch = 1;
   EXPECT_EQ(r.span(), "358.6 s for 1 epoch");
 }
+
+TEST(LinearProbe, NonFiniteEmbeddingsAreRefusedNotProbed) {
+  // Issue 14 class 8: NaN embeddings (a diverged encoder) are named, not turned into an accuracy.
+  auto labels = torch::arange(30, torch::kInt64) % 3;
+  auto emb = torch::randn({30, 4});
+  emb[12][3] = std::numeric_limits<float>::quiet_NaN();
+  const auto idx = torch::arange(30);
+  try {
+    graphmae2::models::eval::linear_probe(emb, labels, 3, idx < 20, (idx >= 20).logical_and(idx < 25), idx >= 25,
+                                          graphmae2::models::eval::ProbeOptions{});
+    ADD_FAILURE() << "NaN embeddings were probed";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    EXPECT_NE(msg.find("1 NaN or infinite values (first at node row 12, column 3)"), std::string::npos) << msg;
+  }
+}
