@@ -1,5 +1,6 @@
 #include "datasets/hdf5_io.h"
 
+#include "datasets/shape_check.h"
 #include "util/atomic_file.h"
 
 #include <H5Cpp.h>
@@ -294,6 +295,9 @@ torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
       fail(file, "dataset '" + name + "' is not numeric (HDF5 type class " + std::to_string(cls) + ")");
     }
     // The shape comes from the file: check it against the bytes actually stored before allocating.
+    if (const auto problem = shape_problem(shape, static_cast<int64_t>(c10::elementSize(t))); !problem.empty()) {
+      fail(file, "dataset '" + name + "': " + problem);
+    }
     int64_t numel = 1;
     for (int64_t d : shape) {
       if (__builtin_mul_overflow(numel, d, &numel)) fail(file, "dataset '" + name + "' has an overflowing shape");

@@ -1,5 +1,7 @@
 #include "datasets/npz.h"
 
+#include "datasets/shape_check.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -244,6 +246,9 @@ NpyHeader read_header(EntryStream& in, const std::string& where) {
   head.resize(prefix + header_len);
   in.read(head.data() + prefix, header_len);
   const NpyHeader h = parse_npy_header(head, where);
+  if (const auto problem = shape_problem(h.shape, itemsize_of(h.descr)); !problem.empty()) {
+    throw std::runtime_error(where + ": npy header: " + problem);
+  }
   int64_t numel = 1;
   for (int64_t d : h.shape) {
     if (__builtin_mul_overflow(numel, d, &numel)) throw std::runtime_error(where + ": npy shape overflows");

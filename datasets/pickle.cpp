@@ -1,5 +1,7 @@
 #include "datasets/pickle.h"
 
+#include "datasets/shape_check.h"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -461,6 +463,9 @@ torch::Tensor to_tensor(const Obj* a, const Machine& m) {
                                        : torch::kBool;
   std::vector<int64_t> shape = a->shape;
   if (a->fortran) std::reverse(shape.begin(), shape.end());
+  if (const auto problem = shape_problem(shape, static_cast<int64_t>(c10::elementSize(t))); !problem.empty()) {
+    m.fail(a->pos, "numpy.ndarray: " + problem);
+  }
   auto out = torch::empty(shape, torch::TensorOptions().dtype(t));
   if (!a->raw.empty()) std::memcpy(out.data_ptr(), a->raw.data(), a->raw.size());
   if (t == torch::kBool && out.numel() > 0) {

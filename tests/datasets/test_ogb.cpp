@@ -323,6 +323,14 @@ TEST(Npz, BadInputIsNamed) {
   EXPECT_NE(msg.find("'>f4' (big-endian)"), std::string::npos) << msg;
   msg = error_of([&] { npz::parse_npz_array(zip({{"s.npy", npy("<f4", {3}, c, 8)}}), "s", "z.npz"); });
   EXPECT_NE(msg.find("need 3 x 4"), std::string::npos) << msg;
+  // Issue 14 class 3: a zero dimension beside huge ones holds no element but overflows torch's strides.
+  msg = error_of([&] {
+    npz::parse_npz_array(zip({{"z.npy", npy("<f8", {0, int64_t{1} << 62, int64_t{1} << 62}, c, 0)}}), "z", "z.npz");
+  });
+  EXPECT_NE(msg.find("z.npz"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("dimension 1 (4611686018427387904) makes the shape (0, 4611686018427387904, "
+                     "4611686018427387904) overflow 64-bit sizes"),
+            std::string::npos) << msg;
   msg = error_of([&] { npz::parse_npz_array(zip({{"a.npy", npy("<f8", {2}, c, 16)}}), "nope", "z.npz"); });
   EXPECT_NE(msg.find("z.npz: no array 'nope' (has: a)"), std::string::npos) << msg;
   // A flipped data byte fails the CRC; a cut archive has no directory.
