@@ -32,6 +32,13 @@ void check_usable(const NodeDataset& ds, const std::string& source) {
     throw std::runtime_error(source + ": the graph has " + std::to_string(ds.num_nodes()) +
                              " node(s); self-supervised training needs at least 2");
   }
+  // A class count a file declares (an attribute, or the largest label + 1) is bounded by the nodes that could
+  // carry it, before a probe allocates [dim, num_classes] after the whole pre-training.
+  if (ds.num_classes > ds.num_nodes()) {
+    throw std::runtime_error(source + ": " + std::to_string(ds.num_classes) + " classes for " +
+                             std::to_string(ds.num_nodes()) + " nodes; a class count above the node count cannot be "
+                             "right (check num_classes or the labels)");
+  }
   if (!ds.features.defined() || ds.features.numel() == 0) return;
   const auto bad = ds.features.isfinite().logical_not();
   if (!bad.any().item<bool>()) return;

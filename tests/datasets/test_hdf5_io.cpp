@@ -121,6 +121,12 @@ TEST(DatasetCache, NonFiniteFeaturesAndDegenerateGraphsAreRefusedAtLoad) {
   const auto msg1 = error_of([&] { load_node_dataset((dir / "one.h5").string(), "unused-root"); });
   EXPECT_NE(msg1.find("one.h5: the graph has 1 node(s); self-supervised training needs at least 2"), std::string::npos)
       << msg1;
+  // Issue 14 class 4: a declared class count the nodes cannot back is refused at load, not in the probe.
+  auto many = make_synthetic(parse_synthetic_spec("synthetic:nodes=20,degree=3,classes=2,dim=3,homophily=0.5,seed=1"));
+  many.num_classes = 1000000000;
+  save_dataset_h5(many, dir / "classes.h5");
+  const auto msg2 = error_of([&] { load_node_dataset((dir / "classes.h5").string(), "unused-root"); });
+  EXPECT_NE(msg2.find("classes.h5: 1000000000 classes for 20 nodes"), std::string::npos) << msg2;
 }
 
 TEST(DatasetCache, RecordsTheNormalisationAppliedBeforeWriting) {
