@@ -32,12 +32,12 @@ void check_usable(const NodeDataset& ds, const std::string& source) {
     throw std::runtime_error(source + ": the graph has " + std::to_string(ds.num_nodes()) +
                              " node(s); self-supervised training needs at least 2");
   }
-  // A class count a file declares (an attribute, or the largest label + 1) is bounded by the nodes that could
-  // carry it, before a probe allocates [dim, num_classes] after the whole pre-training.
-  if (ds.num_classes > ds.num_nodes()) {
-    throw std::runtime_error(source + ": " + std::to_string(ds.num_classes) + " classes for " +
-                             std::to_string(ds.num_nodes()) + " nodes; a class count above the node count cannot be "
-                             "right (check num_classes or the labels)");
+  // A declared class count (an attribute) is bounded by what the data backs: the nodes, or the largest label.
+  const int64_t label_span = ds.labels.numel() > 0 ? ds.labels.max().item<int64_t>() + 1 : 0;
+  if (ds.num_classes > std::max(ds.num_nodes(), label_span)) {
+    throw std::runtime_error(source + ": " + std::to_string(ds.num_classes) + " classes declared for " +
+                             std::to_string(ds.num_nodes()) + " nodes whose labels span " + std::to_string(label_span) +
+                             "; check num_classes");
   }
   if (!ds.features.defined() || ds.features.numel() == 0) return;
   const auto bad = ds.features.isfinite().logical_not();
@@ -111,9 +111,7 @@ std::optional<fs::path> resolve_ogb_folder(const std::string& name_or_path, cons
   return std::nullopt;
 }
 
-namespace {
-
-int64_t mem_available_bytes() {
+int64_t memory_available_bytes() {
   std::ifstream in("/proc/meminfo");
   std::string key;
   int64_t kib = 0;
@@ -123,8 +121,6 @@ int64_t mem_available_bytes() {
   }
   return -1;
 }
-
-}  // namespace
 
 void check_features_fit_memory(const std::string& name_or_path, const fs::path& data_root, int64_t available_bytes) {
   int64_t rows = 0, cols = 0;
@@ -141,7 +137,7 @@ void check_features_fit_memory(const std::string& name_or_path, const fs::path& 
       return;  // the reader names what is wrong with the folder
     }
   }
-  const int64_t available = available_bytes >= 0 ? available_bytes : mem_available_bytes();
+  const int64_t available = available_bytes >= 0 ? available_bytes : memory_available_bytes();
   if (rows <= 0 || cols <= 0 || available <= 0) return;
   const double need = 2.0 * 4.0 * static_cast<double>(rows) * static_cast<double>(cols);
   if (need <= static_cast<double>(available)) return;

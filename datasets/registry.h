@@ -34,6 +34,9 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const std::filesy
 std::optional<std::filesystem::path> resolve_ogb_folder(const std::string& name_or_path,
                                                         const std::filesystem::path& data_root);
 
+/// /proc/meminfo's MemAvailable in bytes (-1 where it cannot be read).
+int64_t memory_available_bytes();
+
 /// Refuses, before anything is read, a dataset whose float32 feature matrix (plus one working copy for
 /// normalisation) would not fit the memory available now (/proc/meminfo MemAvailable): an .h5 cache, or an OGB
 /// folder in CSV layout (rows from num-node-list, columns from node-feat's first line). Other datasets pass.

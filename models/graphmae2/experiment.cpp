@@ -2,6 +2,7 @@
 
 #include "datasets/ego_graphs_h5.h"
 #include "datasets/hdf5_io.h"
+#include "datasets/registry.h"
 #include "graph/transforms.h"
 #include "models/eval/finetune.h"
 #include "models/engine/diagnostics.h"
@@ -113,6 +114,19 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   cfg.validate();
   data.validate();
   check_normalized_once(data, cfg);
+  {
+    // The probe's weights, gradients and Adam moments, [num_hidden, num_classes] each: refused now, not after the
+    // whole pre-training (labels of 1e9 make 1e9 classes).
+    const double probe_bytes = 16.0 * static_cast<double>(cfg.num_hidden) * static_cast<double>(data.num_classes);
+    const int64_t available = datasets::memory_available_bytes();
+    if (options.evaluate && available > 0 && probe_bytes > static_cast<double>(available)) {
+      throw std::invalid_argument("'" + data.name + "' has " + std::to_string(data.num_classes) +
+                                  " classes: its probe (num_hidden " + std::to_string(cfg.num_hidden) + " x " +
+                                  std::to_string(data.num_classes) + ", with gradients and Adam moments) needs " +
+                                  std::to_string(static_cast<int64_t>(probe_bytes / (1 << 20))) + " MiB, more than the " +
+                                  std::to_string(available / (1 << 20)) + " MiB available; check the labels");
+    }
+  }
   if (options.resume) {
     // Every seed's checkpoint is checked before anything is written: a refused resume leaves OUT as it was.
     for (const auto seed : options.seeds) {

@@ -221,3 +221,15 @@ TEST(Experiment, ACacheNormalisedWhenWrittenIsNotNormalisedAgain) {
   graphmae2::datasets::save_dataset_h5(data, file);
   EXPECT_EQ(graphmae2::datasets::load_dataset_h5(file).feature_normalization, "");
 }
+
+TEST(Experiment, AProbeThatCannotFitIsRefusedBeforePreTraining) {
+  // Issue 14 class 4: 1e9 classes used to pass loading and fail in the probe after the whole pre-training.
+  auto data = graphmae2::testing::tiny_dataset(40);
+  data.num_classes = int64_t{1} << 50;
+  auto cfg = lc_config();
+  cfg.sampler = gm::Sampler::full;
+  auto o = options("exp-probe-memory");
+  const auto msg = error_of([&] { gm::run_experiment(cfg, data, o); });
+  EXPECT_NE(msg.find("classes: its probe (num_hidden 8 x 1125899906842624"), std::string::npos) << msg;
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir / "seed0" / "checkpoint.pt")) << "pre-training ran first";
+}
