@@ -33,6 +33,26 @@ void write_bytes(const std::filesystem::path& p, const std::vector<char>& bytes)
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+// Runs fn() under a file size limit of `bytes` (writes past it fail with EFBIG; SIGXFSZ ignored meanwhile): a full
+// disk without a full disk. Returns the message of the std::runtime_error fn threw ("" if none).
+std::string message_under_file_size_limit(rlim_t bytes, const std::function<void()>& fn) {
+  rlimit old_limit{};
+  EXPECT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = bytes;
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  EXPECT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    fn();
+  } catch (const std::runtime_error& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  return message;
+}
+
 }  // namespace
 
 TEST(Checkpoint, AFlippedBitInAStoredWeightIsRefusedNamingTheRecord) {
@@ -108,20 +128,8 @@ TEST(Checkpoint, AFailedWriteThrowsNamingTheFileAndKeepsThePreviousCheckpoint) {
     torch::NoGradGuard no_grad;
     model->weight.add_(1.0);
   }
-  rlimit old_limit{};
-  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
-  rlimit small = old_limit;
-  small.rlim_cur = 4096;  // the checkpoint is about 17 KB
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  std::string message;
-  try {
-    engine::save_checkpoint(path, *model, nullptr, state);
-  } catch (const std::runtime_error& e) {
-    message = e.what();
-  }
-  setrlimit(RLIMIT_FSIZE, &old_limit);
-  std::signal(SIGXFSZ, old_handler);
+  // The checkpoint is about 17 KB.
+  const auto message = message_under_file_size_limit(4096, [&] { engine::save_checkpoint(path, *model, nullptr, state); });
   EXPECT_NE(message.find("cannot write " + path.string()), std::string::npos) << message;
   EXPECT_NE(message.find("free in"), std::string::npos) << message;
   EXPECT_EQ(read_bytes(path), before) << "the previous checkpoint changed";
@@ -136,19 +144,8 @@ TEST(MetricsLog, AFailedWriteThrowsNamingTheFile) {
   const auto dir = graphmae2::testing::scratch_dir("metrics-full-disk");
   engine::MetricsLog log(dir / "metrics.jsonl", -1);
   log.write(engine::Json{{"epoch", 0}});
-  rlimit old_limit{};
-  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
-  rlimit small = old_limit;
-  small.rlim_cur = static_cast<rlim_t>(log.bytes()) + 8;
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-  std::string message;
-  try {
+  const auto message = message_under_file_size_limit(static_cast<rlim_t>(log.bytes()) + 8, [&] {
     log.write(engine::Json{{"epoch", 1}, {"loss", 0.5}, {"note", std::string(64, 'x')}});
-  } catch (const std::runtime_error& e) {
-    message = e.what();
-  }
-  setrlimit(RLIMIT_FSIZE, &old_limit);
-  std::signal(SIGXFSZ, old_handler);
+  });
   EXPECT_NE(message.find("metrics.jsonl: writing"), std::string::npos) << message;
 }
