@@ -26,7 +26,8 @@ const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.
   --embeddings FILE   an .h5 with a float [N, D] dataset "embeddings" (graphmae2-train writes OUT/embeddings_seed<k>.h5)
   --mode              linear (default): logistic regression on frozen embeddings; finetune: encoder + head end to end
   --seeds LIST        probe seeds; prints mean ± std over them (default 0-9)
-  probe settings default to the checkpoint's config (lr_f, weight_decay_f, max_epoch_f); flags override them
+  probe settings default to the config of the run that wrote the checkpoint or the embeddings (lr_f,
+  weight_decay_f, max_epoch_f; the sampler sets mini-batch probing); flags override them
 )";
 
 }  // namespace
@@ -75,6 +76,15 @@ int main(int argc, char** argv) {
       embeddings = gm::embed(model, input);
     } else {
       const std::string file = flag("embeddings");
+      // The probe settings the embeddings were trained with, as for a checkpoint; flags still override them.
+      if (const auto trained = gm::embeddings_config(file)) {
+        cfg = *trained;
+        if (!cfg.dataset.empty() && cfg.dataset != flag("dataset")) {
+          throw std::invalid_argument(file + " holds embeddings of '" + cfg.dataset + "', not of '" + flag("dataset") + "'");
+        }
+      } else {
+        std::cout << file << " records no training config: the default probe settings apply" << std::endl;
+      }
       embeddings = graphmae2::datasets::read_h5_tensor(file, "embeddings").to(torch::kFloat32);
       // node_ids: the nodes the rows belong to (an lc run embeds its ego-graph seeds only); absent: every node.
       const auto node_ids = graphmae2::datasets::h5_has(file, "node_ids")

@@ -109,6 +109,15 @@ graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeD
 
 }  // namespace
 
+std::optional<GraphMAE2Config> embeddings_config(const std::filesystem::path& file) {
+  const auto attrs = datasets::read_h5_attrs(file);
+  const auto it = attrs.find("config");
+  if (it == attrs.end()) return std::nullopt;
+  GraphMAE2Config cfg;
+  cfg.apply_text(it->second, file.string() + " (attribute config)");
+  return cfg;
+}
+
 ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
                                 const ExperimentOptions& options) {
   cfg.validate();
@@ -271,7 +280,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
          {"train_mask", train_mask},
          {"val_mask", val_mask},
          {"test_mask", test_mask}},
-        {{"dataset", data.name}, {"seed", std::to_string(seed)}},
+        {{"dataset", data.name}, {"seed", std::to_string(seed)}, {"config", cfg.to_yaml()}},
         {"embeddings", torch::kFloat32, {embedded_nodes.size(0), cfg.num_hidden}},
         [&](datasets::H5RowSink& sink) {
           emb = embed_nodes(trained.model, [&](int64_t first, const torch::Tensor& rows) { sink.write_rows(first, rows); },

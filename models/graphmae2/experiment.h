@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,10 +53,16 @@ struct CollapseDetected : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The training config stored with an embeddings file (attribute `config`: the resolved config of the run that
+/// wrote it, e.g. its probe settings lr_f, weight_decay_f, max_epoch_f and sampler), or nullopt for a file without
+/// one (written by an older release or another tool).
+std::optional<GraphMAE2Config> embeddings_config(const std::filesystem::path& file);
+
 /// Runs every seed of `cfg` (whose `dataset` key names `data`): writes OUT/config.yaml (resolved), OUT/embeddings_seed<k>.h5, OUT/seed<k>/{checkpoint.pt,
 /// metrics.jsonl}, OUT/metrics.jsonl (all seeds) and OUT/result.json; prints one line per seed.
 /// The embeddings file holds the embedded nodes' ids (node_ids: every node, or for lc the ego-graph seeds) and,
-/// row for row, their embeddings (written in chunks as inference produces them), labels and split masks.
+/// row for row, their embeddings (written in chunks as inference produces them), labels and split masks, and as
+/// attributes the dataset, the seed and the run's resolved config (embeddings_config).
 ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
                                 const ExperimentOptions& options);
 

@@ -233,3 +233,23 @@ TEST(Experiment, AProbeThatCannotFitIsRefusedBeforePreTraining) {
   EXPECT_NE(msg.find("classes: its probe (num_hidden 8 x 1125899906842624"), std::string::npos) << msg;
   EXPECT_FALSE(std::filesystem::exists(o.out_dir / "seed0" / "checkpoint.pt")) << "pre-training ran first";
 }
+
+TEST(Experiment, EmbeddingsCarryTheConfigTheirProbeNeeds) {
+  // Issue 14 class 8: graphmae2-eval --embeddings used default probe settings, not the ones the run trained with.
+  const auto data = graphmae2::testing::tiny_dataset(40);
+  auto cfg = lc_config();
+  cfg.max_epoch_f = 17;
+  cfg.lr_f = 0.0123;
+  auto o = options("exp-embeddings-config");
+  gm::run_experiment(cfg, data, o);
+  const auto stored = gm::embeddings_config(o.out_dir / "embeddings_seed0.h5");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->max_epoch_f, 17);
+  EXPECT_DOUBLE_EQ(stored->lr_f, 0.0123);
+  EXPECT_EQ(stored->sampler, gm::Sampler::lc) << "mini-batch probing follows the sampler";
+  EXPECT_EQ(stored->dataset, "tiny");
+  EXPECT_EQ(stored->probe_options(3).batch_size, cfg.probe_options(3).batch_size);
+  // A file without the attribute: no config.
+  graphmae2::datasets::write_h5(o.out_dir / "bare.h5", {{"embeddings", torch::zeros({2, 2})}}, {});
+  EXPECT_FALSE(gm::embeddings_config(o.out_dir / "bare.h5").has_value());
+}
