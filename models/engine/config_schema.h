@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <map>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -102,6 +103,7 @@ class ConfigSchema {
   void set(C& cfg, const std::string& key, const std::string& value, const std::string& where) const {
     const Field* f = find(key);
     if (!f) fail(where, key, "is not a known key (the tool's --list-keys prints them)");
+    cfg.key_origins[key] = where;
     if (const auto* text = std::get_if<TextField<C>>(&f->member)) {
       text->set(cfg, value, where + ": key '" + key + "'");
       return;
@@ -298,8 +300,14 @@ class ConfigSchema {
 };
 
 /// Throws std::invalid_argument "config: KEY = VALUE is out of range (expected EXPECTED)" unless ok.
-inline void require_in_range(bool ok, const std::string& key, const std::string& value, const std::string& expected) {
-  if (!ok) throw std::invalid_argument("config: " + key + " = " + value + " is out of range (expected " + expected + ")");
+/// Throws std::invalid_argument "WHERE: key = value is out of range (expected ...)", WHERE being where the key was
+/// set (`origins`: "file.yaml:3" or "command line --key"), or "config" for a default.
+inline void require_in_range(bool ok, const std::string& key, const std::string& value, const std::string& expected,
+                             const std::map<std::string, std::string>& origins = {}) {
+  if (ok) return;
+  const auto it = origins.find(key);
+  throw std::invalid_argument((it != origins.end() ? it->second : std::string("config")) + ": " + key + " = " + value +
+                              " is out of range (expected " + expected + ")");
 }
 
 }  // namespace graphmae2::models::engine

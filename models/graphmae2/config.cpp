@@ -156,6 +156,10 @@ std::vector<std::string> GraphMAE2Config::differing_keys(const GraphMAE2Config& 
 std::string GraphMAE2Config::to_yaml() const { return schema().to_yaml(*this); }
 
 void GraphMAE2Config::validate() const {
+  const auto require_in_range = [this](bool ok, const std::string& key, const std::string& value,
+                                       const std::string& expected) {
+    engine::require_in_range(ok, key, value, expected, key_origins);
+  };
   auto s = [](auto v) {
     std::ostringstream os;
     os << v;

@@ -7,6 +7,7 @@
 #include "models/graphmae2/graphmae2.h"
 #include "models/layers/activation.h"
 
+#include <map>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ enum class FeatureStorage { memory, disk };
 
 /// @brief Every key of a GraphMAE2 run. Names are the reference's (configs/*.yaml, utils.build_args).
 struct GraphMAE2Config {
+  /// Where each key was last set ("file.yaml:3", "command line --lr"): range errors name it. Not a setting.
+  std::map<std::string, std::string> key_origins;
   std::string dataset;  ///< the dataset it trains on (set by --dataset; recorded in every checkpoint)
   // optimisation
   double lr = 0.001;

@@ -122,6 +122,10 @@ std::vector<std::string> differing_keys(const MoCoV3Config& a, const MoCoV3Confi
 }
 
 void MoCoV3Config::validate() const {
+  const auto require_in_range = [this](bool ok, const std::string& key, const std::string& value,
+                                       const std::string& expected) {
+    engine::require_in_range(ok, key, value, expected, key_origins);
+  };
   require_in_range(!dataset.empty(), "dataset", "\"\"", "a name");
   require_in_range(train_subset >= 0, "train_subset", str(train_subset), ">= 0");
   require_in_range(vit_size == "tiny" || vit_size == "small" || vit_size == "base" || vit_size == "mini", "vit_size", vit_size,

@@ -5,6 +5,7 @@
 #include "models/eval/linear_probe.h"
 #include "models/mocov3/mocov3.h"
 
+#include <map>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -14,6 +15,8 @@ namespace graphmae2::models::mocov3 {
 
 /// @brief Every key of a mocov3-train run. Names follow the reference's flags (main_moco.py) where it has one.
 struct MoCoV3Config {
+  /// Where each key was last set ("file.yaml:3", "command line --lr"): range errors name it. Not a setting.
+  std::map<std::string, std::string> key_origins;
   // data
   std::string dataset = "fashion-mnist";                       ///< name printed in the result line
   std::string data_root;  ///< folder with {train,t10k}-*-ubyte[.gz] (mocov3-train defaults it to Debian's package)

@@ -155,3 +155,22 @@ TEST(Config, OptionsFlowFromTheConfig) {
 }
 
 }  // namespace
+
+TEST(Config, RangeErrorsNameTheFileAndLineOrTheFlag) {
+  // Issue 14 class 12: a value out of range is named with where it was set, as the README promises.
+  graphmae2::models::graphmae2::GraphMAE2Config cfg;
+  cfg.apply_text("mask_rate: 0.5\nlr: -1\n", "bad.yaml");
+  try {
+    cfg.validate();
+    ADD_FAILURE() << "lr -1 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), "bad.yaml:2: lr = -1 is out of range (expected > 0)");
+  }
+  cfg.apply_overrides({{"lr", "0.01"}, {"mask_rate", "3"}});
+  try {
+    cfg.validate();
+    ADD_FAILURE() << "mask_rate 3 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), "command line --mask_rate: mask_rate = 3 is out of range (expected (0, 1))");
+  }
+}
