@@ -5,6 +5,7 @@
 // Each case runs in its own child process (this binary re-executed), so the peak RSS printed beside each
 // time (getrusage of that child) belongs to that case alone. Times are the median of R runs in the child.
 
+#include "benchmarks/measure.h"
 #include "datasets/dataset_h5.h"
 #include "datasets/planetoid.h"
 #include "datasets/registry.h"
@@ -33,17 +34,7 @@ struct Config {
   int repeats = 5;
 };
 
-template <class F>
-double median_seconds(int repeats, F&& fn) {
-  std::vector<double> t;
-  for (int k = 0; k < repeats; ++k) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using graphmae2::benchmarks::median_seconds;
 
 ds::SyntheticOptions synthetic(const Config& c) {
   return {.num_nodes = c.nodes, .avg_degree = 10, .num_classes = 10, .feature_dim = 128, .homophily = 0.8, .seed = 0};

@@ -12,6 +12,7 @@
 // subgraphs of 512 ego-graphs in sets/s; SAINT random-walk samples in samples/s. Graph loading and preparation
 // are not timed. peak_rss_mib is the process's peak so far (graph included).
 
+#include "benchmarks/measure.h"
 #include "datasets/dataset_h5.h"
 #include "datasets/hdf5_io.h"
 #include "datasets/synthetic.h"
@@ -43,15 +44,8 @@ struct Args {
   bool json = false;
 };
 
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using graphmae2::benchmarks::peak_rss_mib;
+using graphmae2::benchmarks::seconds_since;
 
 void report(const Args& a, const g::CsrGraph& graph, const std::string& what, double seconds, double count,
             const std::string& unit) {

@@ -11,6 +11,7 @@
 // repeats; on the CPU the process's peak RSS and the RSS before the first forward (graph and input loaded), so
 // the layer's own peak is about their difference. Run one configuration per process.
 
+#include "benchmarks/measure.h"
 #include "datasets/hdf5_io.h"
 #include "datasets/synthetic.h"
 #include "graph/transforms.h"
@@ -19,15 +20,10 @@
 
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
-#include <sys/resource.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <string>
-#include <vector>
 
 namespace {
 
@@ -36,18 +32,8 @@ namespace g = graphmae2::graph;
 namespace layers = graphmae2::models::layers;
 namespace engine = graphmae2::models::engine;
 
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
-double current_rss_mib() {
-  std::ifstream statm("/proc/self/statm");
-  long pages_total = 0, pages_resident = 0;
-  statm >> pages_total >> pages_resident;
-  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
+using graphmae2::benchmarks::current_rss_mib;
+using graphmae2::benchmarks::peak_rss_mib;
 
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
@@ -107,13 +93,7 @@ int main(int argc, char** argv) {
     };
     pass();  // warm-up
     engine::reset_peak_device_memory(device);
-    std::vector<double> seconds;
-    for (int64_t r = 0; r < repeats; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      pass();
-      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(seconds.begin(), seconds.end());
+    const auto seconds = graphmae2::benchmarks::sorted_seconds(static_cast<int>(repeats), pass);
     const auto gpu = engine::peak_device_memory(device);
     std::printf("{\"peer\": \"graphmae2-%s\", \"device\": \"%s\", \"nodes\": %lld, \"edges\": %lld, \"in\": %lld, "
                 "\"heads\": %lld, \"out\": %lld, \"threads\": %d, \"median_s\": %.4f, \"min_s\": %.4f, "

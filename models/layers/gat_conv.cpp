@@ -56,9 +56,7 @@ void GATConvImpl::reset_parameters() {
 }
 
 torch::Tensor GATConvImpl::forward(const graph::CsrGraph& graph, const torch::Tensor& x) {
-  check_input(graph, x);
-  auto h = F::dropout(x, F::DropoutFuncOptions().p(options.feat_drop()).training(is_training()));
-  return attend(graph, fc(h), h, /*with_attention=*/false).first;
+  return project_and_attend(graph, x, /*with_attention=*/false).first;
 }
 
 torch::Tensor GATConvImpl::forward(const graph::Block& block, const torch::Tensor& x_src) {
@@ -69,18 +67,19 @@ torch::Tensor GATConvImpl::forward(const graph::Block& block, const torch::Tenso
   return forward(block.graph, x_src);
 }
 
-void GATConvImpl::check_input(const graph::CsrGraph& graph, const torch::Tensor& x) const {
+std::pair<torch::Tensor, torch::Tensor> GATConvImpl::project_and_attend(const graph::CsrGraph& graph,
+                                                                        const torch::Tensor& x, bool with_attention) {
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_features(), "GATConv: input has shape ", x.sizes(),
               ", expected [", graph.num_cols, ", ", options.in_features(), "]");
   TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ",
               graph.num_cols, " source nodes");
+  auto h = F::dropout(x, F::DropoutFuncOptions().p(options.feat_drop()).training(is_training()));
+  return attend(graph, fc(h), h, with_attention);
 }
 
 std::pair<torch::Tensor, torch::Tensor> GATConvImpl::forward_with_attention(const graph::CsrGraph& graph,
                                                                            const torch::Tensor& x) {
-  check_input(graph, x);
-  auto h = F::dropout(x, F::DropoutFuncOptions().p(options.feat_drop()).training(is_training()));
-  return attend(graph, fc(h), h, /*with_attention=*/true);
+  return project_and_attend(graph, x, /*with_attention=*/true);
 }
 
 bool GATConvImpl::accepts_projected_input() const {

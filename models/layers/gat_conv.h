@@ -72,7 +72,9 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   torch::nn::AnyModule norm, activation;
 
  private:
-  void check_input(const graph::CsrGraph& graph, const torch::Tensor& x) const;
+  // Checks x, applies feature dropout and the projection, then attend.
+  std::pair<torch::Tensor, torch::Tensor> project_and_attend(const graph::CsrGraph& graph, const torch::Tensor& x,
+                                                             bool with_attention);
   graph::GatAttentionOptions attention_options() const;
   // Attention, aggregation, bias, residual (from h, the dropped-out input), heads, norm, activation.
   // `with_attention` returns the coefficients too (the chain); otherwise the second member is undefined.
