@@ -101,6 +101,18 @@ NodeDataset read_planetoid(const std::filesystem::path& dir, const std::string& 
              std::to_string(ty.size(0)));
   expect(!test_index.empty(), file("test.index"), "is empty");
 
+  // A declared column count allocates [nodes, columns] floats: accept unused trailing columns (a vocabulary word
+  // no document holds) only up to twice the columns the entries use, so a small file cannot claim gigabytes.
+  int64_t used_cols = 0;
+  for (const auto* m : {&x, &tx, &allx}) {
+    if (m->indices.numel() > 0) used_cols = std::max(used_cols, m->indices.max().item<int64_t>() + 1);
+  }
+  const int64_t max_cols = 2 * used_cols + 1024;
+  expect(dim <= max_cols, file("allx"),
+         "declares " + std::to_string(dim) + " feature columns but its entries (and x's, tx's) use only " +
+             std::to_string(used_cols) + "; more than " + std::to_string(max_cols) +
+             " is refused (the dense matrix would hold mostly empty columns)");
+
   std::vector<int64_t> sorted = test_index;
   std::sort(sorted.begin(), sorted.end());
   for (size_t k = 1; k < sorted.size(); ++k) {
@@ -111,6 +123,12 @@ NodeDataset read_planetoid(const std::filesystem::path& dir, const std::string& 
   const int64_t lo = sorted.front();
   const bool widen = name == "citeseer";
   const int64_t test_rows = widen ? sorted.back() - lo + 1 : tx.rows;
+  // The widened rows beyond tx's are zero rows that no file backs: a few (CiteSeer's 15 isolated ids) are what
+  // DGL reproduces; a span far beyond tx's rows is a damaged or hostile test.index.
+  expect(test_rows <= 2 * tx.rows + 64, file("test.index"),
+         "ids span " + std::to_string(test_rows) + " nodes (" + std::to_string(lo) + " .. " +
+             std::to_string(sorted.back()) + ") for " + std::to_string(tx.rows) +
+             " test rows; more than twice the rows is refused");
   const int64_t n = allx.rows + test_rows;
   expect(sorted.back() < n, file("test.index"),
          "node id " + std::to_string(sorted.back()) + " is beyond the " + std::to_string(n) + " nodes");

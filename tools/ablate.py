@@ -264,12 +264,22 @@ def run_cell(args, trainer, cell, common, seeds, log):
         out.flush()
         rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT)).returncode
     if rc != 0 or not (cell.dir / "result.json").exists():
-        tail = (cell.dir / "train.log").read_text().strip().splitlines()[-3:]
-        cell.error = f"exit code {rc}: " + " | ".join(tail)
+        cell.error = f"exit code {rc}: " + failure_reason((cell.dir / "train.log").read_text(), trainer.path.name)
         log(f"[{cell.name}] FAILED ({cell.error}); log: {cell.dir / 'train.log'}")
         return
     cell.result = read_result(cell, seeds)
     log(f"[{cell.name}] {fmt_pm(cell.result['mean'], cell.result['std'])} in {time.time() - t0:.0f} s")
+
+
+def failure_reason(log_text, trainer_name):
+    """The trainer's own error line(s) from this attempt's part of train.log, not the usage text after them."""
+    attempt = log_text.rsplit("\n$ ", 1)[-1].splitlines()[1:]
+    errors = [l.strip() for l in attempt
+              if l.startswith(trainer_name + ":") or l.lstrip().lower().startswith(("error", "terminate called"))]
+    if errors:
+        return " | ".join(errors[-2:])
+    tail = [l.strip() for l in attempt if l.strip()]
+    return " | ".join(tail[-3:]) if tail else "no output"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -552,17 +562,17 @@ def main(argv):
         return 0
     plots = [] if args.no_plots else make_plots(args, cells)
     report = write_report(args, cells, seeds, plots)
-    failed = [c.name for c in cells if c.error]
+    failed = [f"{c.name} ({c.error})" for c in cells if c.error]
     print(f"ablate: table in {report}" + (f", plots {', '.join(p.name for p in plots)}" if plots else ""))
     if failed:
-        print(f"ablate: {len(failed)} cell(s) failed: {', '.join(failed)}; run the same command again to retry",
+        print(f"ablate: {len(failed)} cell(s) failed: {'; '.join(failed)}. Run the same command again to retry",
               file=sys.stderr)
         return 1
     return 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Self-check against a fake trainer (not part of CI: python tools/ablate.py --selftest).
+# Self-check against a fake trainer (python tools/ablate.py --selftest; ctest runs it as tools.AblateSelftest).
 
 FAKE_TRAINER = r'''#!/usr/bin/env python3
 # Fake graphmae2-train for tools/ablate.py --selftest: same CLI contract, deterministic made-up numbers.
@@ -589,6 +599,10 @@ if fail and out.endswith("/" + fail) and not os.path.exists(out + "/failed_once"
     open(out + "/seed0/checkpoint.pt", "w").close()
     open(out + "/failed_once", "w").close()
     print("error: killed", file=sys.stderr); sys.exit(137)
+if os.environ.get("FAKE_BAD_FLAG", "") and out.endswith("/" + os.environ["FAKE_BAD_FLAG"]):
+    print("graphmae2-train: error: lr must be > 0, got -1 (command line --lr)\n\nusage: graphmae2-train "
+          "--dataset NAME [options]\n  --config FILE   a YAML config\n  --list-keys     every key", file=sys.stderr)
+    sys.exit(2)
 lo, hi = opts["seeds"].split("-")
 seeds = list(range(int(lo), int(hi) + 1))
 key = " ".join(f"{k}={v}" for k, v in sorted(opts.items()) if k not in ("out", "seeds", "resume", "no-progress"))
@@ -695,6 +709,10 @@ def selftest():
                 check(p.exists() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is a PNG")
         else:
             print("skip plots: matplotlib not installed")
+        bad_out = tmp / "out-bad"
+        rc, _, err = run(["--cells", "full", "--out", str(bad_out)], env={"FAKE_BAD_FLAG": "full"})
+        check(rc == 1 and "lr must be > 0, got -1" in err and "usage:" not in err,
+              f"a failed cell is reported with the trainer's error, not its usage text ({err.strip()[-200:]})")
         rc, _, err = run(["--cells", "full", "--seeds", "0-2", "--set", "lr=0.01"])
         check(rc == 2 and "different command" in err, "a cell run with other settings is refused, not mixed")
         rc, _, err = run(["--cells", "nope"])

@@ -1,5 +1,9 @@
 #include "models/engine/loop.h"
 
+#include "util/atomic_file.h"
+
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -21,6 +25,13 @@ double warmup_cosine(double base, double t, double warmup, double total) {
   if (span <= 0.0) return base;
   return base * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, (t - warmup) / span)));
 }
+
+const std::vector<std::string>& keys_free_after_divergence() {
+  static const std::vector<std::string> keys{"lr", "weight_decay", "max_grad_norm"};
+  return keys;
+}
+
+bool run_diverged(const std::filesystem::path& run_dir) { return std::filesystem::exists(run_dir / kDivergedMarker); }
 
 namespace {
 
@@ -96,10 +107,16 @@ TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch:
   if (options_.resume && std::filesystem::exists(checkpoint_path_)) {
     // The state is checked before anything is loaded: a refused checkpoint changes nothing.
     const auto state = read_checkpoint_state(checkpoint_path_, options_.model_name);
+    const bool after_divergence = run_diverged(options_.run_dir);
     if (options_.resume_guard) {
-      const auto why = options_.resume_guard(state);
+      const auto why = options_.resume_guard(state, after_divergence);
       if (!why.empty()) throw std::invalid_argument("--resume: " + checkpoint_path_.string() + ": " + why);
     }
+    if (after_divergence) {
+      std::cout << options_.label << ": resuming the diverged run from its last finite checkpoint (step " << state.step
+                << ")" << std::endl;
+    }
+    resumed_after_divergence_ = after_divergence;
     const auto loaded = load_checkpoint(checkpoint_path_, options_.model_name, model_, &optimizer_, options_.device);
     start_step_ = loaded.step;
     if (loaded.cpu_rng.defined()) set_cpu_rng_state(loaded.cpu_rng);
@@ -122,6 +139,18 @@ std::string TrainingLoop::kept_checkpoint() const {
          ", is kept at " + checkpoint_path_.string();
 }
 
+std::string TrainingLoop::record_divergence(const std::string& what, int64_t step, double loss) {
+  const bool kept = std::filesystem::exists(checkpoint_path_);
+  nlohmann::json marker{{"step", step}, {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json(std::to_string(loss))}};
+  marker["checkpoint_step"] = kept ? nlohmann::json(read_checkpoint_state(checkpoint_path_, "").step) : nlohmann::json();
+  util::atomic_write_text(options_.run_dir / kDivergedMarker, marker.dump() + "\n");
+  std::string message = what + "; " + kept_checkpoint() + ". ";
+  message += kept ? "Continue from it with a lower lr: the same command with --resume and a smaller --lr (lr, "
+                    "weight_decay and max_grad_norm may change when resuming a diverged run)"
+                  : "Lower lr, set max_grad_norm, or check the input features";
+  return message;
+}
+
 int64_t TrainingLoop::stop_step() const {
   return options_.max_steps > 0 ? std::min(total_steps(), options_.max_steps) : total_steps();
 }
@@ -140,8 +169,9 @@ bool TrainingLoop::nonfinite_seen() {
 
 void TrainingLoop::save(int64_t steps_done) {
   if (nonfinite_seen()) {
-    throw TrainingDiverged("a loss between logging steps was NaN or infinite before step " + std::to_string(steps_done) +
-                           "; " + kept_checkpoint());
+    throw TrainingDiverged(record_divergence(
+        "a loss between logging steps was NaN or infinite before step " + std::to_string(steps_done), steps_done,
+        std::nan("")));
   }
   CheckpointState state;
   state.model = options_.model_name;
@@ -152,6 +182,11 @@ void TrainingLoop::save(int64_t steps_done) {
   if (options_.device.is_cuda()) state.cuda_rng = device_rng_state(options_.device);
   state.metrics_bytes = metrics_->bytes();
   save_checkpoint(checkpoint_path_, model_, &optimizer_, state);
+  if (resumed_after_divergence_) {
+    // The checkpoint now holds this run's config (its new lr): later resumes compare with it.
+    std::filesystem::remove(options_.run_dir / kDivergedMarker);
+    resumed_after_divergence_ = false;
+  }
 }
 
 LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step_fn, const LoopHooks& hooks) {
@@ -203,15 +238,15 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
         progress_->finish();
         std::ostringstream what;
         what << "loss became " << ctx.loss << " at step " << step << " (epoch " << epoch << ")";
+        const auto message = record_divergence(what.str(), step, ctx.loss);
         if (options_.stop_on_divergence) {
-          progress_->message(what.str() + ": training diverged, stopping");
+          progress_->message(message + ": training diverged, stopping");
           result.diverged = true;
           result.steps_done = step;
           result.seconds = seconds_since(t0);
           return result;
         }
-        throw TrainingDiverged(what.str() + "; " + kept_checkpoint() +
-                               ". Lower lr, set max_grad_norm, or check the input features.");
+        throw TrainingDiverged(message);
       }
       if (options_.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params_, options_.max_grad_norm);
       optimizer_.step();

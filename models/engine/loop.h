@@ -59,7 +59,16 @@ struct LoopHooks {
   std::function<void(int64_t epoch, bool complete)> end_of_epoch;
 };
 
-/// Thrown when the loss becomes NaN or infinite (unless stop_on_divergence); the last good checkpoint stays.
+/// Written into run_dir when the loss becomes NaN or infinite (JSON: step, loss, checkpoint_step or null); removed
+/// by the first checkpoint of a resumed run. While it is there, --resume may change keys_free_after_divergence().
+inline constexpr const char* kDivergedMarker = "diverged.json";
+/// The config keys a resume of a diverged run may change: lr, weight_decay, max_grad_norm.
+const std::vector<std::string>& keys_free_after_divergence();
+/// Returns: true if run_dir holds kDivergedMarker.
+bool run_diverged(const std::filesystem::path& run_dir);
+
+/// Thrown when the loss becomes NaN or infinite (unless stop_on_divergence); the last finite checkpoint stays and
+/// the message says how to continue from it with a lower lr.
 struct TrainingDiverged : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -96,7 +105,9 @@ struct LoopOptions {
   std::string config_yaml;         ///< stored in checkpoints
   std::string dataset;             ///< stored in checkpoints
   /// Called with a checkpoint's state before resuming from it: returns why it cannot continue this run ("" if it can).
-  std::function<std::string(const CheckpointState&)> resume_guard;
+  /// `after_divergence`: the run stopped on a NaN/inf loss (its run_dir holds kDivergedMarker), so the keys of
+  /// keys_free_after_divergence() may differ too: that is how a diverged run continues with a lower lr.
+  std::function<std::string(const CheckpointState&, bool after_divergence)> resume_guard;
   torch::Device device = torch::kCPU;  ///< where the model trains (its generator is checkpointed too)
   bool progress = true;
   std::string label = "train";
@@ -140,6 +151,9 @@ class TrainingLoop {
  private:
   void track_nonfinite(const torch::Tensor& loss);
   std::string kept_checkpoint() const;  // what a divergence leaves: the checkpoint and its step, or that there is none
+  // Records the divergence (kDivergedMarker) and returns the full message: what happened, the kept checkpoint and
+  // how to continue from it.
+  std::string record_divergence(const std::string& what, int64_t step, double loss);
   bool nonfinite_seen();  // and clears the flag
 
   LoopOptions options_;
@@ -152,6 +166,7 @@ class TrainingLoop {
   std::unique_ptr<ProgressBar> progress_;
   int64_t start_step_ = 0;
   bool resumed_ = false;
+  bool resumed_after_divergence_ = false;  // the marker goes at this run's first checkpoint
   torch::Tensor nonfinite_;  // device flag: a loss since the last host check was NaN/inf
 };
 

@@ -141,7 +141,8 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     for (const auto seed : options.seeds) {
       const auto checkpoint = options.out_dir / ("seed" + std::to_string(seed)) / "checkpoint.pt";
       if (!std::filesystem::exists(checkpoint)) continue;
-      const auto why = resume_mismatch(cfg, engine::read_checkpoint_state(checkpoint, "graphmae2"));
+      const auto why = resume_mismatch(cfg, engine::read_checkpoint_state(checkpoint, "graphmae2"),
+                                       engine::run_diverged(checkpoint.parent_path()));
       if (!why.empty()) throw std::invalid_argument("--resume: " + checkpoint.string() + ": " + why);
     }
   }

@@ -33,13 +33,18 @@ void check_normalized_once(const datasets::NodeDataset& data, const GraphMAE2Con
                               "--row-normalize/--standardize");
 }
 
-std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state) {
+std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state, bool after_divergence) {
   if (state.dataset != cfg.dataset) {
     return "it was trained on '" + state.dataset + "', this run is on '" + cfg.dataset + "'";
   }
   GraphMAE2Config stored;
   stored.apply_text(state.config_yaml, "the checkpoint's config");
-  const auto diff = stored.differing_keys(cfg, GraphMAE2Config::keys_not_affecting_training());
+  auto free_keys = GraphMAE2Config::keys_not_affecting_training();
+  if (after_divergence) {
+    const auto& more = engine::keys_free_after_divergence();
+    free_keys.insert(free_keys.end(), more.begin(), more.end());
+  }
+  const auto diff = stored.differing_keys(cfg, free_keys);
   if (diff.empty()) return "";
   std::string keys;
   for (const auto& k : diff) keys += (keys.empty() ? "" : ", ") + k;
@@ -154,7 +159,9 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   loop.resume = options.resume;
   loop.config_yaml = cfg.to_yaml();
   loop.dataset = cfg.dataset;
-  loop.resume_guard = [&cfg](const engine::CheckpointState& state) { return resume_mismatch(cfg, state); };
+  loop.resume_guard = [&cfg](const engine::CheckpointState& state, bool after_divergence) {
+    return resume_mismatch(cfg, state, after_divergence);
+  };
   loop.device = options.device;
   loop.progress = options.progress;
   loop.label = options.label;

@@ -71,7 +71,8 @@ void check_normalized_once(const datasets::NodeDataset& data, const GraphMAE2Con
 /// Why the checkpoint `state` cannot continue a run of `cfg` ("" when it can): another dataset, or different values
 /// of keys that change what pre-training computes (named; the others, GraphMAE2Config::keys_not_affecting_training,
 /// may change).
-std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state);
+std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::CheckpointState& state,
+                            bool after_divergence = false);
 
 struct TrainResult {
   GraphMAE2 model{nullptr};

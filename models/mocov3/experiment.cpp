@@ -151,9 +151,14 @@ RunResult run_mocov3(const MoCoV3Config& cfg, const fs::path& out, bool resume, 
   loop.resume = resume;
   loop.config_yaml = cfg.to_yaml();
   loop.dataset = cfg.dataset;
-  loop.resume_guard = [&cfg](const engine::CheckpointState& state) -> std::string {
+  loop.resume_guard = [&cfg](const engine::CheckpointState& state, bool after_divergence) -> std::string {
     const auto previous = mocov3_config_from_yaml_text(state.config_yaml, "the checkpoint's config");
-    const auto diff = differing_keys(previous, cfg, kKeysNotAffectingTraining);
+    auto free_keys = kKeysNotAffectingTraining;
+    if (after_divergence) {
+      const auto& more = engine::keys_free_after_divergence();
+      free_keys.insert(free_keys.end(), more.begin(), more.end());
+    }
+    const auto diff = differing_keys(previous, cfg, free_keys);
     if (diff.empty()) return "";
     std::string keys;
     for (const auto& k : diff) keys += (keys.empty() ? "" : ", ") + k;

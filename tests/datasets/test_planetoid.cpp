@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <set>
 
@@ -216,6 +217,44 @@ TEST(PlanetoidBadInput, BadTestIndexLineIsNamed) {
   }
   const auto msg = error_of([&] { read_planetoid(dir, "cora"); });
   EXPECT_NE(msg.find("ind.cora.test.index: line 3"), std::string::npos) << msg;
+}
+
+// Declared sizes that the files' data cannot back are refused before they are allocated (issue 14, class 4).
+TEST(PlanetoidBadInput, AColumnCountFarBeyondTheUsedColumnsIsRefused) {
+  if (!fs::is_regular_file(planetoid_dir() / "ind.citeseer.allx")) GTEST_SKIP() << "no CiteSeer files";
+  auto dir = copy_planetoid("citeseer", "planetoid_wide");
+  // _shape (rows, 3703) is pickled as BININT2 3703; declare 100,000 columns in x, tx and allx alike.
+  const std::string old_cols = std::string("M") + '\x77' + '\x0e';
+  const std::string new_cols = std::string("J") + '\xa0' + '\x86' + '\x01' + '\x00';
+  for (const char* part : {"x", "tx", "allx"}) {
+    const auto file = dir / (std::string("ind.citeseer.") + part);
+    std::ifstream in(file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = bytes.find(old_cols);
+    ASSERT_NE(at, std::string::npos) << file;
+    ASSERT_EQ(bytes.find(old_cols, at + 1), std::string::npos) << file;
+    bytes.replace(at, old_cols.size(), new_cols);
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  EXPECT_EQ(pickle::read_csr_matrix(dir / "ind.citeseer.allx").cols, 100000);
+  const auto msg = error_of([&] { read_planetoid(dir, "citeseer"); });
+  EXPECT_NE(msg.find("ind.citeseer.allx"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("declares 100000 feature columns"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("use only 3703"), std::string::npos) << msg;
+}
+
+TEST(PlanetoidBadInput, ATestIndexSpanFarBeyondTheTestRowsIsRefused) {
+  if (!fs::is_regular_file(planetoid_dir() / "ind.citeseer.allx")) GTEST_SKIP() << "no CiteSeer files";
+  auto dir = copy_planetoid("citeseer", "planetoid_span");
+  auto ids = read_planetoid_test_index(dir / "ind.citeseer.test.index");
+  ids.back() = 1000000000;  // CiteSeer's rows are widened to the id span: this would be 10^9 rows
+  {
+    std::ofstream out(dir / "ind.citeseer.test.index", std::ios::trunc);
+    for (int64_t v : ids) out << v << "\n";
+  }
+  const auto msg = error_of([&] { read_planetoid(dir, "citeseer"); });
+  EXPECT_NE(msg.find("ind.citeseer.test.index"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("for 1000 test rows"), std::string::npos) << msg;
 }
 
 // Hand-written protocol-2 pickles (the byte layout of the real files).

@@ -2,10 +2,12 @@
 
 #include "datasets/csv_gz.h"
 
+#include "fuzz_input.h"
+
 #include <cstdint>
 #include <stdexcept>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+void graphmae2::fuzz::csv_input(const uint8_t* data, size_t size) {
   namespace ds = graphmae2::datasets;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
@@ -21,5 +23,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ds::parse_label_csv(text, "fuzz");
   } catch (const std::runtime_error&) {
   }
-  return 0;
 }

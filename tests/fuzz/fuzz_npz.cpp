@@ -2,10 +2,12 @@
 
 #include "datasets/npz.h"
 
+#include "fuzz_input.h"
+
 #include <cstdint>
 #include <stdexcept>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+void graphmae2::fuzz::npz_input(const uint8_t* data, size_t size) {
   namespace npz = graphmae2::datasets::npz;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   try {
@@ -16,5 +18,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     npz::parse_npy(bytes, "fuzz");
   } catch (const std::runtime_error&) {
   }
-  return 0;
 }

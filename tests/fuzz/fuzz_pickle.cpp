@@ -2,10 +2,12 @@
 
 #include "datasets/pickle.h"
 
+#include "fuzz_input.h"
+
 #include <cstdint>
 #include <stdexcept>
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+void graphmae2::fuzz::pickle_input(const uint8_t* data, size_t size) {
   namespace pk = graphmae2::datasets::pickle;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   try {
@@ -20,5 +22,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pk::parse_adjacency(bytes, "fuzz");
   } catch (const std::runtime_error&) {
   }
-  return 0;
 }

@@ -168,7 +168,7 @@ TEST(TrainingLoop, InterruptedAndResumedMidEpochEqualsTheStraightRun) {
   EXPECT_EQ(lines_of(straight_dir / "metrics.jsonl"), lines_of(dir / "metrics.jsonl"));
 
   // A guard that refuses leaves everything as it was.
-  o.resume_guard = [](const engine::CheckpointState&) { return std::string("another run"); };
+  o.resume_guard = [](const engine::CheckpointState&, bool) { return std::string("another run"); };
   Toy third;
   EXPECT_THROW(engine::TrainingLoop(o, *third.both, *third.optimizer, third.student->parameters()),
                std::invalid_argument);
@@ -261,4 +261,70 @@ TEST(TrainingLoop, ADivergenceBeforeAnyCheckpointSaysThereIsNone) {
     EXPECT_EQ(msg.find("is kept at"), std::string::npos) << msg;
   }
   EXPECT_FALSE(std::filesystem::exists(loop.checkpoint_path()));
+}
+
+// Issue 14 class 10: a diverged run continues from its last finite checkpoint with a lower lr, and ends where a
+// straight run that lowered its lr at that step ends.
+TEST(TrainingLoop, ADivergedRunResumesFromItsLastFiniteCheckpointWithALowerLr) {
+  const auto high = [](int64_t) { return 0.1; };
+  const auto low = [](int64_t) { return 0.01; };
+  // The loss "explodes" at step 6 under the high lr only (steps 4 and 5 were checkpointed at 4).
+  auto explode_on_high_lr = [](Toy& toy) {
+    return [&toy](engine::StepContext& c) {
+      auto out = toy.step(c);
+      if (c.step == 6 && c.lr > 0.05) out.loss = out.loss * std::numeric_limits<float>::quiet_NaN();
+      return out;
+    };
+  };
+  const auto dir = graphmae2::testing::scratch_dir("loop-diverged-resume");
+  std::vector<bool> guard_calls;
+  auto guard = [&guard_calls](const engine::CheckpointState&, bool after_divergence) {
+    guard_calls.push_back(after_divergence);
+    return after_divergence ? std::string() : std::string("lr differs");
+  };
+  {
+    Toy first;
+    auto o = options(dir);
+    o.lr_at = high;
+    o.save_every_steps = 4;
+    engine::TrainingLoop loop(o, *first.both, *first.optimizer, first.student->parameters());
+    try {
+      loop.run(explode_on_high_lr(first));
+      ADD_FAILURE() << "no divergence";
+    } catch (const engine::TrainingDiverged& e) {
+      EXPECT_NE(std::string(e.what()).find("step 4, is kept"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--resume and a smaller --lr"), std::string::npos) << e.what();
+    }
+  }
+  ASSERT_TRUE(engine::run_diverged(dir));
+  const auto marker = engine::Json::parse(lines_of(dir / engine::kDivergedMarker).at(0));
+  EXPECT_EQ(marker.at("step").get<int64_t>(), 6);
+  EXPECT_EQ(marker.at("checkpoint_step").get<int64_t>(), 4);
+
+  Toy resumed;
+  auto o = options(dir);
+  o.lr_at = low;
+  o.resume = true;
+  o.resume_guard = guard;
+  engine::TrainingLoop loop(o, *resumed.both, *resumed.optimizer, resumed.student->parameters());
+  EXPECT_EQ(loop.start_step(), 4);
+  loop.run(explode_on_high_lr(resumed));
+  EXPECT_EQ(guard_calls, std::vector<bool>{true});
+  EXPECT_FALSE(engine::run_diverged(dir)) << "the resumed run's first checkpoint removes the marker";
+
+  Toy straight;
+  auto s = options(graphmae2::testing::scratch_dir("loop-diverged-straight"));
+  s.lr_at = [](int64_t step) { return step < 4 ? 0.1 : 0.01; };
+  engine::TrainingLoop reference(s, *straight.both, *straight.optimizer, straight.student->parameters());
+  reference.run(explode_on_high_lr(straight));
+  EXPECT_TRUE(torch::equal(resumed.student->weight, straight.student->weight));
+  EXPECT_TRUE(torch::equal(resumed.student->bias, straight.student->bias));
+
+  // Once the marker is gone, the guard is told so: the next resume compares the config again.
+  guard_calls.clear();
+  Toy again;
+  o.lr_at = high;
+  EXPECT_THROW(engine::TrainingLoop(o, *again.both, *again.optimizer, again.student->parameters()),
+               std::invalid_argument);
+  EXPECT_EQ(guard_calls, std::vector<bool>{false});
 }
