@@ -139,9 +139,18 @@ std::string TrainingLoop::kept_checkpoint() const {
          ", is kept at " + checkpoint_path_.string();
 }
 
-std::string TrainingLoop::record_divergence(const std::string& what, int64_t step, double loss) {
+std::string TrainingLoop::record_divergence(const std::string& what, int64_t first_bad_step, double loss) {
+  if (std::filesystem::exists(checkpoint_path_) &&
+      read_checkpoint_state(checkpoint_path_, "").step >= first_bad_step) {
+    const auto previous = previous_checkpoint_path();
+    if (std::filesystem::exists(previous) && read_checkpoint_state(previous, "").step < first_bad_step) {
+      std::filesystem::rename(previous, checkpoint_path_);
+    } else {
+      std::filesystem::rename(checkpoint_path_, options_.run_dir / "checkpoint.nonfinite.pt");
+    }
+  }
   const bool kept = std::filesystem::exists(checkpoint_path_);
-  nlohmann::json marker{{"step", step}, {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json(std::to_string(loss))}};
+  nlohmann::json marker{{"step", first_bad_step}, {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json(std::to_string(loss))}};
   marker["checkpoint_step"] = kept ? nlohmann::json(read_checkpoint_state(checkpoint_path_, "").step) : nlohmann::json();
   util::atomic_write_text(options_.run_dir / kDivergedMarker, marker.dump() + "\n");
   std::string message = what + "; " + kept_checkpoint() + ". ";
@@ -155,23 +164,39 @@ int64_t TrainingLoop::stop_step() const {
   return options_.max_steps > 0 ? std::min(total_steps(), options_.max_steps) : total_steps();
 }
 
-void TrainingLoop::track_nonfinite(const torch::Tensor& loss) {
+void TrainingLoop::track_nonfinite(const torch::Tensor& loss, int64_t step) {
   // Kept on the device between logging steps: no host sync.
-  const auto bad = loss.detach().isfinite().logical_not();
-  nonfinite_ = nonfinite_.defined() ? nonfinite_.logical_or(bad) : bad;
+  const auto bad = loss.detach().isfinite().logical_not().reshape({});
+  const auto here = torch::full({}, step, torch::TensorOptions().dtype(torch::kInt64).device(loss.device()));
+  const auto none = torch::full({}, -1, here.options());
+  if (!first_nonfinite_.defined()) {
+    first_nonfinite_ = torch::where(bad, here, none);
+  } else {
+    first_nonfinite_ = torch::where(first_nonfinite_.lt(0).logical_and(bad), here, first_nonfinite_);
+  }
 }
 
-bool TrainingLoop::nonfinite_seen() {
-  const bool seen = nonfinite_.defined() && nonfinite_.item<bool>();  // host sync: logging steps and checkpoints
-  nonfinite_ = torch::Tensor();
-  return seen;
+int64_t TrainingLoop::take_first_nonfinite_step() {
+  // host sync: logging steps and checkpoints
+  const int64_t first = first_nonfinite_.defined() ? first_nonfinite_.item<int64_t>() : -1;
+  first_nonfinite_ = torch::Tensor();
+  return first;
 }
 
 void TrainingLoop::save(int64_t steps_done) {
-  if (nonfinite_seen()) {
-    throw TrainingDiverged(record_divergence(
-        "a loss between logging steps was NaN or infinite before step " + std::to_string(steps_done), steps_done,
-        std::nan("")));
+  if (const int64_t first = take_first_nonfinite_step(); first >= 0) {
+    throw TrainingDiverged(record_divergence("a loss between logging steps became NaN or infinite at step " +
+                                                 std::to_string(first) + " (epoch " +
+                                                 std::to_string(first / options_.steps_per_epoch) + ")",
+                                             first, std::nan("")));
+  }
+  if (std::filesystem::exists(checkpoint_path_)) {
+    // The previous checkpoint stays (a hard link, else a copy) until this run ends: see kDivergedMarker.
+    util::atomic_write(previous_checkpoint_path(), [&](const std::filesystem::path& tmp) {
+      std::error_code ec;
+      std::filesystem::create_hard_link(checkpoint_path_, tmp, ec);
+      if (ec) std::filesystem::copy_file(checkpoint_path_, tmp);
+    });
   }
   CheckpointState state;
   state.model = options_.model_name;
@@ -218,12 +243,15 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
       auto out = step_fn(ctx);
       TORCH_CHECK(out.loss.defined() && out.loss.numel() == 1, "TrainingLoop: the step returned no scalar loss");
       bool finite = true;
+      int64_t first_bad_step = step;
       if (ctx.log) {
         ctx.loss = out.loss.item<double>();  // host sync: logging steps only
-        finite = std::isfinite(ctx.loss) && !nonfinite_seen();
+        const int64_t earlier = take_first_nonfinite_step();
+        finite = std::isfinite(ctx.loss) && earlier < 0;
+        if (earlier >= 0) first_bad_step = earlier;
         for (const auto& [name, value] : out.terms) ctx.terms[name] = value.item<double>();
       } else {
-        track_nonfinite(out.loss);
+        track_nonfinite(out.loss, step);
       }
       const bool ema_on = !emas_.empty() && step >= options_.ema_start_step;
       if (finite && ema_on && options_.ema_timing == EmaTiming::before_backward) {
@@ -237,8 +265,13 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
         if (!ctx.record.empty()) metrics_->write(ctx.record);
         progress_->finish();
         std::ostringstream what;
-        what << "loss became " << ctx.loss << " at step " << step << " (epoch " << epoch << ")";
-        const auto message = record_divergence(what.str(), step, ctx.loss);
+        if (first_bad_step < step) {
+          what << "a loss became NaN or infinite at step " << first_bad_step << " (epoch " << first_bad_step / spe
+               << "), and " << ctx.loss << " at step " << step;
+        } else {
+          what << "loss became " << ctx.loss << " at step " << step << " (epoch " << epoch << ")";
+        }
+        const auto message = record_divergence(what.str(), first_bad_step, ctx.loss);
         if (options_.stop_on_divergence) {
           progress_->message(message + ": training diverged, stopping");
           result.diverged = true;
@@ -302,6 +335,7 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
   result.seconds = seconds_since(t0);
   result.steps_done = step;
   if ((result.steps_run > 0 && !saved_at_end) || !std::filesystem::exists(checkpoint_path_)) save(step);
+  std::filesystem::remove(previous_checkpoint_path());  // the run ended finite: the latest checkpoint is enough
   return result;
 }
 

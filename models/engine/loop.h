@@ -61,6 +61,9 @@ struct LoopHooks {
 
 /// Written into run_dir when the loss becomes NaN or infinite (JSON: step, loss, checkpoint_step or null); removed
 /// by the first checkpoint of a resumed run. While it is there, --resume may change keys_free_after_divergence().
+/// The loop keeps the checkpoint before the latest (checkpoint.prev.pt) until the run ends, so that a divergence
+/// at a checkpoint's own step can fall back to weights that gave a finite loss; one that has none left is renamed
+/// checkpoint.nonfinite.pt.
 inline constexpr const char* kDivergedMarker = "diverged.json";
 /// The config keys a resume of a diverged run may change: lr, weight_decay, max_grad_norm.
 const std::vector<std::string>& keys_free_after_divergence();
@@ -145,16 +148,20 @@ class TrainingLoop {
   MetricsLog& metrics() { return *metrics_; }
   ProgressBar& progress() { return *progress_; }
   const std::filesystem::path& checkpoint_path() const { return checkpoint_path_; }
+  std::filesystem::path previous_checkpoint_path() const { return options_.run_dir / "checkpoint.prev.pt"; }
   /// Writes the checkpoint now (`steps_done` steps completed). Refuses to when a NaN was seen since the last check.
   void save(int64_t steps_done);
 
  private:
-  void track_nonfinite(const torch::Tensor& loss);
+  void track_nonfinite(const torch::Tensor& loss, int64_t step);
   std::string kept_checkpoint() const;  // what a divergence leaves: the checkpoint and its step, or that there is none
   // Records the divergence (kDivergedMarker) and returns the full message: what happened, the kept checkpoint and
   // how to continue from it.
-  std::string record_divergence(const std::string& what, int64_t step, double loss);
-  bool nonfinite_seen();  // and clears the flag
+  // `first_bad_step`: the first step whose loss was not finite. A checkpoint at that step holds the weights that
+  // gave it: it is replaced by the one before it (checkpoint.prev.pt), or set aside when there is none.
+  std::string record_divergence(const std::string& what, int64_t first_bad_step, double loss);
+  // The first step since the last check whose loss was NaN/inf, or -1; clears the record (host sync).
+  int64_t take_first_nonfinite_step();
 
   LoopOptions options_;
   torch::nn::Module& model_;
@@ -167,7 +174,7 @@ class TrainingLoop {
   int64_t start_step_ = 0;
   bool resumed_ = false;
   bool resumed_after_divergence_ = false;  // the marker goes at this run's first checkpoint
-  torch::Tensor nonfinite_;  // device flag: a loss since the last host check was NaN/inf
+  torch::Tensor first_nonfinite_;  // device int64: first step since the last host check with a NaN/inf loss, or -1
 };
 
 /// Cosine decay over `total`: base * (1 + cos(pi * step / total)) / 2 (the reference's per-epoch scheduler).

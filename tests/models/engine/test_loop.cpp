@@ -119,17 +119,56 @@ TEST(TrainingLoop, ANanBetweenLoggingStepsStopsTrainingAndKeepsTheLastGoodCheckp
   engine::TrainingLoop loop(o, *toy.both, *toy.optimizer, toy.student->parameters());
   auto step = [&](engine::StepContext& c) {
     auto out = toy.step(c);
-    if (c.step == 2) out.loss = out.loss * std::numeric_limits<float>::quiet_NaN();
+    if (c.step == 3) out.loss = out.loss * std::numeric_limits<float>::quiet_NaN();
     return out;
   };
   try {
     loop.run(step);
     ADD_FAILURE() << "no divergence";
   } catch (const engine::TrainingDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("at step 3 (epoch 0)"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("the last good checkpoint, step 2, is kept at"), std::string::npos) << e.what();
   }
-  // The checkpoint after step 2 was due while the NaN was unchecked: refused, so the last good one (step 2) stays.
+  // The checkpoint after step 4 was due while the NaN was unchecked: refused, so the last good one (step 2) stays.
   EXPECT_EQ(engine::read_checkpoint_state(loop.checkpoint_path(), "toy").step, 2);
+}
+
+// A checkpoint written at step k holds the weights that compute step k's loss: when that loss is the first NaN,
+// the checkpoint before it is restored, or, with none, the checkpoint is set aside so --resume starts afresh.
+TEST(TrainingLoop, ADivergenceAtACheckpointsOwnStepFallsBackToTheOneBefore) {
+  for (const int64_t bad_step : {4, 2}) {
+    Toy toy;
+    auto o = options(graphmae2::testing::scratch_dir("loop-nan-at-checkpoint"));
+    o.log_every = 3;
+    o.save_every_steps = 2;
+    engine::TrainingLoop loop(o, *toy.both, *toy.optimizer, toy.student->parameters());
+    auto step = [&](engine::StepContext& c) {
+      auto out = toy.step(c);
+      if (c.step == bad_step) out.loss = out.loss * std::numeric_limits<float>::quiet_NaN();
+      return out;
+    };
+    std::string message;
+    try {
+      loop.run(step);
+      ADD_FAILURE() << "no divergence";
+    } catch (const engine::TrainingDiverged& e) {
+      message = e.what();
+    }
+    EXPECT_NE(message.find("at step " + std::to_string(bad_step)), std::string::npos) << message;
+    EXPECT_FALSE(fs::exists(loop.previous_checkpoint_path()));
+    const auto marker = engine::Json::parse(lines_of(o.run_dir / engine::kDivergedMarker).at(0));
+    EXPECT_EQ(marker.at("step").get<int64_t>(), bad_step);
+    if (bad_step == 4) {
+      EXPECT_NE(message.find("step 2, is kept"), std::string::npos) << message;
+      EXPECT_EQ(engine::read_checkpoint_state(loop.checkpoint_path(), "toy").step, 2);
+      EXPECT_EQ(marker.at("checkpoint_step").get<int64_t>(), 2);
+    } else {
+      EXPECT_NE(message.find("no checkpoint was written before it"), std::string::npos) << message;
+      EXPECT_FALSE(fs::exists(loop.checkpoint_path()));
+      EXPECT_TRUE(fs::exists(o.run_dir / "checkpoint.nonfinite.pt"));
+      EXPECT_TRUE(marker.at("checkpoint_step").is_null());
+    }
+  }
 }
 
 TEST(TrainingLoop, InterruptedAndResumedMidEpochEqualsTheStraightRun) {
