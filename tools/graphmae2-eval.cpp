@@ -4,6 +4,7 @@
 #include "datasets/registry.h"
 #include "models/engine/checkpoint.h"
 #include "models/engine/cli.h"
+#include "models/engine/progress.h"
 #include "models/eval/finetune.h"
 #include "models/eval/linear_probe.h"
 #include "models/graphmae2/config.h"
@@ -11,6 +12,7 @@
 #include "models/graphmae2/trainer.h"
 
 #include <iomanip>
+#include <sstream>
 #include <iostream>
 
 namespace engine = graphmae2::models::engine;
@@ -26,6 +28,7 @@ const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.
   --embeddings FILE   an .h5 with a float [N, D] dataset "embeddings" (graphmae2-train writes OUT/embeddings_seed<k>.h5)
   --mode              linear (default): logistic regression on frozen embeddings; finetune: encoder + head end to end
   --seeds LIST        probe seeds; prints mean ± std over them (default 0-9)
+  --no-progress       no progress bar (seeds x probe epochs, on stderr)
   probe settings default to the config of the run that wrote the checkpoint or the embeddings (lr_f,
   weight_decay_f, max_epoch_f; the sampler sets mini-batch probing); flags override them
 )";
@@ -37,7 +40,7 @@ int main(int argc, char** argv) {
     engine::CommandLine cli("graphmae2-eval");
     cli.value("dataset", "dataset").value("checkpoint", "checkpoint").value("embeddings", "embeddings .h5")
         .value("mode", "linear or finetune").value("seeds", "probe seeds").value("data-root", "dataset root").value("split", "OGB split folder")
-        .flag("help", "usage")
+        .flag("help", "usage").flag("no-progress", "no progress bar")
         .config_keys({"lr_f", "weight_decay_f", "max_epoch_f"}, {});
     const auto args = cli.parse(argc, argv);
     auto flag = [&](const std::string& n) { return args.get(n); };
@@ -108,8 +111,17 @@ int main(int argc, char** argv) {
     cfg.validate();
 
     std::vector<double> best, last;
-    for (int64_t seed : engine::parse_seeds(flag("seeds").empty() ? "0-9" : flag("seeds"))) {
-      const auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
+    const auto seeds = engine::parse_seeds(flag("seeds").empty() ? "0-9" : flag("seeds"));
+    const int64_t epochs_per_seed = cfg.probe_options(0).max_epoch;
+    engine::ProgressBar bar(data.name + " " + mode, static_cast<int64_t>(seeds.size()) * epochs_per_seed,
+                            flag("no-progress") != "true", 0);
+    for (size_t k = 0; k < seeds.size(); ++k) {
+      const int64_t seed = seeds[k];
+      auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
+      const std::string status = "seed " + std::to_string(seed);
+      popt.on_epoch = [&, k](int64_t epoch) {
+        bar.update(static_cast<int64_t>(k) * epochs_per_seed + epoch + 1, status);
+      };
       auto r = mode == "linear"
                    ? eval::linear_probe(embeddings, data.labels, data.num_classes, data.train_mask, data.val_mask,
                                         data.test_mask, popt)
@@ -117,9 +129,12 @@ int main(int argc, char** argv) {
                                     data.train_mask, data.val_mask, data.test_mask, popt);
       best.push_back(100 * r.test_acc);
       last.push_back(100 * r.final_test_acc);
-      std::cout << std::fixed << std::setprecision(2) << "seed " << seed << ": test " << 100 * r.test_acc
-                << " (best val " << 100 * r.best_val_acc << "), last-epoch test " << 100 * r.final_test_acc << "\n";
+      std::ostringstream line;
+      line << std::fixed << std::setprecision(2) << "seed " << seed << ": test " << 100 * r.test_acc
+                << " (best val " << 100 * r.best_val_acc << "), last-epoch test " << 100 * r.final_test_acc;
+      bar.message(line.str(), std::cout);
     }
+    bar.finish();
     auto [m, s] = gm::mean_std(best);
     auto [lm, ls] = gm::mean_std(last);
     const std::string protocol = mode == "linear" ? "linear-probe" : "fine-tune";

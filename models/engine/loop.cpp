@@ -190,10 +190,15 @@ void TrainingLoop::save(int64_t steps_done) {
                                                  std::to_string(first / options_.steps_per_epoch) + ")",
                                              first, std::nan("")));
   }
-  if (std::filesystem::exists(checkpoint_path_)) {
+  const auto previous = previous_checkpoint_path();
+  // A run killed between linking and replacing left both names on one file: rename() of a link onto its twin
+  // does nothing (POSIX), so that case is skipped, not redone.
+  if (std::filesystem::exists(checkpoint_path_) &&
+      !(std::filesystem::exists(previous) && std::filesystem::equivalent(previous, checkpoint_path_))) {
     // The previous checkpoint stays (a hard link, else a copy) until this run ends: see kDivergedMarker.
-    util::atomic_write(previous_checkpoint_path(), [&](const std::filesystem::path& tmp) {
+    util::atomic_write(previous, [&](const std::filesystem::path& tmp) {
       std::error_code ec;
+      std::filesystem::remove(tmp, ec);
       std::filesystem::create_hard_link(checkpoint_path_, tmp, ec);
       if (ec) std::filesystem::copy_file(checkpoint_path_, tmp);
     });

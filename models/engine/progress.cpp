@@ -41,9 +41,9 @@ void ProgressBar::update(int64_t done, const std::string& status) {
   }
 }
 
-void ProgressBar::message(const std::string& text) {
-  if (enabled_ && tty_) std::cerr << "\r\033[K";
-  std::cerr << text << "\n" << std::flush;
+void ProgressBar::message(const std::string& text, std::ostream& out) {
+  if (enabled_ && tty_) std::cerr << "\r\033[K" << std::flush;
+  out << text << "\n" << std::flush;
 }
 
 void ProgressBar::finish() {

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ostream>
 #include <string>
 
 namespace graphmae2::models::engine {
@@ -15,8 +16,8 @@ class ProgressBar {
   ProgressBar(std::string label, int64_t total, bool enabled = true, int64_t already_done = -1);
   /// Marks `done` steps complete and shows `status` (e.g. the loss terms).
   void update(int64_t done, const std::string& status);
-  /// Prints a line of its own (a warning, an epoch summary) without breaking the bar.
-  void message(const std::string& text);
+  /// Prints a line of its own (a warning, an epoch summary) to `out` without breaking the bar.
+  void message(const std::string& text, std::ostream& out = std::cerr);
   /// Ends the line.
   void finish();
 

@@ -36,6 +36,7 @@ ProbeResult finetune(const layers::GAT& encoder, const graph::CsrGraph& graph, c
     head->eval();
     auto all = head(model->forward(graph, x));
     result.observe(epoch, accuracy(all, labels, val_mask), accuracy(all, labels, test_mask));
+    if (options.on_epoch) options.on_epoch(epoch);
   }
   return result;
 }

@@ -64,6 +64,7 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
     head->eval();
     auto logits = head(x);
     result.observe(epoch, accuracy(logits, labels, val_mask), accuracy(logits, labels, test_mask));
+    if (options.on_epoch) options.on_epoch(epoch);
   }
   return result;
 }

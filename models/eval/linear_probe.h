@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 
 namespace graphmae2::models::eval {
 
@@ -14,6 +15,8 @@ struct ProbeOptions {
   uint64_t seed = 0;
   /// Train rows per Adam step, drawn in a fresh random order each epoch; 0: the whole train set in one step.
   int64_t batch_size = 0;
+  /// Called after each epoch with the epoch's index (a progress bar); training is unaffected.
+  std::function<void(int64_t epoch)> on_epoch;
 };
 /// The probe batch of the reference's mini-batch path (main_large.py, linear_probing_minibatch).
 inline constexpr int64_t kMiniBatchProbeBatchSize = 5120;

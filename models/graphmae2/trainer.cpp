@@ -249,7 +249,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     }
     const int64_t epoch = ctx.epoch;
     if (options.on_embeddings && (!options.batches || options.embeddings) && cfg.diag_every > 0 &&
-        ((epoch + 1) % cfg.diag_every == 0 || epoch == trainer.start_step())) {
+        ((epoch + 1) % cfg.diag_every == 0 || epoch == trainer.start_step() / steps_per_epoch)) {
       options.on_embeddings(epoch, options.embeddings ? options.embeddings(model)
                                    : options.batches ? torch::Tensor() : embed(model, input));
     }
