@@ -11,7 +11,9 @@
 #include "models/graphmae2/experiment.h"
 #include "models/graphmae2/trainer.h"
 
+#include <filesystem>
 #include <iomanip>
+#include <map>
 #include <sstream>
 #include <iostream>
 
@@ -26,7 +28,8 @@ const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.
 
   --checkpoint FILE   a graphmae2-train checkpoint (OUT/seed<k>/checkpoint.pt); its stored config rebuilds the model
   --embeddings FILE   an .h5 with a float [N, D] dataset "embeddings" (graphmae2-train writes OUT/embeddings_seed<k>.h5)
-  --mode              linear (default): logistic regression on frozen embeddings; finetune: encoder + head end to end
+  --mode              linear: logistic regression on frozen embeddings; finetune: encoder + head end to end
+                      (default: the run's own, linear_prob; linear for --embeddings)
   --seeds LIST        probe seeds; prints mean ± std over them (default 0-9)
   --no-progress       no progress bar (seeds x probe epochs, on stderr)
   probe settings default to the config of the run that wrote the checkpoint or the embeddings (lr_f,
@@ -52,8 +55,10 @@ int main(int argc, char** argv) {
     if (flag("checkpoint").empty() == flag("embeddings").empty()) {
       throw engine::UsageError("give exactly one of --checkpoint and --embeddings");
     }
-    const std::string mode = flag("mode").empty() ? "linear" : flag("mode");
-    if (mode != "linear" && mode != "finetune") throw engine::UsageError("--mode must be linear or finetune, got '" + mode + "'");
+    const std::string mode = flag("mode");
+    if (!mode.empty() && mode != "linear" && mode != "finetune") {
+      throw engine::UsageError("--mode must be linear or finetune, got '" + mode + "'");
+    }
     if (mode == "finetune" && flag("checkpoint").empty()) throw engine::UsageError("--mode finetune needs --checkpoint");
 
     const auto root = graphmae2::datasets::resolve_data_root(
@@ -63,9 +68,8 @@ int main(int argc, char** argv) {
     auto data = graphmae2::datasets::load_node_dataset(flag("dataset"), root, load);
 
     gm::GraphMAE2Config cfg;
+    const auto seeds = engine::parse_seeds(flag("seeds").empty() ? "0-9" : flag("seeds"));
     torch::Tensor embeddings;
-    gm::PreparedGraph input;
-    graphmae2::models::graphmae2::GraphMAE2 model{nullptr};
     if (!flag("checkpoint").empty()) {
       const auto state = engine::read_checkpoint_state(flag("checkpoint"), "graphmae2");
       cfg.apply_text(state.config_yaml, flag("checkpoint"));
@@ -73,10 +77,6 @@ int main(int argc, char** argv) {
         throw std::invalid_argument(flag("checkpoint") + " was trained on '" + cfg.dataset + "', not on '" +
                                     flag("dataset") + "'");
       }
-      input = gm::prepare_inputs(data, cfg);
-      model = gm::build_model(cfg, data.feature_dim());
-      engine::load_checkpoint(flag("checkpoint"), "graphmae2", *model, nullptr);
-      embeddings = gm::embed(model, input);
     } else {
       const std::string file = flag("embeddings");
       // The probe settings the embeddings were trained with, as for a checkpoint; flags still override them.
@@ -108,36 +108,47 @@ int main(int argc, char** argv) {
       data.test_mask = data.test_mask.index_select(0, node_ids);
     }
     cfg.apply_overrides(args.overrides);
+    if (!flag("mode").empty()) cfg.linear_prob = mode == "linear";
     cfg.validate();
+    const std::string protocol = cfg.linear_prob ? "linear-probe" : "fine-tune";
 
-    std::vector<double> best, last;
-    const auto seeds = engine::parse_seeds(flag("seeds").empty() ? "0-9" : flag("seeds"));
     const int64_t epochs_per_seed = cfg.probe_options(0).max_epoch;
-    engine::ProgressBar bar(data.name + " " + mode, static_cast<int64_t>(seeds.size()) * epochs_per_seed,
+    engine::ProgressBar bar(data.name + " " + protocol, static_cast<int64_t>(seeds.size()) * epochs_per_seed,
                             flag("no-progress") != "true", 0);
+    std::map<int64_t, int64_t> seed_index;
+    for (size_t k = 0; k < seeds.size(); ++k) seed_index[seeds[k]] = static_cast<int64_t>(k);
+    const auto on_epoch = [&](int64_t seed, int64_t epoch) {
+      bar.update(seed_index.at(seed) * epochs_per_seed + epoch + 1, "seed " + std::to_string(seed));
+    };
+    std::vector<eval::ProbeResult> results;
+    if (!flag("checkpoint").empty()) {
+      // Embedded and probed as the run did (whole graph, layer-wise, or each seed in its LC ego-graph, whose
+      // file is read from the run's folder or lc_file, or computed and cached in the run's folder).
+      gm::ExperimentOptions options;
+      options.out_dir = std::filesystem::path(flag("checkpoint")).parent_path().parent_path();
+      options.progress = flag("no-progress") != "true";
+      results = gm::probe_checkpoint(cfg, data, flag("checkpoint"), seeds, options, on_epoch);
+    } else {
+      for (const int64_t seed : seeds) {
+        auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
+        popt.on_epoch = [&, seed](int64_t epoch) { on_epoch(seed, epoch); };
+        results.push_back(eval::linear_probe(embeddings, data.labels, data.num_classes, data.train_mask,
+                                             data.val_mask, data.test_mask, popt));
+      }
+    }
+    std::vector<double> best, last;
     for (size_t k = 0; k < seeds.size(); ++k) {
-      const int64_t seed = seeds[k];
-      auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
-      const std::string status = "seed " + std::to_string(seed);
-      popt.on_epoch = [&, k](int64_t epoch) {
-        bar.update(static_cast<int64_t>(k) * epochs_per_seed + epoch + 1, status);
-      };
-      auto r = mode == "linear"
-                   ? eval::linear_probe(embeddings, data.labels, data.num_classes, data.train_mask, data.val_mask,
-                                        data.test_mask, popt)
-                   : eval::finetune(model->encoder, input.graph, input.features, data.labels, data.num_classes,
-                                    data.train_mask, data.val_mask, data.test_mask, popt);
+      const auto& r = results[k];
       best.push_back(100 * r.test_acc);
       last.push_back(100 * r.final_test_acc);
       std::ostringstream line;
-      line << std::fixed << std::setprecision(2) << "seed " << seed << ": test " << 100 * r.test_acc
-                << " (best val " << 100 * r.best_val_acc << "), last-epoch test " << 100 * r.final_test_acc;
+      line << std::fixed << std::setprecision(2) << "seed " << seeds[k] << ": test " << 100 * r.test_acc
+           << " (best val " << 100 * r.best_val_acc << "), last-epoch test " << 100 * r.final_test_acc;
       bar.message(line.str(), std::cout);
     }
     bar.finish();
     auto [m, s] = gm::mean_std(best);
     auto [lm, ls] = gm::mean_std(last);
-    const std::string protocol = mode == "linear" ? "linear-probe" : "fine-tune";
     std::cout << std::fixed << std::setprecision(1) << data.name << "  " << protocol << " (last epoch) " << lm << " ± "
               << ls << "\n"
               << data.name << "  " << protocol << " " << m << " ± " << s << " (" << best.size() << " seeds)" << std::endl;

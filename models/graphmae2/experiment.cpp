@@ -107,6 +107,98 @@ graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeD
   return egos;
 }
 
+/// What a run of `cfg` trains and probes on, built the same way for training (run_experiment) and for a
+/// checkpoint's evaluation (probe_checkpoint): the prepared graph and features, the ego-graphs of an lc run, the
+/// nodes that get an embedding and their labels and masks.
+struct RunInputs {
+  const GraphMAE2Config& cfg;
+  const datasets::NodeDataset& data;
+  torch::Device device;
+  bool minibatch = false;
+  PreparedGraph cpu_input, input;
+  datasets::FeatureStore features;
+  std::optional<graph::EgoGraphs> egos;
+  BatchSourceOptions batch_options;
+  torch::Tensor embedded_nodes, labels, train_mask, val_mask, test_mask;
+
+  RunInputs(const GraphMAE2Config& cfg_in, const datasets::NodeDataset& data_in, const ExperimentOptions& options)
+      : cfg(cfg_in), data(data_in), device(options.device) {
+    minibatch = cfg.sampler != Sampler::full;
+    const bool on_disk = options.features.defined();
+    TORCH_CHECK(!on_disk || minibatch, "features on disk need a mini-batch sampler (lc, neighbor or saint)");
+    if (on_disk) {
+      TORCH_CHECK(options.features.num_rows() == data.num_nodes(), "the features on disk have ",
+                  options.features.num_rows(), " rows but the graph has ", data.num_nodes(), " nodes");
+      cpu_input.graph = prepare_graph(data, cfg);
+    } else {
+      cpu_input = prepare_inputs(data, cfg);
+    }
+    const bool batch_sparse = cpu_input.sparse_features.has_value();
+    if (minibatch) cpu_input.sparse_features.reset();  // batches build their own; the whole-graph index is not needed
+    if (cfg.feature_dtype == FeatureDtype::float16 && !on_disk) cpu_input.features = datasets::to_float16_checked(cpu_input.features);
+    // Mini-batch: the features stay on the CPU (or on disk) and each batch's rows go to the device.
+    features = on_disk ? options.features : minibatch ? datasets::FeatureStore(cpu_input.features) : datasets::FeatureStore();
+    input = device.is_cpu() || minibatch ? cpu_input : cpu_input.to(device);
+    if (cfg.sampler == Sampler::lc) {
+      egos = lc_ego_graphs(cfg, data, cpu_input.graph, options.out_dir, options.progress);
+      TORCH_CHECK(cfg.batch_size <= egos->size(), "batch_size ", cfg.batch_size, " is larger than the ", egos->size(),
+                  " ego-graphs (seeds) to train on");
+      // The probe reads every train/valid/test node's embedding: each needs its ego-graph.
+      const auto missing = (data.train_mask | data.val_mask | data.test_mask).index_put({egos->seeds}, torch::tensor(false));
+      const int64_t num_missing = missing.sum().item<int64_t>();
+      TORCH_CHECK(num_missing == 0, "the ego-graph file has no ego-graph for ", num_missing,
+                  " train/valid/test nodes (e.g. node ", num_missing > 0 ? missing.nonzero()[0][0].item<int64_t>() : -1,
+                  "): compute it with graphmae2-data lc --seeds split (or all)");
+    }
+    batch_options.sampler = cfg.sampler;
+    batch_options.batch_size = cfg.batch_size;
+    batch_options.drop_edge_rate = cfg.drop_edge_rate;
+    batch_options.saint_walk_length = cfg.saint_walk_length;
+    batch_options.fanouts = cfg.fanouts;
+    batch_options.sparse_input = batch_sparse;
+    batch_options.pin_memory = device.is_cuda();
+    // The nodes that get an embedding: with lc, the ego-graph seeds (each embedded in its own ego-graph, as the
+    // reference's probe); otherwise every node (layer-wise full-neighbour inference for mini-batch models: the
+    // whole graph is never on the device at once).
+    embedded_nodes = egos ? egos->seeds : torch::arange(data.num_nodes(), torch::kLong);
+    labels = data.labels.index_select(0, embedded_nodes);
+    train_mask = data.train_mask.index_select(0, embedded_nodes);
+    val_mask = data.val_mask.index_select(0, embedded_nodes);
+    test_mask = data.test_mask.index_select(0, embedded_nodes);
+  }
+
+  /// The embeddings of embedded_nodes, on the CPU, also passed to `on_rows` as they are produced.
+  torch::Tensor embed_nodes(GraphMAE2& model, const EmbeddingRowsCallback& on_rows, bool progress) const {
+    if (!minibatch) {
+      auto emb = embed(model, input).cpu();
+      if (on_rows) on_rows(0, emb);
+      return emb;
+    }
+    if (egos) {
+      return embed_ego_graphs(model, cpu_input.graph, features, *egos, cfg.batch_size, batch_options.sparse_input,
+                              device, on_rows, progress);
+    }
+    auto emb = embed_layerwise(model, cpu_input.graph, features, 4096, device, progress);
+    if (on_rows) on_rows(0, emb);
+    return emb;
+  }
+
+  /// The run's probe of `model` with `popt`: a linear probe of `emb` (embed_nodes), or with linear_prob off a
+  /// fine-tune (on ego-graphs for lc). The model is not changed (fine-tuning trains a copy).
+  eval::ProbeResult probe(GraphMAE2& model, const torch::Tensor& emb, const eval::ProbeOptions& popt, bool progress) const {
+    if (cfg.linear_prob) return eval::linear_probe(emb, labels, data.num_classes, train_mask, val_mask, test_mask, popt);
+    if (egos) {
+      auto fopt = popt;
+      fopt.batch_size = cfg.batch_size_f;
+      return finetune_ego_graphs(model->encoder, cpu_input.graph, features, *egos, data.labels, data.num_classes,
+                                 data.train_mask, data.val_mask, data.test_mask, fopt, device, progress);
+    }
+    model->to(torch::kCPU);  // the labels and masks live on the CPU
+    return eval::finetune(model->encoder, cpu_input.graph, cpu_input.features, data.labels, data.num_classes,
+                          data.train_mask, data.val_mask, data.test_mask, popt);
+  }
+};
+
 }  // namespace
 
 std::optional<GraphMAE2Config> embeddings_config(const std::filesystem::path& file) {
@@ -148,71 +240,12 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   }
   std::filesystem::create_directories(options.out_dir);
   util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
-  const bool minibatch = cfg.sampler != Sampler::full;
-  const bool on_disk = options.features.defined();
-  TORCH_CHECK(!on_disk || minibatch, "features on disk need a mini-batch sampler (lc, neighbor or saint)");
-  PreparedGraph cpu_input;
-  if (on_disk) {
-    TORCH_CHECK(options.features.num_rows() == data.num_nodes(), "the features on disk have ",
-                options.features.num_rows(), " rows but the graph has ", data.num_nodes(), " nodes");
-    cpu_input.graph = prepare_graph(data, cfg);
-  } else {
-    cpu_input = prepare_inputs(data, cfg);
-  }
-  const bool batch_sparse = cpu_input.sparse_features.has_value();
-  if (minibatch) cpu_input.sparse_features.reset();  // batches build their own; the whole-graph index is not needed
-  if (cfg.feature_dtype == FeatureDtype::float16 && !on_disk) cpu_input.features = datasets::to_float16_checked(cpu_input.features);
-  // Mini-batch: the features stay on the CPU (or on disk) and each batch's rows go to the device.
-  const datasets::FeatureStore features =
-      on_disk ? options.features : minibatch ? datasets::FeatureStore(cpu_input.features) : datasets::FeatureStore();
-  const auto input = options.device.is_cpu() || minibatch ? cpu_input : cpu_input.to(options.device);
-  std::optional<graph::EgoGraphs> egos;
-  if (cfg.sampler == Sampler::lc) {
-    egos = lc_ego_graphs(cfg, data, cpu_input.graph, options.out_dir, options.progress);
-    TORCH_CHECK(cfg.batch_size <= egos->size(), "batch_size ", cfg.batch_size, " is larger than the ", egos->size(),
-                " ego-graphs (seeds) to train on");
-    // The probe reads every train/valid/test node's embedding: each needs its ego-graph.
-    const auto missing = (data.train_mask | data.val_mask | data.test_mask).index_put({egos->seeds}, torch::tensor(false));
-    const int64_t num_missing = missing.sum().item<int64_t>();
-    TORCH_CHECK(num_missing == 0, "the ego-graph file has no ego-graph for ", num_missing,
-                " train/valid/test nodes (e.g. node ", num_missing > 0 ? missing.nonzero()[0][0].item<int64_t>() : -1,
-                "): compute it with graphmae2-data lc --seeds split (or all)");
-  }
-  BatchSourceOptions batch_options;
-  batch_options.sampler = cfg.sampler;
-  batch_options.batch_size = cfg.batch_size;
-  batch_options.drop_edge_rate = cfg.drop_edge_rate;
-  batch_options.saint_walk_length = cfg.saint_walk_length;
-  batch_options.fanouts = cfg.fanouts;
-  batch_options.sparse_input = batch_sparse;
-  batch_options.pin_memory = options.device.is_cuda();
-  // The nodes that get an embedding: with lc, the ego-graph seeds (each embedded in its own ego-graph, as the
-  // reference's probe); otherwise every node (layer-wise full-neighbour inference for mini-batch models: the
-  // whole graph is never on the device at once).
-  const auto embedded_nodes = egos ? egos->seeds : torch::arange(data.num_nodes(), torch::kLong);
-  const auto embed_nodes = [&](GraphMAE2& model, const EmbeddingRowsCallback& on_rows, bool progress) -> torch::Tensor {
-    if (!minibatch) {
-      auto emb = embed(model, input).cpu();
-      if (on_rows) on_rows(0, emb);
-      return emb;
-    }
-    if (egos) {
-      return embed_ego_graphs(model, cpu_input.graph, features, *egos, cfg.batch_size, batch_options.sparse_input,
-                              options.device, on_rows, progress);
-    }
-    auto emb = embed_layerwise(model, cpu_input.graph, features, 4096, options.device, progress);
-    if (on_rows) on_rows(0, emb);
-    return emb;
-  };
+  const RunInputs run(cfg, data, options);
   std::optional<graph::EgoGraphs> diag_egos;
-  if (egos && egos->size() > kDiagnosticEgoGraphs) {
-    const auto sample = torch::randperm(egos->size(), at::make_generator<at::CPUGeneratorImpl>(0), torch::kLong);
-    diag_egos = egos->select(std::get<0>(sample.narrow(0, 0, kDiagnosticEgoGraphs).sort()));
+  if (run.egos && run.egos->size() > kDiagnosticEgoGraphs) {
+    const auto sample = torch::randperm(run.egos->size(), at::make_generator<at::CPUGeneratorImpl>(0), torch::kLong);
+    diag_egos = run.egos->select(std::get<0>(sample.narrow(0, 0, kDiagnosticEgoGraphs).sort()));
   }
-  const auto labels = data.labels.index_select(0, embedded_nodes);
-  const auto train_mask = data.train_mask.index_select(0, embedded_nodes);
-  const auto val_mask = data.val_mask.index_select(0, embedded_nodes);
-  const auto test_mask = data.test_mask.index_select(0, embedded_nodes);
 
   ExperimentResult result;
   result.dataset = data.name;
@@ -234,14 +267,15 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     std::map<std::string, double> latest_diag;
     topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) { diag.observe_embeddings(epoch, emb.cpu()); };
     std::unique_ptr<BatchSource> batches;
-    if (minibatch) {
-      batches = std::make_unique<BatchSource>(cpu_input.graph, features, egos, batch_options, static_cast<uint64_t>(seed));
+    if (run.minibatch) {
+      batches = std::make_unique<BatchSource>(run.cpu_input.graph, run.features, run.egos, run.batch_options,
+                                              static_cast<uint64_t>(seed));
       topt.batches = batches.get();
       topt.embeddings = [&](GraphMAE2& model) {
         // lc: the diagnostics read a fixed sample of ego-graphs, not all (2.45M on ogbn-products).
-        if (!diag_egos) return embed_nodes(model, {}, false);
-        return embed_ego_graphs(model, cpu_input.graph, features, *diag_egos, cfg.batch_size,
-                                batch_options.sparse_input, options.device);
+        if (!diag_egos) return run.embed_nodes(model, {}, false);
+        return embed_ego_graphs(model, run.cpu_input.graph, run.features, *diag_egos, cfg.batch_size,
+                                run.batch_options.sparse_input, options.device);
       };
     }
     topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
@@ -258,7 +292,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
         outcome.warnings.push_back(line);
       }
     };
-    auto trained = train_graphmae2(cfg, input, seed, topt);
+    auto trained = train_graphmae2(cfg, run.input, seed, topt);
     outcome.train_seconds = trained.seconds;
     outcome.epochs_run = trained.epochs_run;
     outcome.train_span = trained.span();
@@ -276,31 +310,19 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     torch::Tensor emb;
     datasets::write_h5_streamed(
         options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
-        {{"node_ids", embedded_nodes},
-         {"labels", labels},
-         {"train_mask", train_mask},
-         {"val_mask", val_mask},
-         {"test_mask", test_mask}},
+        {{"node_ids", run.embedded_nodes},
+         {"labels", run.labels},
+         {"train_mask", run.train_mask},
+         {"val_mask", run.val_mask},
+         {"test_mask", run.test_mask}},
         {{"dataset", data.name}, {"seed", std::to_string(seed)}, {"config", cfg.to_yaml()}},
-        {"embeddings", torch::kFloat32, {embedded_nodes.size(0), cfg.num_hidden}},
+        {"embeddings", torch::kFloat32, {run.embedded_nodes.size(0), cfg.num_hidden}},
         [&](datasets::H5RowSink& sink) {
-          emb = embed_nodes(trained.model, [&](int64_t first, const torch::Tensor& rows) { sink.write_rows(first, rows); },
-                            options.progress);
+          emb = run.embed_nodes(trained.model,
+                                [&](int64_t first, const torch::Tensor& rows) { sink.write_rows(first, rows); },
+                                options.progress);
         });
-    const auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
-    if (cfg.linear_prob) {
-      outcome.probe = eval::linear_probe(emb, labels, data.num_classes, train_mask, val_mask, test_mask, popt);
-    } else if (egos) {
-      auto fopt = popt;
-      fopt.batch_size = cfg.batch_size_f;
-      outcome.probe = finetune_ego_graphs(trained.model->encoder, cpu_input.graph, features, *egos, data.labels,
-                                          data.num_classes, data.train_mask, data.val_mask, data.test_mask, fopt,
-                                          options.device, options.progress);
-    } else {
-      trained.model->to(torch::kCPU);  // the labels and masks live on the CPU
-      outcome.probe = eval::finetune(trained.model->encoder, cpu_input.graph, cpu_input.features, data.labels,
-                                     data.num_classes, data.train_mask, data.val_mask, data.test_mask, popt);
-    }
+    outcome.probe = run.probe(trained.model, emb, cfg.probe_options(static_cast<uint64_t>(seed)), options.progress);
     std::cout << std::fixed << std::setprecision(2) << data.name << " seed " << seed << ": test "
               << 100.0 * outcome.probe.test_acc << " (best val " << 100.0 * outcome.probe.best_val_acc << " at probe epoch "
               << outcome.probe.best_epoch << "), last-epoch test " << 100.0 * outcome.probe.final_test_acc << ", "
@@ -323,6 +345,26 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
                            "); --fail-on-collapse makes this an error");
   }
   return result;
+}
+
+std::vector<eval::ProbeResult> probe_checkpoint(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
+                                                const std::filesystem::path& checkpoint,
+                                                const std::vector<int64_t>& probe_seeds, const ExperimentOptions& options,
+                                                const std::function<void(int64_t seed, int64_t epoch)>& on_epoch) {
+  cfg.validate();
+  data.validate();
+  const RunInputs run(cfg, data, options);
+  auto model = build_model(cfg, run.minibatch ? run.features.dim() : run.input.features.size(1));
+  engine::load_checkpoint(checkpoint, "graphmae2", *model, nullptr);
+  model->to(options.device);
+  const auto emb = run.embed_nodes(model, {}, options.progress);
+  std::vector<eval::ProbeResult> out;
+  for (const int64_t seed : probe_seeds) {
+    auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
+    if (on_epoch) popt.on_epoch = [&, seed](int64_t epoch) { on_epoch(seed, epoch); };
+    out.push_back(run.probe(model, emb, popt, options.progress));
+  }
+  return out;
 }
 
 }  // namespace graphmae2::models::graphmae2

@@ -66,6 +66,15 @@ std::optional<GraphMAE2Config> embeddings_config(const std::filesystem::path& fi
 ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
                                 const ExperimentOptions& options);
 
+/// Probes the checkpoint of a run of `cfg` (its stored config) the way the run itself probed: the same embedding
+/// (the whole graph; layer-wise for neighbor/saint; each seed in its LC ego-graph for lc, read from lc_file or
+/// options.out_dir, computed and cached there when missing) and the same probe (linear, or fine-tune with
+/// linear_prob off), once per probe seed. Writes nothing else. `on_epoch(seed, epoch)`: after each probe epoch.
+std::vector<eval::ProbeResult> probe_checkpoint(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
+                                                const std::filesystem::path& checkpoint,
+                                                const std::vector<int64_t>& probe_seeds, const ExperimentOptions& options,
+                                                const std::function<void(int64_t seed, int64_t epoch)>& on_epoch = {});
+
 /// Mean and population standard deviation (numpy's default), as the reference reports them.
 std::pair<double, double> mean_std(const std::vector<double>& values);
 

@@ -315,6 +315,7 @@ eval::ProbeResult finetune_ego_graphs(const layers::GAT& encoder_in, const graph
       ++since_best;
     }
     bar.update(epoch + 1, "val " + std::to_string(val_acc));
+    if (options.on_epoch) options.on_epoch(epoch);
   }
   bar.finish();
   if (best_encoder) {

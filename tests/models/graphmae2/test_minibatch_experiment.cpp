@@ -253,3 +253,34 @@ TEST(Experiment, EmbeddingsCarryTheConfigTheirProbeNeeds) {
   graphmae2::datasets::write_h5(o.out_dir / "bare.h5", {{"embeddings", torch::zeros({2, 2})}}, {});
   EXPECT_FALSE(gm::embeddings_config(o.out_dir / "bare.h5").has_value());
 }
+
+TEST(Experiment, ACheckpointIsProbedAsItsRunProbedIt) {
+  // graphmae2-eval --checkpoint embedded every run on the whole graph: an lc run's probe reads each seed's
+  // embedding in its own ego-graph, so eval measured something else. probe_checkpoint repeats the run's probe.
+  const auto data = graphmae2::testing::tiny_dataset(80);
+  auto full = lc_config();
+  full.sampler = gm::Sampler::full;
+  auto lc_finetune = lc_config();
+  lc_finetune.linear_prob = false;
+  for (const auto& [name, cfg] : std::vector<std::pair<std::string, gm::GraphMAE2Config>>{
+           {"lc", lc_config()}, {"full", full}, {"lc-finetune", lc_finetune}}) {
+    SCOPED_TRACE(name);
+    auto o = options("exp-probe-checkpoint-" + name);
+    o.seeds = {0, 1};
+    const auto trained = gm::run_experiment(cfg, data, o);
+    for (const int64_t seed : {0, 1}) {
+      const auto checkpoint = o.out_dir / ("seed" + std::to_string(seed)) / "checkpoint.pt";
+      std::vector<int64_t> epochs_seen;
+      const auto again = gm::probe_checkpoint(cfg, data, checkpoint, {seed}, o,
+                                              [&](int64_t, int64_t epoch) { epochs_seen.push_back(epoch); });
+      ASSERT_EQ(again.size(), 1u);
+      const auto& ran = trained.seeds[static_cast<size_t>(seed)].probe;
+      EXPECT_EQ(again[0].test_acc, ran.test_acc);
+      EXPECT_EQ(again[0].best_val_acc, ran.best_val_acc);
+      EXPECT_EQ(again[0].best_epoch, ran.best_epoch);
+      // Every epoch is reported (the ego-graph fine-tune stops early after 10 epochs without progress).
+      if (cfg.linear_prob) EXPECT_EQ(static_cast<int64_t>(epochs_seen.size()), cfg.max_epoch_f);
+      EXPECT_FALSE(epochs_seen.empty());
+    }
+  }
+}
