@@ -18,6 +18,23 @@ find_library(MINIZIP_LIBRARY minizip REQUIRED)
 add_library(graphmae2_minizip INTERFACE)
 target_include_directories(graphmae2_minizip SYSTEM INTERFACE ${MINIZIP_INCLUDE_DIR})
 target_link_libraries(graphmae2_minizip INTERFACE ${MINIZIP_LIBRARY} ZLIB::ZLIB)
+# tcmalloc (gperftools' minimal build, Debian libgoogle-perftools-dev) for the executables, not the library (a
+# Python extension must not replace malloc): glibc returns every large freed block to the kernel, so each
+# mini-batch step faulted its tensors' pages in afresh. Measured on the 2-core CPU: a CiteSeer LC step 3.7 -> 2.5 s
+# (system time 8.3 -> 1.3 s), Cora full-batch peak RSS 1008 -> 620 MB. -DGRAPHMAE2_TCMALLOC=OFF for glibc's malloc
+# (valgrind, sanitizers).
+option(GRAPHMAE2_TCMALLOC "Link the executables with tcmalloc when found" ON)
+if(GRAPHMAE2_TCMALLOC)
+  find_library(TCMALLOC_LIBRARY NAMES tcmalloc_minimal libtcmalloc_minimal.so.4)
+endif()
+add_library(graphmae2_malloc INTERFACE)
+if(GRAPHMAE2_TCMALLOC AND TCMALLOC_LIBRARY)
+  # --no-as-needed: nothing calls tcmalloc by name, it replaces malloc by being loaded.
+  target_link_libraries(graphmae2_malloc INTERFACE "-Wl,--no-as-needed" ${TCMALLOC_LIBRARY} "-Wl,--as-needed")
+  message(STATUS "graphmae2: executables use tcmalloc (${TCMALLOC_LIBRARY})")
+else()
+  message(STATUS "graphmae2: executables use glibc's malloc (tcmalloc ${TCMALLOC_LIBRARY}, GRAPHMAE2_TCMALLOC ${GRAPHMAE2_TCMALLOC})")
+endif()
 find_library(C10_CUDA_LIBRARY c10_cuda PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
 if(C10_CUDA_LIBRARY)
   set(GRAPHMAE2_TORCH_HAS_CUDA ON)
