@@ -1,5 +1,7 @@
 #include "models/engine/loop.h"
 
+#include "models/engine/grad_norm.h"
+
 #include "util/atomic_file.h"
 
 #include <nlohmann/json.hpp>
@@ -44,14 +46,6 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr) {
 }
 
 // Each parameter's squared norm read separately (one host sync each): only on logging steps.
-double global_grad_norm(const std::vector<torch::Tensor>& params) {
-  double sq = 0;
-  for (const auto& p : params) {
-    if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
-  }
-  return std::sqrt(sq);
-}
-
 // Interrupt requests of the running loop. A signal handler may only touch lock-free atomics.
 std::atomic<int> interrupt_requests{0};
 static_assert(std::atomic<int>::is_always_lock_free);
@@ -264,7 +258,11 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
       }
       optimizer_.zero_grad();
       out.loss.backward();
-      if (ctx.log && options_.measure_grad_norm) ctx.grad_norm = global_grad_norm(params_);
+      torch::Tensor grad_norm;
+      if (ctx.log && options_.measure_grad_norm) {
+        grad_norm = total_grad_norm(params_);
+        ctx.grad_norm = grad_norm.item<double>();  // host sync: logging steps only
+      }
       if (hooks.after_backward) hooks.after_backward(ctx);
       if (!finite) {
         if (!ctx.record.empty()) metrics_->write(ctx.record);
@@ -286,7 +284,7 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
         }
         throw TrainingDiverged(message);
       }
-      if (options_.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params_, options_.max_grad_norm);
+      if (options_.max_grad_norm > 0) clip_grad_norm(params_, options_.max_grad_norm, grad_norm);
       optimizer_.step();
       if (ema_on && options_.ema_timing == EmaTiming::after_optimizer_step) {
         for (auto* ema : emas_) ema->update(ctx.momentum);

@@ -92,7 +92,7 @@ struct LoopOptions {
   int64_t ema_start_step = 0;  ///< no EMA update before this step (GraphMAE2's delayed_ema_epoch)
   EmaTiming ema_timing = EmaTiming::after_optimizer_step;
   double max_grad_norm = 0.0;  ///< clip the global gradient norm (0: off)
-  bool measure_grad_norm = false;  ///< compute the norm before clipping on logging steps (one host sync per parameter)
+  bool measure_grad_norm = false;  ///< compute the norm before clipping on logging steps (one host sync there)
   /// Loss values are copied to the host every log_every steps (and on the last); between them the loop never
   /// waits for the device. A NaN between logging steps is caught at the next one and before any checkpoint.
   int64_t log_every = 1;

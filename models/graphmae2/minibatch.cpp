@@ -4,6 +4,7 @@
 #include "graph/ops/sampling_common.h"
 #include "graph/saint.h"
 #include "graph/transforms.h"
+#include "models/engine/grad_norm.h"
 #include "models/engine/progress.h"
 #include "models/layers/gat_conv.h"
 
@@ -300,7 +301,7 @@ eval::ProbeResult finetune_ego_graphs(const layers::GAT& encoder_in, const graph
       auto loss = torch::nn::functional::cross_entropy(logits, y);
       opt.zero_grad();
       loss.backward();
-      torch::nn::utils::clip_grad_norm_(params, 5.0);
+      engine::clip_grad_norm(params, 5.0);
       opt.step();
     }
     const double val_acc = ego_accuracy(*encoder, *head, graph, features, egos, val, labels, options.batch_size, device);

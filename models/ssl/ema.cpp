@@ -17,7 +17,7 @@ EmaUpdater::EmaUpdater(std::shared_ptr<torch::nn::Module> student, std::shared_p
     TORCH_CHECK(t->sizes() == item.value().sizes(), "EmaUpdater: parameter '", item.key(), "' has shape ",
                 t->sizes(), " in the teacher but ", item.value().sizes(), " in the student");
     t->set_requires_grad(false);
-    pairs_.emplace_back(*t, item.value());
+    add_pair(*t, item.value());
   }
   auto sb = student_->named_buffers(true);
   auto tb = teacher_->named_buffers(true);
@@ -25,7 +25,16 @@ EmaUpdater::EmaUpdater(std::shared_ptr<torch::nn::Module> student, std::shared_p
   for (const auto& item : sb) {
     const auto* t = tb.find(item.key());
     TORCH_CHECK(t, "EmaUpdater: teacher has no buffer '", item.key(), "'");
-    pairs_.emplace_back(*t, item.value());
+    add_pair(*t, item.value());
+  }
+}
+
+void EmaUpdater::add_pair(const torch::Tensor& teacher, const torch::Tensor& student) {
+  if (teacher.is_floating_point()) {
+    teachers_.push_back(teacher);
+    students_.push_back(student);  // the module's own tensor, not a detached alias: loading a checkpoint may swap its storage
+  } else {
+    copied_.emplace_back(teacher, student);
   }
 }
 
@@ -34,25 +43,22 @@ void EmaUpdater::copy_student() { update(0.0); }
 void EmaUpdater::update(double momentum) {
   TORCH_CHECK(momentum >= 0.0 && momentum <= 1.0, "EmaUpdater: momentum must be in [0, 1], got ", momentum);
   torch::NoGradGuard no_grad;
-  for (auto& [teacher, student] : pairs_) {
-    if (!teacher.is_floating_point()) {
-      teacher.copy_(student);
-    } else if (momentum == 0.0) {
-      teacher.copy_(student);
-    } else if (momentum != 1.0) {
-      // In place on the teacher's own storage: an out-of-place mul/add would rebind a copy and never move it.
-      teacher.mul_(momentum).add_(student.detach(), 1.0 - momentum);
-    }
+  for (auto& [teacher, student] : copied_) teacher.copy_(student);
+  if (momentum == 0.0) {
+    for (size_t k = 0; k < teachers_.size(); ++k) teachers_[k].copy_(students_[k]);
+  } else if (momentum != 1.0) {
+    // In place on the teachers' own storage, all tensors in two fused kernels (the same arithmetic per element as
+    // teacher.mul_(m).add_(student, 1 - m)).
+    torch::_foreach_mul_(teachers_, momentum);
+    torch::_foreach_add_(teachers_, students_, 1.0 - momentum);
   }
 }
 
 double EmaUpdater::distance() const {
   torch::NoGradGuard no_grad;
-  double sq = 0.0;
-  for (const auto& [teacher, student] : pairs_) {
-    if (teacher.is_floating_point()) sq += (teacher - student).pow(2).sum().item<double>();
-  }
-  return std::sqrt(sq);
+  if (teachers_.empty()) return 0.0;
+  const auto norms = torch::_foreach_norm(torch::_foreach_sub(teachers_, students_), 2);
+  return torch::stack(norms).to(torch::kFloat64).pow(2).sum().sqrt().item<double>();  // one host read
 }
 
 double cosine_momentum(double base, int64_t step, int64_t total_steps) {

@@ -30,7 +30,11 @@ class EmaUpdater {
  private:
   std::shared_ptr<torch::nn::Module> student_;
   std::shared_ptr<torch::nn::Module> teacher_;
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> pairs_;  // (teacher, student), parameters then buffers
+  void add_pair(const torch::Tensor& teacher, const torch::Tensor& student);
+
+  // Floating parameters and buffers, averaged: teachers_[k] follows students_[k].
+  std::vector<torch::Tensor> teachers_, students_;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copied_;  // (teacher, student) integer buffers, copied
 };
 
 /// Cosine momentum schedule of BYOL / MoCo v3: m rises from `base` at step 0 to 1 at `total_steps`.
