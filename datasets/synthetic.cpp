@@ -92,6 +92,9 @@ void check(const SyntheticOptions& o) {
     bad("powerlaw must be 0 (off) or an exponent > 2, got " + text(o.powerlaw));
   }
   if (!(o.max_degree >= 0) || !std::isfinite(o.max_degree)) bad("maxdegree must be >= 0, got " + text(o.max_degree));
+  if (o.words < 0 || o.words > o.feature_dim) bad("words must be in [0, dim], got " + std::to_string(o.words));
+  if (o.words > 0 && o.feature_dim < o.num_classes) bad("words needs dim >= classes (one topic block per class)");
+  if (!(o.informative >= 0 && o.informative <= 1)) bad("informative must be in [0, 1], got " + text(o.informative));
   if (!(o.train_fraction >= 0 && o.val_fraction >= 0 && o.train_fraction + o.val_fraction <= 1)) {
     bad("train and val fractions must be >= 0 and sum to <= 1");
   }
@@ -199,16 +202,26 @@ NodeDataset make_synthetic(const SyntheticOptions& o) {
     Rng r(o.seed, kMeans, 0);
     for (auto& x : means) x = r.normal();
   }
-  ds.features = torch::empty({n, d}, torch::kFloat32);
+  ds.features = o.words > 0 ? torch::zeros({n, d}, torch::kFloat32) : torch::empty({n, d}, torch::kFloat32);
   float* f = ds.features.data_ptr<float>();
   constexpr int64_t kRowBlock = 1024;
   const auto noise = static_cast<float>(o.feature_noise);
+  const int64_t topic = d / c;  // class k's topic: words [k * topic, (k + 1) * topic)
   at::parallel_for(0, (n + kRowBlock - 1) / kRowBlock, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       Rng r(o.seed, kFeatures, static_cast<uint64_t>(b));
       for (int64_t v = b * kRowBlock; v < std::min(n, (b + 1) * kRowBlock); ++v) {
-        const float* mu = means.data() + label[v] * d;
         float* row = f + v * d;
+        if (o.words > 0) {
+          for (int64_t w = 0; w < o.words; ++w) {
+            const bool on_topic = r.uniform() < o.informative;
+            const int64_t word = on_topic ? label[v] * topic + static_cast<int64_t>(r.below(static_cast<uint64_t>(topic)))
+                                          : static_cast<int64_t>(r.below(static_cast<uint64_t>(d)));
+            row[word] = 1.0f;
+          }
+          continue;
+        }
+        const float* mu = means.data() + label[v] * d;
         for (int64_t k = 0; k < d; ++k) row[k] = mu[k] + noise * r.normal();
       }
     }
@@ -276,10 +289,14 @@ SyntheticOptions parse_synthetic_spec(const std::string& spec_in) {
       o.powerlaw = number<double>(key, value);
     } else if (key == "maxdegree") {
       o.max_degree = number<double>(key, value);
+    } else if (key == "words") {
+      o.words = number<int64_t>(key, value);
+    } else if (key == "informative") {
+      o.informative = number<double>(key, value);
     } else {
       throw std::invalid_argument("synthetic spec: unknown key '" + key +
                                   "' (nodes, degree, classes, dim, homophily, seed, noise, train, val, powerlaw, "
-                                  "maxdegree)");
+                                  "maxdegree, words, informative)");
     }
   }
   check(o);
@@ -291,7 +308,8 @@ std::string synthetic_spec(const SyntheticOptions& o) {
          ",classes=" + std::to_string(o.num_classes) + ",dim=" + std::to_string(o.feature_dim) +
          ",homophily=" + text(o.homophily) + ",seed=" + std::to_string(o.seed) + ",noise=" + text(o.feature_noise) +
          ",train=" + text(o.train_fraction) + ",val=" + text(o.val_fraction) +
-         (o.powerlaw > 0 ? ",powerlaw=" + text(o.powerlaw) + ",maxdegree=" + text(o.max_degree) : "");
+         (o.powerlaw > 0 ? ",powerlaw=" + text(o.powerlaw) + ",maxdegree=" + text(o.max_degree) : "") +
+         (o.words > 0 ? ",words=" + std::to_string(o.words) + ",informative=" + text(o.informative) : "");
 }
 
 }  // namespace graphmae2::datasets

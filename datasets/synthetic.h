@@ -26,17 +26,24 @@ struct SyntheticOptions {
   /// With powerlaw: the largest expected degree (v0 is chosen to give it); 0 = sqrt(nodes * degree), the
   /// largest a Chung-Lu graph holds without saturating.
   double max_degree = 0;
+  /// 0: Gaussian features (class mean + noise). > 0: binary bag-of-words features (a sparse 0/1 matrix, as
+  /// Planetoid's or a social graph's text features): each node draws this many words with replacement (the
+  /// distinct ones are its non-zeros), each from its class's topic (a block of dim / classes words of its own)
+  /// with probability `informative`, else uniformly from the whole vocabulary. `noise` is then unused.
+  int64_t words = 0;
+  double informative = 0.5;
 };
 
 /// Generates the dataset in O(N * dim + E log(E / N)): balanced random classes; avg_degree * N / 2 undirected
 /// edges, each from a node to a node of its own class (prob. homophily) or of another class, both drawn uniformly
 /// (or, with powerlaw, in proportion to their Chung-Lu weights, so hubs arise as in real graphs);
-/// symmetrised, self-loops and duplicates dropped; features = class mean + noise; random split masks.
+/// symmetrised, self-loops and duplicates dropped; features = class mean + noise (or, with `words`, binary
+/// bag-of-words rows); random split masks.
 /// Deterministic for a seed, whatever the thread count. Throws std::invalid_argument on bad options.
 NodeDataset make_synthetic(const SyntheticOptions& opts);
 
 /// Parses "synthetic:nodes=N,degree=D,classes=C,dim=F,homophily=H,seed=S[,noise=X,train=T,val=V,powerlaw=G,
-/// maxdegree=M]"
+/// maxdegree=M,words=W,informative=I]"
 /// (any subset of keys, defaults as SyntheticOptions). Throws std::invalid_argument naming a bad key or value.
 SyntheticOptions parse_synthetic_spec(const std::string& spec);
 /// Returns: the canonical spec of `opts` (what parse_synthetic_spec reads back to the same options).

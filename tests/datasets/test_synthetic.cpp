@@ -103,6 +103,51 @@ TEST(Synthetic, SameSeedSameDatasetOtherSeedOther) {
   EXPECT_FALSE(torch::equal(a.features, c.features));
 }
 
+// Bag-of-words features (issue 15's reproduction of sparse binary text features): each row is 0/1 with at most
+// `words` non-zeros, and the share of a node's words inside its class's topic block is informative plus the
+// uniform draws that fall there, (1 - informative) / classes, counted by a plain loop.
+TEST(Synthetic, BagOfWordsFeaturesHaveTheAskedSparsityAndSignal) {
+  for (const double informative : {0.0, 0.3, 0.9}) {
+    SCOPED_TRACE(informative);
+    SyntheticOptions o{.num_nodes = 3000, .avg_degree = 4, .num_classes = 6, .feature_dim = 1200, .seed = 5};
+    o.words = 40;
+    o.informative = informative;
+    const auto ds = make_synthetic(o);
+    const auto x = ds.features.contiguous();
+    const float* f = x.data_ptr<float>();
+    const auto* y = ds.labels.data_ptr<int64_t>();
+    const int64_t d = o.feature_dim, topic = d / o.num_classes;
+    int64_t nonzeros = 0, on_topic = 0, min_row = d, max_row = 0;
+    for (int64_t v = 0; v < o.num_nodes; ++v) {
+      int64_t row = 0;
+      for (int64_t k = 0; k < d; ++k) {
+        const float value = f[v * d + k];
+        ASSERT_TRUE(value == 0.0f || value == 1.0f) << v << "," << k;
+        if (value == 0.0f) continue;
+        ++row;
+        if (k / topic == y[v]) ++on_topic;
+      }
+      nonzeros += row;
+      min_row = std::min(min_row, row);
+      max_row = std::max(max_row, row);
+    }
+    EXPECT_GE(min_row, 1);
+    EXPECT_LE(max_row, o.words);
+    // Distinct words of 40 draws: a few collide inside a 200-word topic when informative is high.
+    EXPECT_GT(static_cast<double>(nonzeros) / static_cast<double>(o.num_nodes), 0.85 * static_cast<double>(o.words));
+    const double expected = informative + (1 - informative) / static_cast<double>(o.num_classes);
+    EXPECT_NEAR(static_cast<double>(on_topic) / static_cast<double>(nonzeros), expected, 0.03);
+  }
+  // The spec carries the options and reads back; words beyond the vocabulary are refused.
+  const auto o = parse_synthetic_spec("synthetic:nodes=50,classes=2,dim=30,words=7,informative=0.25");
+  EXPECT_EQ(o.words, 7);
+  EXPECT_EQ(o.informative, 0.25);
+  EXPECT_EQ(synthetic_spec(parse_synthetic_spec(synthetic_spec(o))), synthetic_spec(o));
+  EXPECT_NE(synthetic_spec(o).find("words=7,informative=0.25"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_synthetic_spec("synthetic:dim=10,words=11"); }).find("words"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_synthetic_spec("synthetic:informative=2"); }).find("informative"), std::string::npos);
+}
+
 TEST(Synthetic, SpecParsesRoundTripsAndRejectsBadInput) {
   auto o = parse_synthetic_spec("synthetic:nodes=1000000,degree=10,classes=10,dim=128,homophily=0.8,seed=3");
   EXPECT_EQ(o.num_nodes, 1000000);
