@@ -6,7 +6,8 @@
 //                  [--threads 2] [--out DIR]
 //
 // Per seed: the probe's test accuracy, and the collapse figures of the final embeddings (effective rank, mean
-// pairwise cosine, per-dimension std of the normalised rows) with the diagnostics' warnings.
+// pairwise cosine, per-dimension std of the normalised rows) with the diagnostics' warnings. The user's run:
+// --set num_hidden=256 --set num_heads=4 --set max_epoch=300.
 
 #include "datasets/hdf5_io.h"
 #include "datasets/synthetic.h"
@@ -50,8 +51,9 @@ double probe(const torch::Tensor& x, const ds::NodeDataset& data, const gm::Grap
 
 int main(int argc, char** argv) {
   CLI::App app{"GraphMAE2 on a synthetic graph that collapses, against raw-feature and smoothed-feature probes"};
+  // The shape of the user's graph in issue 15: raw-feature probe 83.5, 2-hop smoothed 70.3 (theirs: 84, 73).
   std::string spec =
-      "synthetic:nodes=5200,degree=66,classes=6,dim=8200,homophily=0.35,words=30,informative=0.3,seed=0,train=0.2,"
+      "synthetic:nodes=5200,degree=66,classes=6,dim=8200,homophily=0.27,words=30,informative=0.35,seed=0,train=0.2,"
       "val=0.2";
   std::string config = "configs/cora.yaml", seeds_text = "0", out = "runs/bench_collapse";
   std::vector<std::string> sets;
