@@ -11,6 +11,7 @@
 
 #include "datasets/hdf5_io.h"
 #include "datasets/synthetic.h"
+#include "graph/ops/spmm.h"
 #include "graph/transforms.h"
 #include "models/engine/cli.h"
 #include "models/engine/diagnostics.h"
@@ -34,11 +35,9 @@ namespace eval = graphmae2::models::eval;
 // P x with P the row-normalised adjacency with self-loops (a mean over the neighbourhood and the node).
 torch::Tensor mean_smooth(const graphmae2::graph::CsrGraph& graph, const torch::Tensor& x) {
   const auto g = graphmae2::graph::add_self_loops(graphmae2::graph::remove_self_loops(graph));
-  const auto rows = g.row_ids();
   const auto degree = (g.indptr.narrow(0, 1, g.num_rows()) - g.indptr.narrow(0, 0, g.num_rows())).to(torch::kFloat32);
-  const auto weights = degree.index_select(0, rows).reciprocal();
-  const auto p = torch::sparse_coo_tensor(torch::stack({rows, g.indices}), weights, {g.num_rows(), g.num_rows()});
-  return torch::mm(p, x);
+  const auto weights = degree.index_select(0, g.row_ids()).reciprocal().unsqueeze(1);
+  return graphmae2::graph::spmm(g, weights, x.unsqueeze(1)).squeeze(1);
 }
 
 double probe(const torch::Tensor& x, const ds::NodeDataset& data, const gm::GraphMAE2Config& cfg, uint64_t seed) {

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <iostream>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 
 namespace graphmae2::models::engine {
@@ -38,6 +39,8 @@ bool run_diverged(const std::filesystem::path& run_dir) { return std::filesystem
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kNoNonfiniteStep = std::numeric_limits<int64_t>::max();
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -159,22 +162,16 @@ int64_t TrainingLoop::stop_step() const {
 }
 
 void TrainingLoop::track_nonfinite(const torch::Tensor& loss, int64_t step) {
-  // Kept on the device between logging steps: no host sync.
-  const auto bad = loss.detach().isfinite().logical_not().reshape({});
-  const auto here = torch::full({}, step, torch::TensorOptions().dtype(torch::kInt64).device(loss.device()));
-  const auto none = torch::full({}, -1, here.options());
-  if (!first_nonfinite_.defined()) {
-    first_nonfinite_ = torch::where(bad, here, none);
-  } else {
-    first_nonfinite_ = torch::where(first_nonfinite_.lt(0).logical_and(bad), here, first_nonfinite_);
-  }
+  // Kept on the device between logging steps (no host sync): the smallest step with a NaN/inf loss, or kNone.
+  const auto here = torch::where(loss.detach().isfinite().logical_not().reshape({}), step, kNoNonfiniteStep);
+  first_nonfinite_ = first_nonfinite_.defined() ? torch::minimum(first_nonfinite_, here) : here;
 }
 
 int64_t TrainingLoop::take_first_nonfinite_step() {
   // host sync: logging steps and checkpoints
-  const int64_t first = first_nonfinite_.defined() ? first_nonfinite_.item<int64_t>() : -1;
+  const int64_t first = first_nonfinite_.defined() ? first_nonfinite_.item<int64_t>() : kNoNonfiniteStep;
   first_nonfinite_ = torch::Tensor();
-  return first;
+  return first == kNoNonfiniteStep ? -1 : first;
 }
 
 void TrainingLoop::save(int64_t steps_done) {

@@ -174,7 +174,7 @@ class TrainingLoop {
   int64_t start_step_ = 0;
   bool resumed_ = false;
   bool resumed_after_divergence_ = false;  // the marker goes at this run's first checkpoint
-  torch::Tensor first_nonfinite_;  // device int64: first step since the last host check with a NaN/inf loss, or -1
+  torch::Tensor first_nonfinite_;  // device int64: first step since the last host check with a NaN/inf loss
 };
 
 /// Cosine decay over `total`: base * (1 + cos(pi * step / total)) / 2 (the reference's per-epoch scheduler).
