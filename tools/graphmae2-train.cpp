@@ -18,7 +18,7 @@ namespace gm = graphmae2::models::graphmae2;
 namespace {
 
 const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [--seeds 0-4] [--out DIR] [--data-root DIR]
-                       [--device cpu|cuda[:N]] [--resume | --overwrite] [--fail-on-collapse] [--no-eval] [--no-progress] [--KEY VALUE ...]
+                       [--device cpu|cuda[:N]] [--resume | --overwrite] [--on-collapse advise|stop|retry] [--no-eval] [--no-progress] [--KEY VALUE ...]
 
   --dataset NAME      cora | citeseer | pubmed | ogbn-arxiv | ... | an .h5 cache | a folder in OGB raw layout
                       (the config key `dataset`, recorded in every checkpoint)
@@ -30,7 +30,11 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
   --device DEV        cpu (default), cuda or cuda:N: where pre-training runs (the probe runs on the CPU)
   --resume            continue each seed from OUT/seed<k>/checkpoint.pt
   --overwrite         replace the run OUT holds (without it or --resume, a run there is refused)
-  --fail-on-collapse  exit with an error when the diagnostics flag a collapse
+  --on-collapse WHAT  when the diagnostics flag a collapse: advise (print the warning; default), stop (exit 4),
+                      retry (stop that seed and train it again from the start, once, with the remedy measured
+                      best in docs/diagnostics.md; result.json and the summary line report both attempts);
+                      the config key on_collapse
+  --fail-on-collapse  the same as --on-collapse stop
   --no-eval           pre-train only: checkpoints and metrics, no embeddings or probe (evaluate later with
                       graphmae2-eval --checkpoint)
   --no-progress       no progress bar
@@ -47,6 +51,7 @@ int main(int argc, char** argv) {
         .value("data-root", "dataset root").value("split", "OGB split folder").value("device", "cpu or cuda[:N]")
         .flag("resume", "continue from checkpoints")
         .flag("overwrite", "replace the run in --out").flag("fail-on-collapse", "exit 4 on a collapse flag")
+        .value("on-collapse", "advise, stop or retry")
         .flag("no-eval", "pre-train only")
         .flag("no-progress", "no progress bar").flag("help", "usage").flag("list-keys", "print every config key")
         .config_keys(gm::GraphMAE2Config::keys(), gm::GraphMAE2Config::bool_keys());
@@ -63,6 +68,14 @@ int main(int argc, char** argv) {
     gm::GraphMAE2Config cfg;
     if (!args.get("config").empty()) cfg.apply_file(args.get("config"));
     cfg.apply_overrides(args.overrides);
+    if (!args.get("on-collapse").empty()) cfg.set("on_collapse", args.get("on-collapse"), "command line --on-collapse");
+    if (args.on("fail-on-collapse")) {
+      if (!args.get("on-collapse").empty() && cfg.on_collapse != gm::OnCollapse::stop) {
+        throw engine::UsageError("--fail-on-collapse is --on-collapse stop; it contradicts --on-collapse " +
+                                 args.get("on-collapse"));
+      }
+      cfg.on_collapse = gm::OnCollapse::stop;
+    }
     if (cfg.dataset.empty()) throw engine::UsageError("--dataset is required");
     cfg.validate();
     if (cfg.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.num_threads));
@@ -72,7 +85,6 @@ int main(int argc, char** argv) {
     options.out_dir = args.get("out").empty() ? std::filesystem::path("runs") / cfg.dataset
                                               : std::filesystem::path(args.get("out"));
     options.resume = args.on("resume");
-    options.fail_on_collapse = args.on("fail-on-collapse");
     options.progress = !args.on("no-progress");
     options.evaluate = !args.on("no-eval");
     engine::claim_output_dir(options.out_dir, options.resume, args.on("overwrite"));

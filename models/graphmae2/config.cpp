@@ -2,6 +2,7 @@
 
 #include "models/engine/config_schema.h"
 
+#include <cmath>
 #include <sstream>
 
 namespace graphmae2::models::graphmae2 {
@@ -31,6 +32,8 @@ const EnumNames<Sampler> kSamplers{
     {Sampler::full, "full"}, {Sampler::lc, "lc"}, {Sampler::neighbor, "neighbor"}, {Sampler::saint, "saint"}};
 const EnumNames<FeatureDtype> kFeatureDtypes{{FeatureDtype::float32, "float32"}, {FeatureDtype::float16, "float16"}};
 const EnumNames<FeatureStorage> kFeatureStorages{{FeatureStorage::memory, "memory"}, {FeatureStorage::disk, "disk"}};
+const EnumNames<OnCollapse> kOnCollapse{
+    {OnCollapse::advise, "advise"}, {OnCollapse::stop, "stop"}, {OnCollapse::retry, "retry"}};
 const EnumNames<FeatureNorm> kFeatureNorms{
     {FeatureNorm::none, "none"}, {FeatureNorm::row, "row"}, {FeatureNorm::standard, "standard"}};
 
@@ -57,6 +60,7 @@ const engine::ConfigSchema<C>& schema() {
       {"negative_slope", &C::negative_slope},
       {"norm", enum_field(&C::norm, kNorms)},
       {"residual", &C::residual},
+      {"input_skip", &C::input_skip},
       {"fused_attention", &C::fused_attention},
       {"zero_init_tokens", &C::zero_init_tokens},
       {"mask_rate", &C::mask_rate},
@@ -70,6 +74,8 @@ const engine::ConfigSchema<C>& schema() {
       {"use_latent", &C::use_latent},
       {"latent_loss", enum_field(&C::latent_loss, kLatentLosses)},
       {"infonce_tau", &C::infonce_tau},
+      {"variance_reg", &C::variance_reg},
+      {"covariance_reg", &C::covariance_reg},
       {"replace_rate", &C::replace_rate},
       {"drop_edge_rate", &C::drop_edge_rate},
       {"batch_size", &C::batch_size},
@@ -96,6 +102,7 @@ const engine::ConfigSchema<C>& schema() {
       {"save_every", &C::save_every},
       {"save_every_minutes", &C::save_every_minutes},
       {"diag_every", &C::diag_every},
+      {"on_collapse", enum_field(&C::on_collapse, kOnCollapse)},
       {"num_threads", &C::num_threads},
   });
   return table;
@@ -130,8 +137,20 @@ const std::vector<std::string>& GraphMAE2Config::bool_keys() {
 const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
   static const std::vector<std::string> k{"lr_f",       "weight_decay_f", "max_epoch_f", "linear_prob",
                                           "batch_size_f", "save_every", "save_every_minutes",   "diag_every",  "num_threads", "lc_file", "loader_workers",
-                                          "max_steps"};
+                                          "max_steps", "on_collapse"};
   return k;
+}
+
+const std::vector<std::pair<std::string, std::string>>& GraphMAE2Config::collapse_remedy() {
+  static const std::vector<std::pair<std::string, std::string>> remedy{{"input_skip", "true"}};
+  return remedy;
+}
+
+GraphMAE2Config GraphMAE2Config::with_collapse_remedy() const {
+  GraphMAE2Config out = *this;
+  for (const auto& [key, value] : collapse_remedy()) out.set(key, value, "on_collapse retry");
+  out.on_collapse = OnCollapse::advise;
+  return out;
 }
 
 void GraphMAE2Config::set(const std::string& key, const std::string& value, const std::string& where) {
@@ -193,6 +212,8 @@ void GraphMAE2Config::validate() const {
   require_in_range(use_reconstruction || use_latent, "use_reconstruction", "false",
                    "true, or use_latent true: at least one branch must train");
   require_in_range(infonce_tau > 0, "infonce_tau", s(infonce_tau), "> 0");
+  require_in_range(variance_reg >= 0 && std::isfinite(variance_reg), "variance_reg", s(variance_reg), ">= 0");
+  require_in_range(covariance_reg >= 0 && std::isfinite(covariance_reg), "covariance_reg", s(covariance_reg), ">= 0");
   require_in_range(replace_rate >= 0 && replace_rate < 1, "replace_rate", s(replace_rate), "[0, 1)");
   require_in_range(drop_edge_rate >= 0 && drop_edge_rate < 1, "drop_edge_rate", s(drop_edge_rate), "[0, 1)");
   require_in_range(batch_size >= 1, "batch_size", s(batch_size), ">= 1");
@@ -243,6 +264,7 @@ GraphMAE2Options GraphMAE2Config::model_options(int64_t in_dim) const {
       .attn_drop(attn_drop)
       .negative_slope(negative_slope)
       .residual(residual)
+      .input_skip(input_skip)
       .fused_attention(fused_attention)
       .norm(norm)
       .zero_init_tokens(zero_init_tokens);
@@ -258,6 +280,8 @@ LossOptions GraphMAE2Config::loss_options() const {
   o.use_latent = use_latent;
   o.latent_loss = latent_loss;
   o.infonce_tau = infonce_tau;
+  o.variance_reg = variance_reg;
+  o.covariance_reg = covariance_reg;
   return o;
 }
 

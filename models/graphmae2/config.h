@@ -29,6 +29,10 @@ enum class FeatureDtype { float32, float16 };
 /// Where a mini-batch run keeps the feature matrix: in memory, or in the dataset's .h5 cache on disk, each batch
 /// reading its rows (for graphs whose features exceed memory; the cache's dtype is used).
 enum class FeatureStorage { memory, disk };
+/// What a diagnostics collapse flag does: advise (print the warning and go on), stop (end the run with an error,
+/// exit 4), retry (stop the seed at the flag and train it again from the start, once, with the measured remedy
+/// GraphMAE2Config::collapse_remedy; both attempts are reported).
+enum class OnCollapse { advise, stop, retry };
 
 /// @brief Every key of a GraphMAE2 run. Names are the reference's (configs/*.yaml, utils.build_args).
 struct GraphMAE2Config {
@@ -56,6 +60,8 @@ struct GraphMAE2Config {
   double negative_slope = 0.2;
   layers::Norm norm = layers::Norm::none;
   bool residual = false;
+  /// Add the encoder's layer-0 input projection to its output (a collapse remedy, docs/diagnostics.md).
+  bool input_skip = false;
   /// GAT attention through the fused op (graph::gat_attention); false: the chain of torch ops it replaced.
   bool fused_attention = true;
   /// Mask tokens start at zero and encoder_to_decoder keeps PyTorch's default init (the reference does this for
@@ -73,6 +79,9 @@ struct GraphMAE2Config {
   bool use_latent = true;
   LatentLoss latent_loss = LatentLoss::sce;  ///< sce (reference) | infonce (MoCo v3's contrastive loss; O(N^2) memory)
   double infonce_tau = 0.2;
+  /// VICReg's variance / covariance terms on the student's encoding, against collapse (docs/diagnostics.md; 0: off).
+  double variance_reg = 0.0;
+  double covariance_reg = 0.0;
   double replace_rate = 0.0;    ///< accepted for compatibility: has no effect in the reference either
   double drop_edge_rate = 0.0;  ///< mini-batch only (as in the reference's full-batch script, which ignores it)
   int64_t batch_size = 256;     ///< mini-batch pretraining (ogbn-* configs); full-batch ignores it
@@ -113,6 +122,7 @@ struct GraphMAE2Config {
   int64_t save_every = 0;   ///< checkpoint every N epochs (0: only at the end)
   double save_every_minutes = 10;  ///< also checkpoint when this much wall time passed since the last (0: off)
   int64_t diag_every = 20;  ///< diagnostics (effective rank, std, ...) every N epochs
+  OnCollapse on_collapse = OnCollapse::advise;
   int64_t num_threads = 0;  ///< torch intra-op threads (0: torch's default)
 
   /// Checks every range and choice; throws std::invalid_argument naming the key and the bad value.
@@ -132,6 +142,11 @@ struct GraphMAE2Config {
   static const std::vector<std::string>& bool_keys();
   /// Keys a resumed or evaluated run may change without changing what pre-training computes.
   static const std::vector<std::string>& keys_not_affecting_training();
+  /// The keys on_collapse retry sets and their values: the remedy that measured best against collapse
+  /// (docs/diagnostics.md). They change the model and its losses only, never the inputs.
+  static const std::vector<std::pair<std::string, std::string>>& collapse_remedy();
+  /// This config with collapse_remedy() applied (on_collapse becomes advise: a retry is not retried).
+  GraphMAE2Config with_collapse_remedy() const;
 
   /// Sets one key from text; throws std::invalid_argument naming `where`, the key and the value.
   void set(const std::string& key, const std::string& value, const std::string& where);

@@ -22,6 +22,49 @@
 
 namespace graphmae2::models::graphmae2 {
 
+namespace {
+
+// " input_skip=true" (the keys on_collapse retry sets).
+std::string remedy_text() {
+  std::string out;
+  for (const auto& [key, value] : GraphMAE2Config::collapse_remedy()) out += " " + key + "=" + value;
+  return out;
+}
+
+// Stops a seed's first attempt at its collapse flag (on_collapse retry); carries what the attempt measured.
+struct CollapseRetry {
+  CollapsedAttempt attempt;
+};
+
+constexpr const char* kCollapseRecord = "collapse.json";
+
+engine::Json attempt_json(const CollapsedAttempt& a) {
+  engine::Json j{{"epoch", a.epoch}, {"figures", a.figures}, {"warnings", a.warnings}, {"dir", a.dir.string()}};
+  j["remedy"] = engine::Json::object();
+  for (const auto& [key, value] : GraphMAE2Config::collapse_remedy()) j["remedy"][key] = value;
+  return j;
+}
+
+// The record a retried seed's stopped attempt left in its folder (read back by --resume).
+CollapsedAttempt read_attempt(const std::filesystem::path& dir) {
+  const auto file = dir / kCollapseRecord;
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("--resume: " + dir.string() + " holds a stopped attempt but no readable " + kCollapseRecord);
+  CollapsedAttempt a;
+  try {
+    const auto j = engine::Json::parse(in);
+    a.epoch = j.at("epoch").get<int64_t>();
+    a.figures = j.at("figures").get<std::map<std::string, double>>();
+    a.warnings = j.at("warnings").get<std::vector<std::string>>();
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--resume: " + file.string() + " is not a collapse record: " + e.what());
+  }
+  a.dir = dir;
+  return a;
+}
+
+}  // namespace
+
 std::pair<double, double> mean_std(const std::vector<double>& values) {
   if (values.empty()) return {0.0, 0.0};
   double mean = 0;
@@ -36,6 +79,20 @@ std::string ExperimentResult::summary_line() const {
   std::ostringstream os;
   os << std::fixed << std::setprecision(1) << dataset << "  " << protocol << " " << mean << " ± " << std << " ("
      << seeds.size() << (seeds.size() == 1 ? " seed)" : " seeds)");
+  for (const auto& s : seeds) {
+    if (!s.collapsed_attempt) continue;
+    const auto& a = *s.collapsed_attempt;
+    os << "; seed " << s.seed << " retried with" << remedy_text() << " after a collapse at epoch " << a.epoch;
+    std::string figures;
+    for (const char* key : {"effective_rank", "mean_cosine"}) {
+      const auto it = a.figures.find(key);
+      if (it == a.figures.end()) continue;
+      std::ostringstream v;
+      v << std::setprecision(4) << std::defaultfloat << it->second;
+      figures += (figures.empty() ? "" : ", ") + std::string(key) + " " + v.str();
+    }
+    if (!figures.empty()) os << " (" << figures << ")";
+  }
   return os.str();
 }
 
@@ -55,6 +112,15 @@ std::string result_json(const ExperimentResult& r) {
     j["final_accuracies"].push_back(100.0 * s.probe.final_test_acc);
     j["train_seconds"].push_back(s.train_seconds);
     for (const auto& w : s.warnings) j["warnings"].push_back(w);
+  }
+  // on_collapse retry: per retried seed, the stopped attempt beside the retry's accuracy in "accuracies".
+  j["retries"] = engine::Json::array();
+  for (const auto& s : r.seeds) {
+    if (!s.collapsed_attempt) continue;
+    auto a = attempt_json(*s.collapsed_attempt);
+    a["seed"] = s.seed;
+    a["retry_accuracy"] = 100.0 * s.probe.test_acc;
+    j["retries"].push_back(a);
   }
   return j.dump(2) + "\n";
 }
@@ -233,7 +299,10 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     for (const auto seed : options.seeds) {
       const auto checkpoint = options.out_dir / ("seed" + std::to_string(seed)) / "checkpoint.pt";
       if (!std::filesystem::exists(checkpoint)) continue;
-      const auto why = resume_mismatch(cfg, engine::read_checkpoint_state(checkpoint, "graphmae2"),
+      // A seed retried after a collapse trains with the remedy.
+      const bool retried = std::filesystem::exists(options.out_dir / ("seed" + std::to_string(seed) + "-collapsed"));
+      const auto why = resume_mismatch(retried ? cfg.with_collapse_remedy() : cfg,
+                                       engine::read_checkpoint_state(checkpoint, "graphmae2"),
                                        engine::run_diverged(checkpoint.parent_path()));
       if (!why.empty()) throw std::invalid_argument("--resume: " + checkpoint.string() + ": " + why);
     }
@@ -254,49 +323,76 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   bool collapsed = false;
   for (int64_t seed : options.seeds) {
     const auto seed_dir = options.out_dir / ("seed" + std::to_string(seed));
-    engine::Diagnostics diag;
+    const auto collapsed_dir = options.out_dir / ("seed" + std::to_string(seed) + "-collapsed");
     SeedOutcome outcome;
     outcome.seed = seed;
-    TrainerOptions topt;
-    topt.seed_dir = seed_dir;
-    topt.resume = options.resume;
-    topt.progress = options.progress;
-    topt.label = data.name + " seed " + std::to_string(seed);
-    topt.device = options.device;
-    topt.max_steps = cfg.max_steps;
-    std::map<std::string, double> latest_diag;
-    topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) { diag.observe_embeddings(epoch, emb.cpu()); };
-    std::unique_ptr<BatchSource> batches;
-    if (run.minibatch) {
-      batches = std::make_unique<BatchSource>(run.cpu_input.graph, run.features, run.egos, run.batch_options,
-                                              static_cast<uint64_t>(seed));
-      topt.batches = batches.get();
-      topt.embeddings = [&](GraphMAE2& model) {
-        // lc: the diagnostics read a fixed sample of ego-graphs, not all (2.45M on ogbn-products).
-        if (!diag_egos) return run.embed_nodes(model, {}, false);
-        return embed_ego_graphs(model, run.cpu_input.graph, run.features, *diag_egos, cfg.batch_size,
-                                run.batch_options.sparse_input, options.device);
-      };
-    }
-    topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
-      std::map<std::string, double> terms{{"loss", fig.at("loss")}};
-      if (cfg.use_reconstruction) terms["loss_rec"] = fig.at("loss_rec");
-      if (cfg.use_latent) terms["loss_latent"] = fig.at("loss_latent");
-      diag.observe_losses(epoch, terms);
-      if (cfg.use_latent) diag.observe_teacher(epoch, fig.at("teacher_distance"));
-      diag.observe_grads(epoch, epoch, {{"total", fig.at("grad_norm")}});
-      for (const auto& [k, v] : diag.metrics()) fig.emplace(k, v);
-      for (const auto& flag : diag.take_new_flags()) {
-        const auto line = engine::format(flag);
-        std::cerr << "\n" << line << "\n";
-        outcome.warnings.push_back(line);
+    // A resumed seed whose first attempt was stopped goes on with the remedy it was retried with.
+    if (options.resume && std::filesystem::exists(collapsed_dir)) outcome.collapsed_attempt = read_attempt(collapsed_dir);
+    // One attempt of this seed with `seed_cfg`; with may_retry, a collapse flag stops it (CollapseRetry).
+    auto attempt = [&](const GraphMAE2Config& seed_cfg, bool may_retry, bool resume) {
+      engine::Diagnostics diag;
+      outcome.warnings.clear();
+      TrainerOptions topt;
+      topt.seed_dir = seed_dir;
+      topt.resume = resume;
+      topt.progress = options.progress;
+      topt.label = data.name + " seed " + std::to_string(seed);
+      topt.device = options.device;
+      topt.max_steps = seed_cfg.max_steps;
+      topt.on_embeddings = [&](int64_t epoch, const torch::Tensor& emb) { diag.observe_embeddings(epoch, emb.cpu()); };
+      std::unique_ptr<BatchSource> batches;
+      if (run.minibatch) {
+        batches = std::make_unique<BatchSource>(run.cpu_input.graph, run.features, run.egos, run.batch_options,
+                                                static_cast<uint64_t>(seed));
+        topt.batches = batches.get();
+        topt.embeddings = [&](GraphMAE2& model) {
+          // lc: the diagnostics read a fixed sample of ego-graphs, not all (2.45M on ogbn-products).
+          if (!diag_egos) return run.embed_nodes(model, {}, false);
+          return embed_ego_graphs(model, run.cpu_input.graph, run.features, *diag_egos, seed_cfg.batch_size,
+                                  run.batch_options.sparse_input, options.device);
+        };
       }
+      topt.on_epoch = [&](int64_t epoch, std::map<std::string, double>& fig) {
+        std::map<std::string, double> terms{{"loss", fig.at("loss")}};
+        if (seed_cfg.use_reconstruction) terms["loss_rec"] = fig.at("loss_rec");
+        if (seed_cfg.use_latent) terms["loss_latent"] = fig.at("loss_latent");
+        diag.observe_losses(epoch, terms);
+        if (seed_cfg.use_latent) diag.observe_teacher(epoch, fig.at("teacher_distance"));
+        diag.observe_grads(epoch, epoch, {{"total", fig.at("grad_norm")}});
+        for (const auto& [k, v] : diag.metrics()) fig.emplace(k, v);
+        for (const auto& flag : diag.take_new_flags()) {
+          const auto line = engine::format(flag);
+          std::cerr << "\n" << line << "\n";
+          outcome.warnings.push_back(line);
+        }
+        if (may_retry && diag.has_collapse()) throw CollapseRetry{CollapsedAttempt{epoch, fig, outcome.warnings, collapsed_dir}};
+      };
+      auto trained = train_graphmae2(seed_cfg, run.input, seed, topt);
+      collapsed = collapsed || diag.has_collapse();
+      return trained;
     };
-    auto trained = train_graphmae2(cfg, run.input, seed, topt);
+    TrainResult trained;
+    const GraphMAE2Config remedied = cfg.with_collapse_remedy();
+    if (outcome.collapsed_attempt) {
+      trained = attempt(remedied, false, options.resume);
+    } else {
+      try {
+        trained = attempt(cfg, cfg.on_collapse == OnCollapse::retry, options.resume);
+      } catch (const CollapseRetry& retry) {
+        // The stopped attempt is kept for the user (its metrics say how it collapsed); the retry starts afresh.
+        outcome.collapsed_attempt = retry.attempt;
+        std::filesystem::remove_all(collapsed_dir);
+        std::filesystem::rename(seed_dir, collapsed_dir);
+        util::atomic_write_text(collapsed_dir / kCollapseRecord, attempt_json(retry.attempt).dump(2) + "\n");
+        std::cout << data.name << " seed " << seed << ": collapse at epoch " << retry.attempt.epoch
+                  << "; training again from the start with" << remedy_text() << " (the stopped attempt is in "
+                  << collapsed_dir.string() << ")" << std::endl;
+        trained = attempt(remedied, false, false);
+      }
+    }
     outcome.train_seconds = trained.seconds;
     outcome.epochs_run = trained.epochs_run;
     outcome.train_span = trained.span();
-    collapsed = collapsed || diag.has_collapse();
     std::ifstream metrics_in(seed_dir / "metrics.jsonl");
     all_metrics.append(std::istreambuf_iterator<char>(metrics_in), std::istreambuf_iterator<char>());
     if (!options.evaluate) {
@@ -315,7 +411,9 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
          {"train_mask", run.train_mask},
          {"val_mask", run.val_mask},
          {"test_mask", run.test_mask}},
-        {{"dataset", data.name}, {"seed", std::to_string(seed)}, {"config", cfg.to_yaml()}},
+        {{"dataset", data.name},
+         {"seed", std::to_string(seed)},
+         {"config", (outcome.collapsed_attempt ? remedied : cfg).to_yaml()}},
         {"embeddings", torch::kFloat32, {run.embedded_nodes.size(0), cfg.num_hidden}},
         [&](datasets::H5RowSink& sink) {
           emb = run.embed_nodes(trained.model,
@@ -340,9 +438,9 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   std::tie(result.final_mean, result.final_std) = mean_std(last);
   util::atomic_write_text(options.out_dir / "metrics.jsonl", all_metrics);
   util::atomic_write_text(options.out_dir / "result.json", result_json(result));
-  if (options.fail_on_collapse && collapsed) {
+  if (cfg.on_collapse == OnCollapse::stop && collapsed) {
     throw CollapseDetected("collapse detected (see the warnings above and " + (options.out_dir / "metrics.jsonl").string() +
-                           "); --fail-on-collapse makes this an error");
+                           "); on_collapse stop (--fail-on-collapse) makes this an error");
   }
   return result;
 }

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,7 +20,6 @@ struct ExperimentOptions {
   std::vector<int64_t> seeds{0};
   bool resume = false;
   bool progress = true;
-  bool fail_on_collapse = false;  ///< a diagnostics collapse flag ends the run with an error
   /// false: pre-train only (checkpoints and metrics; no embeddings file, no probe; protocol "pre-training").
   bool evaluate = true;
   /// Where pre-training runs; embeddings come back to the CPU for the HDF5 file, diagnostics and the probe.
@@ -29,6 +29,14 @@ struct ExperimentOptions {
   datasets::FeatureStore features;
 };
 
+/// The first attempt of a seed that on_collapse retry stopped at a collapse flag.
+struct CollapsedAttempt {
+  int64_t epoch = 0;                      ///< the epoch whose diagnostics raised the flag; training stopped there
+  std::map<std::string, double> figures;  ///< that epoch's figures (losses, effective_rank, mean_cosine, ...)
+  std::vector<std::string> warnings;      ///< the flags it raised
+  std::filesystem::path dir;              ///< where its checkpoint and metrics were kept (seed<k>-collapsed)
+};
+
 struct SeedOutcome {
   int64_t seed = 0;
   eval::ProbeResult probe;
@@ -36,6 +44,8 @@ struct SeedOutcome {
   int64_t epochs_run = 0;
   std::string train_span;  ///< TrainResult::span(), for the summary lines
   std::vector<std::string> warnings;  ///< diagnostics flags raised during training
+  /// Set when on_collapse retry restarted this seed: the stopped attempt (the figures above are the retry's).
+  std::optional<CollapsedAttempt> collapsed_attempt;
 };
 
 struct ExperimentResult {
@@ -44,11 +54,13 @@ struct ExperimentResult {
   std::vector<SeedOutcome> seeds;
   double mean = 0, std = 0;              ///< test accuracy (%) at the best validation epoch, over seeds
   double final_mean = 0, final_std = 0;  ///< test accuracy (%) after the last probe epoch
-  /// "cora  linear-probe 84.3 ± 0.5 (10 seeds)"
+  /// "cora  linear-probe 84.3 ± 0.5 (10 seeds)", then for each retried seed "; seed 0 retried with
+  /// input_skip=true after a collapse at epoch 0 (effective_rank 1.0, mean_cosine 0.9994)".
   std::string summary_line() const;
 };
 
-/// Thrown (after the metrics are written) when --fail-on-collapse is set and a collapse flag was raised.
+/// Thrown (after the metrics are written) when on_collapse is stop (--fail-on-collapse) and a collapse flag was
+/// raised.
 struct CollapseDetected : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -60,6 +72,9 @@ std::optional<GraphMAE2Config> embeddings_config(const std::filesystem::path& fi
 
 /// Runs every seed of `cfg` (whose `dataset` key names `data`): writes OUT/config.yaml (resolved), OUT/embeddings_seed<k>.h5, OUT/seed<k>/{checkpoint.pt,
 /// metrics.jsonl}, OUT/metrics.jsonl (all seeds) and OUT/result.json; prints one line per seed.
+/// With cfg.on_collapse retry, a seed whose diagnostics flag a collapse is stopped at that epoch, its folder kept
+/// as OUT/seed<k>-collapsed (with collapse.json: the epoch, figures and flags) and trained again from the start
+/// with cfg.with_collapse_remedy(), once; --resume continues a retried seed with the remedy.
 /// The embeddings file holds the embedded nodes' ids (node_ids: every node, or for lc the ego-graph seeds) and,
 /// row for row, their embeddings (written in chunks as inference produces them), labels and split masks, and as
 /// attributes the dataset, the seed and the run's resolved config (embeddings_config).

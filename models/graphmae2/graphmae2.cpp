@@ -22,6 +22,7 @@ layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
                          .residual(o.residual())
                          .fused_attention(o.fused_attention())
                          .norm(o.norm())
+                         .input_skip(encoding && o.input_skip())
                          .encoding(encoding));
 }
 
@@ -170,7 +171,15 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
     out.reconstruction = out.per_view.front();
     for (size_t v = 1; v < out.per_view.size(); ++v) out.reconstruction = out.reconstruction + out.per_view[v];
   }
-  out.total = out.reconstruction + loss.lam * out.latent;
+  out.regulariser = zero;
+  if (loss.variance_reg > 0.0 || loss.covariance_reg > 0.0) {
+    TORCH_CHECK(targets.size(0) >= 2, "GraphMAE2: variance_reg / covariance_reg need at least 2 targets per batch, got ",
+                targets.size(0));
+    const auto z = enc_rep.index_select(0, targets);
+    if (loss.variance_reg > 0.0) out.regulariser = out.regulariser + loss.variance_reg * ssl::variance_loss(z);
+    if (loss.covariance_reg > 0.0) out.regulariser = out.regulariser + loss.covariance_reg * ssl::covariance_loss(z);
+  }
+  out.total = out.reconstruction + loss.lam * out.latent + out.regulariser;
   return out;
 }
 

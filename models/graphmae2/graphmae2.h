@@ -29,6 +29,8 @@ struct GraphMAE2Options {
   TORCH_ARG(bool, residual) = false;
   TORCH_ARG(bool, fused_attention) = true;
   TORCH_ARG(layers::Norm, norm) = layers::Norm::none;
+  /// The encoders add their layer-0 input projection to their output (layers::GATOptions::input_skip).
+  TORCH_ARG(bool, input_skip) = false;
   TORCH_ARG(int64_t, projector_hidden) = 256;
   /// Reference: Cora/CiteSeer/PubMed start mask tokens at zero and keep PyTorch's default init of
   /// encoder_to_decoder; other datasets use xavier-normal for all three.
@@ -60,6 +62,9 @@ struct LossOptions {
   bool use_latent = true;
   LatentLoss latent_loss = LatentLoss::sce;
   double infonce_tau = 0.2;
+  /// Weights of VICReg's variance and covariance terms on the student's encoding of the targets (0: off).
+  double variance_reg = 0.0;
+  double covariance_reg = 0.0;
 };
 
 /// @brief One training step's inputs: a square graph and its nodes' features, full graph or mini-batch.
@@ -79,9 +84,10 @@ struct GraphMAE2Batch {
 };
 
 struct GraphMAE2Losses {
-  torch::Tensor total;                      ///< reconstruction + lam * latent (what backward runs on)
+  torch::Tensor total;  ///< reconstruction + lam * latent + the regularisers (what backward runs on)
   torch::Tensor reconstruction;             ///< summed over remask views (0 when switched off)
   torch::Tensor latent;                     ///< 0 when switched off
+  torch::Tensor regulariser;                ///< variance_reg * variance + covariance_reg * covariance (0: off)
   std::vector<torch::Tensor> per_view;      ///< reconstruction loss of each view
   torch::Tensor encoding;                   ///< student encoder output [N, num_hidden]
 };

@@ -217,6 +217,12 @@ torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, co
     }
     h = next;
   }
+  if (model->encoder->options.input_skip()) {
+    for (int64_t begin = 0; begin < n; begin += batch_size) {
+      const auto rows = torch::arange(begin, std::min(n, begin + batch_size), torch::kLong);
+      h.narrow(0, begin, rows.size(0)) += model->encoder->project_input(features.gather(rows).to(device, torch::kFloat)).cpu();
+    }
+  }
   bar.finish();
   model->train(was_training);
   return h;

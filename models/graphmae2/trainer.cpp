@@ -196,6 +196,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     engine::StepOutput out;
     out.loss = losses.total;
     out.terms = {{"loss_rec", losses.reconstruction}, {"loss_latent", losses.latent}};
+    if (cfg.variance_reg > 0.0 || cfg.covariance_reg > 0.0) out.terms.emplace_back("loss_reg", losses.regulariser);
     if (losses.per_view.size() > 1) {
       for (size_t v = 0; v < losses.per_view.size(); ++v) {
         out.terms.emplace_back("loss_rec_view" + std::to_string(v), losses.per_view[v]);

@@ -21,11 +21,14 @@ void GATImpl::reset() {
                        .norm(full ? o.norm() : Norm::none)
                        .activation(full ? o.activation() : Activation::none));
   };
+  const int64_t hidden_width = o.num_layers() == 1 ? o.out_dim() * o.out_heads() : o.num_hidden() * o.heads();
+  TORCH_CHECK(!o.input_skip() || (o.concat_out() && hidden_width == o.out_dim() * o.out_heads()),
+              "GAT: input_skip adds layer 0's projection (width ", hidden_width,
+              ") to the output, which must have the same width, got ", output_dim());
   if (o.num_layers() == 1) {
     layers->push_back(conv(o.in_dim(), o.out_dim(), o.out_heads(), true));
     return;
   }
-  const int64_t hidden_width = o.num_hidden() * o.heads();
   layers->push_back(conv(o.in_dim(), o.num_hidden(), o.heads(), false));
   for (int64_t l = 1; l < o.num_layers() - 1; ++l) layers->push_back(conv(hidden_width, o.num_hidden(), o.heads(), false));
   layers->push_back(conv(hidden_width, o.out_dim(), o.out_heads(), true));
@@ -35,7 +38,20 @@ int64_t GATImpl::output_dim() const {
   return options.concat_out() ? options.out_heads() * options.out_dim() : options.out_dim();
 }
 
+torch::Tensor GATImpl::project_input(const torch::Tensor& x) {
+  auto first = first_layer();
+  return first->fc(torch::nn::functional::dropout(
+      x, torch::nn::functional::DropoutFuncOptions().p(first->options.feat_drop()).training(is_training())));
+}
+
 torch::Tensor GATImpl::forward(const graph::CsrGraph& graph, const torch::Tensor& x) {
+  if (options.input_skip()) {
+    // One projection serves layer 0 and the skip when layer 0 takes it (no residual of its own input).
+    if (first_layer()->accepts_projected_input()) return forward_projected(graph, project_input(x));
+    auto h = x;
+    for (const auto& layer : *layers) h = layer->as<GATConv>()->forward(graph, h);
+    return h + project_input(x);
+  }
   auto h = x;
   for (const auto& layer : *layers) h = layer->as<GATConv>()->forward(graph, h);
   return h;
@@ -44,10 +60,11 @@ torch::Tensor GATImpl::forward(const graph::CsrGraph& graph, const torch::Tensor
 torch::Tensor GATImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected) {
   auto h = first_layer()->forward_projected(graph, layer0_projected);
   for (size_t l = 1; l < layers->size(); ++l) h = (*layers)[l]->as<GATConv>()->forward(graph, h);
-  return h;
+  return options.input_skip() ? h + layer0_projected : h;
 }
 
 torch::Tensor GATImpl::forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows) {
+  if (options.input_skip()) return forward(graph, x).index_select(0, rows);
   auto h = x;
   const size_t last = layers->size() - 1;
   for (size_t l = 0; l < last; ++l) h = (*layers)[l]->as<GATConv>()->forward(graph, h);
@@ -66,7 +83,8 @@ torch::Tensor GATImpl::forward_blocks(const std::vector<graph::Block>& blocks, c
   }
   auto h = x_src;
   for (size_t l = 0; l < blocks.size(); ++l) h = (*layers)[l]->as<GATConv>()->forward(blocks[l], h);
-  return h;
+  // The last destinations are a prefix of every block's sources, so of x_src's rows.
+  return options.input_skip() ? h + project_input(x_src.narrow(0, 0, blocks.back().num_dst())) : h;
 }
 
 }  // namespace graphmae2::models::layers

@@ -25,6 +25,10 @@ struct GATOptions {
   TORCH_ARG(Norm, norm) = Norm::none;
   /// Encoding: the last layer gets activation, residual and norm too; decoding: it gets none of them.
   TORCH_ARG(bool, encoding) = true;
+  /// Adds layer 0's input projection fc(dropout(x)) to the output: every node keeps its own features, which
+  /// attention over many neighbours of other classes averages away (GraphMAE2's collapse on dense heterophilous
+  /// graphs, docs/diagnostics.md). Needs layer 0's width to equal the output's (GraphMAE2's encoders).
+  TORCH_ARG(bool, input_skip) = false;
 };
 
 /// @brief GAT encoder or decoder: layer 0 in_dim -> heads x num_hidden, middle layers keep that width,
@@ -40,6 +44,8 @@ class GATImpl : public torch::nn::Cloneable<GATImpl> {
   /// masked_sparse_linear); needs a layer 0 without residual (first_layer()->accepts_projected_input()).
   torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected);
   GATConv first_layer() const;
+  /// Layer 0's input projection fc(dropout(x)) (dropout in training mode only): what input_skip adds.
+  torch::Tensor project_input(const torch::Tensor& x);
   /// forward(graph, x).index_select(0, rows), with the last layer evaluated at those rows only
   /// (GATConv::forward_rows): the decoder needs its output at the masked nodes alone.
   torch::Tensor forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows);

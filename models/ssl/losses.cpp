@@ -17,4 +17,16 @@ torch::Tensor mse_loss(const torch::Tensor& x, const torch::Tensor& y) {
   return (x - y).pow(2).mean();
 }
 
+torch::Tensor variance_loss(const torch::Tensor& z, double gamma, double eps) {
+  TORCH_CHECK(z.dim() == 2 && z.size(0) >= 2, "variance_loss: expected [N >= 2, D], got ", z.sizes());
+  return torch::relu(gamma - torch::sqrt(z.var(0, /*unbiased=*/true) + eps)).mean();
+}
+
+torch::Tensor covariance_loss(const torch::Tensor& z) {
+  TORCH_CHECK(z.dim() == 2 && z.size(0) >= 2, "covariance_loss: expected [N >= 2, D], got ", z.sizes());
+  const auto centred = z - z.mean(0, /*keepdim=*/true);
+  const auto cov = torch::mm(centred.t(), centred) / static_cast<double>(z.size(0) - 1);
+  return (cov.pow(2).sum() - cov.diagonal().pow(2).sum()) / static_cast<double>(z.size(1));
+}
+
 }  // namespace graphmae2::models::ssl

@@ -15,4 +15,14 @@ torch::Tensor sce_loss(const torch::Tensor& x, const torch::Tensor& y, double al
 /// Mean squared error over all entries. x, y: same shape. Returns a scalar.
 torch::Tensor mse_loss(const torch::Tensor& x, const torch::Tensor& y);
 
+/// VICReg's variance term (Bardes et al. 2022): mean over the D columns of relu(gamma - sqrt(var_d + eps)), var_d
+/// the unbiased variance of column d over the N rows. Zero once every dimension varies by gamma across rows;
+/// pushes apart embeddings that collapsed to a point. z: [N, D], N >= 2. Returns a scalar.
+torch::Tensor variance_loss(const torch::Tensor& z, double gamma = 1.0, double eps = 1e-4);
+
+/// VICReg's covariance term: the sum of the squared off-diagonal entries of the (unbiased) covariance matrix of
+/// z's columns, divided by D. Zero when the dimensions are uncorrelated; penalises dimensional collapse (all
+/// dimensions carrying one direction). z: [N, D], N >= 2. O(N D^2) time, D x D memory. Returns a scalar.
+torch::Tensor covariance_loss(const torch::Tensor& z);
+
 }  // namespace graphmae2::models::ssl

@@ -31,7 +31,7 @@ TEST(DiagnosticsCora, ShortRealRunRaisesNoFlag) {
   options.out_dir = graphmae2::testing::scratch_dir("diagnostics_cora");
   options.seeds = {0};
   options.progress = false;
-  options.fail_on_collapse = true;  // a collapse flag would throw CollapseDetected
+  cfg.on_collapse = gm::OnCollapse::stop;  // a collapse flag would throw CollapseDetected
   const auto result = gm::run_experiment(cfg, data, options);
 
   ASSERT_EQ(result.seeds.size(), 1u);
