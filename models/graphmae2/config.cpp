@@ -142,13 +142,16 @@ const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
 }
 
 const std::vector<std::pair<std::string, std::string>>& GraphMAE2Config::collapse_remedy() {
-  static const std::vector<std::pair<std::string, std::string>> remedy{{"input_skip", "true"}};
+  static const std::vector<std::pair<std::string, std::string>> remedy{{"input_skip", "true"},
+                                                                         {"feature_norm", "standard"}};
   return remedy;
 }
 
-GraphMAE2Config GraphMAE2Config::with_collapse_remedy() const {
+GraphMAE2Config GraphMAE2Config::with_collapse_remedy(bool inputs_fixed) const {
   GraphMAE2Config out = *this;
-  for (const auto& [key, value] : collapse_remedy()) out.set(key, value, "on_collapse retry");
+  for (const auto& [key, value] : collapse_remedy()) {
+    if (!(inputs_fixed && key == "feature_norm")) out.set(key, value, "on_collapse retry");
+  }
   out.on_collapse = OnCollapse::advise;
   return out;
 }

@@ -143,10 +143,12 @@ struct GraphMAE2Config {
   /// Keys a resumed or evaluated run may change without changing what pre-training computes.
   static const std::vector<std::string>& keys_not_affecting_training();
   /// The keys on_collapse retry sets and their values: the remedy that measured best against collapse
-  /// (docs/diagnostics.md). They change the model and its losses only, never the inputs.
+  /// (docs/diagnostics.md).
   static const std::vector<std::pair<std::string, std::string>>& collapse_remedy();
   /// This config with collapse_remedy() applied (on_collapse becomes advise: a retry is not retried).
-  GraphMAE2Config with_collapse_remedy() const;
+  /// `inputs_fixed`: the features cannot be normalised another way (a cache written normalised, features on
+  /// disk), so feature_norm keeps its value.
+  GraphMAE2Config with_collapse_remedy(bool inputs_fixed = false) const;
 
   /// Sets one key from text; throws std::invalid_argument naming `where`, the key and the value.
   void set(const std::string& key, const std::string& value, const std::string& where);

@@ -24,11 +24,14 @@ namespace graphmae2::models::graphmae2 {
 
 namespace {
 
-// " input_skip=true" (the keys on_collapse retry sets).
-std::string remedy_text() {
+// "input_skip=true feature_norm=standard": the keys whose values `remedied` changed from `cfg`'s.
+std::string remedy_text(const GraphMAE2Config& cfg, const GraphMAE2Config& remedied) {
   std::string out;
-  for (const auto& [key, value] : GraphMAE2Config::collapse_remedy()) out += " " + key + "=" + value;
-  return out;
+  for (const auto& [key, value] : GraphMAE2Config::collapse_remedy()) {
+    const auto changed = cfg.differing_keys(remedied, {});
+    if (std::find(changed.begin(), changed.end(), key) != changed.end()) out += (out.empty() ? "" : " ") + key + "=" + value;
+  }
+  return out.empty() ? "the same keys (the remedy's values were already set)" : out;
 }
 
 // Stops a seed's first attempt at its collapse flag (on_collapse retry); carries what the attempt measured.
@@ -38,11 +41,15 @@ struct CollapseRetry {
 
 constexpr const char* kCollapseRecord = "collapse.json";
 
+// The features arrive normalised (a cache written normalised) or are read from disk as the tool opened them: a
+// retry cannot normalise them another way.
+bool inputs_fixed(const datasets::NodeDataset& data, const ExperimentOptions& options) {
+  return !data.feature_normalization.empty() || options.features.defined();
+}
+
 engine::Json attempt_json(const CollapsedAttempt& a) {
-  engine::Json j{{"epoch", a.epoch}, {"figures", a.figures}, {"warnings", a.warnings}, {"dir", a.dir.string()}};
-  j["remedy"] = engine::Json::object();
-  for (const auto& [key, value] : GraphMAE2Config::collapse_remedy()) j["remedy"][key] = value;
-  return j;
+  return engine::Json{{"epoch", a.epoch},       {"figures", a.figures}, {"warnings", a.warnings},
+                      {"dir", a.dir.string()}, {"remedy", a.remedy}};
 }
 
 // The record a retried seed's stopped attempt left in its folder (read back by --resume).
@@ -56,6 +63,7 @@ CollapsedAttempt read_attempt(const std::filesystem::path& dir) {
     a.epoch = j.at("epoch").get<int64_t>();
     a.figures = j.at("figures").get<std::map<std::string, double>>();
     a.warnings = j.at("warnings").get<std::vector<std::string>>();
+    a.remedy = j.at("remedy").get<std::string>();
   } catch (const std::exception& e) {
     throw std::runtime_error("--resume: " + file.string() + " is not a collapse record: " + e.what());
   }
@@ -82,7 +90,7 @@ std::string ExperimentResult::summary_line() const {
   for (const auto& s : seeds) {
     if (!s.collapsed_attempt) continue;
     const auto& a = *s.collapsed_attempt;
-    os << "; seed " << s.seed << " retried with" << remedy_text() << " after a collapse at epoch " << a.epoch;
+    os << "; seed " << s.seed << " retried with " << a.remedy << " after a collapse at epoch " << a.epoch;
     std::string figures;
     for (const char* key : {"effective_rank", "mean_cosine"}) {
       const auto it = a.figures.find(key);
@@ -301,7 +309,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
       if (!std::filesystem::exists(checkpoint)) continue;
       // A seed retried after a collapse trains with the remedy.
       const bool retried = std::filesystem::exists(options.out_dir / ("seed" + std::to_string(seed) + "-collapsed"));
-      const auto why = resume_mismatch(retried ? cfg.with_collapse_remedy() : cfg,
+      const auto why = resume_mismatch(retried ? cfg.with_collapse_remedy(inputs_fixed(data, options)) : cfg,
                                        engine::read_checkpoint_state(checkpoint, "graphmae2"),
                                        engine::run_diverged(checkpoint.parent_path()));
       if (!why.empty()) throw std::invalid_argument("--resume: " + checkpoint.string() + ": " + why);
@@ -310,6 +318,15 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   std::filesystem::create_directories(options.out_dir);
   util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
   const RunInputs run(cfg, data, options);
+  // on_collapse retry: the remedy, and its own inputs when it normalises the features another way (built once,
+  // at the first retry).
+  const GraphMAE2Config remedied = cfg.with_collapse_remedy(inputs_fixed(data, options));
+  std::optional<RunInputs> remedied_inputs;
+  auto remedied_run = [&]() -> const RunInputs& {
+    if (remedied.feature_norm == cfg.feature_norm) return run;
+    if (!remedied_inputs) remedied_inputs.emplace(remedied, data, options);
+    return *remedied_inputs;
+  };
   std::optional<graph::EgoGraphs> diag_egos;
   if (run.egos && run.egos->size() > kDiagnosticEgoGraphs) {
     const auto sample = torch::randperm(run.egos->size(), at::make_generator<at::CPUGeneratorImpl>(0), torch::kLong);
@@ -329,7 +346,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     // A resumed seed whose first attempt was stopped goes on with the remedy it was retried with.
     if (options.resume && std::filesystem::exists(collapsed_dir)) outcome.collapsed_attempt = read_attempt(collapsed_dir);
     // One attempt of this seed with `seed_cfg`; with may_retry, a collapse flag stops it (CollapseRetry).
-    auto attempt = [&](const GraphMAE2Config& seed_cfg, bool may_retry, bool resume) {
+    auto attempt = [&](const GraphMAE2Config& seed_cfg, const RunInputs& run, bool may_retry, bool resume) {
       engine::Diagnostics diag;
       outcome.warnings.clear();
       TrainerOptions topt;
@@ -372,27 +389,28 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
       return trained;
     };
     TrainResult trained;
-    const GraphMAE2Config remedied = cfg.with_collapse_remedy();
     if (outcome.collapsed_attempt) {
-      trained = attempt(remedied, false, options.resume);
+      trained = attempt(remedied, remedied_run(), false, options.resume);
     } else {
       try {
-        trained = attempt(cfg, cfg.on_collapse == OnCollapse::retry, options.resume);
+        trained = attempt(cfg, run, cfg.on_collapse == OnCollapse::retry, options.resume);
       } catch (const CollapseRetry& retry) {
         // The stopped attempt is kept for the user (its metrics say how it collapsed); the retry starts afresh.
         outcome.collapsed_attempt = retry.attempt;
+        outcome.collapsed_attempt->remedy = remedy_text(cfg, remedied);
         std::filesystem::remove_all(collapsed_dir);
         std::filesystem::rename(seed_dir, collapsed_dir);
-        util::atomic_write_text(collapsed_dir / kCollapseRecord, attempt_json(retry.attempt).dump(2) + "\n");
+        util::atomic_write_text(collapsed_dir / kCollapseRecord, attempt_json(*outcome.collapsed_attempt).dump(2) + "\n");
         std::cout << data.name << " seed " << seed << ": collapse at epoch " << retry.attempt.epoch
-                  << "; training again from the start with" << remedy_text() << " (the stopped attempt is in "
+                  << "; training again from the start with " << outcome.collapsed_attempt->remedy << " (the stopped attempt is in "
                   << collapsed_dir.string() << ")" << std::endl;
-        trained = attempt(remedied, false, false);
+        trained = attempt(remedied, remedied_run(), false, false);
       }
     }
     outcome.train_seconds = trained.seconds;
     outcome.epochs_run = trained.epochs_run;
     outcome.train_span = trained.span();
+    const RunInputs& seed_run = outcome.collapsed_attempt ? remedied_run() : run;
     std::ifstream metrics_in(seed_dir / "metrics.jsonl");
     all_metrics.append(std::istreambuf_iterator<char>(metrics_in), std::istreambuf_iterator<char>());
     if (!options.evaluate) {
@@ -406,21 +424,21 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     torch::Tensor emb;
     datasets::write_h5_streamed(
         options.out_dir / ("embeddings_seed" + std::to_string(seed) + ".h5"),
-        {{"node_ids", run.embedded_nodes},
-         {"labels", run.labels},
-         {"train_mask", run.train_mask},
-         {"val_mask", run.val_mask},
-         {"test_mask", run.test_mask}},
+        {{"node_ids", seed_run.embedded_nodes},
+         {"labels", seed_run.labels},
+         {"train_mask", seed_run.train_mask},
+         {"val_mask", seed_run.val_mask},
+         {"test_mask", seed_run.test_mask}},
         {{"dataset", data.name},
          {"seed", std::to_string(seed)},
          {"config", (outcome.collapsed_attempt ? remedied : cfg).to_yaml()}},
-        {"embeddings", torch::kFloat32, {run.embedded_nodes.size(0), cfg.num_hidden}},
+        {"embeddings", torch::kFloat32, {seed_run.embedded_nodes.size(0), cfg.num_hidden}},
         [&](datasets::H5RowSink& sink) {
-          emb = run.embed_nodes(trained.model,
+          emb = seed_run.embed_nodes(trained.model,
                                 [&](int64_t first, const torch::Tensor& rows) { sink.write_rows(first, rows); },
                                 options.progress);
         });
-    outcome.probe = run.probe(trained.model, emb, cfg.probe_options(static_cast<uint64_t>(seed)), options.progress);
+    outcome.probe = seed_run.probe(trained.model, emb, cfg.probe_options(static_cast<uint64_t>(seed)), options.progress);
     std::cout << std::fixed << std::setprecision(2) << data.name << " seed " << seed << ": test "
               << 100.0 * outcome.probe.test_acc << " (best val " << 100.0 * outcome.probe.best_val_acc << " at probe epoch "
               << outcome.probe.best_epoch << "), last-epoch test " << 100.0 * outcome.probe.final_test_acc << ", "

@@ -180,14 +180,15 @@ TEST(OnCollapse, RetryStopsTheSeedAtTheFlagAndTrainsItOnceMoreWithTheRemedy) {
   std::string remedy;
   for (const auto& [key, value] : gm::GraphMAE2Config::collapse_remedy()) {
     EXPECT_NE(stored->to_yaml().find(key + ": " + value), std::string::npos) << key;
-    remedy += " " + key + "=" + value;
+    remedy += (remedy.empty() ? "" : " ") + key + "=" + value;
   }
+  EXPECT_EQ(result.seeds[0].collapsed_attempt->remedy, remedy);
   const auto json = read_json(o.out_dir / "result.json");
   ASSERT_EQ(json.at("retries").size(), 2u);
   EXPECT_EQ(json["retries"][0].at("seed"), 0);
   EXPECT_EQ(json["retries"][0].at("epoch"), 0);
   EXPECT_DOUBLE_EQ(json["retries"][1].at("retry_accuracy").get<double>(), json["accuracies"][1].get<double>());
-  EXPECT_NE(result.summary_line().find("seed 1 retried with" + remedy + " after a collapse at epoch 0"),
+  EXPECT_NE(result.summary_line().find("seed 1 retried with " + remedy + " after a collapse at epoch 0"),
             std::string::npos)
       << result.summary_line();
 
@@ -238,6 +239,10 @@ TEST(OnCollapse, TheKeyIsReadAndCheckedLikeEveryOther) {
   const auto remedied = cfg.with_collapse_remedy();
   EXPECT_TRUE(remedied.input_skip);
   EXPECT_EQ(remedied.on_collapse, gm::OnCollapse::advise) << "a retry is not retried";
+  EXPECT_EQ(remedied.feature_norm, gm::FeatureNorm::standard);
+  // Features normalised in their cache or read from disk keep their normalisation.
+  EXPECT_EQ(cfg.with_collapse_remedy(/*inputs_fixed=*/true).feature_norm, cfg.feature_norm);
+  EXPECT_TRUE(cfg.with_collapse_remedy(true).input_skip);
 }
 
 }  // namespace
