@@ -162,7 +162,7 @@ void Diagnostics::observe_losses(int64_t epoch, const std::map<std::string, doub
                    "effective_rank / embedding_std and the probe; for a useful signal use loss_fn sce (scale-free) "
                    "or standardised features.");
     }
-    if (!resumed && epoch - first_epoch < options_.loss_early_epochs()) {
+    if (!resumed && epoch - first_epoch < options_.loss_early_epochs() && !(latent && options_.latent_target_fixed())) {
       if (!tiny_scale && value < options_.loss_floor()) {
         raise(FlagKind::kLossCollapse, term, value, options_.loss_floor(), false, epoch,
               term + " fell to ~0 within " + std::to_string(epoch - first_epoch + 1) +

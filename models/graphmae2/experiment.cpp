@@ -347,7 +347,8 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     if (options.resume && std::filesystem::exists(collapsed_dir)) outcome.collapsed_attempt = read_attempt(collapsed_dir);
     // One attempt of this seed with `seed_cfg`; with may_retry, a collapse flag stops it (CollapseRetry).
     auto attempt = [&](const GraphMAE2Config& seed_cfg, const RunInputs& run, bool may_retry, bool resume) {
-      engine::Diagnostics diag;
+      // A teacher that never moves (momentum 1) makes a small latent loss a match, not a collapse.
+      engine::Diagnostics diag(engine::DiagnosticsOptions().latent_target_fixed(seed_cfg.momentum >= 1.0));
       outcome.warnings.clear();
       TrainerOptions topt;
       topt.seed_dir = seed_dir;

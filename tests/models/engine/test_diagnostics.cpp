@@ -189,6 +189,23 @@ TEST(Diagnostics, LossToZeroWithinThreeEpochsIsLossCollapse) {
   EXPECT_TRUE(diag.has_collapse());
 }
 
+TEST(Diagnostics, ALatentLossMatchingAFixedTeacherIsNotACollapse) {
+  // CiteSeer's shipped config (momentum 1): the latent term falls 99.9% in 18 epochs while the embeddings stay
+  // healthy. Judged as a moving teacher's, it is a loss collapse; with the teacher fixed, no flag.
+  for (const bool fixed : {false, true}) {
+    Diagnostics diag(DiagnosticsOptions().latent_target_fixed(fixed));
+    diag.observe_losses(0, {{"loss_rec", 0.9}, {"loss_latent", 0.5}});
+    diag.observe_losses(18, {{"loss_rec", 0.6}, {"loss_latent", 2e-4}});
+    const auto flags = diag.take_new_flags();
+    EXPECT_EQ(count_kind(flags, FlagKind::kLossCollapse), fixed ? 0 : 1) << "fixed teacher " << fixed;
+    EXPECT_EQ(diag.has_collapse(), !fixed);
+    // The reconstruction term is judged either way.
+    diag.observe_losses(19, {{"loss_rec", 1e-4}, {"loss_latent", 2e-4}});
+    const auto later = diag.take_new_flags();
+    EXPECT_NE(find(later, FlagKind::kLossCollapse, "loss_rec"), nullptr);
+  }
+}
+
 TEST(Diagnostics, ALossTinyFromTheStartIsItsScaleNotACollapse) {
   // The measured case: MSE on Cora's row-normalised features starts at 1.5e-4 and stays there.
   Diagnostics diag;
