@@ -67,6 +67,10 @@ struct DiagnosticsOptions {
   /// ending in PReLU share a large positive component: a healthy Cora GraphMAE2 run measured 0.94 at epoch 10.
   /// 0.99 matches std_factor (rows agreeing to ~0.99 cosine).
   TORCH_ARG(double, mean_cosine_max) = 0.99;
+  /// What a representation collapse flag advises after its figures: the trainer's measured remedies
+  /// (GraphMAE2: docs/diagnostics.md).
+  TORCH_ARG(std::string, representation_advice) =
+      "Check that the encoder output is not constant (dead activations, zero weights, a detached input).";
   /// Embedding checks start at this epoch (0: from the first observation, untrained encoders included).
   TORCH_ARG(int64_t, embedding_start_epoch) = 0;
 

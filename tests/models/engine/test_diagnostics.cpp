@@ -163,7 +163,7 @@ TEST(Diagnostics, ConstantEncoderOutputIsRepresentationCollapse) {
   const std::string line = graphmae2::models::engine::format(*s);
   EXPECT_NE(line.find("representation collapse at epoch 5"), std::string::npos) << line;
   EXPECT_NE(line.find("embedding_std = 0 < 0.01768"), std::string::npos) << line;
-  EXPECT_NE(line.find("mask_rate"), std::string::npos) << line;
+  EXPECT_NE(line.find(DiagnosticsOptions().representation_advice()), std::string::npos) << line;
   EXPECT_EQ(line.find('\n'), std::string::npos);
   // Seen again: no new flag, but the figures follow.
   diag.observe_embeddings(6, emb);
