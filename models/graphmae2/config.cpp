@@ -144,8 +144,8 @@ const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
 const std::vector<std::pair<std::string, std::string>>& GraphMAE2Config::collapse_remedy() {
   // docs/diagnostics.md: of the advice and remedies measured on a graph that collapses, only these together lift
   // its probe far above chance.
-  static const std::vector<std::pair<std::string, std::string>> remedy{
-      {"input_skip", "true"}, {"feature_norm", "standard"}, {"in_drop", "0"}};
+  static const std::vector<std::pair<std::string, std::string>> remedy{{"input_skip", "true"},
+                                                                         {"feature_norm", "standard"}};
   return remedy;
 }
 
