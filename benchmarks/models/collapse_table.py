@@ -7,6 +7,7 @@ table: probe accuracy, effective rank, mean cosine and the number of diagnostics
 
     python3 benchmarks/models/collapse_table.py [--jobs 2] [--epochs 100] [--only synthetic|cora|citeseer]
                                                 [--rows NAME,...] [--seeds 0] [--out runs/collapse_table]
+                                                [--report-only]
 
 Each row's JSON line is kept in OUT/<dataset>-<epochs>/<row>.json; rows already there are not run again (delete the file
 to re-measure), so an interrupted table resumes.
@@ -72,6 +73,8 @@ def run_row(dataset, label, sets, args):
     if os.path.exists(record):
         with open(record) as f:
             return dataset, label, json.load(f)
+    if args.report_only:
+        return dataset, label, None
     sets = [s.replace("LR_TENTH", repr(lr / 10)) for s in sets]
     cmd = [BENCH, "--dataset", spec, "--config", os.path.join(ROOT, config), "--threads", "1", "--seeds", args.seeds,
            "--out", os.path.join(out_dir, "run-" + slug(label))]
@@ -96,6 +99,7 @@ def main():
     ap.add_argument("--only", default="synthetic,cora,citeseer")
     ap.add_argument("--rows", default="", help="comma-separated row labels' slugs (default: all)")
     ap.add_argument("--seeds", default="0")
+    ap.add_argument("--report-only", action="store_true", help="print the rows already measured; run nothing")
     ap.add_argument("--out", default=os.path.join(ROOT, "runs", "collapse_table"))
     args = ap.parse_args()
     if not os.path.exists(BENCH):
@@ -114,8 +118,9 @@ def main():
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for dataset, label, result in pool.map(lambda j: run_row(j[0], j[1], j[2], args), jobs):
-            results[(dataset, label)] = result
-            print("done: %s / %s" % (dataset, label), file=sys.stderr, flush=True)
+            if result is not None:
+                results[(dataset, label)] = result
+                print("done: %s / %s" % (dataset, label), file=sys.stderr, flush=True)
     for dataset in args.only.split(","):
         rows = [(l, results[(d, l)]) for (d, l) in results if d == dataset]
         if not rows:
