@@ -13,6 +13,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -27,8 +28,8 @@ namespace {
 // "input_skip=true feature_norm=standard": the keys whose values `remedied` changed from `cfg`'s.
 std::string remedy_text(const GraphMAE2Config& cfg, const GraphMAE2Config& remedied) {
   std::string out;
+  const auto changed = cfg.differing_keys(remedied, {});
   for (const auto& [key, value] : GraphMAE2Config::collapse_remedy()) {
-    const auto changed = cfg.differing_keys(remedied, {});
     if (std::find(changed.begin(), changed.end(), key) != changed.end()) out += (out.empty() ? "" : " ") + key + "=" + value;
   }
   return out.empty() ? "the same keys (the remedy's values were already set)" : out;
@@ -411,9 +412,10 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
         // The stopped attempt is kept for the user (its metrics say how it collapsed); the retry starts afresh.
         outcome.collapsed_attempt = retry.attempt;
         outcome.collapsed_attempt->remedy = remedy_text(cfg, remedied);
+        // The record goes in before the rename, so a folder named -collapsed always holds one (--resume reads it).
+        util::atomic_write_text(seed_dir / kCollapseRecord, attempt_json(*outcome.collapsed_attempt).dump(2) + "\n");
         std::filesystem::remove_all(collapsed_dir);
         std::filesystem::rename(seed_dir, collapsed_dir);
-        util::atomic_write_text(collapsed_dir / kCollapseRecord, attempt_json(*outcome.collapsed_attempt).dump(2) + "\n");
         std::cout << data.name << " seed " << seed << ": collapse at epoch " << retry.attempt.epoch
                   << "; training again from the start with " << outcome.collapsed_attempt->remedy << " (the stopped attempt is in "
                   << collapsed_dir.string() << ")" << std::endl;
