@@ -50,6 +50,10 @@ REMEDIES = [
     ("input_skip + feature_norm standard, lam 1", ["input_skip=true", "feature_norm=standard", "lam=1"]),
     ("input_skip + feature_norm standard, lr 0.005", ["input_skip=true", "feature_norm=standard", "lr=0.005"]),
     ("input_skip + feature_norm standard, in_drop 0", ["input_skip=true", "feature_norm=standard", "in_drop=0"]),
+    ("input_skip + feature_norm standard, no latent branch",
+     ["input_skip=true", "feature_norm=standard", "use_latent=false"]),
+    ("input_skip + feature_norm standard, EMA momentum 0.996",
+     ["input_skip=true", "feature_norm=standard", "momentum=0.996"]),
 ]
 DATASETS = {
     "synthetic": ("synthetic:nodes=5200,degree=66,classes=6,dim=8200,homophily=0.27,words=30,informative=0.35,"
