@@ -3,6 +3,7 @@
 // whose embeddings collapse at once (every node has the same features).
 
 #include "datasets/feature_store.h"
+#include "models/engine/checkpoint.h"
 #include "graph/transforms.h"
 #include "models/graphmae2/experiment.h"
 #include "models/graphmae2/minibatch.h"
@@ -183,6 +184,9 @@ TEST(OnCollapse, RetryStopsTheSeedAtTheFlagAndTrainsItOnceMoreWithTheRemedy) {
     remedy += (remedy.empty() ? "" : " ") + key + "=" + value;
   }
   EXPECT_EQ(result.seeds[0].collapsed_attempt->remedy, remedy);
+  const auto state = graphmae2::models::engine::read_checkpoint_state(o.out_dir / "seed0" / "checkpoint.pt", "graphmae2");
+  EXPECT_NE(state.config_yaml.find("input_skip: true"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir / "seed0" / "collapse.json")) << "the record stays with the stopped run";
   const auto json = read_json(o.out_dir / "result.json");
   ASSERT_EQ(json.at("retries").size(), 2u);
   EXPECT_EQ(json["retries"][0].at("seed"), 0);
