@@ -54,6 +54,9 @@ REMEDIES = [
      ["input_skip=true", "feature_norm=standard", "use_latent=false"]),
     ("input_skip + feature_norm standard, EMA momentum 0.996",
      ["input_skip=true", "feature_norm=standard", "momentum=0.996"]),
+    ("input_skip + feature_norm standard, lr 0.002", ["input_skip=true", "feature_norm=standard", "lr=0.002"]),
+    ("input_skip + feature_norm standard, weight_decay 0",
+     ["input_skip=true", "feature_norm=standard", "weight_decay=0"]),
 ]
 DATASETS = {
     "synthetic": ("synthetic:nodes=5200,degree=66,classes=6,dim=8200,homophily=0.27,words=30,informative=0.35,"
