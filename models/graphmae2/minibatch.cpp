@@ -218,6 +218,8 @@ torch::Tensor embed_layerwise(GraphMAE2& model, const graph::CsrGraph& graph, co
     h = next;
   }
   if (model->encoder->options.input_skip()) {
+    // A second read of the features rather than keeping layer 0's projection of every node: that would be a
+    // third [N, num_hidden] tensor beside h and next, the memory this inference exists to bound.
     for (int64_t begin = 0; begin < n; begin += batch_size) {
       const auto rows = torch::arange(begin, std::min(n, begin + batch_size), torch::kLong);
       h.narrow(0, begin, rows.size(0)) += model->encoder->project_input(features.gather(rows).to(device, torch::kFloat)).cpu();

@@ -12,6 +12,7 @@
 #include "models/ssl/losses.h"
 
 #include "fixtures/errors.h"
+#include "fixtures/experiment_options.h"
 #include "fixtures/paths.h"
 #include "fixtures/tiny_dataset.h"
 
@@ -141,13 +142,7 @@ gm::GraphMAE2Config small_config() {
   return cfg;
 }
 
-gm::ExperimentOptions options(const std::string& name) {
-  gm::ExperimentOptions o;
-  o.out_dir = graphmae2::testing::scratch_dir(name);
-  o.progress = false;
-  o.seeds = {0, 1};
-  return o;
-}
+gm::ExperimentOptions options(const std::string& name) { return graphmae2::testing::quiet_experiment(name, {0, 1}); }
 
 nlohmann::json read_json(const std::filesystem::path& file) {
   std::ifstream in(file);

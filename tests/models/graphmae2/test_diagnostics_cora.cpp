@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "datasets/registry.h"
+#include "fixtures/experiment_options.h"
 #include "fixtures/paths.h"
 #include "models/graphmae2/config.h"
 #include "models/graphmae2/experiment.h"
@@ -27,10 +28,7 @@ TEST(DiagnosticsCora, ShortRealRunRaisesNoFlag) {
   cfg.diag_every = 5;
   cfg.validate();
 
-  gm::ExperimentOptions options;
-  options.out_dir = graphmae2::testing::scratch_dir("diagnostics_cora");
-  options.seeds = {0};
-  options.progress = false;
+  const auto options = graphmae2::testing::quiet_experiment("diagnostics_cora");
   cfg.on_collapse = gm::OnCollapse::stop;  // a collapse flag would throw CollapseDetected
   const auto result = gm::run_experiment(cfg, data, options);
 

@@ -8,6 +8,7 @@
 #include "models/graphmae2/experiment.h"
 
 #include "fixtures/errors.h"
+#include "fixtures/experiment_options.h"
 #include "fixtures/paths.h"
 #include "fixtures/tiny_dataset.h"
 
@@ -35,12 +36,7 @@ gm::GraphMAE2Config lc_config() {
   return cfg;
 }
 
-gm::ExperimentOptions options(const std::string& name) {
-  gm::ExperimentOptions o;
-  o.out_dir = graphmae2::testing::scratch_dir(name);
-  o.progress = false;
-  return o;
-}
+gm::ExperimentOptions options(const std::string& name) { return graphmae2::testing::quiet_experiment(name); }
 
 TEST(MiniBatchExperiment, EgoGraphsAreComputedCachedAndReused) {
   const auto data = graphmae2::testing::tiny_dataset(80);
