@@ -57,6 +57,10 @@ REMEDIES = [
     ("input_skip + feature_norm standard, lr 0.002", ["input_skip=true", "feature_norm=standard", "lr=0.002"]),
     ("input_skip + feature_norm standard, weight_decay 0",
      ["input_skip=true", "feature_norm=standard", "weight_decay=0"]),
+    ("self_reconstruction 1", ["self_reconstruction=1"]),
+    ("input_skip + feature_norm standard + self_reconstruction 1",
+     ["input_skip=true", "feature_norm=standard", "self_reconstruction=1"]),
+    ("input_skip + self_reconstruction 1", ["input_skip=true", "self_reconstruction=1"]),
 ]
 DATASETS = {
     "synthetic": ("synthetic:nodes=5200,degree=66,classes=6,dim=8200,homophily=0.27,words=30,informative=0.35,"

@@ -76,6 +76,7 @@ const engine::ConfigSchema<C>& schema() {
       {"infonce_tau", &C::infonce_tau},
       {"variance_reg", &C::variance_reg},
       {"covariance_reg", &C::covariance_reg},
+      {"self_reconstruction", &C::self_reconstruction},
       {"replace_rate", &C::replace_rate},
       {"drop_edge_rate", &C::drop_edge_rate},
       {"batch_size", &C::batch_size},
@@ -219,6 +220,8 @@ void GraphMAE2Config::validate() const {
   require_in_range(infonce_tau > 0, "infonce_tau", s(infonce_tau), "> 0");
   require_in_range(variance_reg >= 0 && std::isfinite(variance_reg), "variance_reg", s(variance_reg), ">= 0");
   require_in_range(covariance_reg >= 0 && std::isfinite(covariance_reg), "covariance_reg", s(covariance_reg), ">= 0");
+  require_in_range(self_reconstruction >= 0 && std::isfinite(self_reconstruction), "self_reconstruction",
+                   s(self_reconstruction), ">= 0");
   require_in_range(replace_rate >= 0 && replace_rate < 1, "replace_rate", s(replace_rate), "[0, 1)");
   require_in_range(drop_edge_rate >= 0 && drop_edge_rate < 1, "drop_edge_rate", s(drop_edge_rate), "[0, 1)");
   require_in_range(batch_size >= 1, "batch_size", s(batch_size), ">= 1");
@@ -270,6 +273,7 @@ GraphMAE2Options GraphMAE2Config::model_options(int64_t in_dim) const {
       .negative_slope(negative_slope)
       .residual(residual)
       .input_skip(input_skip)
+      .self_decoder(self_reconstruction > 0.0)
       .fused_attention(fused_attention)
       .norm(norm)
       .zero_init_tokens(zero_init_tokens);
@@ -287,6 +291,7 @@ LossOptions GraphMAE2Config::loss_options() const {
   o.infonce_tau = infonce_tau;
   o.variance_reg = variance_reg;
   o.covariance_reg = covariance_reg;
+  o.self_reconstruction = self_reconstruction;
   return o;
 }
 

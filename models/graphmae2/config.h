@@ -82,6 +82,8 @@ struct GraphMAE2Config {
   /// VICReg's variance / covariance terms on the student's encoding, against collapse (docs/diagnostics.md; 0: off).
   double variance_reg = 0.0;
   double covariance_reg = 0.0;
+  /// > 0 adds a linear self_decoder and this weight on the unmasked nodes' reconstruction of their own features.
+  double self_reconstruction = 0.0;
   double replace_rate = 0.0;    ///< accepted for compatibility: has no effect in the reference either
   double drop_edge_rate = 0.0;  ///< mini-batch only (as in the reference's full-batch script, which ignores it)
   int64_t batch_size = 256;     ///< mini-batch pretraining (ogbn-* configs); full-batch ignores it

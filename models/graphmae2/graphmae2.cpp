@@ -87,6 +87,9 @@ void GraphMAE2Impl::reset() {
     layers::xavier_normal(dec_mask_token, 1.0);
     layers::xavier_normal(encoder_to_decoder->weight, 1.414);
   }
+  if (o.self_decoder()) {
+    self_decoder = register_module("self_decoder", torch::nn::Linear(o.num_hidden(), o.in_dim()));
+  }
   projector = register_module("projector", make_projector(o.num_hidden(), o.projector_hidden()));
   predictor = register_module("predictor",
                               torch::nn::Sequential(torch::nn::PReLU(torch::nn::PReLUOptions().init(0.25)),
@@ -179,7 +182,22 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
     if (loss.variance_reg > 0.0) out.regulariser = out.regulariser + loss.variance_reg * ssl::variance_loss(z);
     if (loss.covariance_reg > 0.0) out.regulariser = out.regulariser + loss.covariance_reg * ssl::covariance_loss(z);
   }
-  out.total = out.reconstruction + loss.lam * out.latent + out.regulariser;
+  out.self_reconstruction = zero;
+  if (loss.self_reconstruction > 0.0) {
+    TORCH_CHECK(!self_decoder.is_empty(), "GraphMAE2: self_reconstruction is ", loss.self_reconstruction,
+                " but the model was built without a self_decoder");
+    const int64_t visible = n - plan.mask_nodes.size(0);
+    TORCH_CHECK(visible > 0, "GraphMAE2: self_reconstruction needs unmasked nodes, but all ", n, " are masked");
+    // Per-row weights instead of selecting the unmasked rows: no host sync to count them.
+    auto unmasked = torch::ones({n}, x.options());
+    unmasked.index_fill_(0, plan.mask_nodes, 0.0);
+    out.self_reconstruction = ssl::sce_loss_rows(self_decoder->forward(enc_rep), x, loss.alpha_l)
+                                  .mul(unmasked)
+                                  .sum()
+                                  .div(static_cast<double>(visible));
+  }
+  out.total = out.reconstruction + loss.lam * out.latent + out.regulariser +
+              loss.self_reconstruction * out.self_reconstruction;
   return out;
 }
 

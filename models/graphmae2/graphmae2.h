@@ -31,6 +31,9 @@ struct GraphMAE2Options {
   TORCH_ARG(layers::Norm, norm) = layers::Norm::none;
   /// The encoders add their layer-0 input projection to their output (layers::GATOptions::input_skip).
   TORCH_ARG(bool, input_skip) = false;
+  /// Adds `self_decoder`, a linear map from a node's encoding back to its own features (no graph), which
+  /// LossOptions::self_reconstruction trains on the unmasked nodes.
+  TORCH_ARG(bool, self_decoder) = false;
   TORCH_ARG(int64_t, projector_hidden) = 256;
   /// Reference: Cora/CiteSeer/PubMed start mask tokens at zero and keep PyTorch's default init of
   /// encoder_to_decoder; other datasets use xavier-normal for all three.
@@ -65,6 +68,9 @@ struct LossOptions {
   /// Weights of VICReg's variance and covariance terms on the student's encoding of the targets (0: off).
   double variance_reg = 0.0;
   double covariance_reg = 0.0;
+  /// Weight of the unmasked nodes' reconstruction of their own features from their own encoding through
+  /// `self_decoder` (0: off). It keeps what a node is in its embedding where its neighbours say little of it.
+  double self_reconstruction = 0.0;
 };
 
 /// @brief One training step's inputs: a square graph and its nodes' features, full graph or mini-batch.
@@ -84,10 +90,12 @@ struct GraphMAE2Batch {
 };
 
 struct GraphMAE2Losses {
-  torch::Tensor total;  ///< reconstruction + lam * latent + the regularisers (what backward runs on)
+  /// reconstruction + lam * latent + the regularisers + self_reconstruction weight x its loss (what backward runs on)
+  torch::Tensor total;
   torch::Tensor reconstruction;             ///< summed over remask views (0 when switched off)
   torch::Tensor latent;                     ///< 0 when switched off
   torch::Tensor regulariser;                ///< variance_reg * variance + covariance_reg * covariance (0: off)
+  torch::Tensor self_reconstruction;        ///< unweighted self_decoder loss on the unmasked nodes (0: off)
   std::vector<torch::Tensor> per_view;      ///< reconstruction loss of each view
   torch::Tensor encoding;                   ///< student encoder output [N, num_hidden]
 };
@@ -118,6 +126,7 @@ class GraphMAE2Impl : public torch::nn::Cloneable<GraphMAE2Impl> {
   GraphMAE2Options options;
   layers::GAT encoder{nullptr}, decoder{nullptr}, encoder_ema{nullptr};
   torch::nn::Linear encoder_to_decoder{nullptr};
+  torch::nn::Linear self_decoder{nullptr};  ///< registered only with options.self_decoder()
   torch::nn::Sequential projector{nullptr}, projector_ema{nullptr}, predictor{nullptr};
   torch::Tensor enc_mask_token, dec_mask_token;
 };

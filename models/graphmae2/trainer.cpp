@@ -197,6 +197,7 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
     out.loss = losses.total;
     out.terms = {{"loss_rec", losses.reconstruction}, {"loss_latent", losses.latent}};
     if (cfg.variance_reg > 0.0 || cfg.covariance_reg > 0.0) out.terms.emplace_back("loss_reg", losses.regulariser);
+    if (cfg.self_reconstruction > 0.0) out.terms.emplace_back("loss_self", losses.self_reconstruction);
     if (losses.per_view.size() > 1) {
       for (size_t v = 0; v < losses.per_view.size(); ++v) {
         out.terms.emplace_back("loss_rec_view" + std::to_string(v), losses.per_view[v]);

@@ -11,6 +11,8 @@ namespace graphmae2::models::ssl {
 /// neighbourhood is masked decodes to exactly 0 at initialisation) into a ~1e11 gradient on the decoder
 /// bias; 1e-6 keeps such rows' loss value (1) and bounds that gradient, far below any real row's norm.
 torch::Tensor sce_loss(const torch::Tensor& x, const torch::Tensor& y, double alpha = 3.0, double eps = 1e-6);
+/// sce_loss before the mean: each row's (1 - cos(x_i, y_i))^alpha, shape [N].
+torch::Tensor sce_loss_rows(const torch::Tensor& x, const torch::Tensor& y, double alpha = 3.0, double eps = 1e-6);
 
 /// Mean squared error over all entries. x, y: same shape. Returns a scalar.
 torch::Tensor mse_loss(const torch::Tensor& x, const torch::Tensor& y);

@@ -18,7 +18,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 namespace gm = graphmae2::models::graphmae2;
@@ -122,6 +124,57 @@ TEST(InputSkip, LayerwiseInferenceAndTheSparseProjectionEqualTheFullGraphEmbeddi
     const auto without_sparse = model->embed(input->graph, input->features);
     EXPECT_TRUE(torch::allclose(without_sparse, full, 1e-5, 1e-6));
   }
+}
+
+TEST(SelfReconstruction, IsTheUnmaskedRowsSceThroughTheSelfDecoderAndTrainsTheEncoder) {
+  const auto data = graphmae2::testing::tiny_dataset(50, 10, 3, 3);
+  gm::GraphMAE2Config cfg;
+  cfg.num_hidden = 8;
+  cfg.num_heads = 2;
+  cfg.feature_norm = gm::FeatureNorm::none;
+  cfg.self_reconstruction = 0.5;
+  const auto inputs = gm::prepare_inputs(data, cfg);
+  torch::manual_seed(4);
+  auto model = gm::build_model(cfg, data.feature_dim());
+  ASSERT_FALSE(model->self_decoder.is_empty());
+  gm::GraphMAE2Batch batch{inputs.graph, {}, {}, inputs.features, nullptr, torch::arange(50)};
+  gm::MaskPlan plan;
+  plan.mask_nodes = torch::tensor({0, 3, 4, 17, 30, 49}, torch::kInt64);
+  plan.remask_nodes = {torch::tensor({1, 2}, torch::kInt64)};
+  const auto losses = model->forward(batch, plan, cfg.loss_options());
+
+  // Plain loop: mean over the 44 unmasked rows of (1 - cos(self_decoder(h_i), x_i))^alpha_l.
+  const auto pred = model->self_decoder->forward(losses.encoding).detach().to(torch::kFloat64).contiguous();
+  const auto x = inputs.features.to(torch::kFloat64).contiguous();
+  const std::set<int64_t> masked{0, 3, 4, 17, 30, 49};
+  double expected = 0.0;
+  for (int64_t i = 0; i < 50; ++i) {
+    if (masked.count(i) != 0) continue;
+    double dot = 0.0, pp = 0.0, xx = 0.0;
+    for (int64_t j = 0; j < x.size(1); ++j) {
+      const double a = pred[i][j].item<double>(), b = x[i][j].item<double>();
+      dot += a * b;
+      pp += a * a;
+      xx += b * b;
+    }
+    expected += std::pow(1.0 - dot / (std::sqrt(pp) * std::sqrt(xx)), cfg.alpha_l) / 44.0;
+  }
+  EXPECT_NEAR(losses.self_reconstruction.item<double>(), expected, 1e-5);
+  EXPECT_NEAR(losses.total.item<double>(),
+              (losses.reconstruction + cfg.lam * losses.latent + 0.5 * losses.self_reconstruction).item<double>(), 1e-6);
+
+  // Its gradient reaches the encoder's first projection, not only the self decoder.
+  model->zero_grad();
+  losses.self_reconstruction.backward();
+  EXPECT_GT(model->self_decoder->weight.grad().abs().sum().item<double>(), 0.0);
+  EXPECT_GT(model->encoder->first_layer()->fc->weight.grad().abs().sum().item<double>(), 0.0);
+
+  cfg.self_reconstruction = 0.0;
+  auto without = gm::build_model(cfg, data.feature_dim());
+  EXPECT_TRUE(without->self_decoder.is_empty());
+  auto loss = cfg.loss_options();
+  loss.self_reconstruction = 1.0;
+  EXPECT_NE(error_of([&] { without->forward(batch, plan, loss); }).find("without a self_decoder"), std::string::npos);
 }
 
 // Every node has the same features: the encoder's output is one vector, a collapse at the first diagnostics.
