@@ -61,6 +61,14 @@ REMEDIES = [
     ("input_skip + feature_norm standard + self_reconstruction 1",
      ["input_skip=true", "feature_norm=standard", "self_reconstruction=1"]),
     ("input_skip + self_reconstruction 1", ["input_skip=true", "self_reconstruction=1"]),
+    ("input_skip + feature_norm standard + self_reconstruction 5",
+     ["input_skip=true", "feature_norm=standard", "self_reconstruction=5"]),
+    ("input_skip + feature_norm standard + self_reconstruction 1, no masked reconstruction",
+     ["input_skip=true", "feature_norm=standard", "self_reconstruction=1", "use_reconstruction=false"]),
+    ("input_skip + feature_norm standard + self_reconstruction 1, no masked reconstruction, lr 0.005",
+     ["input_skip=true", "feature_norm=standard", "self_reconstruction=1", "use_reconstruction=false", "lr=0.005"]),
+    ("input_skip + feature_norm standard + self_reconstruction 5, lr 0.005",
+     ["input_skip=true", "feature_norm=standard", "self_reconstruction=5", "lr=0.005"]),
 ]
 DATASETS = {
     "synthetic": ("synthetic:nodes=5200,degree=66,classes=6,dim=8200,homophily=0.27,words=30,informative=0.35,"
