@@ -215,8 +215,8 @@ void GraphMAE2Config::validate() const {
   require_in_range(num_remasking >= 1, "num_remasking", s(num_remasking), ">= 1");
   require_in_range(alpha_l >= 1, "alpha_l", s(alpha_l), ">= 1");
   require_in_range(lam >= 0, "lam", s(lam), ">= 0");
-  require_in_range(use_reconstruction || use_latent, "use_reconstruction", "false",
-                   "true, or use_latent true: at least one branch must train");
+  require_in_range(use_reconstruction || use_latent || self_reconstruction > 0, "use_reconstruction", "false",
+                   "true, or use_latent true, or self_reconstruction > 0: at least one branch must train");
   require_in_range(infonce_tau > 0, "infonce_tau", s(infonce_tau), "> 0");
   require_in_range(variance_reg >= 0 && std::isfinite(variance_reg), "variance_reg", s(variance_reg), ">= 0");
   require_in_range(covariance_reg >= 0 && std::isfinite(covariance_reg), "covariance_reg", s(covariance_reg), ">= 0");

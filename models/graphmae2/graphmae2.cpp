@@ -136,8 +136,8 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
   }
   TORCH_CHECK(targets.defined() && targets.dim() == 1 && targets.scalar_type() == torch::kInt64,
               "GraphMAE2: targets must be a 1-D int64 tensor of node ids");
-  TORCH_CHECK(loss.use_reconstruction || loss.use_latent,
-              "GraphMAE2: both use_reconstruction and use_latent are off: nothing to train");
+  TORCH_CHECK(loss.use_reconstruction || loss.use_latent || loss.self_reconstruction > 0.0,
+              "GraphMAE2: use_reconstruction and use_latent are off and self_reconstruction is 0: nothing to train");
 
   // Masked rows of the input become the (learnable) encoder mask token.
   auto enc_rep = encode(encoder, batch.student(), x, sparse_x, plan.mask_nodes, enc_mask_token);

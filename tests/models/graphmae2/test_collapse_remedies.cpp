@@ -169,7 +169,16 @@ TEST(SelfReconstruction, IsTheUnmaskedRowsSceThroughTheSelfDecoderAndTrainsTheEn
   EXPECT_GT(model->self_decoder->weight.grad().abs().sum().item<double>(), 0.0);
   EXPECT_GT(model->encoder->first_layer()->fc->weight.grad().abs().sum().item<double>(), 0.0);
 
+  // The self decoder alone is something to train: both other branches may be off.
+  cfg.use_reconstruction = false;
+  cfg.use_latent = false;
+  EXPECT_NO_THROW(cfg.validate());
+  const auto alone = model->forward(batch, plan, cfg.loss_options());
+  EXPECT_NEAR(alone.total.item<double>(), 0.5 * alone.self_reconstruction.item<double>(), 1e-7);
+  EXPECT_EQ(alone.reconstruction.item<double>(), 0.0);
   cfg.self_reconstruction = 0.0;
+  EXPECT_NE(error_of([&] { cfg.validate(); }).find("self_reconstruction > 0"), std::string::npos);
+  cfg.use_reconstruction = cfg.use_latent = true;
   auto without = gm::build_model(cfg, data.feature_dim());
   EXPECT_TRUE(without->self_decoder.is_empty());
   auto loss = cfg.loss_options();
