@@ -111,7 +111,12 @@ EgoGraphFile load_ego_graphs_h5(const std::filesystem::path& file) {
   auto& e = out.egos;
   e.seeds = read_1d_long(file, "seeds");
   e.indptr = read_1d_long(file, "indptr");
-  e.indices = read_1d_long(file, "indices");
+  e.indices = read_h5_tensor(file, "indices");
+  if (e.indices.dim() != 1 || (e.indices.scalar_type() != torch::kLong && e.indices.scalar_type() != torch::kInt)) {
+    fail(file, "dataset 'indices' should be 1-D int32 or int64, got " + std::to_string(e.indices.dim()) + "-D " +
+                   std::string(c10::toString(e.indices.scalar_type())));
+  }
+  e.indices = e.indices.contiguous();
   const int64_t S = e.seeds.size(0), n = out.graph.num_nodes;
   if (e.indptr.size(0) != S + 1) {
     fail(file, "indptr has " + std::to_string(e.indptr.size(0)) + " entries for " + std::to_string(S) +
@@ -119,27 +124,35 @@ EgoGraphFile load_ego_graphs_h5(const std::filesystem::path& file) {
   }
   const int64_t* sd = e.seeds.data_ptr<int64_t>();
   const int64_t* ip = e.indptr.data_ptr<int64_t>();
-  const int64_t* ix = e.indices.data_ptr<int64_t>();
   if (ip[0] != 0 || ip[S] != e.indices.size(0)) {
     fail(file, "indptr runs from " + std::to_string(ip[0]) + " to " + std::to_string(ip[S]) + ", expected 0 to " +
                    std::to_string(e.indices.size(0)) + " (the index count)");
   }
-  for (int64_t s = 0; s < S; ++s) {
-    const auto where = "seed number " + std::to_string(s) + " (node " + std::to_string(sd[s]) + ")";
-    if (sd[s] < 0 || sd[s] >= n) fail(file, where + " is out of range for a graph of " + std::to_string(n) + " nodes");
-    const int64_t len = ip[s + 1] - ip[s];
-    if (len < 1 || len > out.options.ego_size) {
-      fail(file, where + " has " + std::to_string(len) + " ego nodes, expected 1 to " +
-                     std::to_string(out.options.ego_size));
-    }
-    if (ix[ip[s]] != sd[s]) fail(file, where + ": its ego-graph starts with node " + std::to_string(ix[ip[s]]));
-    for (int64_t i = ip[s]; i < ip[s + 1]; ++i) {
-      if (ix[i] < 0 || ix[i] >= n) {
-        fail(file, where + ": ego node " + std::to_string(ix[i]) + " at position " + std::to_string(i - ip[s]) +
-                       " is out of range");
+  const auto check = [&](const auto* ix) {
+    for (int64_t s = 0; s < S; ++s) {
+      const auto where = "seed number " + std::to_string(s) + " (node " + std::to_string(sd[s]) + ")";
+      if (sd[s] < 0 || sd[s] >= n) fail(file, where + " is out of range for a graph of " + std::to_string(n) + " nodes");
+      const int64_t len = ip[s + 1] - ip[s];
+      if (len < 1 || len > out.options.ego_size) {
+        fail(file, where + " has " + std::to_string(len) + " ego nodes, expected 1 to " +
+                       std::to_string(out.options.ego_size));
+      }
+      if (ix[ip[s]] != sd[s]) fail(file, where + ": its ego-graph starts with node " + std::to_string(ix[ip[s]]));
+      for (int64_t i = ip[s]; i < ip[s + 1]; ++i) {
+        if (ix[i] < 0 || ix[i] >= n) {
+          fail(file, where + ": ego node " + std::to_string(ix[i]) + " at position " + std::to_string(i - ip[s]) +
+                         " is out of range");
+        }
       }
     }
+  };
+  if (e.indices.scalar_type() == torch::kInt) {
+    check(e.indices.data_ptr<int32_t>());
+  } else {
+    check(e.indices.data_ptr<int64_t>());
   }
+  // Files written before node lists were int32 (or by other tools) are held compact too.
+  e = e.compact();
   return out;
 }
 

@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
       }
       const int64_t sets = std::min<int64_t>(512, egos.size());
       set_indptr = egos.indptr.narrow(0, 0, sets + 1);
-      set_nodes = egos.indices.narrow(0, 0, set_indptr[sets].item<int64_t>());
+      set_nodes = egos.indices.narrow(0, 0, set_indptr[sets].item<int64_t>()).to(torch::kLong);
       g::batched_induced_subgraphs(graph, set_indptr, set_nodes);
       const int64_t repeats = 10;
       int64_t edges = 0;

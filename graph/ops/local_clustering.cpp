@@ -4,13 +4,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace graphmae2::graph {
 
 torch::Tensor EgoGraphs::nodes(int64_t s) const {
   TORCH_CHECK(s >= 0 && s < size(), "EgoGraphs::nodes: seed number ", s, " is out of range for ", size(), " seeds");
   const auto* ip = indptr.data_ptr<int64_t>();
-  return indices.narrow(0, ip[s], ip[s + 1] - ip[s]);
+  return indices.narrow(0, ip[s], ip[s + 1] - ip[s]).to(torch::kLong);
+}
+
+EgoGraphs EgoGraphs::compact() const {
+  EgoGraphs out = *this;
+  if (indices.scalar_type() == torch::kLong &&
+      (indices.numel() == 0 || indices.max().item<int64_t>() <= std::numeric_limits<int32_t>::max())) {
+    out.indices = indices.to(torch::kInt);
+  }
+  return out;
 }
 
 EgoGraphs EgoGraphs::select(const torch::Tensor& which) const {
@@ -48,7 +58,7 @@ EgoGraphs local_clustering(const CsrGraph& graph, const torch::Tensor& seeds, co
     TORCH_CHECK(sd[s] >= 0 && sd[s] < graph.num_nodes(), "local_clustering: seed ", sd[s], " (position ", s,
                 ") is out of range for a graph of ", graph.num_nodes(), " nodes");
   }
-  return cpu::local_clustering(graph.indptr.contiguous(), graph.indices.contiguous(), seeds_c, options);
+  return cpu::local_clustering(graph.indptr.contiguous(), graph.indices.contiguous(), seeds_c, options).compact();
 }
 
 EgoGraphs local_clustering(const CsrGraph& graph, const torch::Tensor& seeds, const LocalClusteringOptions& options,

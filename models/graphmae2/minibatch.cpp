@@ -77,7 +77,7 @@ std::unique_ptr<OwnedBatch> make_lc_batch(const graph::CsrGraph& graph, const da
                                           const graph::EgoGraphs& egos, const torch::Tensor& which,
                                           double drop_edge_rate, bool sparse_input, at::Generator generator) {
   const auto chosen = egos.select(which);
-  const auto batched = graph::batched_induced_subgraphs(graph, chosen.indptr, chosen.indices);
+  const auto batched = graph::batched_induced_subgraphs(graph, chosen.indptr, chosen.indices.to(torch::kLong));
 
   auto owned = std::make_unique<OwnedBatch>();
   auto& b = owned->batch;

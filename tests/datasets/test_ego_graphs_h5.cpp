@@ -42,8 +42,18 @@ TEST(EgoGraphsH5, RoundTripAndGraphCheck) {
   EXPECT_EQ(back.options.alpha, o.alpha);
   EXPECT_EQ(back.dataset, "random");
   EXPECT_TRUE(back.graph == fingerprint(g));
-  // The layout h5py users read: seeds, indptr, indices at the root.
+  // The layout h5py users read: seeds, indptr, indices at the root; node lists as int32 (half of int64's bytes).
   EXPECT_TRUE(h5_has(file, "seeds") && h5_has(file, "indptr") && h5_has(file, "indices"));
+  EXPECT_EQ(egos.indices.scalar_type(), torch::kInt);
+  EXPECT_EQ(read_h5_tensor(file, "indices").scalar_type(), torch::kInt);
+  EXPECT_EQ(back.egos.indices.scalar_type(), torch::kInt);
+  // A file with int64 node lists (written before they were int32) reads back compact, to the same ids.
+  const auto wide = file.parent_path() / "ego64.h5";
+  write_h5(wide, {{"seeds", egos.seeds}, {"indptr", egos.indptr}, {"indices", egos.indices.to(torch::kLong)}},
+           read_h5_attrs(file));
+  const auto wide_back = load_ego_graphs_h5(wide, g);
+  EXPECT_EQ(wide_back.egos.indices.scalar_type(), torch::kInt);
+  EXPECT_TRUE(torch::equal(wide_back.egos.indices, egos.indices));
 
   const auto other = lc_graph(2);
   const auto msg = error_of_load(file, &other);
@@ -67,16 +77,24 @@ TEST(EgoGraphsH5, DamagedFilesAreNamed) {
     write_h5(dir / name, {{"seeds", seeds}, {"indptr", indptr}, {"indices", indices}}, a);
     return error_of_load(dir / name);
   };
-  auto swapped = egos.indices.clone();
-  std::swap(swapped.data_ptr<int64_t>()[egos.indptr[2].item<int64_t>()], swapped.data_ptr<int64_t>()[egos.indptr[2].item<int64_t>() + 1]);
-  auto msg = write("seed_not_first.h5", egos.seeds, egos.indptr, swapped, attrs);
-  EXPECT_NE(msg.find("seed number 2 (node 2): its ego-graph starts with node"), std::string::npos) << msg;
+  // Each damage in both widths the reader takes: int32 (what it writes) and int64 (older files, other tools).
+  std::string msg;
+  for (const auto dtype : {torch::kInt, torch::kLong}) {
+    auto swapped = egos.indices.to(torch::kLong);
+    std::swap(swapped.data_ptr<int64_t>()[egos.indptr[2].item<int64_t>()],
+              swapped.data_ptr<int64_t>()[egos.indptr[2].item<int64_t>() + 1]);
+    msg = write("seed_not_first.h5", egos.seeds, egos.indptr, swapped.to(dtype), attrs);
+    EXPECT_NE(msg.find("seed number 2 (node 2): its ego-graph starts with node"), std::string::npos) << msg;
+    auto out_of_range = egos.indices.to(torch::kLong);
+    out_of_range.data_ptr<int64_t>()[egos.indptr[1].item<int64_t>() + 1] = 300;
+    msg = write("range.h5", egos.seeds, egos.indptr, out_of_range.to(dtype), attrs);
+    EXPECT_NE(msg.find("seed number 1 (node 1): ego node 300 at position 1 is out of range"), std::string::npos)
+        << msg;
+  }
+  msg = write("float.h5", egos.seeds, egos.indptr, egos.indices.to(torch::kFloat), attrs);
+  EXPECT_NE(msg.find("'indices' should be 1-D int32 or int64, got 1-D Float"), std::string::npos) << msg;
   msg = write("short_indptr.h5", egos.seeds, egos.indptr.narrow(0, 0, 5), egos.indices, attrs);
   EXPECT_NE(msg.find("indptr has 5 entries for 5 seeds"), std::string::npos) << msg;
-  auto out_of_range = egos.indices.clone();
-  out_of_range.data_ptr<int64_t>()[egos.indptr[1].item<int64_t>() + 1] = 300;
-  msg = write("range.h5", egos.seeds, egos.indptr, out_of_range, attrs);
-  EXPECT_NE(msg.find("seed number 1 (node 1): ego node 300 at position 1 is out of range"), std::string::npos) << msg;
   auto bad_attrs = attrs;
   bad_attrs["format"] = "graphmae2-node-dataset";
   msg = write("format.h5", egos.seeds, egos.indptr, egos.indices, bad_attrs);

@@ -147,6 +147,17 @@ TEST(LocalClustering, PropertiesAndThreadInvariance) {
     }
   }
   EXPECT_TRUE(torch::equal(one.nodes(3), torch::tensor(ego_of(one, 3).nodes, torch::kLong)));
+  // Node lists are held as int32 where ids fit; ids of 2^31 and above keep int64.
+  EXPECT_EQ(one.indices.scalar_type(), torch::kInt);
+  graph::EgoGraphs huge;
+  huge.seeds = torch::tensor({int64_t{1} << 31}, torch::kLong);
+  huge.indptr = torch::tensor({0, 2}, torch::kLong);
+  huge.indices = torch::tensor({int64_t{1} << 31, int64_t{5}}, torch::kLong);
+  EXPECT_EQ(huge.compact().indices.scalar_type(), torch::kLong);
+  EXPECT_EQ(huge.nodes(0)[0].item<int64_t>(), int64_t{1} << 31);
+  huge.indices[0] = (int64_t{1} << 31) - 1;
+  EXPECT_EQ(huge.compact().indices.scalar_type(), torch::kInt);
+  EXPECT_EQ(huge.compact().nodes(0)[0].item<int64_t>(), (int64_t{1} << 31) - 1);
 }
 
 TEST(LocalClustering, BadInputIsRefusedNamingTheValue) {
