@@ -145,12 +145,10 @@ const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
 const std::vector<std::pair<std::string, std::string>>& GraphMAE2Config::collapse_remedy() {
   // docs/diagnostics.md: of the advice and remedies measured on a graph that collapses, these together lift its
   // probe from chance to above the raw features': each node keeps (input_skip) and reconstructs
-  // (self_reconstruction) its own centred features, in place of the masked nodes' reconstruction from
-  // neighbours that carry little of them.
-  static const std::vector<std::pair<std::string, std::string>> remedy{{"input_skip", "true"},
-                                                                         {"feature_norm", "standard"},
-                                                                         {"self_reconstruction", "1"},
-                                                                         {"use_reconstruction", "false"}};
+  // (self_reconstruction) its own centred features beside the masked nodes' reconstruction from neighbours
+  // that carry little of them.
+  static const std::vector<std::pair<std::string, std::string>> remedy{
+      {"input_skip", "true"}, {"feature_norm", "standard"}, {"self_reconstruction", "1"}};
   return remedy;
 }
 

@@ -56,8 +56,8 @@ struct ExperimentResult {
   double mean = 0, std = 0;              ///< test accuracy (%) at the best validation epoch, over seeds
   double final_mean = 0, final_std = 0;  ///< test accuracy (%) after the last probe epoch
   /// "cora  linear-probe 84.3 ± 0.5 (10 seeds)", then for each retried seed "; seed 0 retried with
-  /// input_skip=true feature_norm=standard self_reconstruction=1
-  /// use_reconstruction=false after a collapse at epoch 0 (effective_rank 1.0, mean_cosine 0.9994)".
+  /// input_skip=true feature_norm=standard self_reconstruction=1 after a
+  /// collapse at epoch 0 (effective_rank 1.0, mean_cosine 0.9994)".
   std::string summary_line() const;
 };
 

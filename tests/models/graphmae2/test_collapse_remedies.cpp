@@ -302,7 +302,7 @@ TEST(OnCollapse, TheKeyIsReadAndCheckedLikeEveryOther) {
   EXPECT_EQ(remedied.on_collapse, gm::OnCollapse::advise) << "a retry is not retried";
   EXPECT_EQ(remedied.feature_norm, gm::FeatureNorm::standard);
   EXPECT_EQ(remedied.self_reconstruction, 1.0);
-  EXPECT_FALSE(remedied.use_reconstruction);
+  EXPECT_EQ(remedied.use_reconstruction, cfg.use_reconstruction) << "the masked reconstruction stays";
   EXPECT_TRUE(remedied.model_options(8).self_decoder()) << "the remedied model has the self decoder";
   // Features normalised in their cache or read from disk keep their normalisation.
   EXPECT_EQ(cfg.with_collapse_remedy(/*inputs_fixed=*/true).feature_norm, cfg.feature_norm);
