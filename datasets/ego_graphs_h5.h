@@ -25,7 +25,8 @@ struct GraphFingerprint {
 GraphFingerprint fingerprint(const graph::CsrGraph& graph);
 
 /// Writes `egos` to `file` atomically. Root datasets: seeds int64 [S], indptr int64 [S + 1], indices int32 (each
-/// seed's ego nodes, seed first; int64 for graphs of 2^31 nodes or more; the reader takes both). Root attributes: format "graphmae2-lc-ego-graphs", version "1",
+/// seed's ego nodes, seed first; int64 for graphs of 2^31 nodes or more; the reader takes both). Root attributes:
+/// format "graphmae2-lc-ego-graphs", version "1",
 /// graph_num_nodes, graph_num_edges, graph_crc32 (of `graph`, the graph the push ran on), alpha, rho,
 /// max_push_steps, ego_size, and `dataset` (a label, may be empty). Throws std::runtime_error naming the file.
 void save_ego_graphs_h5(const graph::EgoGraphs& egos, const graph::CsrGraph& graph,

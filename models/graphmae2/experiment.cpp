@@ -25,7 +25,8 @@ namespace graphmae2::models::graphmae2 {
 
 namespace {
 
-// "input_skip=true feature_norm=standard self_reconstruction=1": the keys whose values `remedied` changed from `cfg`'s.
+// "input_skip=true feature_norm=standard self_reconstruction=1": the keys whose values `remedied` changed from
+// `cfg`'s.
 std::string remedy_text(const GraphMAE2Config& cfg, const GraphMAE2Config& remedied) {
   std::string out;
   const auto changed = cfg.differing_keys(remedied, {});

@@ -35,7 +35,8 @@ struct CollapsedAttempt {
   std::map<std::string, double> figures;  ///< that epoch's figures (losses, effective_rank, mean_cosine, ...)
   std::vector<std::string> warnings;      ///< the flags it raised
   std::filesystem::path dir;              ///< where its checkpoint and metrics were kept (seed<k>-collapsed)
-  std::string remedy;                     ///< what the retry changed: "input_skip=true feature_norm=standard self_reconstruction=1"
+  /// What the retry changed: "input_skip=true feature_norm=standard self_reconstruction=1".
+  std::string remedy;
 };
 
 struct SeedOutcome {
@@ -56,8 +57,8 @@ struct ExperimentResult {
   double mean = 0, std = 0;              ///< test accuracy (%) at the best validation epoch, over seeds
   double final_mean = 0, final_std = 0;  ///< test accuracy (%) after the last probe epoch
   /// "cora  linear-probe 84.3 ± 0.5 (10 seeds)", then for each retried seed "; seed 0 retried with
-  /// input_skip=true feature_norm=standard self_reconstruction=1 after a
-  /// collapse at epoch 0 (effective_rank 1.0, mean_cosine 0.9994)".
+  /// input_skip=true feature_norm=standard self_reconstruction=1 after a collapse at epoch 0 (effective_rank 1.0,
+  /// mean_cosine 0.9994)".
   std::string summary_line() const;
 };
 
