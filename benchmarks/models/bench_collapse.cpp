@@ -11,6 +11,7 @@
 // pairwise cosine, per-dimension std of the normalised rows) with the diagnostics' warnings. The user's run:
 // --set num_hidden=256 --set num_heads=4 --set max_epoch=300.
 
+#include "benchmarks/overrides.h"
 #include "datasets/hdf5_io.h"
 #include "datasets/registry.h"
 #include "graph/ops/spmm.h"
@@ -71,13 +72,7 @@ int main(int argc, char** argv) {
     const auto data = ds::load_node_dataset(spec, ds::resolve_data_root(std::nullopt), {});
     gm::GraphMAE2Config cfg;
     cfg.apply_file(config);
-    std::vector<std::pair<std::string, std::string>> overrides;
-    for (const auto& kv : sets) {
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos) throw std::invalid_argument("--set " + kv + ": expected KEY=VALUE");
-      overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    }
-    cfg.apply_overrides(overrides);
+    cfg.apply_overrides(graphmae2::benchmarks::split_overrides(sets));
     cfg.dataset = data.name;
     cfg.num_threads = threads;
     cfg.validate();

@@ -34,6 +34,40 @@ torch::Tensor SparseFeatures::to_dense() const {
   return out;
 }
 
+namespace {
+
+class TokenRowsLinear : public torch::autograd::Function<TokenRowsLinear> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& token,
+                               const torch::Tensor& weight, const torch::Tensor& keep) {
+    ctx->save_for_backward({token, weight, keep});
+    return torch::mm(keep, (weight * token).t());
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& token = saved[0];
+    const auto& weight = saved[1];
+    const auto& keep = saved[2];
+    const auto p = torch::mm(grads[0].t(), keep);  // [out, F]
+    const bool need_token = ctx->needs_input_grad(0), need_weight = ctx->needs_input_grad(1);
+    return {need_token ? (p * weight).sum(0, /*keepdim=*/true) : torch::Tensor(),
+            need_weight ? p * token : torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor& weight, const torch::Tensor& keep) {
+  TORCH_CHECK(token.dim() == 2 && token.size(0) == 1, "token_rows_linear: token has shape ", token.sizes(),
+              ", expected [1, F]");
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == token.size(1), "token_rows_linear: weight has shape ",
+              weight.sizes(), ", expected [out, ", token.size(1), "]");
+  TORCH_CHECK(keep.dim() == 2 && keep.size(1) == token.size(1), "token_rows_linear: keep has shape ", keep.sizes(),
+              ", expected [rows, ", token.size(1), "]");
+  return TokenRowsLinear::apply(token, weight, keep);
+}
+
 torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
                                    const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
                                    bool training) {
@@ -55,9 +89,16 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
   values = F::dropout(values, F::DropoutFuncOptions().p(dropout).training(training));
   auto h = graph::spmm(x.pattern, values.unsqueeze(1), weight.t().contiguous().unsqueeze(1)).squeeze(1);
   if (replace && token.defined()) {
-    auto rows = F::dropout(token.expand({token_nodes.size(0), x.num_features()}),
-                           F::DropoutFuncOptions().p(dropout).training(training));
-    h = h.index_add(0, token_nodes, torch::mm(rows, weight.t()));
+    const int64_t rows = token_nodes.size(0);
+    torch::Tensor projected;
+    if (training && dropout > 0) {
+      // The draws of F::dropout on the expanded token, in the same order: the same masks as the dense path.
+      auto keep = torch::empty({rows, x.num_features()}, values.options()).bernoulli_(1.0 - dropout).div_(1.0 - dropout);
+      projected = token_rows_linear(token, weight, keep);
+    } else {
+      projected = torch::mm(token, weight.t()).expand({rows, weight.size(0)});  // every row is the token's
+    }
+    h = h.index_add(0, token_nodes, projected);
   }
   return h;
 }

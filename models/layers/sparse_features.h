@@ -31,6 +31,12 @@ struct SparseFeatures {
 /// `fc(dropout(replace_rows(x, token_nodes, token)))` computes, with the same dropout distribution (a
 /// different random stream). weight: [out, num_features]. Returns [num_nodes, out]; differentiable w.r.t.
 /// weight and token.
+/// `mm(token * keep, weight^T)`: the projection of `keep.size(0)` rows that all hold `token` ([1, F]) under
+/// their own dropout scales `keep` ([rows, F]: 0 or 1 / (1 - p)), differentiable w.r.t. token and weight. Its
+/// backward forms P = grad^T keep once ([out, F]); both gradients follow from it elementwise (grad_weight =
+/// P * token, grad_token = column sums of P * weight): one dense product instead of two.
+torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor& weight, const torch::Tensor& keep);
+
 torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
                                    const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
                                    bool training);

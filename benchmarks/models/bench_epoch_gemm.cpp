@@ -1,0 +1,189 @@
+// A full-batch GraphMAE2 epoch as graphmae2-train runs it (the engine's loop: step, clipping, Adam, EMA, metrics)
+// against the time its dense matrix products need: issue 13's "hardware limit" figure. One JSON line.
+//
+//   bench_epoch_gemm [--dataset cora] [--config configs/cora.yaml] [--threads 1] [--epochs 20] [--set KEY=VALUE ...]
+//
+// 1. epoch: the mean wall time of --epochs epochs after 3 warm-up epochs (train_graphmae2, as the tool runs it).
+// 2. The step's dense products, recorded from the ops LibTorch dispatches (aten::mm, addmm, bmm, baddbmm, forward
+//    and backward) during two further epochs: their GFLOP per step, and each distinct shape and operand layout
+//    timed alone at the same thread count ("gemm_seconds": the step's products at their own measured rates).
+// 3. The rate of bench_blas's product ([2708, 1433] x [1433, 1024]) at the same thread count, and the step's
+//    GFLOP at that rate ("gemm_seconds_at_blas_rate", the issue's own definition of the limit).
+// Ratios: epoch / gemm_seconds and epoch / gemm_seconds_at_blas_rate. Sparse products (the sparse first
+// projection, the attention's aggregation) are not dense GEMMs and count as overhead here.
+
+#include "benchmarks/measure.h"
+#include "benchmarks/overrides.h"
+#include "datasets/registry.h"
+#include "models/graphmae2/trainer.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace {
+
+namespace ds = graphmae2::datasets;
+namespace gm = graphmae2::models::graphmae2;
+namespace bench = graphmae2::benchmarks;
+
+// One dense product: batch x ([m, k] x [k, n]), each operand row-major or transposed (column-major).
+struct Gemm {
+  std::string op;
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  bool a_transposed = false, b_transposed = false, bias = false;
+  auto key() const { return std::tie(op, batch, m, n, k, a_transposed, b_transposed, bias); }
+  bool operator<(const Gemm& o) const { return key() < o.key(); }
+  double flops() const { return 2.0 * static_cast<double>(batch) * m * n * k; }
+};
+
+bool column_major(const at::Tensor& t) {
+  const int64_t d = t.dim();
+  return t.size(d - 2) > 1 && t.size(d - 1) > 1 && t.stride(d - 2) == 1;
+}
+
+std::mutex recorded_mutex;
+std::map<Gemm, int64_t> recorded;
+
+std::unique_ptr<at::ObserverContext> record_gemm(const at::RecordFunction& fn) {
+  const std::string name = fn.name();
+  const bool with_input = name == "aten::addmm" || name == "aten::baddbmm";
+  if (!with_input && name != "aten::mm" && name != "aten::bmm") return nullptr;
+  const auto inputs = fn.inputs();
+  const size_t first = with_input ? 1 : 0;
+  if (inputs.size() < first + 2 || !inputs[first].isTensor() || !inputs[first + 1].isTensor()) return nullptr;
+  const auto& a = inputs[first].toTensor();
+  const auto& b = inputs[first + 1].toTensor();
+  Gemm g;
+  g.op = name;
+  const bool batched = a.dim() == 3;
+  g.batch = batched ? a.size(0) : 1;
+  g.m = a.size(a.dim() - 2);
+  g.k = a.size(a.dim() - 1);
+  g.n = b.size(b.dim() - 1);
+  g.a_transposed = column_major(a);
+  g.b_transposed = column_major(b);
+  g.bias = with_input;
+  std::lock_guard<std::mutex> lock(recorded_mutex);
+  ++recorded[g];
+  return nullptr;
+}
+
+at::Tensor operand(int64_t batch, int64_t rows, int64_t cols, bool transposed) {
+  auto t = transposed ? torch::rand({batch, cols, rows}).transpose(1, 2) : torch::rand({batch, rows, cols});
+  return batch == 1 ? t.squeeze(0) : t;
+}
+
+// Median seconds of one product of this shape and layout, alone.
+double time_alone(const Gemm& g) {
+  const auto a = operand(g.batch, g.m, g.k, g.a_transposed);
+  const auto b = operand(g.batch, g.k, g.n, g.b_transposed);
+  const auto c = torch::rand(g.batch == 1 ? std::vector<int64_t>{g.m, g.n} : std::vector<int64_t>{g.batch, g.m, g.n});
+  auto out = torch::empty_like(c);
+  auto run = [&] {
+    if (g.batch > 1) {
+      g.bias ? torch::baddbmm_out(out, c, a, b) : torch::bmm_out(out, a, b);
+    } else {
+      g.bias ? torch::addmm_out(out, c, a, b) : torch::mm_out(out, a, b);
+    }
+  };
+  run();
+  const int repeats = std::clamp(static_cast<int>(2e9 / std::max(g.flops(), 1.0)), 5, 200);
+  return bench::median_seconds(repeats, run);
+}
+
+double blas_rate_gflops() {
+  constexpr int64_t kM = 2708, kK = 1433, kN = 1024;  // bench_blas's product
+  const auto a = torch::rand({kM, kK});
+  const auto b = torch::rand({kK, kN});
+  auto c = torch::empty({kM, kN});
+  torch::mm_out(c, a, b);
+  const auto t = bench::sorted_seconds(20, [&] { torch::mm_out(c, a, b); });
+  return 2.0 * kM * kK * kN * 1e-9 / t.front();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"A full-batch GraphMAE2 epoch against the time of its dense products"};
+  std::string dataset = "cora", config;
+  std::vector<std::string> sets;
+  int threads = 1, epochs = 20;
+  app.add_option("--dataset", dataset, "dataset name, .h5 cache or synthetic:KEYS");
+  app.add_option("--config", config, "GraphMAE2 config (default: configs/<dataset>.yaml)");
+  app.add_option("--set", sets, "KEY=VALUE overrides of the config (repeatable)");
+  app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "timed epochs")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    at::set_num_threads(threads);
+    if (config.empty()) config = std::string(GRAPHMAE2_SOURCE_DIR) + "/configs/" + dataset + ".yaml";
+    const auto data = ds::load_node_dataset(dataset, ds::resolve_data_root(std::nullopt), {});
+    gm::GraphMAE2Config cfg;
+    cfg.apply_file(config);
+    cfg.apply_overrides(bench::split_overrides(sets));
+    cfg.dataset = data.name;
+    cfg.num_threads = threads;
+    const auto input = gm::prepare_inputs(data, cfg);
+    const auto dir = std::filesystem::temp_directory_path() / ("bench_epoch_gemm_" + std::to_string(getpid()));
+    gm::TrainerOptions options;
+    options.seed_dir = dir;
+    options.progress = false;
+    auto train = [&](int64_t max_epoch) {
+      std::filesystem::remove_all(dir);
+      cfg.max_epoch = max_epoch;
+      cfg.validate();
+      return gm::train_graphmae2(cfg, input, 0, options);
+    };
+
+    train(3);
+    const auto timed = train(epochs);
+    const double epoch_seconds = timed.seconds / static_cast<double>(timed.epochs_run);
+
+    const auto handle = at::addGlobalCallback(at::RecordFunctionCallback(&record_gemm).needsInputs(true));
+    const auto recorded_run = train(2);
+    at::removeCallback(handle);
+    std::filesystem::remove_all(dir);
+
+    const double steps = static_cast<double>(recorded_run.steps_run);
+    double flops = 0, gemm_seconds = 0;
+    nlohmann::ordered_json shapes = nlohmann::ordered_json::array();
+    for (const auto& [g, count] : recorded) {
+      const double per_step = static_cast<double>(count) / steps;
+      const double alone = time_alone(g);
+      flops += per_step * g.flops();
+      gemm_seconds += per_step * alone;
+      shapes.push_back({{"op", g.op}, {"batch", g.batch}, {"m", g.m}, {"n", g.n}, {"k", g.k},
+                        {"a_t", g.a_transposed}, {"b_t", g.b_transposed}, {"per_step", per_step},
+                        {"gflop_s_alone", g.flops() * 1e-9 / alone}});
+    }
+    const double rate = blas_rate_gflops();
+    nlohmann::ordered_json line{{"bench", "epoch_gemm"},
+                                {"dataset", data.name},
+                                {"config", config},
+                                {"set", sets},
+                                {"threads", threads},
+                                {"epochs", timed.epochs_run},
+                                {"epoch_seconds", epoch_seconds},
+                                {"gemm_gflop_per_step", flops * 1e-9},
+                                {"gemm_seconds", gemm_seconds},
+                                {"blas_gflops", rate},
+                                {"gemm_seconds_at_blas_rate", flops * 1e-9 / rate},
+                                {"epoch_over_gemm", epoch_seconds / gemm_seconds},
+                                {"epoch_over_gemm_at_blas_rate", epoch_seconds / (flops * 1e-9 / rate)},
+                                {"peak_rss_mib", bench::peak_rss_mib()},
+                                {"shapes", shapes}};
+    std::cout << line.dump() << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_epoch_gemm: " << e.what() << "\n";
+    return 1;
+  }
+}
