@@ -6,6 +6,7 @@
 //                                          else a random graph of Cora's size)
 
 #include "datasets/planetoid.h"
+#include "graph/ops/dropout.h"
 #include "graph/ops/segment_softmax.h"
 #include "graph/ops/spmm.h"
 
@@ -122,6 +123,23 @@ void BM_SegmentSoftmax(benchmark::State& state, bool backward) {
   label(state);
 }
 
+// Dropout of Cora's masked rows' input ([1354, 1433], GraphMAE2's token rows at in_drop 0.2): torch's (one mt19937
+// draw per element, a stored mask) vs graph::dropout (Philox, mask recomputed), forward + backward.
+void BM_Dropout(benchmark::State& state) {
+  auto x = torch::randn({1354, 1433}).requires_grad_();
+  const auto grad = torch::randn({1354, 1433});
+  for (auto _ : state) {
+    auto out = state.range(0) == kKernel
+                   ? graphmae2::graph::dropout(x, 0.2, true)
+                   : torch::nn::functional::dropout(x, torch::nn::functional::DropoutFuncOptions().p(0.2).training(true));
+    auto gx = torch::autograd::grad({out}, {x}, {grad});
+    benchmark::DoNotOptimize(gx[0].data_ptr());
+  }
+  state.counters["elements/s"] = benchmark::Counter(static_cast<double>(x.numel()),
+                                                    benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(state.range(0) == kKernel ? "graph::dropout (Philox)" : "torch dropout (mt19937)");
+}
+
 void args(benchmark::internal::Benchmark* b) {
   b->Arg(kTorchOps)->Arg(kKernel)->Unit(benchmark::kMicrosecond)->UseRealTime();
 }
@@ -129,5 +147,6 @@ BENCHMARK_CAPTURE(BM_Spmm, forward, false)->Apply(args)->Arg(kTorchScatter);
 BENCHMARK_CAPTURE(BM_Spmm, forward_backward, true)->Apply(args)->Arg(kTorchScatter);
 BENCHMARK_CAPTURE(BM_SegmentSoftmax, forward, false)->Apply(args);
 BENCHMARK_CAPTURE(BM_SegmentSoftmax, forward_backward, true)->Apply(args);
+BENCHMARK(BM_Dropout)->Apply(args);
 
 }  // namespace

@@ -3,10 +3,7 @@
 #include "graph/ops/cpu/gat_attention_kernel.h"
 #include "graph/ops/cuda/gat_attention_bridge.h"
 #include "graph/ops/dispatch.h"
-
-#include <ATen/CPUGeneratorImpl.h>
-
-#include <mutex>
+#include "graph/ops/philox_inputs.h"
 
 namespace graphmae2::graph {
 
@@ -14,18 +11,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// A fresh Philox (seed, offset) from the device's default generator.
-std::pair<uint64_t, uint64_t> draw_philox_inputs(const torch::Tensor& like) {
-  return dispatch_by_device(
-      "gat_attention", like,
-      [&] {
-        auto generator = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(generator.mutex());
-        return std::pair<uint64_t, uint64_t>{generator.get<at::CPUGeneratorImpl>()->random64(), 0};
-      },
-      [&] { return cuda::gat_attention_philox_inputs(like.device()); });
-}
 
 class GatAttention : public torch::autograd::Function<GatAttention> {
  public:
@@ -104,7 +89,7 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
   TORCH_CHECK(options.dropout() >= 0 && options.dropout() < 1, "gat_attention: dropout must be in [0, 1), got ",
               options.dropout());
   std::pair<uint64_t, uint64_t> philox{0, 0};
-  if (options.dropout() > 0) philox = options.seed() ? std::pair{*options.seed(), uint64_t{0}} : draw_philox_inputs(feat);
+  if (options.dropout() > 0) philox = options.seed() ? std::pair{*options.seed(), uint64_t{0}} : draw_philox_inputs("gat_attention", feat);
   return GatAttention::apply(graph.indptr.contiguous(), graph.indices.contiguous(), feat.contiguous(),
                              el.contiguous(), er.contiguous(), options.negative_slope(), options.dropout(),
                              static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second));

@@ -50,4 +50,18 @@ GRAPHMAE2_HOST_DEVICE bool philox_keep(uint64_t seed, uint64_t offset, int64_t e
   return philox_uniform(philox_edge_bits(seed, offset, edge, head / 4, (heads + 3) / 4).v[head % 4]) >= rate;
 }
 
+/// The dropout threshold on 24-bit uniforms: u = (bits >> 8) / 2^24 >= rate  <=>  (bits >> 8) >= ceil(rate * 2^24),
+/// rate as a float (exact in double).
+GRAPHMAE2_HOST_DEVICE uint32_t philox_dropout_threshold(double rate) {
+  const double scaled = static_cast<double>(static_cast<float>(rate)) * 16777216.0;
+  const uint32_t floor_scaled = static_cast<uint32_t>(scaled);
+  return floor_scaled + (static_cast<double>(floor_scaled) < scaled ? 1u : 0u);
+}
+
+/// The bits of elements [4 * block, 4 * block + 4) of a dropout mask: element i keeps iff
+/// (philox_element_bits(seed, offset, i / 4).v[i % 4] >> 8) >= philox_dropout_threshold(rate).
+GRAPHMAE2_HOST_DEVICE Philox4x32 philox_element_bits(uint64_t seed, uint64_t offset, int64_t block) {
+  return philox_edge_bits(seed, offset, block, 0, 1);
+}
+
 }  // namespace graphmae2::graph

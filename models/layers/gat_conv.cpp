@@ -1,5 +1,6 @@
 #include "models/layers/gat_conv.h"
 
+#include "graph/ops/dropout.h"
 #include "graph/ops/gat_attention.h"
 #include "graph/ops/segment_softmax.h"
 #include "graph/ops/spmm.h"
@@ -73,7 +74,7 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::project_and_attend(const gr
               ", expected [", graph.num_cols, ", ", options.in_features(), "]");
   TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ",
               graph.num_cols, " source nodes");
-  auto h = F::dropout(x, F::DropoutFuncOptions().p(options.feat_drop()).training(is_training()));
+  auto h = graph::dropout(x, options.feat_drop(), is_training());
   return attend(graph, fc(h), h, with_attention);
 }
 
@@ -107,7 +108,7 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
               "GATConv: input has shape ", x.sizes(), ", expected [", graph.num_cols, ", ", o.in_features(), "]");
   // One head: sum_j a_ij W h_j = W sum_j a_ij h_j and <W h_j, a> = <h_j, W^T a>, so only the selected rows
   // are projected (the decoder's output width is the input's, 1433 on Cora: the costly product).
-  auto h = F::dropout(x, F::DropoutFuncOptions().p(o.feat_drop()).training(is_training()));
+  auto h = graph::dropout(x, o.feat_drop(), is_training());
   const auto block = graph::select_rows(graph, rows);
   const auto& local = block.graph;
   const auto& w = fc->weight;  // [out, in]

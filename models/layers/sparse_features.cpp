@@ -1,10 +1,9 @@
 #include "models/layers/sparse_features.h"
 
+#include "graph/ops/dropout.h"
 #include "graph/ops/spmm.h"
 
 namespace graphmae2::models::layers {
-
-namespace F = torch::nn::functional;
 
 SparseFeatures SparseFeatures::from_dense(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 2, "SparseFeatures: expected a 2-D feature matrix, got shape ", x.sizes());
@@ -86,14 +85,14 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
     values = values * keep.index_select(0, x.pattern.row_ids());
   }
   // Dropout of a zero is zero, so dropping the stored values draws the dense dropout's distribution.
-  values = F::dropout(values, F::DropoutFuncOptions().p(dropout).training(training));
+  values = graph::dropout(values, dropout, training);
   auto h = graph::spmm(x.pattern, values.unsqueeze(1), weight.t().contiguous().unsqueeze(1)).squeeze(1);
   if (replace && token.defined()) {
     const int64_t rows = token_nodes.size(0);
     torch::Tensor projected;
     if (training && dropout > 0) {
-      // The draws of F::dropout on the expanded token, in the same order: the same masks as the dense path.
-      auto keep = torch::empty({rows, x.num_features()}, values.options()).bernoulli_(1.0 - dropout).div_(1.0 - dropout);
+      // graph::dropout's scales: each row's entries dropped independently, as in the dense path.
+      auto keep = graph::dropout_scales({rows, x.num_features()}, dropout, values.options());
       projected = token_rows_linear(token, weight, keep);
     } else {
       projected = torch::mm(token, weight.t()).expand({rows, weight.size(0)});  // every row is the token's

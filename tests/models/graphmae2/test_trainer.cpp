@@ -329,14 +329,20 @@ TEST(Finetune, LearnsTheTinyDatasetAndLeavesThePretrainedEncoderUntouched) {
   auto data = graphmae2::testing::tiny_dataset(90, 12, 3, 3, 4);
   auto cfg = tiny_config();
   auto input = gm::prepare_inputs(data, cfg);
-  torch::manual_seed(0);
-  auto model = gm::build_model(cfg, data.feature_dim());
-  auto before = model->encoder->parameters()[0].clone();
-  auto r = graphmae2::models::eval::finetune(model->encoder, input.graph, input.features, data.labels, 3,
-                                             data.train_mask, data.val_mask, data.test_mask, {0.01, 0.0, 60, 0});
-  // Chance is 1/3; the random graph mixes classes, so a trained model sits well above chance, not at 100%.
-  EXPECT_GT(r.test_acc, 0.55);
-  EXPECT_TRUE(torch::equal(model->encoder->parameters()[0], before));
+  // Chance is 1/3; the random graph mixes classes, so a trained model sits well above chance, not at 100%. One
+  // seed's 27 test nodes scatter by about 0.07 (0.48-0.70 over 12 seeds), so the claim is on the mean of 4 seeds:
+  // about 0.56 with the seeds here, 3 standard errors above 0.45 and as many below it to chance.
+  double mean_acc = 0;
+  for (int seed = 0; seed < 4; ++seed) {
+    torch::manual_seed(seed);
+    auto model = gm::build_model(cfg, data.feature_dim());
+    auto before = model->encoder->parameters()[0].clone();
+    auto r = graphmae2::models::eval::finetune(model->encoder, input.graph, input.features, data.labels, 3,
+                                               data.train_mask, data.val_mask, data.test_mask, {0.01, 0.0, 60, 0});
+    mean_acc += r.test_acc / 4;
+    EXPECT_TRUE(torch::equal(model->encoder->parameters()[0], before)) << "seed " << seed;
+  }
+  EXPECT_GT(mean_acc, 0.45);
 }
 
 }  // namespace

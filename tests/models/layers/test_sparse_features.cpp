@@ -1,6 +1,7 @@
 // The sparse input projection against the dense path it replaces: fc(dropout(replace_rows(x, nodes, token))).
 
 #include "fixtures/graphmae2_batch.h"
+#include "graph/ops/dropout.h"
 #include "models/graphmae2/graphmae2.h"
 #include "models/layers/sparse_features.h"
 
@@ -102,8 +103,8 @@ TEST(TokenRowsLinear, EqualsTheProductOfTheDroppedTokenRowsInValueAndGradient) {
 }
 
 TEST(MaskedSparseLinear, WithDropoutEqualsTheDensePathUnderTheSameDraws) {
-  // The op drops the stored values first, then the token rows' entries (as F::dropout draws them): replaying
-  // those draws on the dense matrix gives the reference, value and gradient.
+  // The op drops the stored values first, then the token rows' entries (graph::dropout, one draw of the generator
+  // each): replaying those draws on the dense matrix gives the reference, value and gradient.
   const auto opts = torch::TensorOptions().dtype(torch::kDouble);
   const double p = 0.4;
   auto x = sparse_rows(12, 10, 0.3, torch::kDouble);
@@ -114,8 +115,8 @@ TEST(MaskedSparseLinear, WithDropoutEqualsTheDensePathUnderTheSameDraws) {
   torch::manual_seed(5);
   auto out = masked_sparse_linear(sparse, w, nodes, token, p, /*training=*/true);
   torch::manual_seed(5);
-  auto keep_values = torch::empty({sparse.values.numel()}, opts).bernoulli_(1 - p).div_(1 - p);
-  auto keep_rows = torch::empty({nodes.numel(), 10}, opts).bernoulli_(1 - p).div_(1 - p);
+  auto keep_values = graphmae2::graph::dropout_scales({sparse.values.numel()}, p, opts);
+  auto keep_rows = graphmae2::graph::dropout_scales({nodes.numel(), 10}, p, opts);
   auto dropped = SparseFeatures{sparse.pattern, sparse.values * keep_values}.to_dense();
   auto w_ref = w.detach().clone().requires_grad_();
   auto token_ref = token.detach().clone().requires_grad_();

@@ -1,0 +1,77 @@
+#include "graph/ops/dropout.h"
+
+#include "graph/ops/cpu/dropout_kernel.h"
+#include "graph/ops/cuda/dropout_bridge.h"
+#include "graph/ops/dispatch.h"
+#include "graph/ops/philox_inputs.h"
+
+namespace graphmae2::graph {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+torch::Tensor run(const torch::Tensor& in, const torch::Tensor& like, const cpu::DropoutParams& params) {
+  return dispatch_by_device(
+      "dropout", like, [&] { return cpu::dropout_forward(in, like, params); },
+      [&] { return cuda::dropout_forward(in, like, params); });
+}
+
+class Dropout : public torch::autograd::Function<Dropout> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, double rate, int64_t seed,
+                               int64_t offset) {
+    ctx->saved_data["rate"] = rate;
+    ctx->saved_data["seed"] = seed;
+    ctx->saved_data["offset"] = offset;
+    const cpu::DropoutParams params{rate, static_cast<uint64_t>(seed), static_cast<uint64_t>(offset)};
+    return run(x, x, params);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // The same mask, recomputed: d(out)/d(x) is the scale of each element.
+    const cpu::DropoutParams params{ctx->saved_data["rate"].toDouble(),
+                                    static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
+                                    static_cast<uint64_t>(ctx->saved_data["offset"].toInt())};
+    return {run(grads[0], grads[0], params), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+void check_supported(const torch::Tensor& like, double p) {
+  TORCH_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got ", p);
+  TORCH_CHECK(like.is_cpu() || like.is_cuda(), "dropout: unsupported device ", like.device());
+  const auto dtype = like.scalar_type();
+  const bool float_type = dtype == torch::kFloat || dtype == torch::kDouble;
+  const bool half_type = dtype == torch::kHalf || dtype == torch::kBFloat16;
+  TORCH_CHECK(float_type || (half_type && like.is_cuda()), "dropout: expected float32 or float64",
+              like.is_cuda() ? " (or float16/bfloat16 on CUDA)" : "", ", got ", dtype, " on ", like.device());
+}
+
+}  // namespace
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
+  TORCH_CHECK(x.defined(), "dropout: the input is undefined");
+  check_supported(x, p);
+  if (!training || p == 0 || x.numel() == 0) return x;
+  const auto [seed, offset] = draw_philox_inputs("dropout", x);
+  return dropout_with_seed(x, p, seed, offset);
+}
+
+torch::Tensor dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed, uint64_t offset) {
+  TORCH_CHECK(x.defined(), "dropout: the input is undefined");
+  check_supported(x, p);
+  if (p == 0 || x.numel() == 0) return x;
+  return Dropout::apply(x, p, static_cast<int64_t>(seed), static_cast<int64_t>(offset));
+}
+
+torch::Tensor dropout_scales(at::IntArrayRef sizes, double p, const torch::TensorOptions& options) {
+  const auto like = torch::empty({0}, options);
+  check_supported(like, p);
+  if (p == 0) return torch::ones(sizes, options);
+  const auto [seed, offset] = draw_philox_inputs("dropout", like);
+  // An expanded scalar carries the shape, dtype and device without allocating.
+  return run(torch::Tensor(), like.new_empty({1}).expand(sizes), cpu::DropoutParams{p, seed, offset});
+}
+
+}  // namespace graphmae2::graph
