@@ -2,6 +2,7 @@
 
 #include "graph/transforms.h"
 #include "models/engine/device_memory.h"
+#include "models/engine/fused_adam.h"
 #include "models/engine/prefetch.h"
 #include "models/ssl/ema.h"
 
@@ -15,12 +16,12 @@ namespace graphmae2::models::graphmae2 {
 
 namespace {
 
+// One pass per parameter (engine::FusedAdam); its state is torch::optim::Adam's, so older checkpoints resume.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const GraphMAE2Config& cfg, std::vector<torch::Tensor> params) {
   if (cfg.optimizer == OptimizerKind::adamw) {
-    return std::make_unique<torch::optim::AdamW>(params,
-                                                 torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+    return std::make_unique<engine::FusedAdamW>(params, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
   }
-  return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  return std::make_unique<engine::FusedAdam>(params, torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
 }
 
 }  // namespace
