@@ -62,6 +62,15 @@ torch::Tensor replace_rows(const torch::Tensor& x, const torch::Tensor& nodes, c
   return token.defined() ? out + ind * token : out;
 }
 
+torch::Tensor unmasked_nodes(int64_t n, const torch::Tensor& mask_nodes) {
+  TORCH_CHECK(mask_nodes.dim() == 1 && mask_nodes.size(0) <= n, "unmasked_nodes: ", mask_nodes.sizes(),
+              " masked nodes of ", n);
+  auto masked = torch::zeros({n}, mask_nodes.options().dtype(torch::kInt32));
+  masked.index_fill_(0, mask_nodes, 1);
+  // A stable sort puts the unmasked ids first, ascending; their count is known here, so nothing is read back.
+  return torch::argsort(masked, /*stable=*/true).narrow(0, 0, n - mask_nodes.size(0));
+}
+
 torch::Tensor random_subset(int64_t n, double rate, const torch::Device& device) {
   TORCH_CHECK(rate >= 0.0 && rate <= 1.0, "mask rate must be in [0, 1], got ", rate);
   auto perm = torch::randperm(n, torch::TensorOptions().dtype(torch::kInt64).device(device));
@@ -156,16 +165,21 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
   }
 
   if (loss.use_reconstruction) {
-    auto origin_rep = encoder_to_decoder->forward(enc_rep);
     auto x_init = x.index_select(0, plan.mask_nodes);
     auto criterion = [&](const torch::Tensor& a, const torch::Tensor& b) {
       return loss.loss_fn == ReconstructionLoss::sce ? ssl::sce_loss(a, b, loss.alpha_l) : ssl::mse_loss(a, b);
     };
     if (loss.remask_method == RemaskMethod::fixed) {
-      auto rep = replace_rows(origin_rep, plan.mask_nodes, torch::Tensor());
+      // The decoder sees zeros on the masked rows, so only the others go through encoder_to_decoder: the same
+      // values as projecting every row and zeroing (the reference), at about half of that product and its
+      // backward.
+      const auto keep = unmasked_nodes(n, plan.mask_nodes);
+      auto rep = torch::zeros({n, options.num_hidden()}, enc_rep.options())
+                     .index_copy(0, keep, encoder_to_decoder->forward(enc_rep.index_select(0, keep)));
       out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));
     } else {
       TORCH_CHECK(!plan.remask_nodes.empty(), "GraphMAE2: random remask needs at least one remask view");
+      auto origin_rep = encoder_to_decoder->forward(enc_rep);
       for (const auto& remask : plan.remask_nodes) {
         auto rep = replace_rows(origin_rep, remask, dec_mask_token);
         out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));

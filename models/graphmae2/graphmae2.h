@@ -136,6 +136,9 @@ TORCH_MODULE(GraphMAE2);
 /// reference's `x[nodes] = 0; x[nodes] += token`. Differentiable w.r.t. x and token.
 torch::Tensor replace_rows(const torch::Tensor& x, const torch::Tensor& nodes, const torch::Tensor& token);
 
+/// The ids in [0, n) not in `mask_nodes` (distinct ids), ascending, without a host read.
+torch::Tensor unmasked_nodes(int64_t n, const torch::Tensor& mask_nodes);
+
 /// Draws a random permutation and returns its first int(rate * n) entries (the reference's masking).
 torch::Tensor random_subset(int64_t n, double rate, const torch::Device& device);
 

@@ -103,6 +103,51 @@ TEST(GraphMAE2, LossTermsAndBranchSwitches) {
   EXPECT_THROW(model->forward(graphmae2::testing::batch_of(g, x, targets), plan, cfg), c10::Error);
 }
 
+TEST(GraphMAE2, UnmaskedNodesAreTheComplementInOrder) {
+  for (int64_t n : {1, 7, 50}) {
+    for (double rate : {0.0, 0.3, 1.0}) {
+      const auto mask = g2::random_subset(n, rate, torch::kCPU);
+      std::set<int64_t> masked;
+      for (int64_t i = 0; i < mask.size(0); ++i) masked.insert(mask[i].item<int64_t>());
+      std::vector<int64_t> expected;
+      for (int64_t v = 0; v < n; ++v) {
+        if (!masked.count(v)) expected.push_back(v);
+      }
+      const auto got = g2::unmasked_nodes(n, mask);
+      ASSERT_EQ(got.size(0), static_cast<int64_t>(expected.size())) << "n " << n << " rate " << rate;
+      for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(got[i].item<int64_t>(), expected[i]);
+    }
+  }
+}
+
+TEST(GraphMAE2, FixedRemaskEqualsTheReferencesProjectThenZero) {
+  // The reference projects every row through encoder_to_decoder and zeroes the masked ones; the model projects
+  // only the unmasked rows. Same loss and gradients (float64, no dropout).
+  torch::manual_seed(9);
+  auto model = small_model();
+  model->to(torch::kDouble);
+  model->eval();
+  auto g = ring(12);
+  auto x = torch::rand({12, 6}, torch::kDouble);
+  auto targets = torch::arange(12, torch::kInt64);
+  g2::MaskPlan plan{g2::random_subset(12, 0.5, torch::kCPU), {}};
+  auto cfg = graphmae2::testing::fixed_remask();
+  cfg.use_latent = false;
+  auto out = model->forward(graphmae2::testing::batch_of(g, x, targets), plan, cfg);
+  out.total.backward();
+  const auto grad_e2d = model->encoder_to_decoder->weight.grad().clone();
+  const auto grad_fc0 = model->encoder->first_layer()->fc->weight.grad().clone();
+  model->zero_grad();
+  auto enc = model->encoder->forward(g, g2::replace_rows(x, plan.mask_nodes, model->enc_mask_token));
+  auto rep = g2::replace_rows(model->encoder_to_decoder->forward(enc), plan.mask_nodes, torch::Tensor());
+  auto rec = model->decoder->forward(g, rep).index_select(0, plan.mask_nodes);
+  auto expected = graphmae2::models::ssl::sce_loss(x.index_select(0, plan.mask_nodes), rec, cfg.alpha_l);
+  expected.backward();
+  EXPECT_NEAR(out.reconstruction.item<double>(), expected.item<double>(), 1e-12);
+  EXPECT_TRUE(torch::allclose(grad_e2d, model->encoder_to_decoder->weight.grad(), 1e-10, 1e-12));
+  EXPECT_TRUE(torch::allclose(grad_fc0, model->encoder->first_layer()->fc->weight.grad(), 1e-10, 1e-12));
+}
+
 TEST(GraphMAE2, InfoNceLatentLossUsesTheSharedContrastiveLoss) {
   torch::manual_seed(8);
   auto model = small_model();
