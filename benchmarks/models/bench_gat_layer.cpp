@@ -10,6 +10,11 @@
 // after one warm-up (a GPU is synchronised around each). Memory: on a GPU torch's allocator peak during the
 // repeats; on the CPU the process's peak RSS and the RSS before the first forward (graph and input loaded), so
 // the layer's own peak is about their difference. Run one configuration per process.
+// Roofline (CPU; JSON "roofline_s"): the projection's three dense products ([N, in] x [in, H*D] forward, and the
+// two of its backward) each timed alone at the same thread count, plus the aggregation's feature traffic at a
+// measured bandwidth: forward reads one source row [H*D] per edge, backward reads one per edge twice more (the
+// transposed aggregation and the attention gradient), 3 x E x H x D x 4 bytes, at the rate of a large
+// out = a + b ("bandwidth_gb_s", 3 arrays of 256 MiB counted).
 
 #include "benchmarks/measure.h"
 #include "datasets/hdf5_io.h"
@@ -37,6 +42,23 @@ using graphmae2::benchmarks::peak_rss_mib;
 
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+double median_mm_seconds(int64_t m, int64_t k, int64_t n, bool a_t, bool b_t) {
+  const auto a = a_t ? torch::rand({k, m}).t() : torch::rand({m, k});
+  const auto b = b_t ? torch::rand({n, k}).t() : torch::rand({k, n});
+  auto c = torch::empty({m, n});
+  torch::mm_out(c, a, b);
+  return graphmae2::benchmarks::median_seconds(5, [&] { torch::mm_out(c, a, b); });
+}
+
+double bandwidth_gb_s() {
+  constexpr int64_t kFloats = int64_t{64} << 20;  // 256 MiB per array
+  const auto a = torch::rand({kFloats}), b = torch::rand({kFloats});
+  auto c = torch::empty({kFloats});
+  torch::add_out(c, a, b);
+  const double s = graphmae2::benchmarks::median_seconds(5, [&] { torch::add_out(c, a, b); });
+  return 3.0 * 4.0 * static_cast<double>(kFloats) / s * 1e-9;
 }
 
 }  // namespace
@@ -95,14 +117,27 @@ int main(int argc, char** argv) {
     engine::reset_peak_device_memory(device);
     const auto seconds = graphmae2::benchmarks::sorted_seconds(static_cast<int>(repeats), pass);
     const auto gpu = engine::peak_device_memory(device);
+    const double layer_peak_rss = peak_rss_mib();  // before the roofline's own arrays
+    double gemm_s = 0, bandwidth = 0, roofline_s = 0;
+    if (!device.is_cuda()) {
+      const int64_t width = heads * out_features;
+      gemm_s = median_mm_seconds(n, in_features, width, false, true) +  // x W^T
+               median_mm_seconds(width, n, in_features, true, false) +  // grad_W = g^T x
+               median_mm_seconds(n, width, in_features, false, false);  // grad_x = g W
+      bandwidth = bandwidth_gb_s();
+      const double bytes = 3.0 * static_cast<double>(graph.num_edges()) * static_cast<double>(width) * 4.0;
+      roofline_s = gemm_s + bytes / (bandwidth * 1e9);
+    }
     std::printf("{\"peer\": \"graphmae2-%s\", \"device\": \"%s\", \"nodes\": %lld, \"edges\": %lld, \"in\": %lld, "
                 "\"heads\": %lld, \"out\": %lld, \"threads\": %d, \"median_s\": %.4f, \"min_s\": %.4f, "
-                "\"peak_rss_mib\": %.0f, \"baseline_rss_mib\": %.0f, \"peak_gpu_allocated_mib\": %.0f}\n",
+                "\"peak_rss_mib\": %.0f, \"baseline_rss_mib\": %.0f, \"peak_gpu_allocated_mib\": %.0f, "
+                "\"gemm_s\": %.4f, \"bandwidth_gb_s\": %.2f, \"roofline_s\": %.4f}\n",
                 attention.c_str(), device.str().c_str(), static_cast<long long>(n),
                 static_cast<long long>(graph.num_edges()), static_cast<long long>(in_features),
                 static_cast<long long>(heads), static_cast<long long>(out_features), threads,
-                seconds[seconds.size() / 2], seconds.front(), peak_rss_mib(), baseline_rss,
-                gpu ? static_cast<double>(gpu->allocated_bytes) / (1024.0 * 1024.0) : 0.0);
+                seconds[seconds.size() / 2], seconds.front(), layer_peak_rss, baseline_rss,
+                gpu ? static_cast<double>(gpu->allocated_bytes) / (1024.0 * 1024.0) : 0.0, gemm_s, bandwidth,
+                roofline_s);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "bench_gat_layer: " << e.what() << "\n";
