@@ -1,12 +1,12 @@
 #pragma once
 // Dropout whose mask is counter-based (Philox4x32-10, graph/ops/philox.h): element i of the contiguous input is
-// kept iff the 24-bit uniform of word i % 4 of block i / 4, keyed by a (seed, offset) drawn once per call from the
-// device's default generator, is >= p; kept elements are scaled by 1 / (1 - p). Nothing of the input's size is
-// stored for backward: the mask is recomputed from (seed, offset). The CPU and CUDA kernels draw the same mask for
-// the same (seed, offset), and torch::manual_seed repeats a run (checkpoints hold the generators).
-// Why not torch's dropout: on the CPU it draws one mt19937 number per element (serially on AMD CPUs, where
-// ATen's MKL Bernoulli path is off), ~9 ns per element: 5% of a Cora epoch and 11% of a 4,700-feature graph's,
-// and it keeps a mask as large as its input.
+// kept iff the top 24 bits of philox_dropout_bits(seed, offset, i), as a uniform in [0, 1), are >= p, where (seed,
+// offset) is drawn once per call from the device's default generator; kept elements are scaled by 1 / (1 - p).
+// Nothing of the input's size is stored for backward: the mask is recomputed from (seed, offset). The CPU and CUDA
+// kernels draw the same mask for the same (seed, offset), and torch::manual_seed repeats a run (checkpoints hold
+// the generators).
+// Why not torch's dropout: on the CPU it draws one mt19937 number per element, serially (ATen's MKL Bernoulli
+// path is for Intel CPUs only), and it keeps a mask as large as its input (bench_ops' BM_Dropout times both).
 
 #include <torch/torch.h>
 

@@ -58,10 +58,13 @@ GRAPHMAE2_HOST_DEVICE uint32_t philox_dropout_threshold(double rate) {
   return floor_scaled + (static_cast<double>(floor_scaled) < scaled ? 1u : 0u);
 }
 
-/// The bits of elements [4 * block, 4 * block + 4) of a dropout mask: element i keeps iff
-/// (philox_element_bits(seed, offset, i / 4).v[i % 4] >> 8) >= philox_dropout_threshold(rate).
-GRAPHMAE2_HOST_DEVICE Philox4x32 philox_element_bits(uint64_t seed, uint64_t offset, int64_t block) {
-  return philox_edge_bits(seed, offset, block, 0, 1);
+/// The 32 random bits of element i of a dropout mask (graph/ops/dropout.h). Elements go in chunks of 64, one chunk
+/// per 16 Philox blocks: element i uses word (i % 64) / 16 of block (i / 64) * 16 + i % 16, so each word of a
+/// chunk's 16 blocks covers 16 consecutive elements (a CPU kernel then compares and scales them in vector lanes).
+inline constexpr int64_t kDropoutChunk = 64;
+GRAPHMAE2_HOST_DEVICE uint32_t philox_dropout_bits(uint64_t seed, uint64_t offset, int64_t i) {
+  const int64_t block = (i / kDropoutChunk) * 16 + i % 16;
+  return philox_edge_bits(seed, offset, block, 0, 1).v[(i % kDropoutChunk) / 16];
 }
 
 }  // namespace graphmae2::graph

@@ -6,82 +6,122 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <type_traits>
+
+#ifdef GRAPHMAE2_X86_DISPATCH
+#include <immintrin.h>
+#endif
 
 namespace graphmae2::graph::cpu {
 
 namespace {
 
-// Philox blocks drawn together: the rounds run over this many counters in structure-of-arrays form, which the
-// compiler turns into vector multiplies (32 x 32 -> 64 bits, four or eight lanes).
-constexpr int64_t kChunk = 16;
+// A chunk of kDropoutChunk (64) elements takes 16 Philox blocks; their rounds run in structure-of-arrays form, which
+// the compiler turns into vector multiplies (32 x 32 -> 64 bits), and word w of the 16 blocks covers elements
+// [16 w, 16 w + 16) of the chunk (graph/ops/philox.h), so comparing and scaling is a vector loop too.
+constexpr int64_t kBlocksPerChunk = 16;
 
 struct Range {
-  int64_t begin, end;  // Philox blocks [begin, end)
+  int64_t begin, end;  // chunks [begin, end)
 };
 
-template <typename T>
-[[gnu::always_inline]] inline void dropout_blocks_impl(const T* __restrict in, T* __restrict out, int64_t n,
-                                                       Range blocks, const DropoutParams& p, uint32_t threshold,
+#ifdef GRAPHMAE2_X86_DISPATCH
+// factor[j] = scale if (words[j] >> 8) > limit - 1 else 0, for the 64 words of a chunk (4 x 16, word-major). GCC
+// leaves this compare scalar, so 8 lanes by hand; a separate function, as intrinsics cannot inline into the
+// baseline-compiled template.
+[[gnu::target("avx2,fma")]] void keep_factors_avx2(const uint32_t* words, int32_t limit, float scale, float* factor) {
+  const __m256i below = _mm256_set1_epi32(limit - 1);
+  const __m256 scales = _mm256_set1_ps(scale);
+  for (int64_t j = 0; j < kDropoutChunk; j += 8) {
+    const __m256i bits = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + j)), 8);
+    _mm256_storeu_ps(factor + j, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(bits, below)), scales));
+  }
+}
+#endif
+
+template <bool kAvx2, typename T>
+[[gnu::always_inline]] inline void dropout_chunks_impl(const T* __restrict in, T* __restrict out, int64_t n,
+                                                       Range chunks, const DropoutParams& p, uint32_t threshold,
                                                        T scale) {
   constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
   constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  for (int64_t b = blocks.begin; b < blocks.end; b += kChunk) {
-    const int64_t m = std::min(kChunk, blocks.end - b);
-    uint32_t c0[kChunk], c1[kChunk], c2[kChunk], c3[kChunk];
-    for (int64_t k = 0; k < kChunk; ++k) {
-      const uint64_t index = static_cast<uint64_t>(b + k);
-      c0[k] = static_cast<uint32_t>(index);
-      c1[k] = static_cast<uint32_t>(index >> 32);
-      c2[k] = static_cast<uint32_t>(p.offset);
-      c3[k] = static_cast<uint32_t>(p.offset >> 32);
+  for (int64_t chunk = chunks.begin; chunk < chunks.end; ++chunk) {
+    uint32_t c[4][kBlocksPerChunk];
+    for (int64_t k = 0; k < kBlocksPerChunk; ++k) {
+      const uint64_t index = static_cast<uint64_t>(chunk * kBlocksPerChunk + k);
+      c[0][k] = static_cast<uint32_t>(index);
+      c[1][k] = static_cast<uint32_t>(index >> 32);
+      c[2][k] = static_cast<uint32_t>(p.offset);
+      c[3][k] = static_cast<uint32_t>(p.offset >> 32);
     }
     uint32_t key0 = static_cast<uint32_t>(p.seed), key1 = static_cast<uint32_t>(p.seed >> 32);
     for (int round = 0; round < 10; ++round) {
-      for (int64_t k = 0; k < kChunk; ++k) {
-        const uint64_t p0 = static_cast<uint64_t>(kMul0) * c0[k];
-        const uint64_t p1 = static_cast<uint64_t>(kMul1) * c2[k];
-        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[k] ^ key0;
-        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[k] ^ key1;
-        c1[k] = static_cast<uint32_t>(p1);
-        c3[k] = static_cast<uint32_t>(p0);
-        c0[k] = n0;
-        c2[k] = n2;
+      for (int64_t k = 0; k < kBlocksPerChunk; ++k) {
+        const uint64_t p0 = static_cast<uint64_t>(kMul0) * c[0][k];
+        const uint64_t p1 = static_cast<uint64_t>(kMul1) * c[2][k];
+        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c[1][k] ^ key0;
+        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c[3][k] ^ key1;
+        c[1][k] = static_cast<uint32_t>(p1);
+        c[3][k] = static_cast<uint32_t>(p0);
+        c[0][k] = n0;
+        c[2][k] = n2;
       }
       key0 += kWeyl0;
       key1 += kWeyl1;
     }
-    const uint32_t* words[4] = {c0, c1, c2, c3};
-    const int64_t first = 4 * b;
-    const int64_t count = std::min<int64_t>(4 * m, n - first);
-    for (int64_t j = 0; j < count; ++j) {
-      const bool keep = (words[j % 4][j / 4] >> 8) >= threshold;
-      const T kept = in != nullptr ? in[first + j] * scale : scale;
-      out[first + j] = keep ? kept : T(0);
+    const int64_t first = chunk * kDropoutChunk;
+    if (first + kDropoutChunk <= n) {
+      // The keep flags as factors 0 or scale (signed compares: the 24-bit values fit), then one product per
+      // element; the AVX2 build compares 8 lanes at a time.
+      const auto limit = static_cast<int32_t>(threshold);
+      alignas(32) T factor[kDropoutChunk];
+#ifdef GRAPHMAE2_X86_DISPATCH
+      if constexpr (kAvx2 && std::is_same_v<T, float>) {
+        keep_factors_avx2(&c[0][0], limit, scale, factor);
+      } else
+#endif
+      {
+        for (int w = 0; w < 4; ++w) {
+          for (int64_t k = 0; k < kBlocksPerChunk; ++k) {
+            factor[16 * w + k] = static_cast<T>(static_cast<int32_t>(c[w][k] >> 8) >= limit) * scale;
+          }
+        }
+      }
+      if (in != nullptr) {
+        for (int64_t j = 0; j < kDropoutChunk; ++j) out[first + j] = in[first + j] * factor[j];
+      } else {
+        for (int64_t j = 0; j < kDropoutChunk; ++j) out[first + j] = factor[j];
+      }
+    } else {
+      for (int64_t j = 0; first + j < n; ++j) {
+        const T keep = (c[j / 16][j % 16] >> 8) >= threshold ? scale : T(0);
+        out[first + j] = in != nullptr ? in[first + j] * keep : keep;
+      }
     }
   }
 }
 
 template <typename T>
-void dropout_blocks_base(const T* in, T* out, int64_t n, Range blocks, const DropoutParams& p, uint32_t threshold,
+void dropout_chunks_base(const T* in, T* out, int64_t n, Range chunks, const DropoutParams& p, uint32_t threshold,
                          T scale) {
-  dropout_blocks_impl(in, out, n, blocks, p, threshold, scale);
+  dropout_chunks_impl<false>(in, out, n, chunks, p, threshold, scale);
 }
 
 #ifdef GRAPHMAE2_X86_DISPATCH
 template <typename T>
-[[gnu::target("avx2,fma")]] void dropout_blocks_avx2(const T* in, T* out, int64_t n, Range blocks,
+[[gnu::target("avx2,fma")]] void dropout_chunks_avx2(const T* in, T* out, int64_t n, Range chunks,
                                                      const DropoutParams& p, uint32_t threshold, T scale) {
-  dropout_blocks_impl(in, out, n, blocks, p, threshold, scale);
+  dropout_chunks_impl<true>(in, out, n, chunks, p, threshold, scale);
 }
 #endif
 
 template <typename T>
-void dropout_blocks(const T* in, T* out, int64_t n, Range blocks, const DropoutParams& p, uint32_t threshold,
+void dropout_chunks(const T* in, T* out, int64_t n, Range chunks, const DropoutParams& p, uint32_t threshold,
                     T scale) {
 #ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx2_fma()) return dropout_blocks_avx2(in, out, n, blocks, p, threshold, scale);
+  if (has_avx2_fma()) return dropout_chunks_avx2(in, out, n, chunks, p, threshold, scale);
 #endif
-  dropout_blocks_base(in, out, n, blocks, p, threshold, scale);
+  dropout_chunks_base(in, out, n, chunks, p, threshold, scale);
 }
 
 }  // namespace
@@ -99,8 +139,8 @@ torch::Tensor dropout_forward(const torch::Tensor& in, const torch::Tensor& like
     const scalar_t scale = static_cast<scalar_t>(1.0 / (1.0 - params.rate));
     const scalar_t* ip = input.defined() ? input.data_ptr<scalar_t>() : nullptr;
     scalar_t* op = out.data_ptr<scalar_t>();
-    at::parallel_for(0, (n + 3) / 4, 1 << 13, [&](int64_t b0, int64_t b1) {
-      dropout_blocks(ip, op, n, Range{b0, b1}, params, threshold, scale);
+    at::parallel_for(0, (n + kDropoutChunk - 1) / kDropoutChunk, 512, [&](int64_t c0, int64_t c1) {
+      dropout_chunks(ip, op, n, Range{c0, c1}, params, threshold, scale);
     });
   });
   return out;

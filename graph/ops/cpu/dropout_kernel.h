@@ -13,7 +13,8 @@ struct DropoutParams {
 };
 
 /// out[i] = keep(i) * in[i] / (1 - rate) over a contiguous float32/float64 tensor; with `in` undefined, the scales
-/// themselves (a new tensor like `like`). keep(i) as graph/ops/philox.h's philox_element_bits defines it.
+/// themselves (a new tensor like `like`). keep(i) iff (philox_dropout_bits(seed, offset, i) >> 8) >=
+/// philox_dropout_threshold(rate) (graph/ops/philox.h).
 torch::Tensor dropout_forward(const torch::Tensor& in, const torch::Tensor& like, const DropoutParams& params);
 
 }  // namespace graphmae2::graph::cpu

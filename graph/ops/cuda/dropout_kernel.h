@@ -11,7 +11,7 @@
 namespace graphmae2::graph::cuda {
 
 /// out[i] = keep(i) * in[i] / (1 - rate) for i < n (in == nullptr: the scales themselves), keep(i) as
-/// graph/ops/philox.h's philox_element_bits defines it: the mask the CPU kernel draws for the same seed and offset.
+/// graph/ops/philox.h's philox_dropout_bits defines it: the mask the CPU kernel draws for the same seed and offset.
 template <typename T>
 void launch_dropout(const T* in, T* out, int64_t n, double rate, uint64_t seed, uint64_t offset, cudaStream_t stream);
 

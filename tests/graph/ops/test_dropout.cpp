@@ -17,7 +17,7 @@ torch::Tensor reference_scales(int64_t n, double rate, uint64_t seed, uint64_t o
   auto out = torch::empty({n}, torch::kDouble);
   const double threshold = std::ceil(static_cast<double>(static_cast<float>(rate)) * 16777216.0);
   for (int64_t i = 0; i < n; ++i) {
-    const uint32_t bits = g::philox_element_bits(seed, offset, i / 4).v[i % 4];
+    const uint32_t bits = g::philox_dropout_bits(seed, offset, i);
     out[i] = static_cast<double>(bits >> 8) >= threshold ? 1.0 / (1.0 - rate) : 0.0;
   }
   return out;
@@ -26,7 +26,7 @@ torch::Tensor reference_scales(int64_t n, double rate, uint64_t seed, uint64_t o
 }  // namespace
 
 TEST(Dropout, KernelEqualsAPlainLoopOverPhilox) {
-  for (int64_t n : {1, 3, 4, 5, 63, 64, 65, 1001, 40000}) {  // sizes across the kernel's 4-element blocks and chunks
+  for (int64_t n : {1, 3, 16, 17, 63, 64, 65, 1001, 40000}) {  // sizes across the kernel's 64-element chunks
     for (double rate : {0.1, 0.5, 0.9}) {
       const uint64_t seed = 0x0123456789ABCDEFull + static_cast<uint64_t>(n), offset = 12;
       const auto expected = reference_scales(n, rate, seed, offset);
