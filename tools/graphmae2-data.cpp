@@ -16,6 +16,7 @@
 #include "graph/ops/local_clustering.h"
 #include "graph/transforms.h"
 #include "models/engine/cli.h"
+#include "models/engine/openmp_wait.h"
 #include "models/engine/progress.h"
 
 #include <ATen/Parallel.h>
@@ -250,6 +251,7 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  graphmae2::models::engine::exec_with_short_openmp_spin(argv);
   Args args;
   try {
     args = parse(argc, argv);

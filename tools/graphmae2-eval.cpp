@@ -4,6 +4,7 @@
 #include "datasets/registry.h"
 #include "models/engine/checkpoint.h"
 #include "models/engine/cli.h"
+#include "models/engine/openmp_wait.h"
 #include "models/engine/progress.h"
 #include "models/eval/finetune.h"
 #include "models/eval/linear_probe.h"
@@ -39,6 +40,7 @@ const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.
 }  // namespace
 
 int main(int argc, char** argv) {
+  graphmae2::models::engine::exec_with_short_openmp_spin(argv);
   try {
     engine::CommandLine cli("graphmae2-eval");
     cli.value("dataset", "dataset").value("checkpoint", "checkpoint").value("embeddings", "embeddings .h5")

@@ -4,6 +4,7 @@
 #include "datasets/registry.h"
 #include "models/engine/cli.h"
 #include "models/engine/loop.h"
+#include "models/engine/openmp_wait.h"
 #include "models/graphmae2/config.h"
 #include "models/graphmae2/experiment.h"
 #include "models/graphmae2/trainer.h"
@@ -45,6 +46,7 @@ const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [-
 }  // namespace
 
 int main(int argc, char** argv) {
+  graphmae2::models::engine::exec_with_short_openmp_spin(argv);
   try {
     engine::CommandLine cli("graphmae2-train");
     cli.value("config", "YAML config").value("seeds", "seed list").value("out", "output folder")

@@ -7,6 +7,7 @@
 
 #include "models/engine/cli.h"
 #include "models/engine/loop.h"
+#include "models/engine/openmp_wait.h"
 #include "models/mocov3/config.h"
 #include "models/mocov3/experiment.h"
 
@@ -44,6 +45,7 @@ void usage(std::ostream& os) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  graphmae2::models::engine::exec_with_short_openmp_spin(argv);
   engine::ParsedArgs args;
   m3::MoCoV3Config cfg;
   try {
