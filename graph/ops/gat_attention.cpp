@@ -22,7 +22,8 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
     auto [out, lse] = dispatch_by_device(
         "gat_attention", feat, [&] { return cpu::gat_attention_forward(indptr, indices, feat, el, er, params); },
         [&] { return cuda::gat_attention_forward(indptr, indices, feat, el, er, params); });
-    ctx->save_for_backward({indptr, indices, feat, el, er, out, lse});
+    // The CPU backward rebuilds <grad_out, out> from its per-edge products; the CUDA one still reads out.
+    ctx->save_for_backward({indptr, indices, feat, el, er, feat.is_cuda() ? out : torch::Tensor(), lse});
     ctx->saved_data["negative_slope"] = negative_slope;
     ctx->saved_data["dropout"] = dropout;
     ctx->saved_data["seed"] = seed;

@@ -162,7 +162,11 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGrap
     a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
     rst = graph::spmm(graph, a, feat_src);
   }
-  if (bias.defined()) rst = rst + bias.view({1, heads, out});
+  if (bias.defined()) {
+    // In place where nothing keeps the op's output for backward (the fused op on the CPU): one [R, H, D] less.
+    const bool output_unsaved = o.fused_attention() && !with_attention && rst.is_cpu();
+    rst = output_unsaved ? rst.add_(bias.view({1, heads, out})) : rst + bias.view({1, heads, out});
+  }
   if (res_fc) {
     auto h_dst = num_dst == graph.num_cols ? h : h.narrow(0, 0, num_dst);
     rst = rst + res_fc(h_dst).view({num_dst, heads, out});

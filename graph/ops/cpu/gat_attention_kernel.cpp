@@ -143,9 +143,10 @@ template <typename T>
   }
 }
 
-// Per row: the softmax gradient needs sum_e a_e dA_e = <grad_out_r, out_r> (out is that same weighted sum).
-// A first pass over the edges rebuilds each logit's input and attention (parked in the output buffers), a second
-// takes <grad_out, feat[src]> per edge and head and writes the dropped-out attention and the logit gradient.
+// Per row: the softmax gradient needs sum_e a_e dA_e, which is <grad_out_r, out_r>; it is summed here from the
+// per-edge products <grad_out_r, feat[src]> backward takes anyway, so the forward's output need not be kept.
+// Pass 1 rebuilds each edge's attention (parked in `attention`), pass 2 takes the products (parked in
+// `grad_logit`) and their weighted sum, pass 3 writes the dropped-out attention and the logit gradients.
 template <typename T>
 [[gnu::always_inline]] inline void backward_rows_impl(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
   const ForwardArgs<T>& a = b.fwd;
@@ -160,29 +161,32 @@ template <typename T>
     const T* g = b.grad_out + r * H * D;
     const T* er_r = a.er + r * H;
     const T* lse_r = a.lse + r * H;
-    for (int64_t h = 0; h < H; ++h) dot_out[h] = dot(g + h * D, a.out + (r * H + h) * D, D);
     for (int64_t i = e_begin; i < e_end; ++i) {
       if (i + kPrefetchDistance < e_end) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
       const T* el_s = a.el + a.indices[i] * H;
-      for (int64_t h = 0; h < H; ++h) {
-        const T pre = el_s[h] + er_r[h];
-        b.grad_logit[i * H + h] = pre;
-        b.attention[i * H + h] = std::exp(logit(pre) - lse_r[h]);
-      }
+      for (int64_t h = 0; h < H; ++h) b.attention[i * H + h] = std::exp(logit(el_s[h] + er_r[h]) - lse_r[h]);
     }
-    T* grad_er_r = b.grad_er + r * H;
-    std::fill(grad_er_r, grad_er_r + H, T(0));
+    std::fill(dot_out.begin(), dot_out.end(), T(0));
     const uint8_t* kept_row = keep.of_edges(e_begin, e_end);
     for (int64_t i = e_begin; i < e_end; ++i) {
       const T* f = a.feat + a.indices[i] * H * D;
       const uint8_t* kept = kept_row + (i - e_begin) * H;
       for (int64_t h = 0; h < H; ++h) {
-        const T pre = b.grad_logit[i * H + h], attention = b.attention[i * H + h];
-        const T k = kept[h] ? keep_scale : T(0);
-        const T grad_attention = k != 0 ? k * dot(g + h * D, f + h * D, D) : T(0);
-        const T grad_z = attention * (grad_attention - dot_out[h]);
-        const T grad_pre = pre > 0 ? grad_z : grad_z * slope;
-        b.attention[i * H + h] = attention * k;
+        const T grad_attention = kept[h] ? keep_scale * dot(g + h * D, f + h * D, D) : T(0);
+        b.grad_logit[i * H + h] = grad_attention;
+        dot_out[h] += b.attention[i * H + h] * grad_attention;
+      }
+    }
+    T* grad_er_r = b.grad_er + r * H;
+    std::fill(grad_er_r, grad_er_r + H, T(0));
+    for (int64_t i = e_begin; i < e_end; ++i) {
+      const T* el_s = a.el + a.indices[i] * H;
+      const uint8_t* kept = kept_row + (i - e_begin) * H;
+      for (int64_t h = 0; h < H; ++h) {
+        const T attention = b.attention[i * H + h];
+        const T grad_z = attention * (b.grad_logit[i * H + h] - dot_out[h]);
+        const T grad_pre = el_s[h] + er_r[h] > 0 ? grad_z : grad_z * slope;
+        b.attention[i * H + h] = kept[h] ? attention * keep_scale : T(0);
         b.grad_logit[i * H + h] = grad_pre;
         grad_er_r[h] += grad_pre;
       }
@@ -222,7 +226,8 @@ ForwardArgs<T> forward_args(const torch::Tensor& indptr, const torch::Tensor& in
                             const torch::Tensor& el, const torch::Tensor& er, const GatAttentionParams& params,
                             const torch::Tensor& out, const torch::Tensor& lse) {
   return {indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), feat.data_ptr<T>(), el.data_ptr<T>(),
-          er.data_ptr<T>(), feat.size(1), feat.size(2), params, out.data_ptr<T>(), lse.data_ptr<T>()};
+          er.data_ptr<T>(), feat.size(1), feat.size(2), params, out.defined() ? out.data_ptr<T>() : nullptr,
+          lse.data_ptr<T>()};
 }
 
 }  // namespace
