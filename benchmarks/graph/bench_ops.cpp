@@ -129,9 +129,9 @@ void BM_Dropout(benchmark::State& state) {
   auto x = torch::randn({1354, 1433}).requires_grad_();
   const auto grad = torch::randn({1354, 1433});
   for (auto _ : state) {
-    auto out = state.range(0) == kKernel
-                   ? graphmae2::graph::dropout(x, 0.2, true)
-                   : torch::nn::functional::dropout(x, torch::nn::functional::DropoutFuncOptions().p(0.2).training(true));
+    namespace F = torch::nn::functional;
+    auto out = state.range(0) == kKernel ? graphmae2::graph::dropout(x, 0.2, true)
+                                         : F::dropout(x, F::DropoutFuncOptions().p(0.2).training(true));
     auto gx = torch::autograd::grad({out}, {x}, {grad});
     benchmark::DoNotOptimize(gx[0].data_ptr());
   }

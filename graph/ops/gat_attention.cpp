@@ -90,7 +90,9 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
   TORCH_CHECK(options.dropout() >= 0 && options.dropout() < 1, "gat_attention: dropout must be in [0, 1), got ",
               options.dropout());
   std::pair<uint64_t, uint64_t> philox{0, 0};
-  if (options.dropout() > 0) philox = options.seed() ? std::pair{*options.seed(), uint64_t{0}} : draw_philox_inputs("gat_attention", feat);
+  if (options.dropout() > 0) {
+    philox = options.seed() ? std::pair{*options.seed(), uint64_t{0}} : draw_philox_inputs("gat_attention", feat);
+  }
   return GatAttention::apply(graph.indptr.contiguous(), graph.indices.contiguous(), feat.contiguous(),
                              el.contiguous(), er.contiguous(), options.negative_slope(), options.dropout(),
                              static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second));
