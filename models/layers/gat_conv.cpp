@@ -150,8 +150,18 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGrap
   const int64_t heads = o.heads(), out = o.out_features(), num_dst = graph.num_rows();
   auto feat_src = projected.view({-1, heads, out});
   auto feat_dst = num_dst == graph.num_cols ? feat_src : feat_src.narrow(0, 0, num_dst);
-  auto el = (feat_src * attn_l).sum(-1);  // [num_src, heads]
-  auto er = (feat_dst * attn_r).sum(-1);  // [num_dst, heads]
+  torch::Tensor el, er;  // [num_src, heads], [num_dst, heads]
+  if (h.defined()) {
+    // <W_k h_s, a_k> = <h_s, W_k^T a_k>: the attention vectors folded into the projection give the logits as a
+    // [N, in] x [in, H] product, with no [N, H, D] product (or its gradient) in between.
+    const auto w = fc->weight.view({heads, out, -1});
+    const auto h_dst = num_dst == graph.num_cols ? h : h.narrow(0, 0, num_dst);
+    el = torch::mm(h, (w * attn_l.view({heads, out, 1})).sum(1).t());
+    er = torch::mm(h_dst, (w * attn_r.view({heads, out, 1})).sum(1).t());
+  } else {
+    el = (feat_src * attn_l).sum(-1);
+    er = (feat_dst * attn_r).sum(-1);
+  }
   torch::Tensor rst, a;  // rst: [num_dst, heads, out]
   if (o.fused_attention() && !with_attention) {
     rst = graph::gat_attention(graph, feat_src, el, er, attention_options());
