@@ -25,4 +25,15 @@ decltype(auto) dispatch_by_device(const char* op, const torch::Tensor& tensor, C
   return std::forward<CpuFn>(cpu_fn)();
 }
 
+/// The inputs the float kernels take: a CPU or CUDA tensor of float32 or float64, or float16 / bfloat16 on CUDA.
+/// Otherwise throws "<op>: <what> must be float32 or float64 (or float16/bfloat16 on CUDA), got <dtype> on <device>".
+inline void check_float_kernel_input(const char* op, const char* what, const torch::Tensor& t) {
+  TORCH_CHECK(t.is_cpu() || t.is_cuda(), op, ": unsupported device ", t.device());
+  const auto dtype = t.scalar_type();
+  const bool float_type = dtype == torch::kFloat || dtype == torch::kDouble;
+  const bool half_type = dtype == torch::kHalf || dtype == torch::kBFloat16;
+  TORCH_CHECK(float_type || (half_type && t.is_cuda()), op, ": ", what, " must be float32 or float64",
+              t.is_cuda() ? " (or float16/bfloat16 on CUDA)" : "", ", got ", dtype, " on ", t.device());
+}
+
 }  // namespace graphmae2::graph

@@ -40,12 +40,7 @@ class Dropout : public torch::autograd::Function<Dropout> {
 
 void check_supported(const torch::Tensor& like, double p) {
   TORCH_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got ", p);
-  TORCH_CHECK(like.is_cpu() || like.is_cuda(), "dropout: unsupported device ", like.device());
-  const auto dtype = like.scalar_type();
-  const bool float_type = dtype == torch::kFloat || dtype == torch::kDouble;
-  const bool half_type = dtype == torch::kHalf || dtype == torch::kBFloat16;
-  TORCH_CHECK(float_type || (half_type && like.is_cuda()), "dropout: expected float32 or float64",
-              like.is_cuda() ? " (or float16/bfloat16 on CUDA)" : "", ", got ", dtype, " on ", like.device());
+  check_float_kernel_input("dropout", "the input", like);
 }
 
 }  // namespace

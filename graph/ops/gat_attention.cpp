@@ -79,12 +79,7 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
                   feat.device() == graph.indptr.device(),
               "gat_attention: feat on ", feat.device(), ", el on ", el.device(), ", er on ", er.device(),
               ", graph on ", graph.indptr.device());
-  TORCH_CHECK(feat.is_cpu() || feat.is_cuda(), "gat_attention: unsupported device ", feat.device());
-  const auto dtype = feat.scalar_type();
-  const bool float_type = dtype == torch::kFloat || dtype == torch::kDouble;
-  const bool half_type = dtype == torch::kHalf || dtype == torch::kBFloat16;
-  TORCH_CHECK(float_type || (half_type && feat.is_cuda()), "gat_attention: feat must be float32 or float64",
-              feat.is_cuda() ? " (or float16/bfloat16 on CUDA)" : "", ", got ", dtype, " on ", feat.device());
+  check_float_kernel_input("gat_attention", "feat", feat);
   TORCH_CHECK(options.negative_slope() >= 0, "gat_attention: negative_slope must be >= 0, got ",
               options.negative_slope());
   TORCH_CHECK(options.dropout() >= 0 && options.dropout() < 1, "gat_attention: dropout must be in [0, 1), got ",

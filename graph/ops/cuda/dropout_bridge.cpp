@@ -1,28 +1,12 @@
 #include "graph/ops/cuda/dropout_bridge.h"
 
 #include "graph/ops/cuda/dropout_kernel.h"
+#include "graph/ops/cuda/kernel_type.h"
 
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 namespace graphmae2::graph::cuda {
-
-namespace {
-
-template <typename T>
-struct KernelType {
-  using type = T;
-};
-template <>
-struct KernelType<c10::Half> {
-  using type = __half;
-};
-template <>
-struct KernelType<c10::BFloat16> {
-  using type = __nv_bfloat16;
-};
-
-}  // namespace
 
 torch::Tensor dropout_forward(const torch::Tensor& in, const torch::Tensor& like, const cpu::DropoutParams& params) {
   TORCH_CHECK(params.rate >= 0 && params.rate < 1, "dropout: rate must be in [0, 1), got ", params.rate);
@@ -33,7 +17,7 @@ torch::Tensor dropout_forward(const torch::Tensor& in, const torch::Tensor& like
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, out.scalar_type(), "dropout_forward", [&] {
     using K = typename KernelType<scalar_t>::type;
-    const K* ip = input.defined() ? reinterpret_cast<const K*>(input.data_ptr<scalar_t>()) : nullptr;
+    const K* ip = input.defined() ? kernel_ptr<scalar_t>(input) : nullptr;
     launch_dropout<K>(ip, reinterpret_cast<K*>(out.data_ptr<scalar_t>()), out.numel(), params.rate, params.seed,
                       params.offset, stream);
   });

@@ -1,6 +1,7 @@
 #include "graph/ops/cuda/gat_attention_bridge.h"
 
 #include "graph/ops/cuda/gat_attention_kernel.h"
+#include "graph/ops/cuda/kernel_type.h"
 #include "graph/ops/cuda/spmm_bridge.h"
 
 #include <ATen/cuda/CUDAGeneratorImpl.h>
@@ -12,25 +13,6 @@
 namespace graphmae2::graph::cuda {
 
 namespace {
-
-// torch's scalar types as the kernels' CUDA types (same layout).
-template <typename T>
-struct KernelType {
-  using type = T;
-};
-template <>
-struct KernelType<c10::Half> {
-  using type = __half;
-};
-template <>
-struct KernelType<c10::BFloat16> {
-  using type = __nv_bfloat16;
-};
-
-template <typename T>
-const typename KernelType<T>::type* kernel_ptr(const torch::Tensor& t) {
-  return reinterpret_cast<const typename KernelType<T>::type*>(t.data_ptr<T>());
-}
 
 GatAttentionShape shape_of(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat,
                            const cpu::GatAttentionParams& params) {
