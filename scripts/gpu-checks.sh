@@ -5,6 +5,9 @@
 # DATA_DIR/planetoid (the lent machine sees only the repository).
 #
 #   bash scripts/gpu-checks.sh                       on the GPU machine (OUT_DIR defaults to $OUT, else ./gpu-out)
+#   PARTS="tests layer" bash scripts/gpu-checks.sh    only some parts: tests (CUDA tests), layer (one GAT layer:
+#     fused, chain and PyG's GATConv in float32, bfloat16 and float16, with kernel profiles), accuracy (LC vs
+#     full-batch and the reference Cora config), epoch (Cora epochs, fused vs chain), arxiv (the arxiv config)
 #   DEVICE=cpu SKIP_BUILD=1 BUILD_DIR=build EPOCHS=2 SEEDS=0-1 ARXIV_NODES=3000 ARXIV_STEPS=2 LAYER_NODES=3000 \
 #     REF_EPOCHS=3 TIMING_EPOCHS=3 bash scripts/gpu-checks.sh      a quick dry run of the same steps on a CPU
 set -uo pipefail
@@ -23,13 +26,17 @@ arxiv_nodes=${ARXIV_NODES:-169343}
 arxiv_steps=${ARXIV_STEPS:-100}
 layer_nodes=${LAYER_NODES:-169343}
 timing_epochs=${TIMING_EPOCHS:-300}
-work=${WORK_DIR:-/tmp/gpu-checks}
+work=${WORK_DIR:-/tmp/gpu-checks}  # PYTHON: the python3 with torch and torch_geometric (default python3)
+parts=" ${PARTS:-tests layer accuracy epoch arxiv} "
 mkdir -p "$work"
 log() { echo "[+${SECONDS}s] $*" | tee -a "$out/summary.log"; }
+part() { [[ "$parts" == *" $1 "* ]]; }
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   log "build ($build)"
-  GRAPHMAE2_TARGETS="graphmae2-train graphmae2-data test_graph test_models bench_gat_layer" \
+  targets="test_graph test_models bench_gat_layer"
+  if part accuracy || part epoch || part arxiv; then targets="graphmae2-train graphmae2-data $targets"; fi
+  GRAPHMAE2_TARGETS="$targets" \
     bash scripts/build-from-debs.sh "$debs" "$build" -DGRAPHMAE2_TESTS=ON -DGRAPHMAE2_BENCHMARKS=ON \
     -DGRAPHMAE2_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/build.log" 2>&1 || {
     log "build failed"
@@ -58,33 +65,37 @@ accuracy() {
   done
   wait
 }
-log "accuracy runs started"
-accuracy cora &
-accuracy citeseer &
-for seed in 0 1; do
-  train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$ref_epochs" --seeds "$seed" \
-    --num_threads 2 --out "$work/cora-ref-seed$seed" >"$work/cora-ref-seed$seed.log" 2>&1 &
-done
+if part accuracy; then
+  log "accuracy runs started"
+  accuracy cora &
+  accuracy citeseer &
+  for seed in 0 1; do
+    train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$ref_epochs" --seeds "$seed" \
+      --num_threads 2 --out "$work/cora-ref-seed$seed" >"$work/cora-ref-seed$seed.log" 2>&1 &
+  done
+fi
 
 # The synthetic ogbn-arxiv-size graph in OGB's layout and its ego-graphs (CPU work, beside the runs above).
 arxiv_root=$work/ogbroot
-(
+part arxiv && (
   "$bin/graphmae2-data" export-ogb "synthetic:nodes=$arxiv_nodes,degree=14,classes=40,dim=128,homophily=0.6,seed=0,noise=4,train=0.537,val=0.176,powerlaw=2.3,maxdegree=5000" \
     "$arxiv_root/ogbn_arxiv" && \
   "$bin/graphmae2-data" lc ogbn-arxiv --no-progress --data-root "$arxiv_root" --ego-size 256 --seeds all \
     --out "$work/arxiv-lc256.h5"
 ) >"$work/arxiv-prep.log" 2>&1 &
-"$bin/bench_gat_layer" --synthetic "synthetic:nodes=$layer_nodes,degree=14,classes=40,dim=8,homophily=0.6,seed=0,powerlaw=2.3,maxdegree=5000" \
+part layer && "$bin/bench_gat_layer" --synthetic "synthetic:nodes=$layer_nodes,degree=14,classes=40,dim=8,homophily=0.6,seed=0,powerlaw=2.3,maxdegree=5000" \
   --write-graph "$work/layer-graph.h5" >"$work/layer-graph.log" 2>&1
 
-log "tests"
-{
-  "$bin/test_graph" --gtest_brief=1
-  "$bin/test_models" --gtest_brief=1 --gtest_filter='*Cuda*:*CUDA*:GATConv*:GAT.*'
-} >"$out/tests.log" 2>&1
-grep -E "PASSED|FAILED|SKIPPED \]" "$out/tests.log" | head -20 | tee -a "$out/summary.log"
+if part tests; then
+  log "tests"
+  {
+    "$bin/test_graph" --gtest_brief=1
+    "$bin/test_models" --gtest_brief=1 --gtest_filter='*Cuda*:*CUDA*:GATConv*:GAT.*'
+  } >"$out/tests.log" 2>&1
+  grep -E "PASSED|FAILED|SKIPPED \]" "$out/tests.log" | head -20 | tee -a "$out/summary.log"
+fi
 
-log "waiting for the accuracy runs (until +${ACC_DEADLINE:-430}s)"
+part accuracy && log "waiting for the accuracy runs (until +${ACC_DEADLINE:-430}s)"
 while [ -n "$(jobs -rp)" ] && [ "$SECONDS" -lt "${ACC_DEADLINE:-430}" ]; do sleep 2; done
 if [ -n "$(jobs -rp)" ]; then
   log "deadline: stopping $(jobs -rp | wc -l) unfinished job(s)"
@@ -92,23 +103,37 @@ if [ -n "$(jobs -rp)" ]; then
   pkill -f graphmae2-train 2>/dev/null
   sleep 1
 fi
-log "accuracy runs done"
+part accuracy && log "accuracy runs done"
 
-# Timed, alone: one GAT layer (fused vs chain), the Cora epoch (fused vs chain), the arxiv config at full width.
-for width in 64 256; do
-  for attention in fused chain; do
-    "$bin/bench_gat_layer" --graph "$work/layer-graph.h5" --device "$device" --attention "$attention" --out "$width" \
-      --heads 4 --threads "$(nproc)" --repeats 5 2>&1 | tee -a "$out/summary.log"
+# Timed, alone: one GAT layer (fused, chain, PyG's GATConv with the machine's torch), the Cora epoch (fused vs
+# chain), the arxiv config at full width.
+layer() {
+  "$bin/bench_gat_layer" --graph "$work/layer-graph.h5" --device "$device" --heads 4 --threads "$(nproc)" "$@" 2>&1 |
+    tee -a "$out/summary.log"
+}
+if part layer; then
+  for width in 64 256; do
+    layer --out "$width" --attention fused --repeats 10 --profile
+    layer --out "$width" --attention chain --repeats 10
+    for dtype in bfloat16 float16; do layer --out "$width" --dtype "$dtype" --repeats 10 --profile; done
+    for dtype in float32 bfloat16 float16; do
+      "${PYTHON:-python3}" benchmarks/peers/gat_layer.py --peer pyg --graph "$work/layer-graph.h5" --device "$device" --heads 4 \
+        --out "$width" --dtype "$dtype" --repeats 10 --threads "$(nproc)" 2>&1 | tail -3 | tee -a "$out/summary.log"
+    done
   done
-done
-for attention in true false; do
-  train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$timing_epochs" --seeds 0 --no-eval --fused_attention "$attention" \
-    --out "$work/cora-epoch-$attention" >"$work/cora-epoch-$attention.log" 2>&1
-done
-log "arxiv config, full width, $arxiv_steps steps"
-train --dataset ogbn-arxiv --data-root "$arxiv_root" --config configs/ogbn-arxiv.yaml --lc_file "$work/arxiv-lc256.h5" \
-  --loader_workers 8 --max_steps "$arxiv_steps" --no-eval --seeds 0 --out "$work/arxiv-full" 2>&1 |
-  tee "$work/arxiv-full.log" | grep -E "stopped at|peak GPU|error" | tee -a "$out/summary.log"
+fi
+if part epoch; then
+  for attention in true false; do
+    train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$timing_epochs" --seeds 0 --no-eval --fused_attention "$attention" \
+      --out "$work/cora-epoch-$attention" >"$work/cora-epoch-$attention.log" 2>&1
+  done
+fi
+if part arxiv; then
+  log "arxiv config, full width, $arxiv_steps steps"
+  train --dataset ogbn-arxiv --data-root "$arxiv_root" --config configs/ogbn-arxiv.yaml --lc_file "$work/arxiv-lc256.h5" \
+    --loader_workers 8 --max_steps "$arxiv_steps" --no-eval --seeds 0 --out "$work/arxiv-full" 2>&1 |
+    tee "$work/arxiv-full.log" | grep -E "stopped at|peak GPU|error" | tee -a "$out/summary.log"
+fi
 
 log "summary"
 python3 - "$work" <<'PY' | tee -a "$out/summary.log"
@@ -140,7 +165,7 @@ for name, g in groups.items():
         line += f"; median epoch {statistics.median(g['epoch']) * 1000:.2f} ms over {len(g['epoch'])}"
     print(line)
 PY
-grep -hE "seeds/s|ego-graphs|wrote" "$work/arxiv-prep.log" | tee -a "$out/summary.log"
+part arxiv && grep -hE "seeds/s|ego-graphs|wrote" "$work/arxiv-prep.log" | tee -a "$out/summary.log"
 grep -h "seed .*: test" "$work"/*.log >>"$out/summary.log" 2>/dev/null
 (cd "$work" && find . -path ./ogbroot -prune -o \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) -print |
   tar -czf "$out/logs.tgz" -T - 2>/dev/null)

@@ -5,6 +5,10 @@ One JSON line, the keys of bench_gat_layer's.
 
     .venv-dgl/bin/python gat_layer.py --peer dgl --graph arxiv_graph.h5 --heads 4 --out 64 --threads 1
     .venv-pyg/bin/python gat_layer.py --peer pyg --graph arxiv_graph.h5 --heads 4 --out 256 --threads 2
+    python3 gat_layer.py --peer pyg --graph arxiv_graph.h5 --device cuda --dtype bfloat16   (a GPU machine's torch)
+
+On a GPU the device is synchronised around each repeat and "peak_gpu_allocated_mib" is torch's allocator peak
+during the repeats.
 """
 import argparse
 import json
@@ -28,6 +32,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--attn-drop", type=float, default=0.1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     a = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(a.threads)
     import h5py
@@ -63,26 +69,39 @@ def main():
         layer = GATConv(a.in_dim, a.out, heads=a.heads, dropout=a.attn_drop, add_self_loops=False)
         version = f"pyg {torch_geometric.__version__}"
         run = lambda x: layer(x, ei)
+    device = torch.device(a.device)
+    dtype = getattr(torch, a.dtype)
+    layer = layer.to(device, dtype)
+    if a.peer == "dgl":
+        g = g.to(device)
+    else:
+        ei = ei.to(device)
     layer.train()
-    x = torch.randn(n, a.in_dim)
-    grad = torch.randn(n, a.heads * a.out)
+    x = torch.randn(n, a.in_dim, device=device, dtype=dtype)
+    grad = torch.randn(n, a.heads * a.out, device=device, dtype=dtype)
     baseline = rss_mib()
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step():
         y = run(x).reshape(n, -1)
         (y * grad).sum().backward()
+        sync()
 
     step()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     times = []
     for _ in range(a.repeats):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
     times.sort()
+    gpu_peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
     print(json.dumps({
-        "peer": version, "device": "cpu", "nodes": n, "edges": edges, "in": a.in_dim, "heads": a.heads,
+        "peer": version, "device": a.device, "dtype": a.dtype, "nodes": n, "edges": edges, "in": a.in_dim, "heads": a.heads,
         "out": a.out, "threads": a.threads, "median_s": times[len(times) // 2], "min_s": times[0],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "baseline_rss_mib": baseline,
+        "peak_gpu_allocated_mib": gpu_peak,
     }), flush=True)
 
 

@@ -22,8 +22,8 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
     auto [out, lse] = dispatch_by_device(
         "gat_attention", feat, [&] { return cpu::gat_attention_forward(indptr, indices, feat, el, er, params); },
         [&] { return cuda::gat_attention_forward(indptr, indices, feat, el, er, params); });
-    // The CPU backward rebuilds <grad_out, out> from its per-edge products; the CUDA one still reads out.
-    ctx->save_for_backward({indptr, indices, feat, el, er, feat.is_cuda() ? out : torch::Tensor(), lse});
+    // Backward rebuilds <grad_out, out> from its per-edge products: the output is not kept.
+    ctx->save_for_backward({indptr, indices, feat, el, er, lse});
     ctx->saved_data["negative_slope"] = negative_slope;
     ctx->saved_data["dropout"] = dropout;
     ctx->saved_data["seed"] = seed;
@@ -37,7 +37,7 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
                 "GATConvOptions::fused_attention(false) for it");
     const auto saved = ctx->get_saved_variables();
     const auto &indptr = saved[0], &indices = saved[1], &feat = saved[2], &el = saved[3], &er = saved[4],
-               &out = saved[5], &lse = saved[6];
+               &lse = saved[5];
     const cpu::GatAttentionParams params{ctx->saved_data["negative_slope"].toDouble(),
                                          ctx->saved_data["dropout"].toDouble(),
                                          static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
@@ -47,11 +47,10 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
     auto [grad_feat, grad_el, grad_er] = dispatch_by_device(
         "gat_attention", feat,
         [&] {
-          return cpu::gat_attention_backward(indptr, indices, feat, el, er, out, lse, grad_out, params, needs_feat);
+          return cpu::gat_attention_backward(indptr, indices, feat, el, er, lse, grad_out, params, needs_feat);
         },
         [&] {
-          return cuda::gat_attention_backward(indptr, indices, feat, el, er, out, lse, grad_out, params,
-                                              needs_feat);
+          return cuda::gat_attention_backward(indptr, indices, feat, el, er, lse, grad_out, params, needs_feat);
         });
     return {torch::Tensor(), torch::Tensor(), grad_feat,       grad_el,        grad_er,
             torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};

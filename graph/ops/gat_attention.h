@@ -28,8 +28,8 @@ struct GatAttentionOptions {
 /// Returns [num_rows, H, D]; a row without edges gives zeros. Differentiable w.r.t. feat, el and er (not twice).
 ///
 /// Memory: no [E, H, D] tensor and no [E, H] tensor is kept between forward and backward: the forward saves
-/// each row's log-sum-exp [num_rows, H] (and, on CUDA only, its output, which the CUDA backward still reads; the
-/// CPU backward sums <grad_out, out> from its per-edge products); the dropout mask is recomputed from its Philox
+/// each row's log-sum-exp [num_rows, H] only (backward sums each row's <grad_out, out> from its per-edge
+/// products, so the output is not kept); the dropout mask is recomputed from its Philox
 /// counter (graph/ops/philox.h: the same mask on the CPU and on CUDA for the same seed). Backward allocates two
 /// [E, H] buffers (attention and logit gradients) for the transposed aggregation and the scatter to sources.
 torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, const torch::Tensor& el,

@@ -83,7 +83,7 @@ struct ForwardArgs {
 
 template <typename T>
 struct BackwardArgs {
-  ForwardArgs<T> fwd;  // out and lse as the forward wrote them (read only here)
+  ForwardArgs<T> fwd;  // lse as the forward wrote it (read only here); out is null
   const T* grad_out;
   T* attention;
   T* grad_logit;
@@ -249,14 +249,14 @@ std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tenso
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
-    const torch::Tensor& er, const torch::Tensor& out, const torch::Tensor& lse, const torch::Tensor& grad_out,
+    const torch::Tensor& er, const torch::Tensor& lse, const torch::Tensor& grad_out,
     const GatAttentionParams& params, bool needs_feat) {
   const int64_t R = indptr.size(0) - 1, E = indices.size(0), C = feat.size(0), H = feat.size(1), D = feat.size(2);
   auto attention = torch::empty({E, H}, feat.options());
   auto grad_logit = torch::empty({E, H}, feat.options());
   auto grad_er = torch::empty({R, H}, feat.options());
   AT_DISPATCH_FLOATING_TYPES(feat.scalar_type(), "gat_attention_backward", [&] {
-    const BackwardArgs<scalar_t> args{forward_args<scalar_t>(indptr, indices, feat, el, er, params, out, lse),
+    const BackwardArgs<scalar_t> args{forward_args<scalar_t>(indptr, indices, feat, el, er, params, torch::Tensor(), lse),
                                       grad_out.data_ptr<scalar_t>(), attention.data_ptr<scalar_t>(),
                                       grad_logit.data_ptr<scalar_t>(), grad_er.data_ptr<scalar_t>()};
     parallel_for_rows(args.fwd.indptr, R, H * D, [&](int64_t rb, int64_t re) { backward_rows(args, rb, re); });

@@ -28,10 +28,10 @@ std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tenso
 /// Gradients of the forward's output: {d feat, d el, d er} (one pass serves all three; d feat, the costly
 /// transposed aggregation, is left undefined unless needs_feat). Allocates two [E, H] buffers (the attention
 /// after dropout and the logits' gradient): the transposed aggregation and the scatter to sources need them.
-/// `out` is not read (it may be undefined): each row's <grad_out, out> is summed from the per-edge products.
+/// The forward's output is not needed: each row's <grad_out, out> is summed from the per-edge products.
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
-    const torch::Tensor& er, const torch::Tensor& out, const torch::Tensor& lse, const torch::Tensor& grad_out,
+    const torch::Tensor& er, const torch::Tensor& lse, const torch::Tensor& grad_out,
     const GatAttentionParams& params, bool needs_feat);
 
 }  // namespace graphmae2::graph::cpu

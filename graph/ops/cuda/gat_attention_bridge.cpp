@@ -53,7 +53,7 @@ std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tenso
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
-    const torch::Tensor& er, const torch::Tensor& out, const torch::Tensor& lse, const torch::Tensor& grad_out,
+    const torch::Tensor& er, const torch::Tensor& lse, const torch::Tensor& grad_out,
     const cpu::GatAttentionParams& params, bool needs_feat) {
   const c10::cuda::CUDAGuard guard(feat.device());
   const int64_t R = indptr.size(0) - 1, E = indices.size(0), C = feat.size(0), H = feat.size(1);
@@ -67,7 +67,7 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     using K = typename KernelType<scalar_t>::type;
     using A = GatAcc<K>;
     launch_gat_attention_backward<K>(shape, kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
-                                     kernel_ptr<scalar_t>(er), kernel_ptr<scalar_t>(out), lse.data_ptr<A>(),
+                                     kernel_ptr<scalar_t>(er), lse.data_ptr<A>(),
                                      kernel_ptr<scalar_t>(grad_out), attention.data_ptr<A>(),
                                      grad_logit.data_ptr<A>(), grad_er.data_ptr<A>(), stream);
   });

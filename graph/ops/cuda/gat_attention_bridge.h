@@ -25,7 +25,7 @@ std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tenso
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
-    const torch::Tensor& er, const torch::Tensor& out, const torch::Tensor& lse, const torch::Tensor& grad_out,
+    const torch::Tensor& er, const torch::Tensor& lse, const torch::Tensor& grad_out,
     const cpu::GatAttentionParams& params, bool needs_feat);
 
 }  // namespace graphmae2::graph::cuda

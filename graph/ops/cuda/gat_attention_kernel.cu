@@ -101,14 +101,14 @@ __global__ void forward_kernel(GatAttentionShape s, const T* __restrict__ feat, 
   }
 }
 
-// One group per (row, head): <grad_out, out> of the row, then per edge the attention, its gradient
-// k * <grad_out, feat[src]> (a group sum) and the logit gradient.
+// One group per (row, head), two passes over the row's edges. First, per edge, the attention and its gradient
+// k * <grad_out, feat[src]> (a group sum), whose attention-weighted sum is the row's <grad_out, out>: the output
+// itself is not needed. Then, with lanes over edges, the logit gradients a * (grad_a - <grad_out, out>).
 template <int kGroup, typename T>
 __global__ void backward_kernel(GatAttentionShape s, const T* __restrict__ feat, const T* __restrict__ el,
-                                const T* __restrict__ er, const T* __restrict__ out,
-                                const GatAcc<T>* __restrict__ lse, const T* __restrict__ grad_out,
-                                GatAcc<T>* __restrict__ attention, GatAcc<T>* __restrict__ grad_logit,
-                                GatAcc<T>* __restrict__ grad_er) {
+                                const T* __restrict__ er, const GatAcc<T>* __restrict__ lse,
+                                const T* __restrict__ grad_out, GatAcc<T>* __restrict__ attention,
+                                GatAcc<T>* __restrict__ grad_logit, GatAcc<T>* __restrict__ grad_er) {
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
@@ -122,11 +122,8 @@ __global__ void backward_kernel(GatAttentionShape s, const T* __restrict__ feat,
     const int64_t r = g / H, h = g % H;
     const int64_t b = s.indptr[r], e = s.indptr[r + 1];
     const T* go = grad_out + g * D;
-    Acc part = 0;
-    for (int64_t j = lane; j < D; j += kGroup) part += to_acc(go[j]) * to_acc(out[g * D + j]);
-    const Acc dot_out = masked_group_sum<kGroup>(part, mask);
     const Acc er_rh = to_acc(er[g]), lse_rh = lse[g];
-    Acc grad_er_rh = 0;
+    Acc dot_out = 0;
     for (int64_t i = b; i < e; ++i) {
       const int64_t src = s.indices[i];
       const Acc pre = to_acc(el[src * H + h]) + er_rh;
@@ -139,14 +136,23 @@ __global__ void backward_kernel(GatAttentionShape s, const T* __restrict__ feat,
         for (int64_t j = lane; j < D; j += kGroup) grad_part += to_acc(go[j]) * to_acc(f[j]);
       }
       const Acc grad_a = k * masked_group_sum<kGroup>(grad_part, mask);
-      const Acc grad_z = a * (grad_a - dot_out);
-      const Acc grad_pre = pre > 0 ? grad_z : grad_z * slope;
+      dot_out += a * grad_a;
       if (lane == 0) {
         attention[i * H + h] = a * k;
-        grad_logit[i * H + h] = grad_pre;
+        grad_logit[i * H + h] = grad_a;
       }
-      grad_er_rh += grad_pre;
     }
+    __syncwarp(mask);  // lane 0's grad_a visible to the group
+    Acc grad_er_part = 0;
+    for (int64_t i = b + lane; i < e; i += kGroup) {
+      const Acc pre = to_acc(el[s.indices[i] * H + h]) + er_rh;
+      const Acc z = pre > 0 ? pre : pre * slope;
+      const Acc grad_z = device_exp(z - lse_rh) * (grad_logit[i * H + h] - dot_out);
+      const Acc grad_pre = pre > 0 ? grad_z : grad_z * slope;
+      grad_logit[i * H + h] = grad_pre;
+      grad_er_part += grad_pre;
+    }
+    const Acc grad_er_rh = masked_group_sum<kGroup>(grad_er_part, mask);
     if (lane == 0) grad_er[g] = grad_er_rh;
   }
 }
@@ -178,13 +184,13 @@ void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat,
 
 template <typename T>
 void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
-                                   const T* out, const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
+                                   const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
                                    GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
   with_group_size(shape.dim, [&](auto group) {
     constexpr int kGroup = decltype(group)::value;
     backward_kernel<kGroup, T><<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
-        shape, feat, el, er, out, lse, grad_out, attention, grad_logit, grad_er);
+        shape, feat, el, er, lse, grad_out, attention, grad_logit, grad_er);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_kernel");
   });
 }
@@ -193,8 +199,8 @@ void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat
   template void launch_gat_attention_forward<T>(const GatAttentionShape&, const T*, const T*, const T*, T*,     \
                                                 GatAcc<T>*, cudaStream_t);                                      \
   template void launch_gat_attention_backward<T>(const GatAttentionShape&, const T*, const T*, const T*,        \
-                                                 const T*, const GatAcc<T>*, const T*, GatAcc<T>*, GatAcc<T>*, \
-                                                 GatAcc<T>*, cudaStream_t);
+                                                 const GatAcc<T>*, const T*, GatAcc<T>*, GatAcc<T>*, GatAcc<T>*,  \
+                                                 cudaStream_t);
 GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(float)
 GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(double)
 GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(__half)

@@ -28,10 +28,11 @@ template <typename T>
 void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er, T* out,
                                   GatAcc<T>* lse, cudaStream_t stream);
 
-/// Per edge: attention [E, H] (after dropout) and logit gradient [E, H]; per row grad_er [R, H].
+/// Per edge: attention [E, H] (after dropout) and logit gradient [E, H]; per row grad_er [R, H]. The forward's
+/// output is not read: each row's <grad_out, out> is summed from the per-edge products.
 template <typename T>
 void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
-                                   const T* out, const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
+                                   const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
                                    GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream);
 
 }  // namespace graphmae2::graph::cuda
