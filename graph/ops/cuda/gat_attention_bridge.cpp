@@ -2,7 +2,6 @@
 
 #include "graph/ops/cuda/gat_attention_kernel.h"
 #include "graph/ops/cuda/kernel_type.h"
-#include "graph/ops/cuda/spmm_bridge.h"
 
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -56,7 +55,7 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& er, const torch::Tensor& lse, const torch::Tensor& grad_out,
     const cpu::GatAttentionParams& params, bool needs_feat) {
   const c10::cuda::CUDAGuard guard(feat.device());
-  const int64_t R = indptr.size(0) - 1, E = indices.size(0), C = feat.size(0), H = feat.size(1);
+  const int64_t R = indptr.size(0) - 1, E = indices.size(0), C = feat.size(0), H = feat.size(1), D = feat.size(2);
   const auto acc_options = feat.options().dtype(acc_type(feat.scalar_type()));
   auto attention = torch::empty({E, H}, acc_options);
   auto grad_logit = torch::empty({E, H}, acc_options);
@@ -71,12 +70,25 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
                                      kernel_ptr<scalar_t>(grad_out), attention.data_ptr<A>(),
                                      grad_logit.data_ptr<A>(), grad_er.data_ptr<A>(), stream);
   });
-  // Sources: the transposed aggregation (spmm's kernels, in the accumulation type) and a scatter of the logit
-  // gradients (atomics: summation order, and so the last bits, vary between runs).
+  // Sources: the transposed aggregation over the edges sorted by source (a stable sort, so each source sums its
+  // edges in a fixed order), and a scatter of the logit gradients (atomics: summation order, and so the last bits
+  // of grad_el, vary between runs).
   torch::Tensor grad_feat;
   if (needs_feat) {
-    grad_feat = spmm_backward_x(indptr, indices, attention, grad_out.to(acc_options.dtype()), C)
-                    .to(feat.scalar_type());
+    const auto [sorted_cols, order] = indices.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
+    const auto col_ptr = torch::searchsorted(sorted_cols, torch::arange(C + 1, indptr.options()));
+    const auto edge_rows = torch::repeat_interleave(torch::arange(R, indptr.options()), indptr.diff(), /*dim=*/0,
+                                                    /*output_size=*/E);
+    grad_feat = torch::empty({C, H, D}, feat.options());
+    const GatTransposedShape transposed{col_ptr.data_ptr<int64_t>(), order.data_ptr<int64_t>(),
+                                        edge_rows.data_ptr<int64_t>(), C, H, D};
+    AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_transposed",
+                                    [&] {
+                                      using K = typename KernelType<scalar_t>::type;
+                                      launch_gat_attention_transposed<K>(
+                                          transposed, attention.data_ptr<GatAcc<K>>(), kernel_ptr<scalar_t>(grad_out),
+                                          reinterpret_cast<K*>(grad_feat.data_ptr<scalar_t>()), stream);
+                                    });
   }
   auto grad_el = torch::zeros({C, H}, acc_options).index_add_(0, indices, grad_logit).to(feat.scalar_type());
   return {grad_feat, grad_el, grad_er.to(feat.scalar_type())};

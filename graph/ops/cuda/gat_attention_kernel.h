@@ -23,6 +23,15 @@ struct GatAttentionShape {
   uint64_t seed, offset;
 };
 
+/// The transposed graph of a GatAttentionShape, for the features' gradient: `order` lists the edges sorted
+/// (stably) by source, col_ptr [num_cols + 1] delimits each source's run in it, edge_rows [E] is each edge's row.
+struct GatTransposedShape {
+  const int64_t* col_ptr;
+  const int64_t* order;
+  const int64_t* edge_rows;
+  int64_t num_cols, heads, dim;
+};
+
 /// out [R, H, D], lse [R, H] from feat [C, H, D], el [C, H], er [R, H].
 template <typename T>
 void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er, T* out,
@@ -34,5 +43,11 @@ template <typename T>
 void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
                                    const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
                                    GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream);
+
+/// grad_feat [C, H, D] = the aggregation of grad_out [R, H, D] over the transposed graph with the weights
+/// attention [E, H]; every row of grad_feat is written (zeros for a source without edges).
+template <typename T>
+void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatAcc<T>* attention, const T* grad_out,
+                                     T* grad_feat, cudaStream_t stream);
 
 }  // namespace graphmae2::graph::cuda
