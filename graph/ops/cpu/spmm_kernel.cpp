@@ -23,10 +23,12 @@ template <typename T>
                                                      const T* __restrict x, int64_t rb, int64_t re,
                                                      T* __restrict out) {
   const int64_t H = a.H, F = a.F, HF = H * F;
+  const int64_t row_pf = row_prefetch_distance(HF * static_cast<int64_t>(sizeof(T))), edge_limit = a.indptr[re];
   for (int64_t r = rb; r < re; ++r) {
     T* __restrict o = out + r * HF;
     for (int64_t j = 0; j < HF; ++j) o[j] = T(0);
     for (int64_t e = a.indptr[r]; e < a.indptr[r + 1]; ++e) {
+      if (e + row_pf < edge_limit) prefetch_row(x + a.indices[e + row_pf] * HF, HF * sizeof(T));
       const T* __restrict xc = x + a.indices[e] * HF;
       const T* we = w + e * H;
       for (int64_t h = 0; h < H; ++h) {
