@@ -2,7 +2,6 @@
 
 #include "graph/ops/cpu/parallel.h"
 #include "graph/ops/cpu/simd.h"
-#include "graph/ops/cpu/spmm_kernel.h"
 #include "graph/ops/philox.h"
 
 #include <cmath>
@@ -81,13 +80,37 @@ struct ForwardArgs {
   T* lse;
 };
 
+// The edges in source order (a counting sort of the CSR edges by column, stable): source c's slots are
+// [col_ptr[c], col_ptr[c + 1]), slot k holds CSR edge slot_edge[k] into row slot_row[k].
+struct SourceOrder {
+  std::vector<int64_t> col_ptr, slot_edge, slot_row;
+};
+
+SourceOrder source_order(const int64_t* indptr, const int64_t* indices, int64_t num_rows, int64_t num_cols) {
+  const int64_t E = indptr[num_rows];
+  SourceOrder o{std::vector<int64_t>(num_cols + 1, 0), std::vector<int64_t>(E), std::vector<int64_t>(E)};
+  for (int64_t e = 0; e < E; ++e) ++o.col_ptr[indices[e] + 1];
+  for (int64_t c = 0; c < num_cols; ++c) o.col_ptr[c + 1] += o.col_ptr[c];
+  std::vector<int64_t> next(o.col_ptr.begin(), o.col_ptr.end() - 1);
+  for (int64_t r = 0; r < num_rows; ++r) {
+    for (int64_t e = indptr[r]; e < indptr[r + 1]; ++e) {
+      const int64_t k = next[indices[e]]++;
+      o.slot_edge[k] = e;
+      o.slot_row[k] = r;
+    }
+  }
+  return o;
+}
+
 template <typename T>
 struct BackwardArgs {
   ForwardArgs<T> fwd;  // lse as the forward wrote it (read only here); out is null
   const T* grad_out;
-  T* attention;
-  T* grad_logit;
+  T* attention;   // [E, H]: a, signed as the logit (pass 1)
+  T* grad_logit;  // [E, H]: the keep factor (pass 1), grad_a (pass 2), then the logits' gradient (pass 3)
   T* grad_er;
+  T* grad_feat;   // [C, H, D], or null when not needed
+  const SourceOrder* order;
 };
 
 // Per row: the logits and their softmax first (scalars: el is gathered once, exp runs off the feature loads'
@@ -146,55 +169,101 @@ template <typename T>
   }
 }
 
-// Per row: the softmax gradient needs sum_e a_e dA_e, which is <grad_out_r, out_r>; it is summed here from the
-// per-edge products <grad_out_r, feat[src]> backward takes anyway, so the forward's output need not be kept.
-// Pass 1 rebuilds each edge's attention (parked in `attention`), pass 2 takes the products (parked in
-// `grad_logit`) and their weighted sum, pass 3 writes the dropped-out attention and the logit gradients.
+// Backward in three passes, so that each source's feature row and each destination's grad_out row is read once
+// per edge in all: the attention gradient <grad_out[r], feat[s]> and the features' gradient
+// sum_e a_e k_e grad_out[r] are taken in one pass over the edges in source order.
+// Pass 1 (rows): each edge's attention a, signed as its logit (+a where el[s] + er[r] > 0, else -a: the
+// LeakyReLU's branch for pass 3), and its dropout keep factor k (0 or 1 / (1 - rate)), parked in grad_logit.
 template <typename T>
-[[gnu::always_inline]] inline void backward_rows_impl(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
+[[gnu::always_inline]] inline void attention_rows_impl(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
   const ForwardArgs<T>& a = b.fwd;
-  const int64_t H = a.H, D = a.D;
-  const T slope = static_cast<T>(a.params.negative_slope);
-  const Logit<T> logit{slope};
+  const int64_t H = a.H;
+  const Logit<T> logit{static_cast<T>(a.params.negative_slope)};
   const T keep_scale = a.params.dropout > 0 ? T(1) / (T(1) - static_cast<T>(a.params.dropout)) : T(1);
   KeepFlags keep(a.params, H);
-  std::vector<T> dot_out(H);
-  // Feature rows are prefetched across row boundaries, up to the last edge of this range.
-  const int64_t row_pf = row_prefetch_distance(H * D * static_cast<int64_t>(sizeof(T))), edge_limit = a.indptr[re];
   for (int64_t r = rb; r < re; ++r) {
-    const int64_t e_begin = a.indptr[r], e_end = a.indptr[r + 1];
-    const T* g = b.grad_out + r * H * D;
+    const int64_t e_begin = a.indptr[r], e_end = a.indptr[r + 1], n = (e_end - e_begin) * H;
     const T* er_r = a.er + r * H;
     const T* lse_r = a.lse + r * H;
+    T* att = b.attention + e_begin * H;
+    T* factor = b.grad_logit + e_begin * H;
     for (int64_t i = e_begin; i < e_end; ++i) {
       if (i + kPrefetchDistance < e_end) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
       const T* el_s = a.el + a.indices[i] * H;
-      for (int64_t h = 0; h < H; ++h) b.attention[i * H + h] = logit(el_s[h] + er_r[h]) - lse_r[h];
-    }
-    exp_all(b.attention + e_begin * H, b.attention + e_begin * H, (e_end - e_begin) * H);
-    std::fill(dot_out.begin(), dot_out.end(), T(0));
-    const uint8_t* kept_row = keep.of_edges(e_begin, e_end);
-    for (int64_t i = e_begin; i < e_end; ++i) {
-      if (i + row_pf < edge_limit) prefetch_row(a.feat + a.indices[i + row_pf] * H * D, H * D * sizeof(T));
-      const T* f = a.feat + a.indices[i] * H * D;
-      const uint8_t* kept = kept_row + (i - e_begin) * H;
       for (int64_t h = 0; h < H; ++h) {
-        const T grad_attention = kept[h] ? keep_scale * dot(g + h * D, f + h * D, D) : T(0);
-        b.grad_logit[i * H + h] = grad_attention;
-        dot_out[h] += b.attention[i * H + h] * grad_attention;
+        const T pre = el_s[h] + er_r[h];
+        att[(i - e_begin) * H + h] = logit(pre) - lse_r[h];
+        factor[(i - e_begin) * H + h] = pre > 0 ? T(1) : T(-1);  // the sign, until the keep factor replaces it
       }
+    }
+    exp_all(att, att, n);
+    const uint8_t* kept = keep.of_edges(e_begin, e_end);
+    for (int64_t k = 0; k < n; ++k) {
+      att[k] *= factor[k];
+      factor[k] = kept[k] ? keep_scale : T(0);
+    }
+  }
+}
+
+// Pass 2 (sources [cb, ce) in source order): per edge grad_a = k <grad_out[r], feat[s]>, replacing k in
+// grad_logit, and grad_feat[s] = sum over s's edges of a k grad_out[r].
+template <typename T>
+[[gnu::always_inline]] inline void source_pass_impl(const BackwardArgs<T>& b, int64_t cb, int64_t ce) {
+  const ForwardArgs<T>& a = b.fwd;
+  const int64_t H = a.H, D = a.D;
+  const SourceOrder& o = *b.order;
+  const int64_t row_bytes = H * D * static_cast<int64_t>(sizeof(T));
+  const int64_t row_pf = row_prefetch_distance(row_bytes), slot_limit = o.col_ptr[ce];
+  for (int64_t c = cb; c < ce; ++c) {
+    const T* f = a.feat + c * H * D;
+    T* gf = b.grad_feat != nullptr ? b.grad_feat + c * H * D : nullptr;
+    if (gf != nullptr) std::fill(gf, gf + H * D, T(0));
+    for (int64_t k = o.col_ptr[c]; k < o.col_ptr[c + 1]; ++k) {
+      if (k + row_pf < slot_limit) {
+        prefetch_row(b.grad_out + o.slot_row[k + row_pf] * H * D, row_bytes);
+        __builtin_prefetch(b.attention + o.slot_edge[k + row_pf] * H);
+        __builtin_prefetch(b.grad_logit + o.slot_edge[k + row_pf] * H, 1);
+      }
+      const int64_t i = o.slot_edge[k];
+      const T* g = b.grad_out + o.slot_row[k] * H * D;
+      for (int64_t h = 0; h < H; ++h) {
+        const T keep_factor = b.grad_logit[i * H + h];
+        if (keep_factor == T(0)) continue;  // dropped: grad_a = 0, and nothing reaches the features
+        b.grad_logit[i * H + h] = keep_factor * dot(g + h * D, f + h * D, D);
+        if (gf != nullptr) {
+          const T weight = std::abs(b.attention[i * H + h]) * keep_factor;
+          T* __restrict gf_h = gf + h * D;
+          const T* __restrict g_h = g + h * D;
+          for (int64_t j = 0; j < D; ++j) gf_h[j] += weight * g_h[j];
+        }
+      }
+    }
+  }
+}
+
+// Pass 3 (rows): the softmax gradient needs sum_e a_e grad_a_e, which is <grad_out_r, out_r> (so the forward's
+// output need not be kept); then per edge grad_z = a (grad_a - that), through the LeakyReLU's branch of the sign.
+template <typename T>
+[[gnu::always_inline]] inline void logit_grad_rows_impl(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
+  const int64_t H = b.fwd.H;
+  const T slope = static_cast<T>(b.fwd.params.negative_slope);
+  std::vector<T> dot_out(H);
+  for (int64_t r = rb; r < re; ++r) {
+    const int64_t e_begin = b.fwd.indptr[r], e_end = b.fwd.indptr[r + 1];
+    const T* att = b.attention + e_begin * H;
+    T* grad = b.grad_logit + e_begin * H;
+    std::fill(dot_out.begin(), dot_out.end(), T(0));
+    for (int64_t k = 0; k < (e_end - e_begin) * H; k += H) {
+      for (int64_t h = 0; h < H; ++h) dot_out[h] += std::abs(att[k + h]) * grad[k + h];
     }
     T* grad_er_r = b.grad_er + r * H;
     std::fill(grad_er_r, grad_er_r + H, T(0));
-    for (int64_t i = e_begin; i < e_end; ++i) {
-      const T* el_s = a.el + a.indices[i] * H;
-      const uint8_t* kept = kept_row + (i - e_begin) * H;
+    for (int64_t k = 0; k < (e_end - e_begin) * H; k += H) {
       for (int64_t h = 0; h < H; ++h) {
-        const T attention = b.attention[i * H + h];
-        const T grad_z = attention * (b.grad_logit[i * H + h] - dot_out[h]);
-        const T grad_pre = el_s[h] + er_r[h] > 0 ? grad_z : grad_z * slope;
-        b.attention[i * H + h] = kept[h] ? attention * keep_scale : T(0);
-        b.grad_logit[i * H + h] = grad_pre;
+        const T signed_attention = att[k + h];
+        const T grad_z = std::abs(signed_attention) * (grad[k + h] - dot_out[h]);
+        const T grad_pre = signed_attention > 0 ? grad_z : grad_z * slope;
+        grad[k + h] = grad_pre;
         grad_er_r[h] += grad_pre;
       }
     }
@@ -207,8 +276,16 @@ template <typename T>
   forward_rows_impl(a, rb, re);
 }
 template <typename T>
-[[gnu::target("avx2,fma")]] void backward_rows_avx2(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
-  backward_rows_impl(b, rb, re);
+[[gnu::target("avx2,fma")]] void attention_rows_avx2(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
+  attention_rows_impl(b, rb, re);
+}
+template <typename T>
+[[gnu::target("avx2,fma")]] void source_pass_avx2(const BackwardArgs<T>& b, int64_t cb, int64_t ce) {
+  source_pass_impl(b, cb, ce);
+}
+template <typename T>
+[[gnu::target("avx2,fma")]] void logit_grad_rows_avx2(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
+  logit_grad_rows_impl(b, rb, re);
 }
 #endif
 
@@ -220,13 +297,25 @@ void forward_rows(const ForwardArgs<T>& a, int64_t rb, int64_t re) {
   forward_rows_impl(a, rb, re);
 }
 
-template <typename T>
-void backward_rows(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
+// The three passes, each in its AVX2 clone when the processor has it.
 #ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx2_fma()) return backward_rows_avx2(b, rb, re);
+#define GRAPHMAE2_GAT_PASS(name)                                                  \
+  template <typename T>                                                           \
+  void name(const BackwardArgs<T>& b, int64_t begin, int64_t end) {               \
+    if (has_avx2_fma()) return name##_avx2(b, begin, end);                        \
+    name##_impl(b, begin, end);                                                   \
+  }
+#else
+#define GRAPHMAE2_GAT_PASS(name)                                                  \
+  template <typename T>                                                           \
+  void name(const BackwardArgs<T>& b, int64_t begin, int64_t end) {               \
+    name##_impl(b, begin, end);                                                   \
+  }
 #endif
-  backward_rows_impl(b, rb, re);
-}
+GRAPHMAE2_GAT_PASS(attention_rows)
+GRAPHMAE2_GAT_PASS(source_pass)
+GRAPHMAE2_GAT_PASS(logit_grad_rows)
+#undef GRAPHMAE2_GAT_PASS
 
 template <typename T>
 ForwardArgs<T> forward_args(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat,
@@ -262,14 +351,22 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
   auto attention = torch::empty({E, H}, feat.options());
   auto grad_logit = torch::empty({E, H}, feat.options());
   auto grad_er = torch::empty({R, H}, feat.options());
+  auto grad_feat = needs_feat ? torch::empty({C, H, D}, feat.options()) : torch::Tensor();
+  const SourceOrder order = source_order(indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), R, C);
   AT_DISPATCH_FLOATING_TYPES(feat.scalar_type(), "gat_attention_backward", [&] {
-    const BackwardArgs<scalar_t> args{forward_args<scalar_t>(indptr, indices, feat, el, er, params, torch::Tensor(), lse),
-                                      grad_out.data_ptr<scalar_t>(), attention.data_ptr<scalar_t>(),
-                                      grad_logit.data_ptr<scalar_t>(), grad_er.data_ptr<scalar_t>()};
-    parallel_for_rows(args.fwd.indptr, R, H * D, [&](int64_t rb, int64_t re) { backward_rows(args, rb, re); });
+    const BackwardArgs<scalar_t> args{
+        forward_args<scalar_t>(indptr, indices, feat, el, er, params, torch::Tensor(), lse),
+        grad_out.data_ptr<scalar_t>(),
+        attention.data_ptr<scalar_t>(),
+        grad_logit.data_ptr<scalar_t>(),
+        grad_er.data_ptr<scalar_t>(),
+        needs_feat ? grad_feat.data_ptr<scalar_t>() : nullptr,
+        &order};
+    parallel_for_rows(args.fwd.indptr, R, H, [&](int64_t rb, int64_t re) { attention_rows(args, rb, re); });
+    parallel_for_rows(order.col_ptr.data(), C, H * D, [&](int64_t cb, int64_t ce) { source_pass(args, cb, ce); });
+    parallel_for_rows(args.fwd.indptr, R, H, [&](int64_t rb, int64_t re) { logit_grad_rows(args, rb, re); });
   });
-  // Sources: d feat is the aggregation on the transposed graph, d el the logit gradients summed per source.
-  auto grad_feat = needs_feat ? spmm_backward_x(indptr, indices, attention, grad_out, C) : torch::Tensor();
+  // Sources: d el is the logit gradients summed per source.
   auto grad_el = torch::zeros({C, H}, feat.options()).index_add_(0, indices, grad_logit);
   return {grad_feat, grad_el, grad_er};
 }
