@@ -63,7 +63,8 @@ class KeepFlags {
   std::vector<uint32_t> words_[4];
 };
 
-// Edges ahead whose el entry (a random access) is requested while the current one is used.
+// Edges ahead whose el entry (a random access) is requested while the current one is used (across rows: most
+// rows have fewer edges than this).
 constexpr int64_t kPrefetchDistance = 16;
 
 // Raw views of one call's tensors.
@@ -134,7 +135,7 @@ template <typename T>
     weights.resize((e - b) * H);
     const T* er_r = a.er + r * H;
     for (int64_t i = b; i < e; ++i) {
-      if (i + kPrefetchDistance < e) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
+      if (i + kPrefetchDistance < edge_limit) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
       const T* el_s = a.el + a.indices[i] * H;
       for (int64_t h = 0; h < H; ++h) {
         const T z = logit(el_s[h] + er_r[h]);
@@ -181,6 +182,7 @@ template <typename T>
   const Logit<T> logit{static_cast<T>(a.params.negative_slope)};
   const T keep_scale = a.params.dropout > 0 ? T(1) / (T(1) - static_cast<T>(a.params.dropout)) : T(1);
   KeepFlags keep(a.params, H);
+  const int64_t edge_limit = a.indptr[re];  // el entries are prefetched across row boundaries
   for (int64_t r = rb; r < re; ++r) {
     const int64_t e_begin = a.indptr[r], e_end = a.indptr[r + 1], n = (e_end - e_begin) * H;
     const T* er_r = a.er + r * H;
@@ -188,7 +190,7 @@ template <typename T>
     T* att = b.attention + e_begin * H;
     T* factor = b.grad_logit + e_begin * H;
     for (int64_t i = e_begin; i < e_end; ++i) {
-      if (i + kPrefetchDistance < e_end) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
+      if (i + kPrefetchDistance < edge_limit) __builtin_prefetch(a.el + a.indices[i + kPrefetchDistance] * H);
       const T* el_s = a.el + a.indices[i] * H;
       for (int64_t h = 0; h < H; ++h) {
         const T pre = el_s[h] + er_r[h];

@@ -37,11 +37,14 @@ inline int64_t row_prefetch_distance(int64_t row_bytes) {
   return rows < 4 ? 4 : (rows > 32 ? 32 : rows);
 }
 
-/// exp(x) in float by Cephes' expf polynomial, written so that GCC vectorises a loop of it (std::exp is a libm
-/// call per element): within 2 ulp of std::exp for x in [-87, 88]; 0 below -87.3 (where expf goes subnormal),
-/// +inf above 88.7, NaN stays NaN.
-[[gnu::always_inline]] inline float vector_expf(float x) {
-  const float clamped = std::min(std::max(x, -87.0f), 88.0f);
+/// exp(x) in float by Cephes' expf polynomial, inlined where std::exp is a libm call per element (GCC keeps the
+/// loop scalar: its range selects may trap): within 2 ulp of std::exp for x in [-87, 88]; 0 below -87.3 (where
+/// expf goes subnormal), +inf above 88.7, NaN stays NaN.
+[[gnu::always_inline]] inline float polynomial_expf(float x) {
+  // NaN fails both compares and goes to a bound, so the integer conversion below is always defined; NaN is put
+  // back at the end.
+  const float low = x > -87.0f ? x : -87.0f;
+  const float clamped = low < 88.0f ? low : 88.0f;
   const float k = std::floor(clamped * 1.44269504088896341f + 0.5f);
   const float r = (clamped - k * 0.693359375f) - k * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -54,15 +57,17 @@ inline int64_t row_prefetch_distance(int64_t row_bytes) {
   const int32_t exponent_bits = (static_cast<int32_t>(k) + 127) << 23;
   float scale;
   std::memcpy(&scale, &exponent_bits, sizeof scale);
-  const float result = y * scale;
-  return x < -87.3f ? 0.0f : (x > 88.7f ? std::numeric_limits<float>::infinity() : (x != x ? x : result));
+  float result = y * scale;
+  result = x < -87.3f ? 0.0f : result;
+  result = x > 88.7f ? std::numeric_limits<float>::infinity() : result;
+  return x != x ? x : result;
 }
 
-/// out[i] = exp(in[i]) for i < n (in == out allowed): vector_expf for float, std::exp for double.
+/// out[i] = exp(in[i]) for i < n (in == out allowed): polynomial_expf for float, std::exp for double.
 template <typename T>
 [[gnu::always_inline]] inline void exp_all(const T* in, T* out, int64_t n) {
   if constexpr (std::is_same_v<T, float>) {
-    for (int64_t i = 0; i < n; ++i) out[i] = vector_expf(in[i]);
+    for (int64_t i = 0; i < n; ++i) out[i] = polynomial_expf(in[i]);
   } else {
     for (int64_t i = 0; i < n; ++i) out[i] = std::exp(in[i]);
   }
