@@ -82,23 +82,24 @@ struct ForwardArgs {
 };
 
 // The edges in source order (a counting sort of the CSR edges by column, stable): source c's slots are
-// [col_ptr[c], col_ptr[c + 1]), slot k holds CSR edge slot_edge[k] into row slot_row[k].
+// [col_ptr[c], col_ptr[c + 1]), slot k holds CSR edge slots[k].edge into row slots[k].row (one 16-byte record, so
+// the sort's scattered writes and the pass's reads touch one cache line per edge).
 struct SourceOrder {
-  std::vector<int64_t> col_ptr, slot_edge, slot_row;
+  struct Slot {
+    int64_t edge, row;
+  };
+  std::vector<int64_t> col_ptr;
+  std::vector<Slot> slots;
 };
 
 SourceOrder source_order(const int64_t* indptr, const int64_t* indices, int64_t num_rows, int64_t num_cols) {
   const int64_t E = indptr[num_rows];
-  SourceOrder o{std::vector<int64_t>(num_cols + 1, 0), std::vector<int64_t>(E), std::vector<int64_t>(E)};
+  SourceOrder o{std::vector<int64_t>(num_cols + 1, 0), std::vector<SourceOrder::Slot>(E)};
   for (int64_t e = 0; e < E; ++e) ++o.col_ptr[indices[e] + 1];
   for (int64_t c = 0; c < num_cols; ++c) o.col_ptr[c + 1] += o.col_ptr[c];
   std::vector<int64_t> next(o.col_ptr.begin(), o.col_ptr.end() - 1);
   for (int64_t r = 0; r < num_rows; ++r) {
-    for (int64_t e = indptr[r]; e < indptr[r + 1]; ++e) {
-      const int64_t k = next[indices[e]]++;
-      o.slot_edge[k] = e;
-      o.slot_row[k] = r;
-    }
+    for (int64_t e = indptr[r]; e < indptr[r + 1]; ++e) o.slots[next[indices[e]]++] = {e, r};
   }
   return o;
 }
@@ -222,12 +223,13 @@ template <typename T>
     if (gf != nullptr) std::fill(gf, gf + H * D, T(0));
     for (int64_t k = o.col_ptr[c]; k < o.col_ptr[c + 1]; ++k) {
       if (k + row_pf < slot_limit) {
-        prefetch_row(b.grad_out + o.slot_row[k + row_pf] * H * D, row_bytes);
-        __builtin_prefetch(b.attention + o.slot_edge[k + row_pf] * H);
-        __builtin_prefetch(b.grad_logit + o.slot_edge[k + row_pf] * H, 1);
+        const auto& ahead = o.slots[k + row_pf];
+        prefetch_row(b.grad_out + ahead.row * H * D, row_bytes);
+        __builtin_prefetch(b.attention + ahead.edge * H);
+        __builtin_prefetch(b.grad_logit + ahead.edge * H, 1);
       }
-      const int64_t i = o.slot_edge[k];
-      const T* g = b.grad_out + o.slot_row[k] * H * D;
+      const int64_t i = o.slots[k].edge;
+      const T* g = b.grad_out + o.slots[k].row * H * D;
       for (int64_t h = 0; h < H; ++h) {
         const T keep_factor = b.grad_logit[i * H + h];
         if (keep_factor == T(0)) continue;  // dropped: grad_a = 0, and nothing reaches the features
