@@ -31,8 +31,8 @@ struct GatAttentionOptions {
 /// each row's log-sum-exp [num_rows, H] only (backward sums each row's <grad_out, out> from its per-edge
 /// products, so the output is not kept); the dropout mask is recomputed from its Philox
 /// counter (graph/ops/philox.h: the same mask on the CPU and on CUDA for the same seed). Backward allocates two
-/// [E, H] buffers (attention and logit gradients) for the transposed aggregation and the scatter to sources; on
-/// CUDA also the edges' order by source and their rows (two [E] int64) for the transposed aggregation.
+/// [E, H] buffers (attention and logit gradients) for the transposed aggregation and the scatter to sources,
+/// and the edges' order by source with their rows (16 bytes per edge) for the transposed aggregation.
 torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, const torch::Tensor& el,
                             const torch::Tensor& er, const GatAttentionOptions& options = {});
 

@@ -25,10 +25,11 @@ std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tenso
                                                               const torch::Tensor& er,
                                                               const GatAttentionParams& params);
 
-/// Gradients of the forward's output: {d feat, d el, d er} (one pass serves all three; d feat, the costly
-/// transposed aggregation, is left undefined unless needs_feat). Allocates two [E, H] buffers (the attention
-/// after dropout and the logits' gradient): the transposed aggregation and the scatter to sources need them.
-/// The forward's output is not needed: each row's <grad_out, out> is summed from the per-edge products.
+/// Gradients of the forward's output: {d feat, d el, d er} (d feat is left undefined unless needs_feat). Three
+/// passes: per row the attention and keep factors, per source (the edges in source order) the attention
+/// gradients and d feat together, per row the logit gradients. Allocates two [E, H] buffers (the attention and
+/// the logits' gradient) and the source order (16 bytes per edge). The forward's output is not needed: each
+/// row's <grad_out, out> is summed from the per-edge products.
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
     const torch::Tensor& er, const torch::Tensor& lse, const torch::Tensor& grad_out,
