@@ -1,5 +1,6 @@
 #include "models/graphmae2/graphmae2.h"
 
+#include "models/layers/prelu.h"
 #include "models/ssl/contrastive.h"
 #include "models/ssl/losses.h"
 
@@ -28,7 +29,7 @@ layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
 
 torch::nn::Sequential make_projector(int64_t width, int64_t hidden) {
   return torch::nn::Sequential(torch::nn::Linear(width, hidden),
-                               torch::nn::PReLU(torch::nn::PReLUOptions().init(0.25)),
+                               layers::PReLU(layers::PReLUOptions().init(0.25)),
                                torch::nn::Linear(hidden, width));
 }
 
@@ -101,7 +102,7 @@ void GraphMAE2Impl::reset() {
   }
   projector = register_module("projector", make_projector(o.num_hidden(), o.projector_hidden()));
   predictor = register_module("predictor",
-                              torch::nn::Sequential(torch::nn::PReLU(torch::nn::PReLUOptions().init(0.25)),
+                              torch::nn::Sequential(layers::PReLU(layers::PReLUOptions().init(0.25)),
                                                     torch::nn::Linear(o.num_hidden(), o.num_hidden())));
   // The target starts as an exact copy of the student (the reference's load_state_dict).
   encoder_ema = register_module("encoder_ema", std::dynamic_pointer_cast<layers::GATImpl>(encoder->clone()));

@@ -1,5 +1,7 @@
 #include "models/layers/activation.h"
 
+#include "models/layers/prelu.h"
+
 namespace graphmae2::models::layers {
 
 const char* to_string(Activation activation) {
@@ -24,7 +26,7 @@ const char* to_string(Norm norm) {
 
 torch::nn::AnyModule make_activation(Activation activation) {
   switch (activation) {
-    case Activation::prelu: return torch::nn::AnyModule(torch::nn::PReLU(torch::nn::PReLUOptions().init(0.25)));
+    case Activation::prelu: return torch::nn::AnyModule(PReLU(PReLUOptions().init(0.25)));
     case Activation::relu: return torch::nn::AnyModule(torch::nn::ReLU());
     case Activation::elu: return torch::nn::AnyModule(torch::nn::ELU());
     case Activation::gelu: return torch::nn::AnyModule(torch::nn::GELU());

@@ -1,0 +1,112 @@
+#include "models/layers/prelu.h"
+
+#include "graph/ops/cpu/simd.h"
+
+#include <ATen/Parallel.h>
+
+#include <vector>
+
+namespace graphmae2::models::layers {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Elements per block of the backward; the slope's gradient sums the blocks' partial sums in block order, so it
+// does not depend on the thread count.
+constexpr int64_t kBlock = 1 << 14;
+
+// grad_x[i] = x[i] > 0 ? g[i] : slope * g[i] over [begin, end); returns the block's sum of x[i] * g[i] where
+// x[i] <= 0 (eight partial sums, so the loop vectorises).
+template <typename T>
+[[gnu::always_inline]] inline double backward_block_impl(const T* __restrict x, const T* __restrict g, T slope,
+                                                        T* __restrict grad_x, int64_t begin, int64_t end) {
+  T acc[8] = {};
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const T xi = x[i + k], gi = g[i + k];
+      const bool positive = xi > T(0);
+      grad_x[i + k] = positive ? gi : slope * gi;
+      acc[k] += positive ? T(0) : xi * gi;
+    }
+  }
+  for (; i < end; ++i) {
+    const bool positive = x[i] > T(0);
+    grad_x[i] = positive ? g[i] : slope * g[i];
+    acc[0] += positive ? T(0) : x[i] * g[i];
+  }
+  double sum = 0;
+  for (const T a : acc) sum += static_cast<double>(a);
+  return sum;
+}
+
+#ifdef GRAPHMAE2_X86_DISPATCH
+template <typename T>
+[[gnu::target("avx2,fma")]] double backward_block_avx2(const T* x, const T* g, T slope, T* grad_x, int64_t begin,
+                                                       int64_t end) {
+  return backward_block_impl(x, g, slope, grad_x, begin, end);
+}
+#endif
+
+template <typename T>
+double backward_block(const T* x, const T* g, T slope, T* grad_x, int64_t begin, int64_t end) {
+#ifdef GRAPHMAE2_X86_DISPATCH
+  if (graph::cpu::has_avx2_fma()) return backward_block_avx2(x, g, slope, grad_x, begin, end);
+#endif
+  return backward_block_impl(x, g, slope, grad_x, begin, end);
+}
+
+class CpuPReLU : public torch::autograd::Function<CpuPReLU> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight) {
+    ctx->save_for_backward({x, weight});
+    return torch::prelu(x, weight);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& weight = saved[1];
+    if (torch::GradMode::is_enabled()) {  // double backward: torch's differentiable formula
+      const auto positive = x > 0;
+      return {torch::where(positive, grads[0], weight * grads[0]),
+              torch::where(positive, torch::zeros_like(x), x * grads[0]).sum().reshape({1})};
+    }
+    const auto xc = x.contiguous();
+    const auto g = grads[0].contiguous();
+    auto grad_x = torch::empty_like(xc);
+    const int64_t n = xc.numel(), blocks = (n + kBlock - 1) / kBlock;
+    std::vector<double> partial(blocks, 0.0);
+    AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "prelu_backward", [&] {
+      const scalar_t slope = weight.item<scalar_t>();  // a CPU tensor: no device copy
+      const scalar_t* xp = xc.data_ptr<scalar_t>();
+      const scalar_t* gp = g.data_ptr<scalar_t>();
+      scalar_t* out = grad_x.data_ptr<scalar_t>();
+      at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          partial[b] = backward_block(xp, gp, slope, out, b * kBlock, std::min(n, (b + 1) * kBlock));
+        }
+      });
+    });
+    double grad_weight = 0;
+    for (const double p : partial) grad_weight += p;
+    return {grad_x, torch::full({1}, grad_weight, weight.options())};
+  }
+};
+
+}  // namespace
+
+PReLUImpl::PReLUImpl(const PReLUOptions& options_) : options(options_) { reset(); }
+
+void PReLUImpl::reset() { weight = register_parameter("weight", torch::full({1}, options.init())); }
+
+torch::Tensor PReLUImpl::forward(const torch::Tensor& x) {
+  const bool fused = x.is_cpu() && weight.is_cpu() &&
+                     (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) &&
+                     weight.scalar_type() == x.scalar_type();
+  return fused ? CpuPReLU::apply(x, weight) : torch::prelu(x, weight);
+}
+
+}  // namespace graphmae2::models::layers

@@ -1,0 +1,28 @@
+#pragma once
+// PReLU with one learnable slope, whose CPU backward is one pass: ATen's CPU prelu backward is a scalar loop over
+// the elements followed by a separate reduction for the slope's gradient (2% of a Cora epoch on one thread). The
+// forward is torch::prelu's. On other devices, and in double backward, the gradients are torch's.
+
+#include <torch/torch.h>
+
+namespace graphmae2::models::layers {
+
+struct PReLUOptions {
+  /// The slope's initial value (torch::nn::PReLU's default).
+  TORCH_ARG(double, init) = 0.25;
+};
+
+class PReLUImpl : public torch::nn::Cloneable<PReLUImpl> {
+ public:
+  explicit PReLUImpl(const PReLUOptions& options = {});
+  void reset() override;
+  /// x > 0 ? x : weight * x, elementwise.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  PReLUOptions options;
+  /// [1], under torch::nn::PReLU's name, so state dicts of either load into the other.
+  torch::Tensor weight;
+};
+TORCH_MODULE(PReLU);
+
+}  // namespace graphmae2::models::layers
