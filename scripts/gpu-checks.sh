@@ -113,10 +113,13 @@ layer() {
     tee -a "$out/summary.log"
 }
 if part layer; then
+  # Kernel profiles and half precision are CUDA-only (a DEVICE=cpu dry run skips them).
+  profile=() half_dtypes=()
+  [ "$device" != cpu ] && profile=(--profile) && half_dtypes=(bfloat16 float16)
   for width in 64 256; do
-    layer --out "$width" --attention fused --repeats 10 --profile
+    layer --out "$width" --attention fused --repeats 10 "${profile[@]}"
     [ "${CHAIN:-1}" = 1 ] && layer --out "$width" --attention chain --repeats 10
-    for dtype in bfloat16 float16; do layer --out "$width" --dtype "$dtype" --repeats 10 --profile; done
+    for dtype in "${half_dtypes[@]}"; do layer --out "$width" --dtype "$dtype" --repeats 10 "${profile[@]}"; done
     for dtype in ${PEER_DTYPES:-float32 bfloat16 float16}; do
       "${PYTHON:-python3}" benchmarks/peers/gat_layer.py --peer pyg --graph "$work/layer-graph.h5" --device "$device" --heads 4 \
         --out "$width" --dtype "$dtype" --repeats 10 --threads "$(nproc)" 2>&1 | tail -3 | tee -a "$out/summary.log"
