@@ -2,6 +2,7 @@
 
 #include "graph/ops/cpu/parallel.h"
 #include "graph/ops/cpu/simd.h"
+#include "graph/ops/cpu/source_order.h"
 
 #include <algorithm>
 #include <vector>
@@ -131,26 +132,20 @@ torch::Tensor spmm_backward_x(const torch::Tensor& indptr, const torch::Tensor& 
                               const torch::Tensor& grad_out, int64_t num_cols) {
   const int64_t num_rows = indptr.size(0) - 1;
   const int64_t E = indices.size(0), H = weights.size(1);
-  const int64_t* ip = indptr.data_ptr<int64_t>();
-  const int64_t* ix = indices.data_ptr<int64_t>();
   // Reverse CSR: column c's entries are the edges (r -> c) in CSR order (stable), with their weights.
-  auto t_indptr = torch::zeros({num_cols + 1}, indptr.options());
+  const SourceOrder order = source_order(indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), num_rows, num_cols);
+  const auto t_indptr = torch::from_blob(const_cast<int64_t*>(order.col_ptr.data()), {num_cols + 1},
+                                         indptr.options()).clone();
   auto t_indices = torch::empty({E}, indices.options());
   auto t_weights = torch::empty({E, H}, weights.options());
-  int64_t* tp = t_indptr.data_ptr<int64_t>();
   int64_t* tx = t_indices.data_ptr<int64_t>();
-  for (int64_t e = 0; e < E; ++e) ++tp[ix[e] + 1];
-  for (int64_t c = 0; c < num_cols; ++c) tp[c + 1] += tp[c];
-  std::vector<int64_t> next(tp, tp + num_cols);
   AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "spmm_transpose_cpu", [&] {
     const scalar_t* w = weights.data_ptr<scalar_t>();
     scalar_t* tw = t_weights.data_ptr<scalar_t>();
-    for (int64_t r = 0; r < num_rows; ++r) {
-      for (int64_t e = ip[r]; e < ip[r + 1]; ++e) {
-        const int64_t k = next[ix[e]]++;
-        tx[k] = r;
-        std::copy(w + e * H, w + (e + 1) * H, tw + k * H);
-      }
+    for (int64_t k = 0; k < E; ++k) {
+      const auto& slot = order.slots[k];
+      tx[k] = slot.row;
+      std::copy(w + slot.edge * H, w + (slot.edge + 1) * H, tw + k * H);
     }
   });
   return spmm_forward(t_indptr, t_indices, t_weights, grad_out);
