@@ -252,51 +252,29 @@ template <typename T>
   }
 }
 
+// Each pass in an AVX2 + FMA clone, chosen at run time when the processor has it.
 #ifdef GRAPHMAE2_X86_DISPATCH
-template <typename T>
-[[gnu::target("avx2,fma")]] void forward_rows_avx2(const ForwardArgs<T>& a, int64_t rb, int64_t re) {
-  forward_rows_impl(a, rb, re);
-}
-template <typename T>
-[[gnu::target("avx2,fma")]] void attention_rows_avx2(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
-  attention_rows_impl(b, rb, re);
-}
-template <typename T>
-[[gnu::target("avx2,fma")]] void source_pass_avx2(const BackwardArgs<T>& b, int64_t cb, int64_t ce) {
-  source_pass_impl(b, cb, ce);
-}
-template <typename T>
-[[gnu::target("avx2,fma")]] void logit_grad_rows_avx2(const BackwardArgs<T>& b, int64_t rb, int64_t re) {
-  logit_grad_rows_impl(b, rb, re);
-}
-#endif
-
-template <typename T>
-void forward_rows(const ForwardArgs<T>& a, int64_t rb, int64_t re) {
-#ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx2_fma()) return forward_rows_avx2(a, rb, re);
-#endif
-  forward_rows_impl(a, rb, re);
-}
-
-// The three passes, each in its AVX2 clone when the processor has it.
-#ifdef GRAPHMAE2_X86_DISPATCH
-#define GRAPHMAE2_GAT_PASS(name)                                                  \
-  template <typename T>                                                           \
-  void name(const BackwardArgs<T>& b, int64_t begin, int64_t end) {               \
-    if (has_avx2_fma()) return name##_avx2(b, begin, end);                        \
-    name##_impl(b, begin, end);                                                   \
+#define GRAPHMAE2_GAT_PASS(name, Args)                                                           \
+  template <typename T>                                                                          \
+  [[gnu::target("avx2,fma")]] void name##_avx2(const Args<T>& args, int64_t begin, int64_t end) { \
+    name##_impl(args, begin, end);                                                               \
+  }                                                                                              \
+  template <typename T>                                                                          \
+  void name(const Args<T>& args, int64_t begin, int64_t end) {                                   \
+    if (has_avx2_fma()) return name##_avx2(args, begin, end);                                    \
+    name##_impl(args, begin, end);                                                               \
   }
 #else
-#define GRAPHMAE2_GAT_PASS(name)                                                  \
-  template <typename T>                                                           \
-  void name(const BackwardArgs<T>& b, int64_t begin, int64_t end) {               \
-    name##_impl(b, begin, end);                                                   \
+#define GRAPHMAE2_GAT_PASS(name, Args)                                 \
+  template <typename T>                                                \
+  void name(const Args<T>& args, int64_t begin, int64_t end) {         \
+    name##_impl(args, begin, end);                                     \
   }
 #endif
-GRAPHMAE2_GAT_PASS(attention_rows)
-GRAPHMAE2_GAT_PASS(source_pass)
-GRAPHMAE2_GAT_PASS(logit_grad_rows)
+GRAPHMAE2_GAT_PASS(forward_rows, ForwardArgs)
+GRAPHMAE2_GAT_PASS(attention_rows, BackwardArgs)
+GRAPHMAE2_GAT_PASS(source_pass, BackwardArgs)
+GRAPHMAE2_GAT_PASS(logit_grad_rows, BackwardArgs)
 #undef GRAPHMAE2_GAT_PASS
 
 template <typename T>
