@@ -33,6 +33,7 @@
 
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -83,15 +84,6 @@ torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return torch::kFloat;
   if (name == "bfloat16") return torch::kBFloat16;
   return torch::kHalf;
-}
-
-std::string json_escaped(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -203,8 +195,9 @@ int main(int argc, char** argv) {
       const auto kernels = graphmae2::benchmarks::profile_device_kernels(static_cast<int>(repeats), pass);
       for (size_t i = 0; i < std::min<size_t>(kernels.size(), 20); ++i) {  // the 20 longest
         const auto& k = kernels[i];
-        std::printf("{\"kernel\": \"%s\", \"calls_per_pass\": %.1f, \"ms_per_pass\": %.4f}\n",
-                    json_escaped(k.name.substr(0, 160)).c_str(), k.calls_per_pass, k.ms_per_pass);
+        const nlohmann::ordered_json line{
+            {"kernel", k.name.substr(0, 160)}, {"calls_per_pass", k.calls_per_pass}, {"ms_per_pass", k.ms_per_pass}};
+        std::printf("%s\n", line.dump().c_str());
       }
     }
     return 0;
