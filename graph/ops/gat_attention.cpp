@@ -16,19 +16,26 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& indptr, const torch::Tensor& indices,
                                const torch::Tensor& feat, const torch::Tensor& el, const torch::Tensor& er,
-                               double negative_slope, double dropout, int64_t seed, int64_t offset) {
+                               double negative_slope, double dropout, int64_t seed, int64_t offset,
+                               bool save_attention) {
     const cpu::GatAttentionParams params{negative_slope, dropout, static_cast<uint64_t>(seed),
                                          static_cast<uint64_t>(offset)};
-    auto [out, lse] = dispatch_by_device(
-        "gat_attention", feat, [&] { return cpu::gat_attention_forward(indptr, indices, feat, el, er, params); },
-        [&] { return cuda::gat_attention_forward(indptr, indices, feat, el, er, params); });
+    // The CPU forward keeps each edge's attention (and keep flags) when a backward will follow; the CUDA backward
+    // recomputes them from lse, as its lanes have the exponentials and Philox draws to spare.
+    auto result = dispatch_by_device(
+        "gat_attention", feat,
+        [&] { return cpu::gat_attention_forward(indptr, indices, feat, el, er, params, save_attention); },
+        [&] {
+          auto [out, lse] = cuda::gat_attention_forward(indptr, indices, feat, el, er, params);
+          return cpu::GatAttentionForward{out, lse, torch::Tensor(), torch::Tensor()};
+        });
     // Backward rebuilds <grad_out, out> from its per-edge products: the output is not kept.
-    ctx->save_for_backward({indptr, indices, feat, el, er, lse});
+    ctx->save_for_backward({indptr, indices, feat, el, er, result.lse, result.attention, result.kept});
     ctx->saved_data["negative_slope"] = negative_slope;
     ctx->saved_data["dropout"] = dropout;
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["offset"] = offset;
-    return out;
+    return result.out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -37,7 +44,7 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
                 "GATConvOptions::fused_attention(false) for it");
     const auto saved = ctx->get_saved_variables();
     const auto &indptr = saved[0], &indices = saved[1], &feat = saved[2], &el = saved[3], &er = saved[4],
-               &lse = saved[5];
+               &lse = saved[5], &attention = saved[6], &kept = saved[7];
     const cpu::GatAttentionParams params{ctx->saved_data["negative_slope"].toDouble(),
                                          ctx->saved_data["dropout"].toDouble(),
                                          static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
@@ -47,13 +54,14 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
     auto [grad_feat, grad_el, grad_er] = dispatch_by_device(
         "gat_attention", feat,
         [&] {
-          return cpu::gat_attention_backward(indptr, indices, feat, el, er, lse, grad_out, params, needs_feat);
+          return cpu::gat_attention_backward(indptr, indices, feat, el, er, attention, kept, grad_out, params,
+                                             needs_feat);
         },
         [&] {
           return cuda::gat_attention_backward(indptr, indices, feat, el, er, lse, grad_out, params, needs_feat);
         });
-    return {torch::Tensor(), torch::Tensor(), grad_feat,       grad_el,        grad_er,
-            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {torch::Tensor(), torch::Tensor(), grad_feat,       grad_el,         grad_er,
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -87,9 +95,13 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
   if (options.dropout() > 0) {
     philox = options.seed() ? std::pair{*options.seed(), uint64_t{0}} : draw_philox_inputs("gat_attention", feat);
   }
+  // Inside the autograd function grad mode is off, so whether a backward can follow is decided here.
+  const bool backward_follows =
+      torch::GradMode::is_enabled() && (feat.requires_grad() || el.requires_grad() || er.requires_grad());
   return GatAttention::apply(graph.indptr.contiguous(), graph.indices.contiguous(), feat.contiguous(),
                              el.contiguous(), er.contiguous(), options.negative_slope(), options.dropout(),
-                             static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second));
+                             static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second),
+                             backward_follows);
 }
 
 }  // namespace graphmae2::graph

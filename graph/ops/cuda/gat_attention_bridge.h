@@ -1,8 +1,8 @@
 #pragma once
 // Torch bridge of the gat_attention CUDA kernels: declared in every build (graph/ops/dispatch.h names it),
-// defined only with a CUDA LibTorch (GRAPHMAE2_WITH_TORCH_CUDA). Same contracts as
-// graph/ops/cpu/gat_attention_kernel.h on CUDA tensors (float32/64, float16, bfloat16), on torch's current stream,
-// without host-device synchronisation.
+// defined only with a CUDA LibTorch (GRAPHMAE2_WITH_TORCH_CUDA). The contracts of graph/ops/cpu/gat_attention_kernel.h
+// on CUDA tensors (float32/64, float16, bfloat16), on torch's current stream, without host-device synchronisation,
+// except that nothing of [E, H] is saved: the backward recomputes the attention and the dropout draws from lse.
 
 #include "graph/ops/cpu/gat_attention_kernel.h"
 

@@ -189,6 +189,37 @@ TEST(GatAttention, GradientsMatchTheChainOfOpsFloat64) {
   }
 }
 
+// The CPU forward saves the attention for backward only when one will follow; the output must not depend on it,
+// and a backward from any one input's gradient must use what was saved.
+TEST(GatAttention, SavingForBackwardChangesNothingAndServesEachInputAlone) {
+  for (const auto& c : cases()) {
+    const auto g = c.edges.graph();
+    const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 13);
+    const auto opts = GatAttentionOptions().dropout(0.3).seed(4);
+    torch::Tensor untracked;
+    {
+      torch::NoGradGuard no_grad;
+      untracked = gat_attention(g, in.feat.clone().requires_grad_(true), in.el, in.er, opts);
+    }
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(14);
+    const auto grad_out = torch::randn({g.num_rows(), c.H, c.D}, gen, torch::kDouble);
+    const char* names[] = {"feat", "el", "er"};
+    for (int k = 0; k < 3; ++k) {
+      std::vector<torch::Tensor> fused_in{in.feat.clone(), in.el.clone(), in.er.clone()};
+      std::vector<torch::Tensor> chain_in{in.feat.clone(), in.el.clone(), in.er.clone()};
+      fused_in[k].requires_grad_(true);
+      chain_in[k].requires_grad_(true);
+      const auto fused = gat_attention(g, fused_in[0], fused_in[1], fused_in[2], opts);
+      EXPECT_TRUE(torch::equal(fused, untracked)) << c.name << ": " << names[k];
+      const auto chain = chain_forward(g, chain_in[0], chain_in[1], chain_in[2], 0.2, 0.3, 4);
+      const auto got = torch::autograd::grad({fused}, {fused_in[k]}, {grad_out})[0];
+      const auto expected = torch::autograd::grad({chain}, {chain_in[k]}, {grad_out}, std::nullopt, false, true)[0];
+      const auto reference = expected.defined() ? expected : torch::zeros_like(got);
+      EXPECT_TRUE(torch::allclose(got, reference, 1e-10, 1e-11)) << c.name << ": d" << names[k];
+    }
+  }
+}
+
 TEST(GatAttention, DropoutRepeatsUnderManualSeedAndDiffersBetweenCalls) {
   const auto g = testing::random_edges(50, 50, 400, 4).graph();
   const auto in = random_inputs(g, 2, 8, torch::kFloat, 9);
