@@ -2,6 +2,7 @@
 // against the time its dense matrix products need: issue 13's "hardware limit" figure. One JSON line.
 //
 //   bench_epoch_gemm [--dataset cora] [--config configs/cora.yaml] [--threads 1] [--epochs 20] [--set KEY=VALUE ...]
+//                    [--ops N]
 //
 // 1. epoch: the mean wall time of --epochs epochs after 3 warm-up epochs (train_graphmae2, as the tool runs it).
 // 2. The step's dense products, recorded from the ops LibTorch dispatches (aten::mm, addmm, bmm, baddbmm, forward
@@ -9,6 +10,7 @@
 //    timed alone at the same thread count ("gemm_seconds": the step's products at their own measured rates).
 // 3. The rate of bench_blas's product ([2708, 1433] x [1433, 1024]) at the same thread count, and the step's
 //    GFLOP at that rate ("gemm_seconds_at_blas_rate", the issue's own definition of the limit).
+// 4. With --ops N: 5 more epochs with every op timed, and the N ops of most self time per step.
 // Ratios: epoch / gemm_seconds and epoch / gemm_seconds_at_blas_rate. Sparse products (the sparse first
 // projection, the attention's aggregation) are not dense GEMMs and count as overhead here.
 
@@ -22,6 +24,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -99,6 +103,40 @@ double time_alone(const Gemm& g) {
   return bench::median_seconds(repeats, run);
 }
 
+// --ops: each op's self time (its time less that of the ops it calls), from RecordFunction callbacks on the
+// calling thread (the CPU autograd engine runs backward there too). What the epoch spends outside dense products.
+struct OpTime {
+  double self_seconds = 0;
+  int64_t calls = 0;
+};
+std::map<std::string, OpTime> op_times;
+
+struct OpFrame : at::ObserverContext {
+  std::chrono::steady_clock::time_point start;
+  double child_seconds = 0;
+  std::string name;
+};
+thread_local std::vector<OpFrame*> op_stack;
+
+std::unique_ptr<at::ObserverContext> op_enter(const at::RecordFunction& fn) {
+  auto frame = std::make_unique<OpFrame>();
+  frame->name = fn.name();
+  frame->start = std::chrono::steady_clock::now();
+  op_stack.push_back(frame.get());
+  return frame;
+}
+
+void op_exit(const at::RecordFunction&, at::ObserverContext* ctx) {
+  auto* frame = static_cast<OpFrame*>(ctx);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - frame->start).count();
+  if (!op_stack.empty() && op_stack.back() == frame) op_stack.pop_back();
+  if (!op_stack.empty()) op_stack.back()->child_seconds += seconds;
+  std::lock_guard<std::mutex> lock(recorded_mutex);
+  auto& t = op_times[frame->name];
+  t.self_seconds += seconds - frame->child_seconds;
+  ++t.calls;
+}
+
 double blas_rate_gflops() {
   constexpr int64_t kM = 2708, kK = 1433, kN = 1024;  // bench_blas's product
   const auto a = torch::rand({kM, kK});
@@ -115,12 +153,14 @@ int main(int argc, char** argv) {
   CLI::App app{"A full-batch GraphMAE2 epoch against the time of its dense products"};
   std::string dataset = "cora", config;
   std::vector<std::string> sets;
-  int threads = 1, epochs = 20;
+  int threads = 1, epochs = 20, ops = 0;
   app.add_option("--dataset", dataset, "dataset name, .h5 cache or synthetic:KEYS");
   app.add_option("--config", config, "GraphMAE2 config (default: configs/<dataset>.yaml)");
   app.add_option("--set", sets, "KEY=VALUE overrides of the config (repeatable)");
   app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
   app.add_option("--epochs", epochs, "timed epochs")->check(CLI::PositiveNumber);
+  app.add_option("--ops", ops, "also list the N ops of most self time per step (an extra 5 epochs, profiled)")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   try {
     at::set_num_threads(threads);
@@ -152,6 +192,27 @@ int main(int argc, char** argv) {
     at::removeCallback(handle);
     std::filesystem::remove_all(dir);
 
+    nlohmann::ordered_json op_list = nlohmann::ordered_json::array();
+    double op_seconds = 0, profiled_step_seconds = 0;
+    if (ops > 0) {
+      const auto op_handle = at::addGlobalCallback(at::RecordFunctionCallback(&op_enter, &op_exit)
+                                                       .scopes({at::RecordScope::FUNCTION,
+                                                                at::RecordScope::BACKWARD_FUNCTION}));
+      const auto profiled = train(5);
+      at::removeCallback(op_handle);
+      const double profiled_steps = static_cast<double>(profiled.steps_run);
+      profiled_step_seconds = profiled.seconds / profiled_steps;
+      std::vector<std::pair<std::string, OpTime>> sorted(op_times.begin(), op_times.end());
+      std::sort(sorted.begin(), sorted.end(),
+                [](const auto& a, const auto& b) { return a.second.self_seconds > b.second.self_seconds; });
+      for (const auto& [name, t] : sorted) op_seconds += t.self_seconds / profiled_steps;
+      for (size_t k = 0; k < sorted.size() && k < static_cast<size_t>(ops); ++k) {
+        op_list.push_back({{"op", sorted[k].first},
+                           {"self_s_per_step", sorted[k].second.self_seconds / profiled_steps},
+                           {"calls_per_step", static_cast<double>(sorted[k].second.calls) / profiled_steps}});
+      }
+    }
+
     const double steps = static_cast<double>(recorded_run.steps_run);
     double flops = 0, gemm_seconds = 0;
     nlohmann::ordered_json shapes = nlohmann::ordered_json::array();
@@ -180,6 +241,12 @@ int main(int argc, char** argv) {
                                 {"epoch_over_gemm_at_blas_rate", epoch_seconds / (flops * 1e-9 / rate)},
                                 {"peak_rss_mib", bench::peak_rss_mib()},
                                 {"shapes", shapes}};
+    if (ops > 0) {
+      // Time outside every recorded op: the engine's own work, allocation, the loop.
+      line["profiled_step_seconds"] = profiled_step_seconds;
+      line["outside_ops_s_per_step"] = profiled_step_seconds - op_seconds;
+      line["ops"] = op_list;
+    }
     std::cout << line.dump() << std::endl;
     return 0;
   } catch (const std::exception& e) {
