@@ -1,5 +1,6 @@
 #include "graph/ops/cpu/dropout_kernel.h"
 
+#include "graph/ops/cpu/philox_words.h"
 #include "graph/ops/cpu/simd.h"
 #include "graph/ops/philox.h"
 
@@ -16,9 +17,9 @@ namespace graphmae2::graph::cpu {
 
 namespace {
 
-// A chunk of kDropoutChunk (64) elements takes 16 Philox blocks; their rounds run in structure-of-arrays form, which
-// the compiler turns into vector multiplies (32 x 32 -> 64 bits), and word w of the 16 blocks covers elements
-// [16 w, 16 w + 16) of the chunk (graph/ops/philox.h), so comparing and scaling is a vector loop too.
+// A chunk of kDropoutChunk (64) elements takes 16 Philox blocks (philox_words: 8 per AVX2 vector), and word w of
+// the 16 blocks covers elements [16 w, 16 w + 16) of the chunk (graph/ops/philox.h), so comparing and scaling is a
+// vector loop too.
 constexpr int64_t kBlocksPerChunk = 16;
 
 struct Range {
@@ -43,32 +44,10 @@ template <bool kAvx2, typename T>
 [[gnu::always_inline]] inline void dropout_chunks_impl(const T* __restrict in, T* __restrict out, int64_t n,
                                                        Range chunks, const DropoutParams& p, uint32_t threshold,
                                                        T scale) {
-  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   for (int64_t chunk = chunks.begin; chunk < chunks.end; ++chunk) {
-    uint32_t c[4][kBlocksPerChunk];
-    for (int64_t k = 0; k < kBlocksPerChunk; ++k) {
-      const uint64_t index = static_cast<uint64_t>(chunk * kBlocksPerChunk + k);
-      c[0][k] = static_cast<uint32_t>(index);
-      c[1][k] = static_cast<uint32_t>(index >> 32);
-      c[2][k] = static_cast<uint32_t>(p.offset);
-      c[3][k] = static_cast<uint32_t>(p.offset >> 32);
-    }
-    uint32_t key0 = static_cast<uint32_t>(p.seed), key1 = static_cast<uint32_t>(p.seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-      for (int64_t k = 0; k < kBlocksPerChunk; ++k) {
-        const uint64_t p0 = static_cast<uint64_t>(kMul0) * c[0][k];
-        const uint64_t p1 = static_cast<uint64_t>(kMul1) * c[2][k];
-        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c[1][k] ^ key0;
-        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c[3][k] ^ key1;
-        c[1][k] = static_cast<uint32_t>(p1);
-        c[3][k] = static_cast<uint32_t>(p0);
-        c[0][k] = n0;
-        c[2][k] = n2;
-      }
-      key0 += kWeyl0;
-      key1 += kWeyl1;
-    }
+    alignas(32) uint32_t c[4][kBlocksPerChunk];
+    uint32_t* const words[4] = {c[0], c[1], c[2], c[3]};
+    philox_words(static_cast<uint64_t>(chunk * kBlocksPerChunk), 1, kBlocksPerChunk, p.seed, p.offset, words);
     const int64_t first = chunk * kDropoutChunk;
     if (first + kDropoutChunk <= n) {
       // The keep flags as factors 0 or scale (signed compares: the 24-bit values fit), then one product per

@@ -1,6 +1,7 @@
 #include "graph/ops/cpu/gat_attention_kernel.h"
 
 #include "graph/ops/cpu/parallel.h"
+#include "graph/ops/cpu/philox_words.h"
 #include "graph/ops/cpu/simd.h"
 #include "graph/ops/cpu/source_order.h"
 #include "graph/ops/philox.h"
@@ -20,7 +21,7 @@ struct Logit {
 };
 
 // Dropout's keep flags of a row's edges for every head, as philox_keep draws them (one Philox block per edge and
-// 4 heads), or all kept. The Philox blocks of consecutive edges are independent, so that loop vectorises.
+// 4 heads), or all kept; the blocks of a row's edges are drawn 8 at a time (philox_words).
 class KeepFlags {
  public:
   KeepFlags(const GatAttentionParams& params, int64_t heads)
@@ -39,15 +40,11 @@ class KeepFlags {
       return flags_.data();
     }
     for (auto& w : words_) w.resize(n);
+    uint32_t* const words[4] = {words_[0].data(), words_[1].data(), words_[2].data(), words_[3].data()};
     for (int64_t b = 0; b < blocks_; ++b) {
-      uint32_t *w0 = words_[0].data(), *w1 = words_[1].data(), *w2 = words_[2].data(), *w3 = words_[3].data();
-      for (int64_t k = 0; k < n; ++k) {
-        const auto bits = philox_edge_bits(params_.seed, params_.offset, begin + k, b, blocks_);
-        w0[k] = bits.v[0];
-        w1[k] = bits.v[1];
-        w2[k] = bits.v[2];
-        w3[k] = bits.v[3];
-      }
+      // philox_edge_bits(seed, offset, edge, b, blocks) for the row's edges: counters edge * blocks + b.
+      philox_words(static_cast<uint64_t>(begin * blocks_ + b), static_cast<uint64_t>(blocks_), n, params_.seed,
+                   params_.offset, words);
       for (int64_t h = 4 * b; h < std::min<int64_t>(heads_, 4 * b + 4); ++h) {
         const uint32_t* w = words_[h % 4].data();
         for (int64_t k = 0; k < n; ++k) flags_[k * heads_ + h] = (w[k] >> 8) >= threshold_;

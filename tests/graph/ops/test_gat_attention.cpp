@@ -1,6 +1,7 @@
 #include "graph/ops/gat_attention.h"
 
 #include "fixtures/graphs.h"
+#include "graph/ops/cpu/philox_words.h"
 #include "graph/ops/philox.h"
 #include "graph/ops/segment_softmax.h"
 #include "graph/ops/spmm.h"
@@ -99,6 +100,32 @@ TEST(Philox, MatchesRandom123KnownAnswers) {
   EXPECT_EQ(c.v[1], 0x94fdccebu);
   EXPECT_EQ(c.v[2], 0x5001e420u);
   EXPECT_EQ(c.v[3], 0x24126ea1u);
+}
+
+// The CPU's many-blocks draw (8 per AVX2 vector on this machine, the rest scalar) against philox4x32 one block at a
+// time: counts around the vector width, strides, counters whose low word carries into the high one.
+TEST(Philox, ManyBlocksAtOnceEqualOneAtATime) {
+  const uint64_t seed = 0x9E3779B97F4A7C15ull, offset = 0x0000000500000007ull;
+  for (const uint64_t index0 : {uint64_t{0}, uint64_t{12345}, uint64_t{0xFFFFFFFAull}, uint64_t{0x1FFFFFFF0ull}}) {
+    for (const uint64_t stride : {uint64_t{1}, uint64_t{2}, uint64_t{3}}) {
+      for (const int64_t n : {0, 1, 7, 8, 9, 16, 23, 64}) {
+        std::vector<std::vector<uint32_t>> words(4, std::vector<uint32_t>(n));
+        uint32_t* const out[4] = {words[0].data(), words[1].data(), words[2].data(), words[3].data()};
+        graphmae2::graph::cpu::philox_words(index0, stride, n, seed, offset, out);
+        for (int64_t k = 0; k < n; ++k) {
+          const uint64_t index = index0 + static_cast<uint64_t>(k) * stride;
+          const auto expected =
+              philox4x32({{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
+                           static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)}},
+                         static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+          for (int w = 0; w < 4; ++w) {
+            ASSERT_EQ(words[w][k], expected.v[w]) << "index0 " << index0 << " stride " << stride << " n " << n
+                                                  << " block " << k << " word " << w;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Philox, KeepRateAndIndependenceOfHeads) {

@@ -1,0 +1,14 @@
+#pragma once
+// Many Philox4x32-10 blocks at once on the CPU (graph/ops/philox.h draws one): the dropout kernels' random bits,
+// 8 blocks per AVX2 vector where the processor has it. GCC leaves philox4x32's 32 x 32 -> 64-bit products scalar,
+// which made the draws most of the dropout kernels' time.
+
+#include <cstdint>
+
+namespace graphmae2::graph::cpu {
+
+/// For k in [0, n): words[w][k] = word w of philox4x32 of the counter (index0 + k * stride, offset) under the key
+/// seed, as philox_edge_bits forms it (index in the low 64 bits, offset in the high). words[w] holds n entries.
+void philox_words(uint64_t index0, uint64_t stride, int64_t n, uint64_t seed, uint64_t offset, uint32_t* const words[4]);
+
+}  // namespace graphmae2::graph::cpu
