@@ -127,9 +127,18 @@ torch::Tensor GraphMAE2Impl::embed(const graph::CsrGraph& graph, const torch::Te
 
 torch::Tensor GraphMAE2Impl::latent_target(const graph::CsrGraph& graph, const torch::Tensor& x,
                                            const torch::Tensor& targets, const layers::SparseFeatures* sparse_x) {
+  GraphMAE2Batch batch;
+  batch.graph = graph;
+  batch.features = x;
+  batch.sparse = sparse_x;
+  batch.targets = targets;
+  return latent_target(batch);
+}
+
+torch::Tensor GraphMAE2Impl::latent_target(const GraphMAE2Batch& batch) {
   torch::NoGradGuard no_grad;
-  auto h = encode(encoder_ema, graph, x, sparse_x, torch::Tensor(), torch::Tensor());
-  return projector_ema->forward(h.index_select(0, targets));
+  auto h = encode(encoder_ema, batch.teacher(), batch.features, batch.sparse, torch::Tensor(), torch::Tensor());
+  return projector_ema->forward(batch.select_targets(h));
 }
 
 GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPlan& plan, const LossOptions& loss) {
@@ -146,6 +155,12 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
   }
   TORCH_CHECK(targets.defined() && targets.dim() == 1 && targets.scalar_type() == torch::kInt64,
               "GraphMAE2: targets must be a 1-D int64 tensor of node ids");
+  // A wrong targets_lead would silently train on other rows: checked where it costs no device sync.
+  TORCH_CHECK(!batch.targets_lead ||
+                  (targets.size(0) <= n &&
+                   (!targets.is_cpu() || targets.equal(torch::arange(targets.size(0), targets.options())))),
+              "GraphMAE2: targets_lead is set but the ", targets.size(0), " targets are not rows 0.. of the ", n,
+              "-node batch in order");
   TORCH_CHECK(loss.use_reconstruction || loss.use_latent || loss.self_reconstruction > 0.0,
               "GraphMAE2: use_reconstruction and use_latent are off and self_reconstruction is 0: nothing to train");
 
@@ -159,8 +174,8 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
   out.reconstruction = zero;
 
   if (loss.use_latent) {
-    auto target = latent_target(batch.teacher(), x, targets, sparse_x);
-    auto pred = predictor->forward(projector->forward(enc_rep.index_select(0, targets)));
+    auto target = latent_target(batch);
+    auto pred = predictor->forward(projector->forward(batch.select_targets(enc_rep)));
     out.latent = loss.latent_loss == LatentLoss::infonce ? ssl::info_nce_loss(pred, target, loss.infonce_tau)
                                                          : ssl::sce_loss(pred, target, 1.0);
   }
@@ -193,7 +208,7 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
   if (loss.variance_reg > 0.0 || loss.covariance_reg > 0.0) {
     TORCH_CHECK(targets.size(0) >= 2, "GraphMAE2: variance_reg / covariance_reg need at least 2 targets per batch, got ",
                 targets.size(0));
-    const auto z = enc_rep.index_select(0, targets);
+    const auto z = batch.select_targets(enc_rep);
     if (loss.variance_reg > 0.0) out.regulariser = out.regulariser + loss.variance_reg * ssl::variance_loss(z);
     if (loss.covariance_reg > 0.0) out.regulariser = out.regulariser + loss.covariance_reg * ssl::covariance_loss(z);
   }

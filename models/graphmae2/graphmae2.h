@@ -84,6 +84,15 @@ struct GraphMAE2Batch {
   torch::Tensor features;                        ///< float [N, in_dim]
   const layers::SparseFeatures* sparse = nullptr;  ///< the features' non-zeros, when they are sparse
   torch::Tensor targets;  ///< int64 node ids (of this batch) whose latent is predicted: every node, or the seeds
+  /// Whether targets is arange(targets.size(0)), the batch's first rows in order (full graph, SAINT, neighbour
+  /// seeds): select_targets is then a view, with nothing copied forward or scattered back in backward.
+  bool targets_lead = false;
+
+  /// rows.index_select(0, targets), or its view when targets_lead.
+  torch::Tensor select_targets(const torch::Tensor& rows) const {
+    if (!targets_lead) return rows.index_select(0, targets);
+    return targets.size(0) == rows.size(0) ? rows : rows.narrow(0, 0, targets.size(0));
+  }
 
   const graph::CsrGraph& student() const { return student_graph ? *student_graph : graph; }
   const graph::CsrGraph& teacher() const { return teacher_graph ? *teacher_graph : graph; }
@@ -119,6 +128,8 @@ class GraphMAE2Impl : public torch::nn::Cloneable<GraphMAE2Impl> {
   /// Latent target: EMA projector(EMA encoder(graph, x))[targets], no grad.
   torch::Tensor latent_target(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& targets,
                               const layers::SparseFeatures* sparse_x = nullptr);
+  /// The same on a batch: its teacher graph, features and targets.
+  torch::Tensor latent_target(const GraphMAE2Batch& batch);
 
   /// Parameters that train (everything except the target modules).
   std::vector<torch::Tensor> student_parameters() const;

@@ -66,6 +66,7 @@ std::unique_ptr<OwnedBatch> OwnedBatch::to(const torch::Device& device) const {
   // Pinned features (BatchSourceOptions::pin_memory) copy asynchronously, overlapping the previous step's compute.
   out->batch.features = batch.features.to(device, /*non_blocking=*/batch.features.is_pinned());
   out->batch.targets = batch.targets.to(device);
+  out->batch.targets_lead = batch.targets_lead;
   if (sparse) {
     out->sparse = sparse->to(device);
     out->batch.sparse = &*out->sparse;
@@ -138,6 +139,7 @@ std::unique_ptr<OwnedBatch> BatchSource::build(int64_t step) const {
     b.graph = sample.subgraph.graph;
     b.features = features_.gather(sample.subgraph.node_ids);
     b.targets = torch::arange(b.graph.num_nodes(), torch::kLong);
+    b.targets_lead = true;
     add_drop_edge_views(b, options_.drop_edge_rate, generator_for(seed_, kDropEdgePurpose, step));
     attach_sparse(*owned, options_.sparse_input);
     return owned;
@@ -155,6 +157,7 @@ std::unique_ptr<OwnedBatch> BatchSource::build(int64_t step) const {
     b.graph = union_of_blocks(sample);
     b.features = features_.gather(sample.input_nodes);
     b.targets = torch::arange(seeds.size(0), torch::kLong);
+    b.targets_lead = true;
     add_drop_edge_views(b, options_.drop_edge_rate, generator_for(seed_, kDropEdgePurpose, step));
     attach_sparse(*owned, options_.sparse_input);
     return owned;

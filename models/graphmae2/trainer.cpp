@@ -100,6 +100,7 @@ GraphMAE2Batch PreparedGraph::full_batch() const {
   batch.features = features;
   batch.sparse = sparse();
   batch.targets = torch::arange(features.size(0), torch::TensorOptions().dtype(torch::kInt64).device(features.device()));
+  batch.targets_lead = true;
   return batch;
 }
 

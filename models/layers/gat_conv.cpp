@@ -114,8 +114,11 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
   const auto& w = fc->weight;  // [out, in]
   // The logits el are computed for every node and gathered by parent id, as before blocks existed: the
   // gradients of fc and attn_l then sum over the same nodes in the same order (bit-for-bit on the CPU).
-  auto el = torch::mv(h, torch::mv(w.t(), attn_l.view({o.out_features()})));
-  auto er = torch::mv(h.index_select(0, rows), torch::mv(w.t(), attn_r.view({o.out_features()})));
+  // a^T W as [1, out] x [out, in]: W's gradient then comes in W's own layout and adds to the product's below
+  // without a strided pass (mv(W^T, a) gave it transposed).
+  const auto fold = [&](const torch::Tensor& attn) { return torch::mm(attn.view({1, o.out_features()}), w).view({-1}); };
+  auto el = torch::mv(h, fold(attn_l));
+  auto er = torch::mv(h.index_select(0, rows), fold(attn_r));
   const auto h_src = h.index_select(0, block.src_ids).unsqueeze(1);
   torch::Tensor aggregated;
   if (o.fused_attention()) {

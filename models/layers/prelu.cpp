@@ -74,6 +74,36 @@ inline double backward_block_impl(const T* __restrict x, const T* __restrict g, 
 }
 #endif
 
+// y[i] = x[i] > 0 ? x[i] : slope * x[i] (ATen's prelu, which runs this scalar).
+template <typename T>
+inline void forward_block_impl(const T* __restrict x, T slope, T* __restrict y, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) y[i] = x[i] > T(0) ? x[i] : slope * x[i];
+}
+
+#ifdef GRAPHMAE2_X86_DISPATCH
+[[gnu::target("avx2,fma")]] void forward_block_avx2(const float* x, float slope, float* y, int64_t begin,
+                                                    int64_t end) {
+  const __m256 zero = _mm256_setzero_ps(), slopes = _mm256_set1_ps(slope);
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256 xi = _mm256_loadu_ps(x + i);
+    const __m256 positive = _mm256_cmp_ps(xi, zero, _CMP_GT_OQ);
+    _mm256_storeu_ps(y + i, _mm256_blendv_ps(_mm256_mul_ps(slopes, xi), xi, positive));
+  }
+  forward_block_impl(x, slope, y, i, end);
+}
+#endif
+
+template <typename T>
+void forward_block(const T* x, T slope, T* y, int64_t begin, int64_t end) {
+#ifdef GRAPHMAE2_X86_DISPATCH
+  if constexpr (std::is_same_v<T, float>) {
+    if (graph::cpu::has_avx2_fma()) return forward_block_avx2(x, slope, y, begin, end);
+  }
+#endif
+  forward_block_impl(x, slope, y, begin, end);
+}
+
 template <typename T>
 double backward_block(const T* x, const T* g, T slope, T* grad_x, int64_t begin, int64_t end) {
 #ifdef GRAPHMAE2_X86_DISPATCH
@@ -88,7 +118,16 @@ class CpuPReLU : public torch::autograd::Function<CpuPReLU> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight) {
     ctx->save_for_backward({x, weight});
-    return torch::prelu(x, weight);
+    const auto xc = x.contiguous();
+    auto y = torch::empty_like(xc);
+    const int64_t n = xc.numel();
+    AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "prelu_forward", [&] {
+      const scalar_t slope = weight.item<scalar_t>();  // a CPU tensor: no device copy
+      const scalar_t* xp = xc.data_ptr<scalar_t>();
+      scalar_t* yp = y.data_ptr<scalar_t>();
+      at::parallel_for(0, n, kBlock, [&](int64_t begin, int64_t end) { forward_block(xp, slope, yp, begin, end); });
+    });
+    return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {

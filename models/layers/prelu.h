@@ -1,7 +1,8 @@
 #pragma once
-// PReLU with one learnable slope, whose CPU backward is one pass: ATen's CPU prelu backward is a scalar loop over
-// the elements followed by a separate reduction for the slope's gradient (2% of a Cora epoch on one thread). The
-// forward is torch::prelu's. On other devices, and in double backward, the gradients are torch's.
+// PReLU with one learnable slope, in 8 AVX2 lanes on the CPU: the backward is one pass (ATen's CPU prelu backward
+// is a scalar loop over the elements followed by a separate reduction for the slope's gradient), and so is the
+// forward (ATen's is scalar too: together 3% of a Cora epoch on one thread). Same values as torch::prelu. On other
+// devices, and in double backward, the computation is torch's.
 
 #include <torch/torch.h>
 

@@ -38,33 +38,33 @@ namespace {
 class TokenRowsLinear : public torch::autograd::Function<TokenRowsLinear> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& token,
-                               const torch::Tensor& weight, const torch::Tensor& keep) {
-    ctx->save_for_backward({token, weight, keep});
-    return torch::mm(keep, (weight * token).t());
+                               const torch::Tensor& weight_t, const torch::Tensor& keep) {
+    ctx->save_for_backward({token, weight_t, keep});
+    return torch::mm(keep, weight_t * token.t());
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto& token = saved[0];
-    const auto& weight = saved[1];
+    const auto& weight_t = saved[1];
     const auto& keep = saved[2];
-    const auto p = torch::mm(grads[0].t(), keep);  // [out, F]
+    const auto p = torch::mm(keep.t(), grads[0]);  // [F, out], weight_t's layout
     const bool need_token = ctx->needs_input_grad(0), need_weight = ctx->needs_input_grad(1);
-    return {need_token ? (p * weight).sum(0, /*keepdim=*/true) : torch::Tensor(),
-            need_weight ? p * token : torch::Tensor(), torch::Tensor()};
+    return {need_token ? (p * weight_t).sum(1).reshape({1, -1}) : torch::Tensor(),
+            need_weight ? p * token.t() : torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
-torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor& weight, const torch::Tensor& keep) {
+torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor& weight_t, const torch::Tensor& keep) {
   TORCH_CHECK(token.dim() == 2 && token.size(0) == 1, "token_rows_linear: token has shape ", token.sizes(),
               ", expected [1, F]");
-  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == token.size(1), "token_rows_linear: weight has shape ",
-              weight.sizes(), ", expected [out, ", token.size(1), "]");
+  TORCH_CHECK(weight_t.dim() == 2 && weight_t.size(0) == token.size(1), "token_rows_linear: weight_t has shape ",
+              weight_t.sizes(), ", expected [", token.size(1), ", out]");
   TORCH_CHECK(keep.dim() == 2 && keep.size(1) == token.size(1), "token_rows_linear: keep has shape ", keep.sizes(),
               ", expected [rows, ", token.size(1), "]");
-  return TokenRowsLinear::apply(token, weight, keep);
+  return TokenRowsLinear::apply(token, weight_t, keep);
 }
 
 torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
@@ -86,14 +86,16 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
   }
   // Dropout of a zero is zero, so dropping the stored values draws the dense dropout's distribution.
   values = graph::dropout(values, dropout, training);
-  auto h = graph::spmm(x.pattern, values.unsqueeze(1), weight.t().contiguous().unsqueeze(1)).squeeze(1);
+  // Both products work on weight^T ([F, out], rows of the output's width): their gradients then add in one layout.
+  const auto weight_t = weight.t().contiguous();
+  auto h = graph::spmm(x.pattern, values.unsqueeze(1), weight_t.unsqueeze(1)).squeeze(1);
   if (replace && token.defined()) {
     const int64_t rows = token_nodes.size(0);
     torch::Tensor projected;
     if (training && dropout > 0) {
       // graph::dropout's scales: each row's entries dropped independently, as in the dense path.
       auto keep = graph::dropout_scales({rows, x.num_features()}, dropout, values.options());
-      projected = token_rows_linear(token, weight, keep);
+      projected = token_rows_linear(token, weight_t, keep);
     } else {
       projected = torch::mm(token, weight.t()).expand({rows, weight.size(0)});  // every row is the token's
     }

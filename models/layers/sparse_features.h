@@ -26,17 +26,18 @@ struct SparseFeatures {
   SparseFeatures to(const torch::Device& device) const;
 };
 
+/// `mm(token * keep, weight_t)`: the projection of `keep.size(0)` rows that all hold `token` ([1, F]) under their
+/// own dropout scales `keep` ([rows, F]: 0 or 1 / (1 - p)), with the weight given transposed (weight_t: [F, out]),
+/// differentiable w.r.t. token and weight_t. Its backward forms P = keep^T grad once ([F, out], weight_t's layout);
+/// both gradients follow from it elementwise (grad_weight_t = P * token^T, grad_token = row sums of P * weight_t):
+/// one dense product instead of two.
+torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor& weight_t, const torch::Tensor& keep);
+
 /// `linear(dropout(x'), weight)` without bias, where x' is `x` with the rows `token_nodes` replaced by
 /// `token` ([1, num_features]; undefined or no nodes: no replacement), exactly what the dense path
 /// `fc(dropout(replace_rows(x, token_nodes, token)))` computes, with the same dropout distribution (a
 /// different random stream). weight: [out, num_features]. Returns [num_nodes, out]; differentiable w.r.t.
 /// weight and token.
-/// `mm(token * keep, weight^T)`: the projection of `keep.size(0)` rows that all hold `token` ([1, F]) under
-/// their own dropout scales `keep` ([rows, F]: 0 or 1 / (1 - p)), differentiable w.r.t. token and weight. Its
-/// backward forms P = grad^T keep once ([out, F]); both gradients follow from it elementwise (grad_weight =
-/// P * token, grad_token = column sums of P * weight): one dense product instead of two.
-torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor& weight, const torch::Tensor& keep);
-
 torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
                                    const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
                                    bool training);

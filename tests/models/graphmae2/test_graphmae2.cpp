@@ -148,6 +148,40 @@ TEST(GraphMAE2, FixedRemaskEqualsTheReferencesProjectThenZero) {
   EXPECT_TRUE(torch::allclose(grad_fc0, model->encoder->first_layer()->fc->weight.grad(), 1e-10, 1e-12));
 }
 
+TEST(GraphMAE2, LeadingTargetsAsAViewEqualTheirIndexSelection) {
+  // targets_lead selects the batch's first rows by a view instead of index_select: same losses and gradients, for
+  // every row (the full graph) and for a prefix (neighbour seeds); a flag that does not match its targets is refused.
+  torch::manual_seed(10);
+  auto model = small_model();
+  model->to(torch::kDouble);
+  model->eval();
+  auto g = ring(12);
+  auto x = torch::rand({12, 6}, torch::kDouble);
+  g2::MaskPlan plan{g2::random_subset(12, 0.5, torch::kCPU), {}};
+  auto cfg = graphmae2::testing::fixed_remask();
+  cfg.variance_reg = 0.5;
+  cfg.covariance_reg = 0.1;
+  for (const int64_t count : {12, 5}) {
+    auto batch = graphmae2::testing::batch_of(g, x, torch::arange(count, torch::kInt64));
+    std::vector<torch::Tensor> losses, grads;
+    for (const bool lead : {false, true}) {
+      batch.targets_lead = lead;
+      model->zero_grad();
+      const auto out = model->forward(batch, plan, cfg);
+      out.total.backward();
+      losses.push_back(torch::stack({out.latent, out.regulariser, out.total}));
+      grads.push_back(model->predictor->ptr(1)->as<torch::nn::Linear>()->weight.grad().clone());
+      grads.push_back(model->encoder->first_layer()->fc->weight.grad().clone());
+    }
+    EXPECT_TRUE(torch::allclose(losses[0], losses[1], 1e-12, 1e-14)) << count << " targets";
+    EXPECT_TRUE(torch::allclose(grads[0], grads[2], 1e-12, 1e-14)) << count << " targets";
+    EXPECT_TRUE(torch::allclose(grads[1], grads[3], 1e-12, 1e-14)) << count << " targets";
+  }
+  auto wrong = graphmae2::testing::batch_of(g, x, torch::arange(1, 6, torch::kInt64));
+  wrong.targets_lead = true;
+  EXPECT_THROW(model->forward(wrong, plan, cfg), c10::Error);
+}
+
 TEST(GraphMAE2, InfoNceLatentLossUsesTheSharedContrastiveLoss) {
   torch::manual_seed(8);
   auto model = small_model();

@@ -86,7 +86,7 @@ TEST(TokenRowsLinear, EqualsTheProductOfTheDroppedTokenRowsInValueAndGradient) {
   auto w = torch::randn({5, 10}, opts).requires_grad_();
   auto token_ref = token.detach().clone().requires_grad_();
   auto w_ref = w.detach().clone().requires_grad_();
-  auto out = token_rows_linear(token, w, keep);
+  auto out = token_rows_linear(token, w.t(), keep);
   auto ref = torch::mm(token_ref.expand({7, 10}) * keep, w_ref.t());
   EXPECT_TRUE(torch::allclose(out, ref, 1e-12, 1e-12));
   auto g = torch::randn({7, 5}, opts);
@@ -96,10 +96,11 @@ TEST(TokenRowsLinear, EqualsTheProductOfTheDroppedTokenRowsInValueAndGradient) {
   EXPECT_TRUE(torch::allclose(token.grad(), token_ref.grad(), 1e-12, 1e-12));
   // A frozen token still gives the weight its gradient.
   auto w2 = w.detach().clone().requires_grad_();
-  (token_rows_linear(token.detach(), w2, keep) * g).sum().backward();
+  (token_rows_linear(token.detach(), w2.t().contiguous(), keep) * g).sum().backward();
   EXPECT_TRUE(torch::allclose(w2.grad(), w_ref.grad(), 1e-12, 1e-12));
-  EXPECT_THROW(token_rows_linear(torch::randn({2, 10}, opts), w, keep), c10::Error);
-  EXPECT_THROW(token_rows_linear(token, w, torch::ones({7, 9}, opts)), c10::Error);
+  EXPECT_THROW(token_rows_linear(torch::randn({2, 10}, opts), w.t(), keep), c10::Error);
+  EXPECT_THROW(token_rows_linear(token, w.t(), torch::ones({7, 9}, opts)), c10::Error);
+  EXPECT_THROW(token_rows_linear(token, w, keep), c10::Error);  // not transposed: [5, 10]
 }
 
 TEST(MaskedSparseLinear, WithDropoutEqualsTheDensePathUnderTheSameDraws) {
