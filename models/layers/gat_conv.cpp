@@ -6,8 +6,10 @@
 #include "graph/ops/spmm.h"
 #include "graph/transforms.h"
 #include "models/layers/activation.h"
+#include "models/layers/head_logits.h"
 
 #include <cmath>
+#include <tuple>
 
 namespace graphmae2::models::layers {
 
@@ -152,7 +154,6 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGrap
               " destination rows but only ", graph.num_cols, " source nodes");
   const int64_t heads = o.heads(), out = o.out_features(), num_dst = graph.num_rows();
   auto feat_src = projected.view({-1, heads, out});
-  auto feat_dst = num_dst == graph.num_cols ? feat_src : feat_src.narrow(0, 0, num_dst);
   torch::Tensor el, er;  // [num_src, heads], [num_dst, heads]
   if (h.defined()) {
     // <W_k h_s, a_k> = <h_s, W_k^T a_k>: the attention vectors folded into the projection give the logits as a
@@ -167,8 +168,7 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGrap
     el = both.narrow(1, 0, heads);
     er = both.narrow(1, heads, heads).narrow(0, 0, num_dst);
   } else {
-    el = (feat_src * attn_l).sum(-1);
-    er = (feat_dst * attn_r).sum(-1);
+    std::tie(el, er) = head_logits(feat_src, attn_l, attn_r, num_dst);
   }
   torch::Tensor rst, a;  // rst: [num_dst, heads, out]
   if (o.fused_attention() && !with_attention) {
