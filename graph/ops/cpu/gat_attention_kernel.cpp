@@ -28,8 +28,7 @@ class KeepFlags {
       : params_(params),
         heads_(heads),
         blocks_((heads + 3) / 4),
-        // u = (bits >> 8) / 2^24 >= rate  <=>  (bits >> 8) >= ceil(rate * 2^24), rate as a float (exact in double)
-        threshold_(static_cast<uint32_t>(std::ceil(static_cast<double>(static_cast<float>(params.dropout)) * 16777216.0))) {}
+        threshold_(philox_dropout_threshold(params.dropout)) {}
 
   /// Flags [(i - begin) * H + h] for edges [begin, end). Inlined, so the AVX2 clones of the row loops vectorise it.
   [[gnu::always_inline]] const uint8_t* of_edges(int64_t begin, int64_t end) {

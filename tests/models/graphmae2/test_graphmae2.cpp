@@ -120,17 +120,29 @@ TEST(GraphMAE2, UnmaskedNodesAreTheComplementInOrder) {
   }
 }
 
-TEST(GraphMAE2, FixedRemaskEqualsTheReferencesProjectThenZero) {
-  // The reference projects every row through encoder_to_decoder and zeroes the masked ones; the model projects
-  // only the unmasked rows. Same loss and gradients (float64, no dropout).
-  torch::manual_seed(9);
+// A float64 model in eval mode (no dropout) on a 12-node ring with random features and half the nodes masked.
+struct Float64RingCase {
+  g2::GraphMAE2 model;
+  graphmae2::graph::CsrGraph graph;
+  torch::Tensor x;
+  g2::MaskPlan plan;
+};
+
+Float64RingCase float64_ring_case(uint64_t seed) {
+  torch::manual_seed(seed);
   auto model = small_model();
   model->to(torch::kDouble);
   model->eval();
-  auto g = ring(12);
   auto x = torch::rand({12, 6}, torch::kDouble);
-  auto targets = torch::arange(12, torch::kInt64);
   g2::MaskPlan plan{g2::random_subset(12, 0.5, torch::kCPU), {}};
+  return {model, ring(12), x, plan};
+}
+
+TEST(GraphMAE2, FixedRemaskEqualsTheReferencesProjectThenZero) {
+  // The reference projects every row through encoder_to_decoder and zeroes the masked ones; the model projects
+  // only the unmasked rows. Same loss and gradients (float64, no dropout).
+  auto [model, g, x, plan] = float64_ring_case(9);
+  auto targets = torch::arange(12, torch::kInt64);
   auto cfg = graphmae2::testing::fixed_remask();
   cfg.use_latent = false;
   auto out = model->forward(graphmae2::testing::batch_of(g, x, targets), plan, cfg);
@@ -151,13 +163,7 @@ TEST(GraphMAE2, FixedRemaskEqualsTheReferencesProjectThenZero) {
 TEST(GraphMAE2, LeadingTargetsAsAViewEqualTheirIndexSelection) {
   // targets_lead selects the batch's first rows by a view instead of index_select: same losses and gradients, for
   // every row (the full graph) and for a prefix (neighbour seeds); a flag that does not match its targets is refused.
-  torch::manual_seed(10);
-  auto model = small_model();
-  model->to(torch::kDouble);
-  model->eval();
-  auto g = ring(12);
-  auto x = torch::rand({12, 6}, torch::kDouble);
-  g2::MaskPlan plan{g2::random_subset(12, 0.5, torch::kCPU), {}};
+  auto [model, g, x, plan] = float64_ring_case(10);
   auto cfg = graphmae2::testing::fixed_remask();
   cfg.variance_reg = 0.5;
   cfg.covariance_reg = 0.1;
