@@ -2,7 +2,7 @@
 // against the time its dense matrix products need: issue 13's "hardware limit" figure. One JSON line.
 //
 //   bench_epoch_gemm [--dataset cora] [--config configs/cora.yaml] [--threads 1] [--epochs 20] [--set KEY=VALUE ...]
-//                    [--ops N]
+//                    [--ops N [--op-shapes]]
 //
 // 1. epoch: the mean wall time of --epochs epochs after 3 warm-up epochs (train_graphmae2, as the tool runs it).
 // 2. The step's dense products, recorded from the ops LibTorch dispatches (aten::mm, addmm, bmm, baddbmm, forward
@@ -10,7 +10,8 @@
 //    timed alone at the same thread count ("gemm_seconds": the step's products at their own measured rates).
 // 3. The rate of bench_blas's product ([2708, 1433] x [1433, 1024]) at the same thread count, and the step's
 //    GFLOP at that rate ("gemm_seconds_at_blas_rate", the issue's own definition of the limit).
-// 4. With --ops N: 5 more epochs with every op timed, and the N ops of most self time per step.
+// 4. With --ops N: 5 more epochs with every op timed, and the N ops of most self time per step (with --op-shapes:
+//    per distinct shapes of the op's tensor inputs).
 // Ratios: epoch / gemm_seconds and epoch / gemm_seconds_at_blas_rate. Sparse products (the sparse first
 // projection, the attention's aggregation) are not dense GEMMs and count as overhead here.
 
@@ -30,6 +31,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <tuple>
 
 namespace {
@@ -110,6 +112,19 @@ struct OpTime {
   int64_t calls = 0;
 };
 std::map<std::string, OpTime> op_times;
+bool op_shapes = false;  // --op-shapes: each op keyed by its tensor inputs' shapes too
+
+std::string op_key(const at::RecordFunction& fn) {
+  std::string key = fn.name();
+  if (!op_shapes) return key;
+  for (const auto& input : fn.inputs()) {
+    if (!input.isTensor() || !input.toTensor().defined()) continue;
+    std::ostringstream shape;
+    shape << input.toTensor().sizes();
+    key += " " + shape.str();
+  }
+  return key;
+}
 
 struct OpFrame : at::ObserverContext {
   std::chrono::steady_clock::time_point start;
@@ -120,7 +135,7 @@ thread_local std::vector<OpFrame*> op_stack;
 
 std::unique_ptr<at::ObserverContext> op_enter(const at::RecordFunction& fn) {
   auto frame = std::make_unique<OpFrame>();
-  frame->name = fn.name();
+  frame->name = op_key(fn);
   frame->start = std::chrono::steady_clock::now();
   op_stack.push_back(frame.get());
   return frame;
@@ -161,6 +176,7 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "timed epochs")->check(CLI::PositiveNumber);
   app.add_option("--ops", ops, "also list the N ops of most self time per step (an extra 5 epochs, profiled)")
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--op-shapes", op_shapes, "with --ops: list each op once per distinct shapes of its tensor inputs");
   CLI11_PARSE(app, argc, argv);
   try {
     at::set_num_threads(threads);
@@ -196,6 +212,7 @@ int main(int argc, char** argv) {
     double op_seconds = 0, profiled_step_seconds = 0;
     if (ops > 0) {
       const auto op_handle = at::addGlobalCallback(at::RecordFunctionCallback(&op_enter, &op_exit)
+                                                       .needsInputs(op_shapes)
                                                        .scopes({at::RecordScope::FUNCTION,
                                                                 at::RecordScope::BACKWARD_FUNCTION}));
       const auto profiled = train(5);

@@ -10,6 +10,9 @@ namespace graphmae2::models::ssl {
 /// eps: the reference uses F.normalize's 1e-12, which turns an all-zero row (a masked node whose whole
 /// neighbourhood is masked decodes to exactly 0 at initialisation) into a ~1e11 gradient on the decoder
 /// bias; 1e-6 keeps such rows' loss value (1) and bounds that gradient, far below any real row's norm.
+/// 1 - cos is clamped at 0 (rounding can put parallel rows' cosine just above 1; the reference then gives a negative
+/// loss, or NaN for a fractional alpha). On the CPU in float32/float64 it is one pass over x and y forward and one
+/// backward; elsewhere, and in double backward, the torch chain.
 torch::Tensor sce_loss(const torch::Tensor& x, const torch::Tensor& y, double alpha = 3.0, double eps = 1e-6);
 /// sce_loss before the mean: each row's (1 - cos(x_i, y_i))^alpha, shape [N].
 torch::Tensor sce_loss_rows(const torch::Tensor& x, const torch::Tensor& y, double alpha = 3.0, double eps = 1e-6);
