@@ -4,6 +4,17 @@ namespace graphmae2::models::engine {
 
 namespace {
 
+// t in `like`'s memory layout (a copy only when the strides differ).
+torch::Tensor in_layout_of(const torch::Tensor& t, const torch::Tensor& like) {
+  return t.strides() == like.strides() ? t : torch::empty_like(like, torch::MemoryFormat::Preserve).copy_(t);
+}
+
+// The CPU kernel walks each tensor's memory in order from its data pointer: correct for any dense layout as long
+// as the parameter, its gradient and both moments share one, so a parameter stored in another layout (a
+// column-major weight, layers::store_transposed) is handed over flat, with a gradient or moments of another layout
+// first copied into its own (the moments for good: state loaded before the parameter's layout changed).
+torch::Tensor flat(const torch::Tensor& t) { return t.as_strided({t.numel()}, {1}); }
+
 // One group's tensors in the layout _fused_adam(w)_ takes; the state is created as torch::optim's Adam creates it.
 template <class State>
 void gather(torch::optim::Optimizer& opt, torch::optim::OptimizerParamGroup& group, std::vector<torch::Tensor>& params,
@@ -21,10 +32,16 @@ void gather(torch::optim::Optimizer& opt, torch::optim::OptimizerParamGroup& gro
     }
     auto& state = static_cast<State&>(*slot);
     state.step(state.step() + 1);
-    params.push_back(p);
-    grads.push_back(p.grad());
-    exp_avgs.push_back(state.exp_avg());
-    exp_avg_sqs.push_back(state.exp_avg_sq());
+    TORCH_CHECK(p.is_non_overlapping_and_dense(), "FusedAdam: a parameter of shape ", p.sizes(), " and strides ",
+                p.strides(), " is not dense");
+    state.exp_avg(in_layout_of(state.exp_avg(), p));
+    state.exp_avg_sq(in_layout_of(state.exp_avg_sq(), p));
+    const auto grad = in_layout_of(p.grad(), p);
+    const bool as_is = p.is_contiguous();
+    params.push_back(as_is ? p : flat(p));
+    grads.push_back(as_is ? grad : flat(grad));
+    exp_avgs.push_back(as_is ? state.exp_avg() : flat(state.exp_avg()));
+    exp_avg_sqs.push_back(as_is ? state.exp_avg_sq() : flat(state.exp_avg_sq()));
     // The kernels read the step count from a tensor on the parameter's device (a fill, no host sync).
     steps.push_back(torch::full({}, static_cast<double>(state.step()), p.options().dtype(torch::kFloat)));
   }

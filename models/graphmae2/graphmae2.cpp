@@ -43,6 +43,7 @@ torch::Tensor encode(layers::GAT& encoder, const graph::CsrGraph& graph, const t
     TORCH_CHECK(sparse_x->num_rows() == x.size(0) && sparse_x->num_features() == x.size(1),
                 "GraphMAE2: sparse features are ", sparse_x->num_rows(), " x ", sparse_x->num_features(),
                 " but the dense features are ", x.sizes());
+    layers::store_transposed(first->fc->weight);
     auto projected = layers::masked_sparse_linear(*sparse_x, first->fc->weight, mask_nodes, token,
                                                   first->options.feat_drop(), first->is_training());
     return encoder->forward_projected(graph, projected);
@@ -190,8 +191,8 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
       // values as projecting every row and zeroing (the reference), at about half of that product and its
       // backward.
       const auto keep = unmasked_nodes(n, plan.mask_nodes);
-      auto rep = torch::zeros({n, options.num_hidden()}, enc_rep.options())
-                     .index_copy(0, keep, encoder_to_decoder->forward(enc_rep.index_select(0, keep)));
+      auto rep = torch::zeros({n, options.num_hidden()}, enc_rep.options());
+      rep.index_copy_(0, keep, encoder_to_decoder->forward(enc_rep.index_select(0, keep)));
       out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));
     } else {
       TORCH_CHECK(!plan.remask_nodes.empty(), "GraphMAE2: random remask needs at least one remask view");

@@ -104,4 +104,11 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
   return h;
 }
 
+void store_transposed(torch::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 2, "store_transposed: expected a 2-D weight, got ", weight.sizes());
+  if (weight.t().is_contiguous()) return;
+  torch::NoGradGuard no_grad;
+  weight.set_data(weight.t().contiguous().t());
+}
+
 }  // namespace graphmae2::models::layers

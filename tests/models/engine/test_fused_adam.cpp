@@ -91,3 +91,32 @@ TEST(FusedAdam, StateMovesToAndFromTorchOptimThroughASavedOptimizer) {
 TEST(FusedAdam, AmsgradTakesTheParentStep) {
   expect_same_trajectory<torch::optim::Adam, engine::FusedAdam>(torch::optim::AdamOptions(0.05).amsgrad(true));
 }
+
+TEST(FusedAdam, AParameterStoredColumnMajorFollowsTheSameTrajectory) {
+  // The first parameter turns column-major after two steps (its moments were made row-major), and on one step its
+  // gradient is handed over row-major: every combination of layouts the kernel is given flat.
+  auto a = make_params(2);
+  auto b = clones(a);
+  const auto options = torch::optim::AdamOptions(0.05).weight_decay(0.1);
+  torch::optim::Adam plain(a, options);
+  engine::FusedAdam fused(b, options);
+  for (int step = 0; step < 6; ++step) {
+    if (step == 2) {
+      torch::NoGradGuard no_grad;
+      b[0].set_data(b[0].t().contiguous().t());
+      ASSERT_FALSE(b[0].is_contiguous());
+    }
+    plain.zero_grad(true);
+    fused.zero_grad(true);
+    backward(a, step);
+    backward(b, step);
+    if (step == 4) b[0].mutable_grad() = b[0].grad().contiguous();
+    if (step >= 2) ASSERT_EQ(b[0].grad().is_contiguous(), step == 4) << "step " << step;
+    plain.step();
+    fused.step();
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-12, 1e-12)) << "step " << step << " parameter " << i;
+    }
+  }
+  EXPECT_FALSE(b[0].is_contiguous());
+}

@@ -131,6 +131,36 @@ TEST(MaskedSparseLinear, WithDropoutEqualsTheDensePathUnderTheSameDraws) {
   EXPECT_TRUE(torch::allclose(token.grad(), token_ref.grad(), 1e-12, 1e-12));
 }
 
+TEST(MaskedSparseLinear, AWeightStoredTransposedGivesTheSameBitsAndAGradientInItsLayout) {
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat);
+  auto x = sparse_rows(40, 33, 0.2, torch::kFloat);
+  auto sparse = SparseFeatures::from_dense(x);
+  const auto nodes = torch::tensor({3, 0, 17, 1, 39}, torch::kInt64);
+  auto w = torch::randn({24, 33}, opts).requires_grad_();
+  auto wt = w.detach().clone().requires_grad_();
+  graphmae2::models::layers::store_transposed(wt);
+  const auto storage = wt.data_ptr();
+  graphmae2::models::layers::store_transposed(wt);  // already transposed: left alone
+  ASSERT_EQ(wt.data_ptr(), storage);
+  ASSERT_TRUE(wt.t().is_contiguous());
+  ASSERT_TRUE(torch::equal(w, wt));
+  auto token = torch::randn({1, 33}, opts).requires_grad_();
+  auto token_t = token.detach().clone().requires_grad_();
+  const auto g = torch::randn({40, 24}, opts);
+  torch::manual_seed(9);
+  (masked_sparse_linear(sparse, w, nodes, token, 0.3, true) * g).sum().backward();
+  torch::manual_seed(9);
+  const auto out = masked_sparse_linear(sparse, wt, nodes, token_t, 0.3, true);
+  (out * g).sum().backward();
+  torch::manual_seed(9);
+  EXPECT_TRUE(torch::equal(out, masked_sparse_linear(sparse, w, nodes, token, 0.3, true)));
+  EXPECT_TRUE(torch::equal(wt.grad(), w.grad()));
+  EXPECT_TRUE(torch::equal(token_t.grad(), token.grad()));
+  EXPECT_EQ(wt.grad().strides(), wt.strides()) << "the gradient arrives in the weight's own layout";
+  auto one_dimensional = token.detach().view({33});
+  EXPECT_THROW(graphmae2::models::layers::store_transposed(one_dimensional), c10::Error);
+}
+
 TEST(MaskedSparseLinear, DropoutIsUnbiasedLikeTheDensePath) {
   // E[dropout(v)] = v: the average over many draws approaches the no-dropout output.
   torch::manual_seed(2);
