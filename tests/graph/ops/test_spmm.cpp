@@ -141,6 +141,26 @@ TEST(Spmm, GradientsMatchAnalyticLoopOnParallelPath) {
   EXPECT_TRUE(torch::allclose(grads[1], gx, 1e-10, 1e-12));
 }
 
+TEST(Spmm, XGradientOfFewWideColumnsAndOfManyNarrowOnes) {
+  // Few columns, wide rows (the sparse projection: columns are feature ids, each gathering many rows), and many
+  // narrow columns (a graph).
+  struct Case {
+    int64_t rows, cols, edges, heads, width;
+    torch::Dtype dtype;
+  };
+  for (const auto& c : {Case{500, 300, 6000, 1, 1024, torch::kFloat}, Case{400, 37, 3000, 2, 100, torch::kDouble},
+                        Case{300, 20000, 5000, 1, 16, torch::kFloat}}) {
+    const auto g = testing::random_edges(c.rows, c.cols, c.edges, 21).graph();
+    const auto w = randn({g.num_edges(), c.heads}, c.dtype, 22);
+    const auto x = randn({g.num_cols, c.heads, c.width}, c.dtype, 23).requires_grad_(true);
+    const auto gout = randn({g.num_rows(), c.heads, c.width}, c.dtype, 24);
+    const auto gx = torch::autograd::grad({spmm(g, w, x)}, {x}, {gout})[0];
+    const auto expected = reference_grads(g, w.to(torch::kDouble), x.detach().to(torch::kDouble),
+                                          gout.to(torch::kDouble)).second;
+    EXPECT_TRUE(torch::allclose(gx.to(torch::kDouble), expected, 1e-5, 1e-5)) << c.cols << " columns";
+  }
+}
+
 TEST(Spmm, GradientOfOneInputOnly) {
   const auto g = testing::tiny_edges().graph();
   const auto w = randn({g.num_edges(), 2}, torch::kDouble, 13);
