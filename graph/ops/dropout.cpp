@@ -20,21 +20,33 @@ torch::Tensor run(const torch::Tensor& in, const torch::Tensor& like, const cpu:
 
 class Dropout : public torch::autograd::Function<Dropout> {
  public:
+  // keep_mask: the CPU forward also writes its keep flags (1 bit per element) for backward.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, double rate, int64_t seed,
-                               int64_t offset) {
+                               int64_t offset, bool keep_mask) {
     ctx->saved_data["rate"] = rate;
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["offset"] = offset;
     const cpu::DropoutParams params{rate, static_cast<uint64_t>(seed), static_cast<uint64_t>(offset)};
+    if (keep_mask && x.is_cpu()) {
+      auto [out, mask] = cpu::dropout_forward_keeping_mask(x, params);
+      ctx->saved_data["mask"] = mask;
+      return out;
+    }
     return run(x, x, params);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    // The same mask, recomputed: d(out)/d(x) is the scale of each element.
-    const cpu::DropoutParams params{ctx->saved_data["rate"].toDouble(),
-                                    static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
-                                    static_cast<uint64_t>(ctx->saved_data["offset"].toInt())};
-    return {run(grads[0], grads[0], params), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    // d(out)/d(x) is the scale of each element: from the saved flags, or the same mask recomputed.
+    const double rate = ctx->saved_data["rate"].toDouble();
+    torch::Tensor grad;
+    if (ctx->saved_data.count("mask") > 0) {
+      grad = cpu::dropout_backward_from_mask(grads[0], ctx->saved_data["mask"].toTensor(), rate);
+    } else {
+      const cpu::DropoutParams params{rate, static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
+                                      static_cast<uint64_t>(ctx->saved_data["offset"].toInt())};
+      grad = run(grads[0], grads[0], params);
+    }
+    return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -57,7 +69,9 @@ torch::Tensor dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed,
   TORCH_CHECK(x.defined(), "dropout: the input is undefined");
   check_supported(x, p);
   if (p == 0 || x.numel() == 0) return x;
-  return Dropout::apply(x, p, static_cast<int64_t>(seed), static_cast<int64_t>(offset));
+  // Decided here: inside the autograd function grad mode is off.
+  const bool backward_follows = torch::GradMode::is_enabled() && x.requires_grad();
+  return Dropout::apply(x, p, static_cast<int64_t>(seed), static_cast<int64_t>(offset), backward_follows);
 }
 
 torch::Tensor dropout_scales(at::IntArrayRef sizes, double p, const torch::TensorOptions& options) {

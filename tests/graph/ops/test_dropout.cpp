@@ -1,4 +1,4 @@
-// graph::dropout (Philox mask, recomputed in backward) against a plain loop over graph/ops/philox.h.
+// graph::dropout (Philox mask, kept as bits on the CPU or recomputed in backward) against a plain loop over graph/ops/philox.h.
 
 #include "graph/ops/cpu/dropout_kernel.h"
 #include "graph/ops/dropout.h"
@@ -66,6 +66,30 @@ TEST(Dropout, GradientIsTheSameMaskAndNothingIsDrawnTwice) {
   const auto yt = g::dropout(xt, 0.3, true);
   torch::manual_seed(2);
   EXPECT_TRUE(torch::allclose(yt, xt.contiguous() * g::dropout_scales({37, 11}, 0.3, torch::kDouble), 1e-15, 0));
+}
+
+TEST(Dropout, TheSavedMaskGivesTheRecomputedGradientOnAnyThreadCount) {
+  // The CPU forward keeps 1 bit per element when a backward follows: its gradient must be the recomputed mask's
+  // (the kernel applied to the gradient with the same seed and offset) bit for bit, across the 64-element words.
+  const int threads = at::get_num_threads();
+  for (const int t : {1, 2}) {
+    at::set_num_threads(t);
+    for (const int64_t n : {1, 63, 64, 65, 1000, 70001}) {
+      for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+        const auto x = torch::randn({n}, dtype).requires_grad_();
+        const auto g_out = torch::randn({n}, dtype);
+        const auto y = g::dropout_with_seed(x, 0.3, 11, 4 * n);
+        (y * g_out).sum().backward();
+        EXPECT_TRUE(torch::equal(x.grad(), g::dropout_with_seed(g_out, 0.3, 11, 4 * n))) << n << " " << dtype;
+        torch::NoGradGuard no_grad;
+        EXPECT_TRUE(torch::equal(y, g::dropout_with_seed(x, 0.3, 11, 4 * n))) << "no mask kept: the same output";
+      }
+    }
+    const auto mask = g::cpu::dropout_forward_keeping_mask(torch::ones({130}), {0.5, 3, 0}).second;
+    EXPECT_EQ(mask.numel(), 3);
+    EXPECT_THROW(g::cpu::dropout_backward_from_mask(torch::ones({200}), mask, 0.5), c10::Error);
+  }
+  at::set_num_threads(threads);
 }
 
 TEST(Dropout, RepeatsUnderManualSeedAndDiffersBetweenCalls) {
