@@ -1,4 +1,5 @@
-// graph::dropout (Philox mask, kept as bits on the CPU or recomputed in backward) against a plain loop over graph/ops/philox.h.
+// graph::dropout (Philox mask, kept as bits on the CPU or recomputed in backward) against a plain loop over
+// graph/ops/philox.h.
 
 #include "graph/ops/cpu/dropout_kernel.h"
 #include "graph/ops/dropout.h"
