@@ -67,6 +67,7 @@ std::unique_ptr<at::ObserverContext> record_gemm(const at::RecordFunction& fn) {
   if (inputs.size() < first + 2 || !inputs[first].isTensor() || !inputs[first + 1].isTensor()) return nullptr;
   const auto& a = inputs[first].toTensor();
   const auto& b = inputs[first + 1].toTensor();
+  if (a.layout() != at::kStrided || b.layout() != at::kStrided) return nullptr;  // a sparse product: overhead here
   Gemm g;
   g.op = name;
   const bool batched = a.dim() == 3;

