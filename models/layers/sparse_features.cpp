@@ -48,10 +48,10 @@ torch::Tensor csr_tensor(const torch::Tensor& indptr, const torch::Tensor& indic
 }
 
 // x's product with weight^T on the CPU through LibTorch's sparse CSR product, and the weight's gradient as the
-// transposed pattern's product. On two threads these ran in 3.9 ms each at Cora's size, against 6.4 and 8.4 ms
-// for graph::spmm's forward and backward (which gathers a 4 KiB row per non-zero), with the same sums bit for
-// bit: each output entry adds its terms in pattern order. The values are data (dropped, masked features): they
-// get no gradient.
+// transposed pattern's product. Timed alone on two threads at Cora's size: 3.9 ms each, against 6.4 and 8.4 ms
+// for graph::spmm's forward and backward (which gathers a 4 KiB row per non-zero), with the same sums (bit for
+// bit there: each output entry adds its terms in pattern order). The values are data (dropped, masked features):
+// they get no gradient.
 class CsrProjection : public torch::autograd::Function<CsrProjection> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& values,

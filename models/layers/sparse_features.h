@@ -37,7 +37,8 @@ torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor&
 /// `token` ([1, num_features]; undefined or no nodes: no replacement), exactly what the dense path
 /// `fc(dropout(replace_rows(x, token_nodes, token)))` computes, with the same dropout distribution (a
 /// different random stream). weight: [out, num_features]. Returns [num_nodes, out]; differentiable w.r.t.
-/// weight and token.
+/// weight and token. On the CPU the product is LibTorch's sparse CSR product (its gradient the transposed
+/// pattern's, built per backward); elsewhere graph::spmm.
 torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
                                    const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
                                    bool training);
