@@ -25,38 +25,16 @@ torch::Tensor sce_rows_chain(const torch::Tensor& x, const torch::Tensor& y, dou
   return (1 - ((x / clamped_norm(x, eps)) * (y / clamped_norm(y, eps))).sum(-1)).clamp_min(0).pow(alpha);
 }
 
-// One row's <x, x>, <y, y>, <x, y> in one pass; eight partial sums each so the compiler vectorises them.
-template <typename T>
-[[gnu::always_inline]] inline void row_products(const T* __restrict x, const T* __restrict y, int64_t d, T& xx, T& yy,
-                                                T& xy) {
-  T a[8] = {}, b[8] = {}, c[8] = {};
-  int64_t f = 0;
-  for (; f + 8 <= d; f += 8) {
-    for (int k = 0; k < 8; ++k) {
-      a[k] += x[f + k] * x[f + k];
-      b[k] += y[f + k] * y[f + k];
-      c[k] += x[f + k] * y[f + k];
-    }
-  }
-  for (; f < d; ++f) {
-    a[0] += x[f] * x[f];
-    b[0] += y[f] * y[f];
-    c[0] += x[f] * y[f];
-  }
-  auto total = [](const T* p) { return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])); };
-  xx = total(a);
-  yy = total(b);
-  xy = total(c);
-}
-
 // Rows [begin, end) of the forward: loss[i] and stats[i] = {1 / nx, 1 / ny, cos} for backward, nx = max(|x|, eps)
 // (F.normalize's denominator). 1 / nx is stored negated where |x| < eps: clamp_min stops the gradient there.
 template <typename T>
 [[gnu::always_inline]] inline void forward_rows_impl(const T* x, const T* y, int64_t d, T alpha, T eps, T* loss,
                                                      T* stats, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
-    T xx, yy, xy;
-    row_products(x + i * d, y + i * d, d, xx, yy, xy);
+    // Three dot products over the same two rows, which stay in L1 between them.
+    const T* xr = x + i * d;
+    const T* yr = y + i * d;
+    const T xx = graph::cpu::dot(xr, xr, d), yy = graph::cpu::dot(yr, yr, d), xy = graph::cpu::dot(xr, yr, d);
     const T norm_x = std::sqrt(xx), norm_y = std::sqrt(yy);
     const T inv_x = T(1) / std::max(norm_x, eps), inv_y = T(1) / std::max(norm_y, eps);
     const T cos = xy * inv_x * inv_y;
