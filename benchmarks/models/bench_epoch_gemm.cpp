@@ -11,7 +11,8 @@
 // 3. The rate of bench_blas's product ([2708, 1433] x [1433, 1024]) at the same thread count, and the step's
 //    GFLOP at that rate ("gemm_seconds_at_blas_rate", the issue's own definition of the limit).
 // 4. With --ops N: 5 more epochs with every op timed, and the N ops of most self time per step (with --op-shapes:
-//    per distinct shapes of the op's tensor inputs).
+//    per distinct shapes of the op's tensor inputs, and with " < OP" when an op called it: which call a copy or a
+//    fill serves).
 // Ratios: epoch / gemm_seconds and epoch / gemm_seconds_at_blas_rate. Sparse products (the sparse first
 // projection, the attention's aggregation) are not dense GEMMs and count as overhead here.
 
@@ -131,12 +132,16 @@ struct OpFrame : at::ObserverContext {
   std::chrono::steady_clock::time_point start;
   double child_seconds = 0;
   std::string name;
+  std::string op;  // the op's own name, without shapes or caller
 };
 thread_local std::vector<OpFrame*> op_stack;
 
 std::unique_ptr<at::ObserverContext> op_enter(const at::RecordFunction& fn) {
   auto frame = std::make_unique<OpFrame>();
   frame->name = op_key(fn);
+  frame->op = fn.name();
+  // With --op-shapes the enclosing op too: which call a copy or a fill serves (none: the model's own code).
+  if (op_shapes && !op_stack.empty()) frame->name += " < " + op_stack.back()->op;
   frame->start = std::chrono::steady_clock::now();
   op_stack.push_back(frame.get());
   return frame;
@@ -177,7 +182,7 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "timed epochs")->check(CLI::PositiveNumber);
   app.add_option("--ops", ops, "also list the N ops of most self time per step (an extra 5 epochs, profiled)")
       ->check(CLI::NonNegativeNumber);
-  app.add_flag("--op-shapes", op_shapes, "with --ops: list each op once per distinct shapes of its tensor inputs");
+  app.add_flag("--op-shapes", op_shapes, "with --ops: list each op once per distinct shapes of its tensor inputs and enclosing op");
   CLI11_PARSE(app, argc, argv);
   try {
     at::set_num_threads(threads);
