@@ -166,21 +166,50 @@ torch::Tensor out_degrees(const CsrGraph& graph) {
   return torch::bincount(graph.indices, /*weights=*/{}, /*minlength=*/graph.num_cols);
 }
 
-Block select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
-  TORCH_CHECK(rows.defined() && rows.dim() == 1 && rows.scalar_type() == torch::kInt64,
-              "select_rows: rows must be a 1-D int64 tensor, got ", rows.defined() ? rows.toString() : "undefined",
-              " of shape ", rows.defined() ? rows.sizes() : torch::IntArrayRef{});
-  TORCH_CHECK(graph.indptr.defined(), "select_rows: the graph is empty (no indptr)");
-  TORCH_CHECK(rows.device() == graph.indptr.device(), "select_rows: rows on ", rows.device(), ", graph on ",
+namespace {
+
+void check_row_ids(const CsrGraph& graph, const torch::Tensor& rows, const char* op) {
+  TORCH_CHECK(rows.defined() && rows.dim() == 1 && rows.scalar_type() == torch::kInt64, op,
+              ": rows must be a 1-D int64 tensor, got ", rows.defined() ? rows.toString() : "undefined", " of shape ",
+              rows.defined() ? rows.sizes() : torch::IntArrayRef{});
+  TORCH_CHECK(graph.indptr.defined(), op, ": the graph is empty (no indptr)");
+  TORCH_CHECK(rows.device() == graph.indptr.device(), op, ": rows on ", rows.device(), ", graph on ",
               graph.indptr.device());
+  if (rows.numel() > 0) {
+    const int64_t lo = rows.min().item<int64_t>(), hi = rows.max().item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < graph.num_rows(), op, ": row id ", lo < 0 ? lo : hi, " is out of range for ",
+                graph.num_rows(), " rows");
+  }
+}
+
+// The indptr of the rows' edges ([k + 1]) and each of those edges' position in the parent ([edges]).
+std::pair<torch::Tensor, torch::Tensor> row_edge_ids(const CsrGraph& graph, const torch::Tensor& rows) {
+  const int64_t k = rows.numel();
+  const auto starts = graph.indptr.index_select(0, rows);
+  const auto counts = graph.indptr.index_select(0, rows + 1) - starts;
+  auto indptr = indptr_from_counts(counts);
+  const int64_t num_edges = k > 0 ? indptr[-1].item<int64_t>() : 0;
+  // Edge j is the parent's edge starts[r] + (j - indptr[r]) for its row r.
+  const auto shift = torch::repeat_interleave(starts - indptr.narrow(0, 0, k), counts, /*dim=*/0,
+                                              /*output_size=*/num_edges);
+  return {std::move(indptr), shift + torch::arange(num_edges, graph.indptr.options())};
+}
+
+}  // namespace
+
+CsrGraph select_row_edges(const CsrGraph& graph, const torch::Tensor& rows) {
+  check_row_ids(graph, rows, "select_row_edges");
+  const auto [indptr, edge_ids] = row_edge_ids(graph, rows);
+  std::optional<torch::Tensor> weights;
+  if (graph.weights) weights = graph.weights->index_select(0, edge_ids);
+  return CsrGraph(indptr, graph.indices.index_select(0, edge_ids), graph.num_cols, weights, /*validate=*/false);
+}
+
+Block select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
+  check_row_ids(graph, rows, "select_rows");
   TORCH_CHECK(graph.num_rows() <= graph.num_cols, "select_rows: destinations are sources too, so the graph needs "
               "num_rows <= num_cols, got ", graph.num_rows(), " x ", graph.num_cols);
   const int64_t k = rows.numel();
-  if (k > 0) {
-    const int64_t lo = rows.min().item<int64_t>(), hi = rows.max().item<int64_t>();
-    TORCH_CHECK(lo >= 0 && hi < graph.num_rows(), "select_rows: row id ", lo < 0 ? lo : hi,
-                " is out of range for ", graph.num_rows(), " rows");
-  }
   if (k > 1) {
     const auto sorted = std::get<0>(rows.sort());
     if ((sorted.slice(0, 1) == sorted.slice(0, 0, -1)).any().item<bool>()) {
@@ -194,14 +223,8 @@ Block select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
       }
     }
   }
-  const auto starts = graph.indptr.index_select(0, rows);
-  const auto counts = graph.indptr.index_select(0, rows + 1) - starts;
-  const auto indptr = indptr_from_counts(counts);
-  const int64_t num_edges = k > 0 ? indptr[-1].item<int64_t>() : 0;
-  // Edge j of the block is the parent's edge starts[r] + (j - indptr[r]) for its row r.
-  const auto shift = torch::repeat_interleave(starts - indptr.narrow(0, 0, k), counts, /*dim=*/0,
-                                              /*output_size=*/num_edges);
-  const auto edge_ids = shift + torch::arange(num_edges, graph.indptr.options());
+  const auto [indptr, edge_ids] = row_edge_ids(graph, rows);
+  const int64_t num_edges = edge_ids.numel();
   std::optional<torch::Tensor> weights;
   if (graph.weights) weights = graph.weights->index_select(0, edge_ids);
 

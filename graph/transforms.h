@@ -4,7 +4,8 @@
 //
 // Host copies: symmetrize, deduplicate, remove_self_loops, add_self_loops, induced_subgraph, drop_edges and
 // reverse copy the whole graph to the host and their result back to the graph's device. in_degrees runs on
-// the device; out_degrees and select_rows run on the device but read a few scalars on the host (sizes, checks).
+// the device; out_degrees, select_rows and select_row_edges run on the device but read a few scalars on the host
+// (sizes, checks).
 
 #include "graph/block.h"
 #include "graph/csr_graph.h"
@@ -64,6 +65,13 @@ Subgraph induced_subgraph(const CsrGraph& graph, const torch::Tensor& nodes);
 /// Runs on the graph's device; reads on the host the rows' range, whether a row repeats, the edge count and the
 /// source count (a handful of device-host syncs).
 Block select_rows(const CsrGraph& graph, const torch::Tensor& rows);
+
+/// The edges of `rows` (int64 [k], ids in [0, num_rows); a repeated id repeats its row) as a k-row graph over the
+/// parent's columns: row i lists rows[i]'s edges in the parent's order, with their parent column ids (num_cols
+/// unchanged) and weights. Unlike select_rows nothing is relabelled, so features and logits indexed by the
+/// parent's ids are used as they are, without a gather. Throws naming an out-of-range id. Runs on the graph's
+/// device; reads the rows' range and the edge count on the host.
+CsrGraph select_row_edges(const CsrGraph& graph, const torch::Tensor& rows);
 
 /// Drops each edge independently with probability p in [0, 1] (the rest keep their order). GraphMAE2's
 /// drop_edge is add_self_loops(drop_edges(remove_self_loops(g), p)). Same generator state, same result.

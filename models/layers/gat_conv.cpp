@@ -111,28 +111,26 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
   // One head: sum_j a_ij W h_j = W sum_j a_ij h_j and <W h_j, a> = <h_j, W^T a>, so only the selected rows
   // are projected (the decoder's output width is the input's, 1433 on Cora: the costly product).
   auto h = graph::dropout(x, o.feat_drop(), is_training());
-  const auto block = graph::select_rows(graph, rows);
-  const auto& local = block.graph;
+  // The selected rows' edges over the parent's node ids: h and the logits are used as they are. (Gathering h's
+  // rows for a relabelled block cost a copy forward, and backward a zero-filled [N, in] gradient, a scatter into
+  // it and its sum with h's other gradients.)
+  const auto rows_graph = graph::select_row_edges(graph, rows);
   const auto& w = fc->weight;  // [out, in]
-  // The logits el are computed for every node and gathered by parent id, as before blocks existed: the
-  // gradients of fc and attn_l then sum over the same nodes in the same order (bit-for-bit on the CPU).
-  // a^T W as [1, out] x [out, in]: W's gradient then comes in W's own layout and adds to the product's below
-  // without a strided pass (mv(W^T, a) gave it transposed).
-  const auto fold = [&](const torch::Tensor& attn) { return torch::mm(attn.view({1, o.out_features()}), w).view({-1}); };
-  auto el = torch::mv(h, fold(attn_l));
-  auto er = torch::mv(h.index_select(0, rows), fold(attn_r));
-  const auto h_src = h.index_select(0, block.src_ids).unsqueeze(1);
+  // a^T W for both vectors as [2, out] x [out, in] (W's gradient then comes in W's own layout), then el and er of
+  // every node from one [N, in] x [in, 2] product; er is read at the selected rows only.
+  const auto folded = torch::mm(torch::cat({attn_l.view({1, o.out_features()}), attn_r.view({1, o.out_features()})}), w);
+  const auto both = torch::mm(h, folded.t());
+  const auto el = both.narrow(1, 0, 1);
+  const auto er = both.narrow(1, 1, 1).index_select(0, rows);
   torch::Tensor aggregated;
   if (o.fused_attention()) {
-    aggregated = graph::gat_attention(local, h_src, el.index_select(0, block.src_ids).unsqueeze(1), er.unsqueeze(1),
-                                      attention_options());
+    aggregated = graph::gat_attention(rows_graph, h.unsqueeze(1), el, er, attention_options());
   } else {
-    const auto parent_cols = block.src_ids.index_select(0, local.indices);
-    auto e = (el.index_select(0, parent_cols) + er.index_select(0, local.row_ids())).unsqueeze(1);
+    auto e = el.index_select(0, rows_graph.indices) + er.index_select(0, rows_graph.row_ids());
     e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
-    auto a = graph::segment_softmax(e, local);
+    auto a = graph::segment_softmax(e, rows_graph);
     a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
-    aggregated = graph::spmm(local, a, h_src);
+    aggregated = graph::spmm(rows_graph, a, h.unsqueeze(1));
   }
   auto rst = torch::mm(aggregated.squeeze(1), w.t());
   if (bias.defined()) rst = rst + bias;

@@ -60,9 +60,8 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected);
   bool accepts_projected_input() const;
   /// forward(graph, x).index_select(0, rows) on a square graph. With one head, no residual and no norm the
-  /// attention-weighted sum runs before the projection over the block graph::select_rows(graph, rows), so only
-  /// the selected rows are projected (same function; attention dropout is drawn for their edges only). That
-  /// path needs distinct rows (select_rows refuses repeats).
+  /// attention-weighted sum runs before the projection over the rows' edges (graph::select_row_edges), so only
+  /// the selected rows are projected (same function; attention dropout is drawn for their edges only).
   torch::Tensor forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows);
 
   GATConvOptions options;

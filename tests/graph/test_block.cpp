@@ -118,6 +118,39 @@ TEST(Block, SelectRowsRefusesRepeatsAndWideGraphs) {
   expect_error([&] { select_rows(tall, i64({0})); }, "num_rows <= num_cols, got 6 x 4");
 }
 
+TEST(Block, SelectRowEdgesKeepsTheParentsColumnsAndWeights) {
+  // Against a plain loop over the parent's rows: row i holds rows[i]'s edges in order, with parent column ids
+  // and weights; repeats and rows without edges included, on square and bipartite graphs.
+  const auto square = testing::random_edges(40, 40, 300, 6).graph();
+  auto weighted = CsrGraph(square.indptr, square.indices, square.num_cols,
+                           torch::arange(square.num_edges(), torch::kFloat64) / 7.0);
+  const std::vector<std::pair<CsrGraph, std::vector<int64_t>>> cases = {
+      {weighted, {3, 17, 3, 0, 39}}, {weighted, {}}, {bipartite(), {2, 0}},
+      {testing::tiny_edges().graph(), {5, 3, 5}}};
+  for (const auto& [g, rows] : cases) {
+    const auto sub = select_row_edges(g, i64(rows));
+    EXPECT_EQ(sub.num_rows(), static_cast<int64_t>(rows.size()));
+    EXPECT_EQ(sub.num_cols, g.num_cols);
+    const auto adj = adjacency(g);
+    std::vector<std::vector<int64_t>> expected;
+    std::vector<double> expected_weights;
+    const auto ip = g.indptr.contiguous();
+    for (const int64_t r : rows) {
+      expected.push_back(adj[r]);
+      if (!g.weights) continue;
+      for (int64_t e = ip[r].item<int64_t>(); e < ip[r + 1].item<int64_t>(); ++e) {
+        expected_weights.push_back((*g.weights)[e].item<double>());
+      }
+    }
+    EXPECT_EQ(adjacency(sub), expected);
+    ASSERT_EQ(sub.weights.has_value(), g.weights.has_value());
+    if (g.weights) {
+      EXPECT_TRUE(torch::equal(*sub.weights, torch::tensor(expected_weights, torch::kFloat64)));
+    }
+  }
+  expect_error([&] { select_row_edges(square, i64({1, 40})); }, "select_row_edges: row id 40 is out of range for 40 rows");
+}
+
 // Each input's gradient of sum(y * upstream).
 std::vector<torch::Tensor> grads(const torch::Tensor& y, const torch::Tensor& upstream,
                                  const std::vector<torch::Tensor>& inputs) {

@@ -131,7 +131,8 @@ TEST(GATConv, BipartiteBlockUsesFirstRowsAsDestinations) {
 
 TEST(GATConv, ForwardRowsEqualsTheSelectedRowsOfTheFullOutput) {
   // One head takes the aggregate-then-project path, two heads the plain one; values and gradients in float64
-  // against the plain-loop reference's rows.
+  // against the plain-loop reference's rows, for distinct rows and for a repeated one.
+  for (const auto& row_ids : {std::vector<int64_t>{4, 0, 3}, std::vector<int64_t>{2, 2, 0}})
   for (int64_t heads : {1, 2}) {
     torch::manual_seed(7);
     const int64_t out = 6;
@@ -143,7 +144,7 @@ TEST(GATConv, ForwardRowsEqualsTheSelectedRowsOfTheFullOutput) {
       conv->bias.uniform_(-0.5, 0.5);
     }
     auto graph = small_graph();
-    auto rows = torch::tensor({4, 0, 3}, torch::kInt64);
+    auto rows = torch::tensor(row_ids, torch::kInt64);
     auto x = torch::randn({5, 4}, torch::kFloat64).requires_grad_(true);
     auto y = conv->forward_rows(graph, x, rows);
     auto prelu_slope = conv->named_parameters()["activation.weight"];
