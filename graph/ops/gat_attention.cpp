@@ -16,17 +16,22 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& indptr, const torch::Tensor& indices,
                                const torch::Tensor& feat, const torch::Tensor& el, const torch::Tensor& er,
-                               double negative_slope, double dropout, int64_t seed, int64_t offset,
-                               bool save_attention) {
+                               const torch::Tensor& bias, double negative_slope, double dropout, int64_t seed,
+                               int64_t offset, bool save_attention) {
     const cpu::GatAttentionParams params{negative_slope, dropout, static_cast<uint64_t>(seed),
                                          static_cast<uint64_t>(offset)};
+    const bool has_bias = bias.dim() == 2;  // else the empty stand-in
     // The CPU forward keeps each edge's attention (and keep flags) when a backward will follow; the CUDA backward
     // recomputes them from lse, as its lanes have the exponentials and Philox draws to spare.
     auto result = dispatch_by_device(
         "gat_attention", feat,
-        [&] { return cpu::gat_attention_forward(indptr, indices, feat, el, er, params, save_attention); },
+        [&] {
+          return cpu::gat_attention_forward(indptr, indices, feat, el, er, has_bias ? bias : torch::Tensor(), params,
+                                            save_attention);
+        },
         [&] {
           auto [out, lse] = cuda::gat_attention_forward(indptr, indices, feat, el, er, params);
+          if (has_bias) out.add_(bias.view({1, feat.size(1), feat.size(2)}));
           return cpu::GatAttentionForward{out, lse, torch::Tensor(), torch::Tensor()};
         });
     // Backward rebuilds <grad_out, out> from its per-edge products: the output is not kept.
@@ -35,6 +40,7 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
     ctx->saved_data["dropout"] = dropout;
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["offset"] = offset;
+    ctx->saved_data["has_bias"] = has_bias;
     return result.out;
   }
 
@@ -60,7 +66,11 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
         [&] {
           return cuda::gat_attention_backward(indptr, indices, feat, el, er, lse, grad_out, params, needs_feat);
         });
-    return {torch::Tensor(), torch::Tensor(), grad_feat,       grad_el,         grad_er,
+    torch::Tensor grad_bias;
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(5)) {
+      grad_bias = grad_out.sum(0).view({feat.size(1), feat.size(2)});
+    }
+    return {torch::Tensor(), torch::Tensor(), grad_feat,       grad_el,         grad_er,        grad_bias,
             torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -68,7 +78,7 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
 }  // namespace
 
 torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, const torch::Tensor& el,
-                            const torch::Tensor& er, const GatAttentionOptions& options) {
+                            const torch::Tensor& er, const GatAttentionOptions& options, const torch::Tensor& bias) {
   TORCH_CHECK(graph.indptr.defined(), "gat_attention: the graph is empty (no indptr)");
   TORCH_CHECK(feat.defined() && el.defined() && er.defined(), "gat_attention: feat, el and er must be defined");
   TORCH_CHECK(feat.dim() == 3, "gat_attention: feat should be [num_cols, H, D], got shape ", feat.sizes());
@@ -87,6 +97,10 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
               "gat_attention: feat on ", feat.device(), ", el on ", el.device(), ", er on ", er.device(),
               ", graph on ", graph.indptr.device());
   check_float_kernel_input("gat_attention", "feat", feat);
+  TORCH_CHECK(!bias.defined() || (bias.numel() == H * feat.size(2) && bias.scalar_type() == feat.scalar_type() &&
+                                  bias.device() == feat.device()),
+              "gat_attention: bias should be ", H * feat.size(2), " ", feat.scalar_type(), " values (H x D) on ",
+              feat.device(), ", got ", bias.sizes(), " ", bias.scalar_type(), " on ", bias.device());
   TORCH_CHECK(options.negative_slope() >= 0, "gat_attention: negative_slope must be >= 0, got ",
               options.negative_slope());
   TORCH_CHECK(options.dropout() >= 0 && options.dropout() < 1, "gat_attention: dropout must be in [0, 1), got ",
@@ -99,7 +113,10 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
   const bool backward_follows =
       torch::GradMode::is_enabled() && (feat.requires_grad() || el.requires_grad() || er.requires_grad());
   return GatAttention::apply(graph.indptr.contiguous(), graph.indices.contiguous(), feat.contiguous(),
-                             el.contiguous(), er.contiguous(), options.negative_slope(), options.dropout(),
+                             el.contiguous(), er.contiguous(),
+                             // No bias: an empty tensor (a custom function's inputs must be defined).
+                             bias.defined() ? bias.reshape({H, feat.size(2)}).contiguous() : feat.new_empty({0}),
+                             options.negative_slope(), options.dropout(),
                              static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second),
                              backward_follows);
 }

@@ -25,7 +25,10 @@ struct GatAttentionOptions {
 ///
 /// feat [num_cols, H, D], el [num_cols, H], er [num_rows, H]: float32/float64 on the CPU, also float16 and
 /// bfloat16 on CUDA (accumulated in float32); rows are destinations (a graph::Block's graph works as is).
-/// Returns [num_rows, H, D]; a row without edges gives zeros. Differentiable w.r.t. feat, el and er (not twice).
+/// `bias` (optional, H x D values in any shape) is added to every output row; the CPU kernel writes it with the
+/// sum, saving a pass over the output.
+/// Returns [num_rows, H, D]; a row without edges gives zeros (the bias, with one). Differentiable w.r.t. feat, el,
+/// er and bias (not twice).
 ///
 /// Memory: no [E, H, D] tensor and no [E, H] tensor is kept between forward and backward: the forward saves
 /// each row's log-sum-exp [num_rows, H] only (backward sums each row's <grad_out, out> from its per-edge
@@ -34,6 +37,7 @@ struct GatAttentionOptions {
 /// [E, H] buffers (attention and logit gradients) for the transposed aggregation and the scatter to sources,
 /// and the edges' order by source with their rows (16 bytes per edge) for the transposed aggregation.
 torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, const torch::Tensor& el,
-                            const torch::Tensor& er, const GatAttentionOptions& options = {});
+                            const torch::Tensor& er, const GatAttentionOptions& options = {},
+                            const torch::Tensor& bias = {});
 
 }  // namespace graphmae2::graph

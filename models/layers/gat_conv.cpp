@@ -118,7 +118,8 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
   const auto& w = fc->weight;  // [out, in]
   // a^T W for both vectors as [2, out] x [out, in] (W's gradient then comes in W's own layout), then el and er of
   // every node from one [N, in] x [in, 2] product; er is read at the selected rows only.
-  const auto folded = torch::mm(torch::cat({attn_l.view({1, o.out_features()}), attn_r.view({1, o.out_features()})}), w);
+  const int64_t width = o.out_features();
+  const auto folded = torch::mm(torch::cat({attn_l.view({1, width}), attn_r.view({1, width})}), w);  // [2, in]
   const auto both = torch::mm(h, folded.t());
   const auto el = both.narrow(1, 0, 1);
   const auto er = both.narrow(1, 1, 1).index_select(0, rows);
@@ -170,18 +171,15 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGrap
   }
   torch::Tensor rst, a;  // rst: [num_dst, heads, out]
   if (o.fused_attention() && !with_attention) {
-    rst = graph::gat_attention(graph, feat_src, el, er, attention_options());
+    // The bias goes in with the sum (on the CPU, written with each output row: no pass of its own).
+    rst = graph::gat_attention(graph, feat_src, el, er, attention_options(), bias);
   } else {
     auto e = el.index_select(0, graph.indices) + er.index_select(0, graph.row_ids());
     e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(o.negative_slope()));
     a = graph::segment_softmax(e, graph);
     a = F::dropout(a, F::DropoutFuncOptions().p(o.attn_drop()).training(is_training()));
     rst = graph::spmm(graph, a, feat_src);
-  }
-  if (bias.defined()) {
-    // In place where nothing keeps the op's output for backward (the fused op on the CPU): one [R, H, D] less.
-    const bool output_unsaved = o.fused_attention() && !with_attention && rst.is_cpu();
-    rst = output_unsaved ? rst.add_(bias.view({1, heads, out})) : rst + bias.view({1, heads, out});
+    if (bias.defined()) rst = rst + bias.view({1, heads, out});
   }
   if (res_fc) {
     auto h_dst = num_dst == graph.num_cols ? h : h.narrow(0, 0, num_dst);

@@ -148,7 +148,8 @@ TEST(Block, SelectRowEdgesKeepsTheParentsColumnsAndWeights) {
       EXPECT_TRUE(torch::equal(*sub.weights, torch::tensor(expected_weights, torch::kFloat64)));
     }
   }
-  expect_error([&] { select_row_edges(square, i64({1, 40})); }, "select_row_edges: row id 40 is out of range for 40 rows");
+  expect_error([&] { select_row_edges(square, i64({1, 40})); },
+               "select_row_edges: row id 40 is out of range for 40 rows");
 }
 
 // Each input's gradient of sum(y * upstream).

@@ -72,6 +72,7 @@ struct ForwardArgs {
   const T* feat;
   const T* el;
   const T* er;
+  const T* bias;  // [H, D] added to every output row, or null
   int64_t H, D;
   GatAttentionParams params;
   T* out;
@@ -157,6 +158,10 @@ template <typename T>
         const T* __restrict f_h = f + h * D;
         for (int64_t j = 0; j < D; ++j) out_h[j] += w * f_h[j];
       }
+    }
+    // Added after the sum, while the row is in L1: the same rounding as adding it to the op's output.
+    if (a.bias != nullptr) {
+      for (int64_t j = 0; j < H * D; ++j) out[j] += a.bias[j];
     }
   }
 }
@@ -262,7 +267,7 @@ template <typename T>
 ForwardArgs<T> forward_args(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat,
                             const torch::Tensor& el, const torch::Tensor& er, const GatAttentionParams& params) {
   return {indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), feat.data_ptr<T>(), el.data_ptr<T>(),
-          er.data_ptr<T>(), feat.size(1), feat.size(2), params, nullptr, nullptr, nullptr, nullptr};
+          er.data_ptr<T>(), nullptr, feat.size(1), feat.size(2), params, nullptr, nullptr, nullptr, nullptr};
 }
 
 // d el: each source's logit gradients [E, H] summed over its edges, in edge order (index_add_'s order). One
@@ -287,7 +292,8 @@ torch::Tensor sum_by_source(const torch::Tensor& indices, const torch::Tensor& p
 
 GatAttentionForward gat_attention_forward(const torch::Tensor& indptr, const torch::Tensor& indices,
                                           const torch::Tensor& feat, const torch::Tensor& el, const torch::Tensor& er,
-                                          const GatAttentionParams& params, bool save_attention) {
+                                          const torch::Tensor& bias, const GatAttentionParams& params,
+                                          bool save_attention) {
   const int64_t R = indptr.size(0) - 1, E = indices.size(0), H = feat.size(1), D = feat.size(2);
   GatAttentionForward result;
   result.out = torch::empty({R, H, D}, feat.options());
@@ -298,6 +304,7 @@ GatAttentionForward gat_attention_forward(const torch::Tensor& indptr, const tor
   }
   AT_DISPATCH_FLOATING_TYPES(feat.scalar_type(), "gat_attention_forward", [&] {
     auto args = forward_args<scalar_t>(indptr, indices, feat, el, er, params);
+    if (bias.defined()) args.bias = bias.data_ptr<scalar_t>();
     args.out = result.out.data_ptr<scalar_t>();
     args.lse = result.lse.data_ptr<scalar_t>();
     if (result.attention.defined()) args.attention = result.attention.data_ptr<scalar_t>();

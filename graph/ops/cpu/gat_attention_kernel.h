@@ -25,10 +25,12 @@ struct GatAttentionForward {
   torch::Tensor out, lse, attention, kept;
 };
 
-/// indptr [R + 1], indices [E], feat [C, H, D], el [C, H], er [R, H].
+/// indptr [R + 1], indices [E], feat [C, H, D], el [C, H], er [R, H]; bias [H, D] (added to every row) or
+/// undefined.
 GatAttentionForward gat_attention_forward(const torch::Tensor& indptr, const torch::Tensor& indices,
                                           const torch::Tensor& feat, const torch::Tensor& el, const torch::Tensor& er,
-                                          const GatAttentionParams& params, bool save_attention);
+                                          const torch::Tensor& bias, const GatAttentionParams& params,
+                                          bool save_attention);
 
 /// Gradients of the forward's output from its saved attention and keep flags: {d feat, d el, d er} (d feat is left
 /// undefined unless needs_feat). Two passes: per source (the edges in source order) the attention gradients and

@@ -275,6 +275,50 @@ TEST(GatAttention, RowsWithoutEdgesGiveZerosAndZeroGradients) {
   EXPECT_TRUE(torch::isfinite(er.grad()).all().item<bool>());
 }
 
+// The bias is written with the output: the result and every gradient must equal adding it afterwards, including
+// rows without edges (which then hold the bias), with and without dropout, float64 and float32, on 1 and 2 threads.
+void expect_bias_equals_adding_it_after(const torch::Device& device) {
+  const int threads = at::get_num_threads();
+  for (const auto& c : cases()) {
+    const auto g = c.edges.graph().to(device);
+    for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+      const auto in = random_inputs(c.edges.graph(), c.H, c.D, dtype, 17);
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(18);
+      const auto opt = torch::TensorOptions().dtype(dtype);
+      const auto bias0 = torch::randn({c.H * c.D}, gen, opt).to(device);
+      const auto grad_out = torch::randn({g.num_rows(), c.H, c.D}, gen, opt).to(device);
+      for (const double rate : {0.0, 0.3}) {
+        for (const int t : {1, 2}) {
+          at::set_num_threads(t);
+          const auto opts = GatAttentionOptions().dropout(rate).seed(31);
+          auto f1 = in.feat.to(device).requires_grad_(true), f2 = in.feat.to(device).requires_grad_(true);
+          auto l1 = in.el.to(device).requires_grad_(true), l2 = in.el.to(device).requires_grad_(true);
+          auto b1 = bias0.clone().requires_grad_(true), b2 = bias0.clone().requires_grad_(true);
+          const auto with = gat_attention(g, f1, l1, in.er.to(device), opts, b1);
+          const auto after = gat_attention(g, f2, l2, in.er.to(device), opts) + b2.view({1, c.H, c.D});
+          EXPECT_TRUE(torch::equal(with, after)) << c.name << " " << dtype << " rate " << rate << " threads " << t;
+          const auto g1 = torch::autograd::grad({with}, {f1, l1, b1}, {grad_out});
+          const auto g2 = torch::autograd::grad({after}, {f2, l2, b2}, {grad_out});
+          for (int k = 0; k < 3; ++k) {
+            EXPECT_TRUE(torch::allclose(g1[k], g2[k], 1e-12, 1e-12)) << c.name << " " << dtype << " gradient " << k;
+          }
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads);
+}
+
+TEST(GatAttention, ABiasIsTheSameAsAddingItAfterwards) {
+  expect_bias_equals_adding_it_after(torch::kCPU);
+  const auto g = testing::tiny_edges().graph();
+  const auto in = random_inputs(g, 2, 3, torch::kFloat, 19);
+  expect_error([&] { gat_attention(g, in.feat, in.el, in.er, {}, torch::zeros({5})); },
+               "bias should be 6 Float values");
+  expect_error([&] { gat_attention(g, in.feat, in.el, in.er, {}, torch::zeros({6}, torch::kDouble)); },
+               "got [6] Double");
+}
+
 TEST(GatAttention, RejectsBadInputsNamingThem) {
   const auto g = testing::tiny_edges().graph();
   const auto in = random_inputs(g, 2, 3, torch::kFloat, 11);
@@ -331,6 +375,11 @@ TEST(GatAttentionCuda, MatchesCpuWithTheSameSeed) {
       EXPECT_TRUE(torch::isfinite(fc.grad().to(torch::kFloat)).all().item<bool>());
     }
   }
+}
+
+TEST(GatAttentionCuda, ABiasIsTheSameAsAddingItAfterwards) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  expect_bias_equals_adding_it_after(torch::kCUDA);
 }
 
 TEST(GatAttentionCuda, DrawsFromTheCudaGenerator) {
