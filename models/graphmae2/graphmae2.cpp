@@ -44,9 +44,12 @@ torch::Tensor encode(layers::GAT& encoder, const graph::CsrGraph& graph, const t
                 "GraphMAE2: sparse features are ", sparse_x->num_rows(), " x ", sparse_x->num_features(),
                 " but the dense features are ", x.sizes());
     layers::store_transposed(first->fc->weight);
-    auto projected = layers::masked_sparse_linear(*sparse_x, first->fc->weight, mask_nodes, token,
-                                                  first->options.feat_drop(), first->is_training());
-    return encoder->forward_projected(graph, projected);
+    // The layer's attention logits from the same sparse input, through the folded attention vectors ([2H, F]):
+    // an [N, F] x [F, 2H] product on the non-zeros instead of per-head dot products over the [N, H, D] projection.
+    const auto projected = layers::masked_sparse_linear(*sparse_x, {first->fc->weight, first->folded_attention()},
+                                                        mask_nodes, token, first->options.feat_drop(),
+                                                        first->is_training());
+    return encoder->forward_projected(graph, projected[0], projected[1]);
   }
   return encoder->forward(graph, mask_nodes.defined() ? replace_rows(x, mask_nodes, token) : x);
 }

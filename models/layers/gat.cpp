@@ -57,8 +57,9 @@ torch::Tensor GATImpl::forward(const graph::CsrGraph& graph, const torch::Tensor
   return h;
 }
 
-torch::Tensor GATImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected) {
-  auto h = first_layer()->forward_projected(graph, layer0_projected);
+torch::Tensor GATImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected,
+                                         const torch::Tensor& layer0_logits) {
+  auto h = first_layer()->forward_projected(graph, layer0_projected, layer0_logits);
   for (size_t l = 1; l < layers->size(); ++l) h = (*layers)[l]->as<GATConv>()->forward(graph, h);
   return options.input_skip() ? h + layer0_projected : h;
 }

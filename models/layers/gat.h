@@ -42,7 +42,9 @@ class GATImpl : public torch::nn::Cloneable<GATImpl> {
   torch::Tensor forward(const graph::CsrGraph& graph, const torch::Tensor& x);
   /// Same, with layer 0's input projection fc(dropout(x)) given ([num_nodes, heads * num_hidden], e.g. from
   /// masked_sparse_linear); needs a layer 0 without residual (first_layer()->accepts_projected_input()).
-  torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected);
+  /// layer0_logits (optional): layer 0's attention logits made with that projection (GATConv::forward_projected).
+  torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected,
+                                  const torch::Tensor& layer0_logits = {});
   GATConv first_layer() const;
   /// Layer 0's input projection fc(dropout(x)) (dropout in training mode only): what input_skip adds.
   torch::Tensor project_input(const torch::Tensor& x);

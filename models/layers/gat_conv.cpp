@@ -89,14 +89,33 @@ bool GATConvImpl::accepts_projected_input() const {
   return !res_fc && !(options.residual() && options.identity_residual());
 }
 
-torch::Tensor GATConvImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected) {
+torch::Tensor GATConvImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected,
+                                             const torch::Tensor& logits) {
   TORCH_CHECK(accepts_projected_input(),
               "GATConv: forward_projected needs the layer input for its residual; call forward instead");
   TORCH_CHECK(projected.dim() == 2 && projected.size(0) == graph.num_cols &&
                   projected.size(1) == options.heads() * options.out_features(),
               "GATConv: projected input has shape ", projected.sizes(), ", expected [", graph.num_cols, ", ",
               options.heads() * options.out_features(), "]");
-  return attend(graph, projected, torch::Tensor(), /*with_attention=*/false).first;
+  TORCH_CHECK(!logits.defined() || (logits.dim() == 2 && logits.size(0) == graph.num_cols &&
+                                    logits.size(1) == 2 * options.heads()),
+              "GATConv: logits have shape ", logits.defined() ? logits.sizes() : torch::IntArrayRef{}, ", expected [",
+              graph.num_cols, ", ", 2 * options.heads(), "]");
+  return attend(graph, projected, torch::Tensor(), /*with_attention=*/false, logits).first;
+}
+
+torch::Tensor GATConvImpl::folded_attention() const {
+  const int64_t heads = options.heads(), out = options.out_features();
+  const auto& w = fc->weight;  // [heads * out, in]
+  const auto attn = torch::stack({attn_l.view({heads, out}), attn_r.view({heads, out})}, 1);  // [H, 2, out]
+  if (w.t().is_contiguous()) {
+    // W stored column-major (store_transposed): W^T [in, H * out] times the block-diagonal [H * out, 2H] of the
+    // vectors, so that W's gradient (grad x A^T) comes contiguous in W^T's layout, W's own.
+    const auto blocks = attn.permute({0, 2, 1}).unsqueeze(3) * torch::eye(heads, w.options()).view({heads, 1, 1, heads});
+    return torch::mm(w.t(), blocks.reshape({heads * out, 2 * heads})).t();
+  }
+  // One batched product [H, 2, out] x [H, out, in]; W's gradient comes row-major, W's own layout.
+  return torch::bmm(attn, w.view({heads, out, -1})).transpose(0, 1).reshape({2 * heads, -1});
 }
 
 torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x,
@@ -147,23 +166,20 @@ graph::GatAttentionOptions GATConvImpl::attention_options() const {
 
 std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGraph& graph,
                                                             const torch::Tensor& projected,
-                                                            const torch::Tensor& h, bool with_attention) {
+                                                            const torch::Tensor& h, bool with_attention,
+                                                            const torch::Tensor& logits) {
   const auto& o = options;
   TORCH_CHECK(graph.num_rows() <= graph.num_cols, "GATConv: graph has ", graph.num_rows(),
               " destination rows but only ", graph.num_cols, " source nodes");
   const int64_t heads = o.heads(), out = o.out_features(), num_dst = graph.num_rows();
   auto feat_src = projected.view({-1, heads, out});
   torch::Tensor el, er;  // [num_src, heads], [num_dst, heads]
-  if (h.defined()) {
+  if (logits.defined() || h.defined()) {
     // <W_k h_s, a_k> = <h_s, W_k^T a_k>: the attention vectors folded into the projection give the logits as a
-    // [N, in] x [in, H] product, with no [N, H, D] product (or its gradient) in between. Both vectors are folded
-    // in one batched product ([H, 2, out] x [H, out, in]), and el and er come from one [N, in] x [in, 2H]
-    // product (er's rows are the first num_dst): half the calls of two, each a narrow product that runs far below
-    // the GEMM rate.
-    const auto w = fc->weight.view({heads, out, -1});
-    const auto attn = torch::stack({attn_l.view({heads, out}), attn_r.view({heads, out})}, 1);
-    const auto folded = torch::bmm(attn, w).transpose(0, 1).reshape({2 * heads, -1});  // [2H, in]: l, then r
-    const auto both = torch::mm(h, folded.t());
+    // [N, in] x [in, H] product, with no [N, H, D] product (or its gradient) in between. el and er come from one
+    // [N, in] x [in, 2H] product (er's rows are the first num_dst): half the calls of two, each a narrow product
+    // that runs far below the GEMM rate. Given `logits`, the caller made that product (the sparse first layer).
+    const auto both = logits.defined() ? logits : torch::mm(h, folded_attention().t());
     el = both.narrow(1, 0, heads);
     er = both.narrow(1, heads, heads).narrow(0, 0, num_dst);
   } else {

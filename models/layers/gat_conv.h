@@ -57,7 +57,14 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   /// The layer after its input projection: `projected` = fc(dropout(x)) computed elsewhere ([num_cols,
   /// heads * out_features]), e.g. by masked_sparse_linear. Only for layers without a residual, which would
   /// need x itself (see accepts_projected_input).
-  torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected);
+  /// `logits` ([num_cols, 2H], optional): x folded_attention()^T computed with the projection (el's heads, then
+  /// er's); otherwise they are taken from `projected`.
+  torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected,
+                                  const torch::Tensor& logits = {});
+  /// The attention vectors folded into the projection: [2H, in] whose row h is W_h^T attn_l[h] and row H + h is
+  /// W_h^T attn_r[h], so that x times its transpose gives el and er. Formed so that W's gradient comes in W's own
+  /// layout (row-major, or column-major after store_transposed).
+  torch::Tensor folded_attention() const;
   bool accepts_projected_input() const;
   /// forward(graph, x).index_select(0, rows) on a square graph. With one head, no residual and no norm the
   /// attention-weighted sum runs before the projection over the rows' edges (graph::select_row_edges), so only
@@ -76,9 +83,11 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
                                                              bool with_attention);
   graph::GatAttentionOptions attention_options() const;
   // Attention, aggregation, bias, residual (from h, the dropped-out input), heads, norm, activation.
-  // `with_attention` returns the coefficients too (the chain); otherwise the second member is undefined.
+  // `with_attention` returns the coefficients too (the chain); otherwise the second member is undefined. The
+  // logits come from `logits` when given, else from h through folded_attention(), else from `projected`.
   std::pair<torch::Tensor, torch::Tensor> attend(const graph::CsrGraph& graph, const torch::Tensor& projected,
-                                                 const torch::Tensor& h, bool with_attention);
+                                                 const torch::Tensor& h, bool with_attention,
+                                                 const torch::Tensor& logits = {});
 };
 TORCH_MODULE(GATConv);
 

@@ -121,11 +121,14 @@ torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor&
   return TokenRowsLinear::apply(token, weight_t, keep);
 }
 
-torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
-                                   const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
-                                   bool training) {
-  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.num_features(), "masked_sparse_linear: weight has shape ",
-              weight.sizes(), ", expected [out, ", x.num_features(), "]");
+std::vector<torch::Tensor> masked_sparse_linear(const SparseFeatures& x, const std::vector<torch::Tensor>& weights,
+                                                const torch::Tensor& token_nodes, const torch::Tensor& token,
+                                                double dropout, bool training) {
+  TORCH_CHECK(!weights.empty(), "masked_sparse_linear: no weights given");
+  for (size_t k = 0; k < weights.size(); ++k) {
+    TORCH_CHECK(weights[k].dim() == 2 && weights[k].size(1) == x.num_features(), "masked_sparse_linear: weight ", k,
+                " has shape ", weights[k].sizes(), ", expected [out, ", x.num_features(), "]");
+  }
   TORCH_CHECK(dropout >= 0 && dropout < 1, "masked_sparse_linear: dropout must be in [0, 1), got ", dropout);
   const bool replace = token_nodes.defined() && token_nodes.numel() > 0;
   TORCH_CHECK(!replace || !token.defined() || (token.dim() == 2 && token.size(0) == 1 &&
@@ -138,24 +141,35 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
     keep.index_fill_(0, token_nodes, 0);
     values = values * keep.index_select(0, x.pattern.row_ids());
   }
-  // Dropout of a zero is zero, so dropping the stored values draws the dense dropout's distribution.
+  // Dropout of a zero is zero, so dropping the stored values draws the dense dropout's distribution. One draw
+  // serves every weight: they project the same dropped input.
   values = graph::dropout(values, dropout, training);
-  // Both products work on weight^T ([F, out], rows of the output's width): their gradients then add in one layout.
-  const auto weight_t = weight.t().contiguous();
-  auto h = project(x, values, weight_t);
-  if (replace && token.defined()) {
-    const int64_t rows = token_nodes.size(0);
-    torch::Tensor projected;
-    if (training && dropout > 0) {
-      // graph::dropout's scales: each row's entries dropped independently, as in the dense path.
-      auto keep = graph::dropout_scales({rows, x.num_features()}, dropout, values.options());
-      projected = token_rows_linear(token, weight_t, keep);
-    } else {
-      projected = torch::mm(token, weight.t()).expand({rows, weight.size(0)});  // every row is the token's
-    }
-    h = h.index_add(0, token_nodes, projected);
+  const bool token_rows = replace && token.defined();
+  const int64_t rows = token_rows ? token_nodes.size(0) : 0;
+  torch::Tensor token_keep;
+  if (token_rows && training && dropout > 0) {
+    // graph::dropout's scales: each row's entries dropped independently, as in the dense path.
+    token_keep = graph::dropout_scales({rows, x.num_features()}, dropout, values.options());
   }
-  return h;
+  std::vector<torch::Tensor> out;
+  for (const auto& weight : weights) {
+    // Both products work on weight^T ([F, out], rows of the output's width): their gradients then add in one layout.
+    const auto weight_t = weight.t().contiguous();
+    auto h = project(x, values, weight_t);
+    if (token_rows) {
+      const auto projected = token_keep.defined() ? token_rows_linear(token, weight_t, token_keep)
+                                                  : torch::mm(token, weight.t()).expand({rows, weight.size(0)});
+      h = h.index_add(0, token_nodes, projected);
+    }
+    out.push_back(h);
+  }
+  return out;
+}
+
+torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
+                                   const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
+                                   bool training) {
+  return masked_sparse_linear(x, std::vector<torch::Tensor>{weight}, token_nodes, token, dropout, training).front();
 }
 
 void store_transposed(torch::Tensor& weight) {

@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 namespace graphmae2::models::layers {
 
 /// @brief Rows of a [num_nodes, num_features] matrix by their non-zeros: row r holds the feature ids
@@ -42,6 +44,12 @@ torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor&
 torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
                                    const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
                                    bool training);
+
+/// The same for several weights ([out_k, num_features] each) on one dropout draw: the projections of the same
+/// dropped input (GraphMAE2's first layer: the features and, through the folded attention vectors, the logits).
+std::vector<torch::Tensor> masked_sparse_linear(const SparseFeatures& x, const std::vector<torch::Tensor>& weights,
+                                                const torch::Tensor& token_nodes, const torch::Tensor& token,
+                                                double dropout, bool training);
 
 /// Stores the 2-D parameter `weight` ([out, F]) column-major (weight^T's rows contiguous), in place, values and
 /// identity unchanged; no-op when it already is. masked_sparse_linear works on weight^T: with this layout it needs

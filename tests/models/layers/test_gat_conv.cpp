@@ -2,6 +2,7 @@
 
 #include "models/layers/gat.h"
 #include "models/layers/gat_conv.h"
+#include "models/layers/sparse_features.h"
 
 #include <gtest/gtest.h>
 
@@ -161,6 +162,41 @@ TEST(GATConv, ForwardRowsEqualsTheSelectedRowsOfTheFullOutput) {
     for (size_t i = 0; i < inputs.size(); ++i) {
       EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-9, 1e-11)) << "heads " << heads << ", gradient " << i;
     }
+  }
+}
+
+TEST(GATConv, FoldedAttentionIsWTransposedTimesTheVectorsWithWsGradientInWsLayout) {
+  // Row h: sum_d attn_l[h, d] W[h * D + d, :]; row H + h the same with attn_r. Against that loop, in both of W's
+  // layouts (row-major, and column-major after store_transposed), with W's gradient in W's own strides.
+  for (const bool column_major : {false, true}) {
+    torch::manual_seed(23);
+    const int64_t heads = 3, out = 4, in = 7;
+    GATConv conv(GATConvOptions(in, out, heads));
+    conv->to(torch::kFloat64);
+    if (column_major) graphmae2::models::layers::store_transposed(conv->fc->weight);
+    const auto w = conv->fc->weight.detach();
+    auto expected = torch::zeros({2 * heads, in}, torch::kFloat64);
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t d = 0; d < out; ++d) {
+        expected[h] += conv->attn_l.detach()[0][h][d] * w[h * out + d];
+        expected[heads + h] += conv->attn_r.detach()[0][h][d] * w[h * out + d];
+      }
+    }
+    const auto folded = conv->folded_attention();
+    ASSERT_EQ(folded.sizes(), expected.sizes());
+    EXPECT_TRUE(torch::allclose(folded, expected, 1e-12, 1e-12)) << "column-major " << column_major;
+    const auto upstream = torch::randn({2 * heads, in}, torch::kFloat64);
+    (folded * upstream).sum().backward();
+    // d/dW[h * D + d, :] = attn_l[h, d] upstream[h] + attn_r[h, d] upstream[H + h].
+    auto expected_grad = torch::zeros_like(w);
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t d = 0; d < out; ++d) {
+        expected_grad[h * out + d] = conv->attn_l.detach()[0][h][d] * upstream[h] +
+                                     conv->attn_r.detach()[0][h][d] * upstream[heads + h];
+      }
+    }
+    EXPECT_TRUE(torch::allclose(conv->fc->weight.grad(), expected_grad, 1e-12, 1e-12));
+    EXPECT_EQ(conv->fc->weight.grad().strides(), conv->fc->weight.strides()) << "column-major " << column_major;
   }
 }
 

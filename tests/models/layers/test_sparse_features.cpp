@@ -162,6 +162,35 @@ TEST(MaskedSparseLinear, AWeightStoredTransposedGivesTheSameBitsAndAGradientInIt
   EXPECT_THROW(graphmae2::models::layers::store_transposed(one_dimensional), c10::Error);
 }
 
+TEST(MaskedSparseLinear, SeveralWeightsProjectOneDropoutDraw) {
+  // Two weights in one call: the same dropped input (values and token rows) for both, so the two outputs are the
+  // stacked weight's output split, in value and gradient.
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  auto x = sparse_rows(30, 20, 0.25, torch::kDouble);
+  auto sparse = SparseFeatures::from_dense(x);
+  const auto nodes = torch::tensor({4, 0, 29, 13}, torch::kInt64);
+  auto w1 = torch::randn({6, 20}, opts).requires_grad_(), w2 = torch::randn({3, 20}, opts).requires_grad_();
+  auto token = torch::randn({1, 20}, opts).requires_grad_();
+  auto stacked = torch::cat({w1, w2}).detach().requires_grad_();
+  auto token_ref = token.detach().clone().requires_grad_();
+  const auto g = torch::randn({30, 9}, opts);
+  for (const bool training : {true, false}) {
+    torch::manual_seed(21);
+    const auto outs = masked_sparse_linear(sparse, {w1, w2}, nodes, token, 0.4, training);
+    torch::manual_seed(21);
+    const auto ref = masked_sparse_linear(sparse, stacked, nodes, token_ref, 0.4, training);
+    ASSERT_EQ(outs.size(), 2u);
+    EXPECT_TRUE(torch::allclose(torch::cat(outs, 1), ref, 1e-12, 1e-12)) << "training " << training;
+    (torch::cat(outs, 1) * g).sum().backward();
+    (ref * g).sum().backward();
+    EXPECT_TRUE(torch::allclose(torch::cat({w1.grad(), w2.grad()}), stacked.grad(), 1e-12, 1e-12));
+    EXPECT_TRUE(torch::allclose(token.grad(), token_ref.grad(), 1e-12, 1e-12));
+    for (auto* t : {&w1, &w2, &stacked, &token, &token_ref}) t->mutable_grad().zero_();
+  }
+  EXPECT_THROW(masked_sparse_linear(sparse, std::vector<torch::Tensor>{}, nodes, token, 0.4, true), c10::Error);
+  EXPECT_THROW(masked_sparse_linear(sparse, {w1, torch::randn({3, 19}, opts)}, nodes, token, 0.4, true), c10::Error);
+}
+
 TEST(MaskedSparseLinear, TheCpuSparseProductGivesTheSameBitsOnOneAndTwoThreadsAndEqualsSpmm) {
   // On the CPU the projection runs LibTorch's sparse CSR product; graph::spmm (the other devices' path) sums each
   // entry's terms in the same pattern order.
