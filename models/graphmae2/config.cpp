@@ -11,6 +11,7 @@ namespace {
 
 using engine::EnumNames;
 using engine::enum_field;
+using engine::enum_name;
 using engine::require_in_range;
 using C = GraphMAE2Config;
 
@@ -30,6 +31,8 @@ const EnumNames<MomentumSchedule> kSchedules{{MomentumSchedule::constant, "const
                                              {MomentumSchedule::cosine, "cosine"}};
 const EnumNames<Sampler> kSamplers{
     {Sampler::full, "full"}, {Sampler::lc, "lc"}, {Sampler::neighbor, "neighbor"}, {Sampler::saint, "saint"}};
+const EnumNames<MatmulPrecision> kMatmulPrecisions{
+    {MatmulPrecision::highest, "highest"}, {MatmulPrecision::high, "high"}, {MatmulPrecision::medium, "medium"}};
 const EnumNames<FeatureDtype> kFeatureDtypes{{FeatureDtype::float32, "float32"}, {FeatureDtype::float16, "float16"}};
 const EnumNames<FeatureStorage> kFeatureStorages{{FeatureStorage::memory, "memory"}, {FeatureStorage::disk, "disk"}};
 const EnumNames<OnCollapse> kOnCollapse{
@@ -105,6 +108,7 @@ const engine::ConfigSchema<C>& schema() {
       {"diag_every", &C::diag_every},
       {"on_collapse", enum_field(&C::on_collapse, kOnCollapse)},
       {"num_threads", &C::num_threads},
+      {"matmul_precision", enum_field(&C::matmul_precision, kMatmulPrecisions)},
   });
   return table;
 }
@@ -118,6 +122,8 @@ std::string schema_list(const std::vector<int64_t>& values) {
 }
 
 }  // namespace
+
+std::string GraphMAE2Config::matmul_precision_name() const { return enum_name(kMatmulPrecisions, matmul_precision); }
 
 const std::vector<std::string>& GraphMAE2Config::keys() {
   static const std::vector<std::string> k = schema().keys();

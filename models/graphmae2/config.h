@@ -29,6 +29,11 @@ enum class FeatureDtype { float32, float16 };
 /// Where a mini-batch run keeps the feature matrix: in memory, or in the dataset's .h5 cache on disk, each batch
 /// reading its rows (for graphs whose features exceed memory; the cache's dtype is used).
 enum class FeatureStorage { memory, disk };
+/// Float32 matrix products during pre-training, by LibTorch's names (at::Context::setFloat32MatmulPrecision):
+/// highest (float32 throughout, the default), high (TF32 tensor cores on CUDA; the CPU stays float32), medium
+/// (also bfloat16 products on CPUs with AMX or AVX512-BF16, through oneDNN; about 2-3x the float32 rate there).
+/// Parameters, gradients and everything outside the products stay float32; evaluation runs at highest.
+enum class MatmulPrecision { highest, high, medium };
 /// What a diagnostics collapse flag does: advise (print the warning and go on), stop (end the run with an error,
 /// exit 4), retry (stop the seed at the flag and train it again from the start, once, with the measured remedy
 /// GraphMAE2Config::collapse_remedy; both attempts are reported).
@@ -126,11 +131,14 @@ struct GraphMAE2Config {
   int64_t diag_every = 20;  ///< diagnostics (effective rank, std, ...) every N epochs
   OnCollapse on_collapse = OnCollapse::advise;
   int64_t num_threads = 0;  ///< torch intra-op threads (0: torch's default)
+  MatmulPrecision matmul_precision = MatmulPrecision::highest;
 
   /// Checks every range and choice; throws std::invalid_argument naming the key and the bad value.
   void validate() const;
   /// The resolved configuration as YAML text (every key, in declaration order).
   std::string to_yaml() const;
+  /// matmul_precision as LibTorch names it ("highest", "high", "medium").
+  std::string matmul_precision_name() const;
 
   /// The model these keys describe for `in_dim` input features.
   GraphMAE2Options model_options(int64_t in_dim) const;

@@ -3,6 +3,7 @@
 #include "graph/transforms.h"
 #include "models/engine/device_memory.h"
 #include "models/engine/fused_adam.h"
+#include "models/engine/matmul_precision.h"
 #include "models/engine/prefetch.h"
 #include "models/ssl/ema.h"
 
@@ -118,6 +119,8 @@ torch::Tensor embed(GraphMAE2& model, const PreparedGraph& input) {
 TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& input, int64_t seed,
                             const TrainerOptions& options) {
   cfg.validate();
+  // Pre-training's products only: the caller's setting is back for evaluation.
+  const engine::Float32MatmulPrecisionScope precision(cfg.matmul_precision_name());
   torch::manual_seed(static_cast<uint64_t>(seed));
   TORCH_CHECK(options.batches != nullptr || input.features.device() == options.device, "train_graphmae2: the inputs are on ",
               input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");

@@ -122,6 +122,10 @@ TEST(Config, ListAndEnumKeys) {
   c.fanouts = {15, 0, 5};
   EXPECT_NE(error_of([&] { c.validate(); }).find("fanouts"), std::string::npos);
   EXPECT_NE(error_of([&] { cfg.apply_overrides({{"fanouts", "15,x"}}); }).find("15,x"), std::string::npos);
+  cfg.apply_overrides({{"matmul_precision", "medium"}});
+  EXPECT_EQ(cfg.matmul_precision, gm::MatmulPrecision::medium);
+  EXPECT_EQ(cfg.matmul_precision_name(), "medium");
+  EXPECT_NE(error_of([&] { cfg.apply_overrides({{"matmul_precision", "bf16"}}); }).find("bf16"), std::string::npos);
   const auto choice = error_of([&] { cfg.apply_overrides({{"activation", "swish"}}); });
   EXPECT_NE(choice.find("swish"), std::string::npos) << choice;
   EXPECT_NE(choice.find("prelu"), std::string::npos) << choice;  // lists the choices

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 namespace gm = graphmae2::models::graphmae2;
@@ -74,6 +75,32 @@ TEST(Trainer, SameSeedSameModelBitForBit) {
   EXPECT_EQ(a.epochs_run, 6);
   EXPECT_TRUE(std::filesystem::exists(o.seed_dir / "checkpoint.pt"));
   EXPECT_TRUE(std::filesystem::exists(o.seed_dir / "metrics.jsonl"));
+}
+
+TEST(Trainer, MatmulPrecisionHoldsDuringTrainingOnlyAndHighestChangesNothing) {
+  auto data = graphmae2::testing::tiny_dataset();
+  auto cfg = tiny_config();
+  cfg.max_epoch = 2;
+  auto input = gm::prepare_inputs(data, cfg);
+  gm::TrainerOptions o;
+  o.progress = false;
+  o.seed_dir = graphmae2::testing::scratch_dir("trainer-precision-default");
+  auto by_default = gm::train_graphmae2(cfg, input, 3, o);
+  cfg.matmul_precision = gm::MatmulPrecision::highest;
+  o.seed_dir = graphmae2::testing::scratch_dir("trainer-precision-highest");
+  auto highest = gm::train_graphmae2(cfg, input, 3, o);
+  expect_same_state(state(by_default), state(highest));
+  // Under medium each epoch sees it; afterwards the caller's setting is back.
+  cfg.matmul_precision = gm::MatmulPrecision::medium;
+  std::vector<at::Float32MatmulPrecision> seen;
+  o.on_epoch = [&](int64_t, std::map<std::string, double>&) {
+    seen.push_back(at::globalContext().float32MatmulPrecision());
+  };
+  o.seed_dir = graphmae2::testing::scratch_dir("trainer-precision-medium");
+  auto medium = gm::train_graphmae2(cfg, input, 3, o);
+  EXPECT_EQ(seen, std::vector<at::Float32MatmulPrecision>(2, at::Float32MatmulPrecision::MEDIUM));
+  EXPECT_EQ(at::globalContext().float32MatmulPrecision(), at::Float32MatmulPrecision::HIGHEST);
+  EXPECT_TRUE(std::isfinite(medium.last.at("loss")));
 }
 
 TEST(Trainer, ResumeContinuesIdentically) {
