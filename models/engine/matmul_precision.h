@@ -8,8 +8,9 @@
 namespace graphmae2::models::engine {
 
 /// Sets at::globalContext()'s float32 matmul precision ("highest", "high" or "medium") for this object's lifetime,
-/// then puts back the one before. "high" allows TF32 on CUDA; "medium" also bfloat16 products on CPUs that have
-/// them (AMX, AVX512-BF16, via oneDNN). Not thread-safe against another thread changing the same setting.
+/// then puts back the one before. "high" allows TF32 on CUDA; "medium" also bfloat16 products through oneDNN on
+/// CPUs LibTorch's check accepts (AVX-512 BW/VL/DQ or AVX-NE-CONVERT; fast with AMX). Not thread-safe against
+/// another thread changing the same setting.
 class Float32MatmulPrecisionScope {
  public:
   explicit Float32MatmulPrecisionScope(const std::string& precision);

@@ -31,8 +31,9 @@ enum class FeatureDtype { float32, float16 };
 enum class FeatureStorage { memory, disk };
 /// Float32 matrix products during pre-training, by LibTorch's names (at::Context::setFloat32MatmulPrecision):
 /// highest (float32 throughout, the default), high (TF32 tensor cores on CUDA; the CPU stays float32), medium
-/// (also bfloat16 products on CPUs with AMX or AVX512-BF16, through oneDNN; about 2-3x the float32 rate there).
-/// Parameters, gradients and everything outside the products stay float32; evaluation runs at highest.
+/// (also bfloat16 products through oneDNN on CPUs LibTorch's check accepts: AVX-512 BW/VL/DQ or AVX-NE-CONVERT;
+/// with AMX, 2-3x the float32 rate; an AVX2-only CPU keeps float32). Parameters, gradients and everything outside
+/// the products stay float32; evaluation runs at highest.
 enum class MatmulPrecision { highest, high, medium };
 /// What a diagnostics collapse flag does: advise (print the warning and go on), stop (end the run with an error,
 /// exit 4), retry (stop the seed at the flag and train it again from the start, once, with the measured remedy
