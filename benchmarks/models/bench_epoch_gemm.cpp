@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "timed epochs")->check(CLI::PositiveNumber);
   app.add_option("--ops", ops, "also list the N ops of most self time per step (an extra 5 epochs, profiled)")
       ->check(CLI::NonNegativeNumber);
-  app.add_flag("--op-shapes", op_shapes, "with --ops: list each op once per distinct shapes of its tensor inputs and enclosing op");
+  app.add_flag("--op-shapes", op_shapes,
+               "with --ops: list each op once per distinct shapes of its tensor inputs and enclosing op");
   CLI11_PARSE(app, argc, argv);
   try {
     at::set_num_threads(threads);

@@ -111,7 +111,8 @@ torch::Tensor GATConvImpl::folded_attention() const {
   if (w.t().is_contiguous()) {
     // W stored column-major (store_transposed): W^T [in, H * out] times the block-diagonal [H * out, 2H] of the
     // vectors, so that W's gradient (grad x A^T) comes contiguous in W^T's layout, W's own.
-    const auto blocks = attn.permute({0, 2, 1}).unsqueeze(3) * torch::eye(heads, w.options()).view({heads, 1, 1, heads});
+    const auto eye = torch::eye(heads, w.options()).view({heads, 1, 1, heads});
+    const auto blocks = attn.permute({0, 2, 1}).unsqueeze(3) * eye;  // [H, out, 2, H]
     return torch::mm(w.t(), blocks.reshape({heads * out, 2 * heads})).t();
   }
   // One batched product [H, 2, out] x [H, out, in]; W's gradient comes row-major, W's own layout.
