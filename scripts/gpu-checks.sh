@@ -7,7 +7,8 @@
 #   bash scripts/gpu-checks.sh                       on the GPU machine (OUT_DIR defaults to $OUT, else ./gpu-out)
 #   PARTS="tests layer" bash scripts/gpu-checks.sh    only some parts: tests (CUDA tests), layer (one GAT layer:
 #     fused, chain and PyG's GATConv in float32, bfloat16 and float16, with kernel profiles), accuracy (LC vs
-#     full-batch and the reference Cora config), epoch (Cora epochs, fused vs chain), arxiv (the arxiv config);
+#     full-batch and the reference Cora config), epoch (Cora epochs, fused vs chain), precision (Cora epochs at
+#     matmul_precision highest and high, TF32), arxiv (the arxiv config);
 #     TARGETS (the build's targets), CHAIN=0 (no chain layer runs) and PEER_DTYPES (PyG's) trim them further
 #   DEVICE=cpu SKIP_BUILD=1 BUILD_DIR=build EPOCHS=2 SEEDS=0-1 ARXIV_NODES=3000 ARXIV_STEPS=2 LAYER_NODES=3000 \
 #     REF_EPOCHS=3 TIMING_EPOCHS=3 bash scripts/gpu-checks.sh      a quick dry run of the same steps on a CPU
@@ -36,7 +37,7 @@ part() { [[ "$parts" == *" $1 "* ]]; }
 if [ -z "${SKIP_BUILD:-}" ]; then
   log "build ($build)"
   targets=${TARGETS:-test_graph test_models bench_gat_layer}
-  if part accuracy || part epoch || part arxiv; then targets="graphmae2-train graphmae2-data $targets"; fi
+  if part accuracy || part epoch || part precision || part arxiv; then targets="graphmae2-train graphmae2-data $targets"; fi
   GRAPHMAE2_TARGETS="$targets" \
     bash scripts/build-from-debs.sh "$debs" "$build" -DGRAPHMAE2_TESTS=ON -DGRAPHMAE2_BENCHMARKS=ON \
     -DGRAPHMAE2_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/build.log" 2>&1 || {
@@ -130,6 +131,12 @@ if part epoch; then
   for attention in true false; do
     train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$timing_epochs" --seeds 0 --no-eval --fused_attention "$attention" \
       --out "$work/cora-epoch-$attention" >"$work/cora-epoch-$attention.log" 2>&1
+  done
+fi
+if part precision; then
+  for precision in highest high; do
+    train --dataset cora --data-root "$data" --config configs/cora.yaml --max_epoch "$timing_epochs" --seeds 0 --no-eval \
+      --matmul_precision "$precision" --out "$work/cora-precision-$precision" >"$work/cora-precision-$precision.log" 2>&1
   done
 fi
 if part arxiv; then

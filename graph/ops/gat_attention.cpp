@@ -30,8 +30,8 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
                                             save_attention);
         },
         [&] {
-          auto [out, lse] = cuda::gat_attention_forward(indptr, indices, feat, el, er, params);
-          if (has_bias) out.add_(bias.view({1, feat.size(1), feat.size(2)}));
+          auto [out, lse] =
+              cuda::gat_attention_forward(indptr, indices, feat, el, er, has_bias ? bias : torch::Tensor(), params);
           return cpu::GatAttentionForward{out, lse, torch::Tensor(), torch::Tensor()};
         });
     // Backward rebuilds <grad_out, out> from its per-edge products: the output is not kept.

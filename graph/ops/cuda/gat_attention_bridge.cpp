@@ -33,7 +33,7 @@ std::pair<uint64_t, uint64_t> gat_attention_philox_inputs(const torch::Device& d
 std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tensor& indptr,
                                                               const torch::Tensor& indices,
                                                               const torch::Tensor& feat, const torch::Tensor& el,
-                                                              const torch::Tensor& er,
+                                                              const torch::Tensor& er, const torch::Tensor& bias,
                                                               const cpu::GatAttentionParams& params) {
   const c10::cuda::CUDAGuard guard(feat.device());
   const int64_t R = indptr.size(0) - 1, H = feat.size(1), D = feat.size(2);
@@ -44,7 +44,8 @@ std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tenso
   AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_forward", [&] {
     using K = typename KernelType<scalar_t>::type;
     launch_gat_attention_forward<K>(shape, kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
-                                    kernel_ptr<scalar_t>(er), reinterpret_cast<K*>(out.data_ptr<scalar_t>()),
+                                    kernel_ptr<scalar_t>(er), bias.defined() ? kernel_ptr<scalar_t>(bias) : nullptr,
+                                    reinterpret_cast<K*>(out.data_ptr<scalar_t>()),
                                     lse.data_ptr<GatAcc<K>>(), stream);
   });
   return {out, lse};

@@ -3,6 +3,10 @@
 #include "graph/cuda/common.cuh"
 #include "graph/ops/philox.h"
 
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+
 namespace graphmae2::graph::cuda {
 
 namespace {
@@ -79,37 +83,124 @@ __device__ __forceinline__ Acc leaky_relu(Acc pre, Acc slope) {
   return pre > 0 ? pre : pre * slope;
 }
 
-constexpr int kPerLane = 8;  // features held in registers per lane; wider heads take several passes
+// Blocks kept resident per multiprocessor: caps the kernels at 64 registers a thread, so that 32 warps per
+// multiprocessor hide the latency of the gathered rows.
+constexpr int kMinBlocksPerSm = 3;
 
-// acc[t] += w_k * rows[(index_k * H + h) * D + c0 + lane + t * kGroup] for the n <= kGroup items of one chunk,
-// item k's (index, weight) held by lane k: the group's scalars are computed once per item, and the unrolled
-// item loop keeps several feature loads in flight.
-template <int kGroup, typename T>
+// Each lane holds kElems accumulators per pass over a head's width. Rows whose width and address allow it move
+// as 16-byte packs (kVector: 2 doubles, 4 floats, 8 halves per load), others one element at a time.
+constexpr int kElems = 8;
+
+template <typename T, bool kVector>
+struct PackShape {
+  static constexpr int kVec = kVector ? static_cast<int>(16 / sizeof(T)) : 1;  // elements per load
+  static constexpr int kPacks = kElems / kVec;                                // loads per lane and pass
+};
+
+template <typename T, int kVec>
+struct alignas(sizeof(T) * kVec) Pack {
+  T v[kVec];
+};
+
+template <int kVec, typename T>
+__device__ __forceinline__ void load_pack(const T* __restrict__ p, GatAcc<T>* out) {
+  const Pack<T, kVec> pack = *reinterpret_cast<const Pack<T, kVec>*>(p);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) out[j] = to_acc(pack.v[j]);
+}
+
+template <int kVec, typename T>
+__device__ __forceinline__ void store_pack(T* __restrict__ p, const GatAcc<T>* in) {
+  Pack<T, kVec> pack;
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) pack.v[j] = from_acc<T>(in[j]);
+  *reinterpret_cast<Pack<T, kVec>*>(p) = pack;
+}
+
+// The first column of a lane's pack p in the pass starting at column c0: the group's lanes cover consecutive packs,
+// so each load instruction of the group reads one contiguous span of the row.
+template <int kGroup, int kVec>
+__device__ __forceinline__ int64_t pack_column(int64_t c0, int p, int lane) {
+  return c0 + (static_cast<int64_t>(p) * kGroup + lane) * kVec;
+}
+
+// Edges whose rows a lane loads before it multiplies any of them: the loads of a batch are all in flight at once.
+// Two keep the kernels within the register cap below without spilling.
+constexpr int kBatch = 2;
+
+// acc += w_k * rows[index_k * H + h][this lane's columns of the pass at c0] for the n <= kGroup edges of one
+// chunk, edge k's (index, weight) held by lane k: each batch of edges issues all its row loads before the first
+// multiply-add. A dropped edge (weight 0) loads nothing.
+template <int kGroup, bool kVector, typename T>
 __device__ __forceinline__ void accumulate_chunk(const T* __restrict__ rows, int64_t index, GatAcc<T> w, int n,
                                                  int64_t H, int64_t h, int64_t D, int64_t c0, int lane,
-                                                 unsigned mask, GatAcc<T> (&acc)[kPerLane]) {
-#pragma unroll 4
-  for (int k = 0; k < n; ++k) {
-    const int64_t index_k = __shfl_sync(mask, index, k, kGroup);
-    const GatAcc<T> w_k = __shfl_sync(mask, w, k, kGroup);
-    if (w_k != 0) {
-      const T* f = rows + (index_k * H + h) * D + c0 + lane;
+                                                 unsigned mask, GatAcc<T> (&acc)[kElems]) {
+  using Acc = GatAcc<T>;
+  constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
+  constexpr int kB = kBatch;
 #pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        if (c0 + lane + t * kGroup < D) acc[t] += w_k * to_acc(f[t * kGroup]);
+  for (int k0 = 0; k0 < kGroup; k0 += kB) {
+    if (k0 >= n) break;
+    Acc v[kB][kElems];
+    Acc w_k[kB];
+#pragma unroll
+    for (int k = 0; k < kB; ++k) {
+      const int64_t index_k = __shfl_sync(mask, index, k0 + k, kGroup);
+      w_k[k] = __shfl_sync(mask, w, k0 + k, kGroup);
+      const bool live = k0 + k < n && w_k[k] != 0;
+      const T* row = rows + (index_k * H + h) * D;
+#pragma unroll
+      for (int p = 0; p < kPacks; ++p) {
+        const int64_t col = pack_column<kGroup, kVec>(c0, p, lane);
+        if (live && col < D) {
+          load_pack<kVec>(row + col, &v[k][p * kVec]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) v[k][p * kVec + j] = 0;
+        }
       }
+    }
+#pragma unroll
+    for (int k = 0; k < kB; ++k) {
+      const Acc wk = k0 + k < n ? w_k[k] : Acc(0);
+#pragma unroll
+      for (int t = 0; t < kElems; ++t) acc[t] += wk * v[k][t];
     }
   }
 }
 
+// Writes this lane's columns of the pass at c0, plus the bias (H x D, may be null) in the accumulation type.
+template <int kGroup, bool kVector, typename T>
+__device__ __forceinline__ void store_row(T* __restrict__ out_row, const T* __restrict__ bias_row, int64_t D,
+                                          int64_t c0, int lane, GatAcc<T> (&acc)[kElems]) {
+  constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
+#pragma unroll
+  for (int p = 0; p < kPacks; ++p) {
+    const int64_t col = pack_column<kGroup, kVec>(c0, p, lane);
+    if (col < D) {
+      if (bias_row != nullptr) {
+        GatAcc<T> b[kVec];
+        load_pack<kVec>(bias_row + col, b);
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) acc[p * kVec + j] += b[j];
+      }
+      store_pack<kVec>(out_row + col, &acc[p * kVec]);
+    }
+  }
+}
+
+// Edges a lane takes per trip of the log-sum-exp pass: their index and el loads overlap.
+constexpr int kLseUnroll = 4;
+
 // One group of kGroup lanes per (row, head). First, with lanes over the row's edges, the row's log-sum-exp (each
-// lane an online softmax over its edges, then merged); then, a chunk of kGroup edges at a time, each lane draws
-// one edge's normalised, dropped-out weight and the group accumulates the chunk's source features. Edge
-// scalars (logit, exponential, Philox) are computed once per edge, not once per lane, and a long row's edges are
-// worked on kGroup at a time.
-template <int kGroup, typename T>
-__global__ void forward_kernel(GatAttentionShape s, const T* __restrict__ feat, const T* __restrict__ el,
-                               const T* __restrict__ er, T* __restrict__ out, GatAcc<T>* __restrict__ lse) {
+// lane an online softmax over its edges, kLseUnroll at a time, then merged); then, a chunk of kGroup edges at a
+// time, each lane draws one edge's normalised, dropped-out weight and the group accumulates the chunk's source
+// rows. The next chunk's indices and el are loaded before the current chunk's rows, so a long row's trips do not
+// wait on them. Edge scalars (logit, exponential, Philox) are computed once per edge, not once per lane.
+template <int kGroup, bool kVector, typename T>
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) forward_kernel(GatAttentionShape s, const T* __restrict__ feat, const T* __restrict__ el,
+                               const T* __restrict__ er, const T* __restrict__ bias, T* __restrict__ out,
+                               GatAcc<T>* __restrict__ lse) {
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
@@ -124,57 +215,93 @@ __global__ void forward_kernel(GatAttentionShape s, const T* __restrict__ feat, 
     const int64_t b = s.indptr[r], e = s.indptr[r + 1];
     const Acc er_rh = to_acc(er[g]);
     Acc m = -INFINITY, sum = 0;
-    for (int64_t i = b + lane; i < e; i += kGroup) {
-      const Acc z = leaky_relu(to_acc(el[s.indices[i] * H + h]) + er_rh, slope);
-      if (z > m) {
-        sum = sum * device_exp(m - z) + Acc(1);
-        m = z;
-      } else {
-        sum += device_exp(z - m);
+    for (int64_t base = b + lane; base < e; base += kGroup * kLseUnroll) {
+      int64_t src[kLseUnroll];
+#pragma unroll
+      for (int u = 0; u < kLseUnroll; ++u) {
+        const int64_t i = base + u * kGroup;
+        src[u] = i < e ? s.indices[i] : -1;
+      }
+      Acc el_u[kLseUnroll];
+#pragma unroll
+      for (int u = 0; u < kLseUnroll; ++u) el_u[u] = src[u] >= 0 ? to_acc(el[src[u] * H + h]) : Acc(0);
+#pragma unroll
+      for (int u = 0; u < kLseUnroll; ++u) {
+        if (src[u] < 0) continue;
+        const Acc z = leaky_relu(el_u[u] + er_rh, slope);
+        if (z > m) {
+          sum = sum * device_exp(m - z) + Acc(1);
+          m = z;
+        } else {
+          sum += device_exp(z - m);
+        }
       }
     }
     const Acc row_max = masked_group_max<kGroup>(m, mask);
     const Acc row_sum = masked_group_sum<kGroup>(m == -INFINITY ? Acc(0) : sum * device_exp(m - row_max), mask);
     const Acc row_lse = row_sum > 0 ? row_max + device_log(row_sum) : -INFINITY;
     if (lane == 0) lse[g] = row_lse;
-    for (int64_t c0 = 0; c0 < D; c0 += kGroup * kPerLane) {
-      Acc acc[kPerLane];
+    // The weight of edge i (from source src, whose el is el_src) on this lane; 0 past the row's end or dropped.
+    const auto weight = [&](int64_t i, int64_t src, Acc el_src) -> Acc {
+      if (src < 0 || !(rate <= 0 || philox_keep(s.seed, s.offset, i, h, H, rate))) return Acc(0);
+      return device_exp(leaky_relu(el_src + er_rh, slope) - row_lse) * keep_scale;
+    };
+    for (int64_t c0 = 0; c0 < D; c0 += kGroup * kElems) {
+      Acc acc[kElems];
 #pragma unroll
-      for (int t = 0; t < kPerLane; ++t) acc[t] = 0;
+      for (int t = 0; t < kElems; ++t) acc[t] = 0;
+      int64_t src = b + lane < e ? s.indices[b + lane] : -1;
+      Acc w = weight(b + lane, src, src >= 0 ? to_acc(el[src * H + h]) : Acc(0));
       for (int64_t base = b; base < e; base += kGroup) {
-        const int64_t i = base + lane;
-        int64_t src = 0;
-        Acc w = 0;
-        if (i < e) {
-          src = s.indices[i];
-          if (rate <= 0 || philox_keep(s.seed, s.offset, i, h, H, rate)) {
-            const Acc z = leaky_relu(to_acc(el[src * H + h]) + er_rh, slope);
-            w = device_exp(z - row_lse) * keep_scale;
-          }
-        }
+        const int64_t next = base + kGroup + lane;
+        const int64_t src_next = next < e ? s.indices[next] : -1;
+        const Acc el_next = src_next >= 0 ? to_acc(el[src_next * H + h]) : Acc(0);
         const int n = static_cast<int>(e - base < kGroup ? e - base : kGroup);
-        accumulate_chunk<kGroup, T>(feat, src, w, n, H, h, D, c0, lane, mask, acc);
+        accumulate_chunk<kGroup, kVector, T>(feat, src < 0 ? 0 : src, w, n, H, h, D, c0, lane, mask, acc);
+        src = src_next;
+        w = weight(next, src_next, el_next);
       }
-      T* o = out + g * D + c0 + lane;
-#pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        if (c0 + lane + t * kGroup < D) o[t * kGroup] = from_acc<T>(acc[t]);
-      }
+      store_row<kGroup, kVector, T>(out + g * D, bias == nullptr ? nullptr : bias + h * D, D, c0, lane, acc);
     }
   }
 }
 
+// This lane's share of <go, f> over the pass at c0: its packs of both rows (f may be null: a dead edge, 0).
+template <int kGroup, bool kVector, typename T>
+__device__ __forceinline__ GatAcc<T> partial_dot(const GatAcc<T> (&go)[kElems], const T* __restrict__ f, int64_t D,
+                                                 int64_t c0, int lane) {
+  constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
+  GatAcc<T> v[kElems];
+#pragma unroll
+  for (int p = 0; p < kPacks; ++p) {
+    const int64_t col = pack_column<kGroup, kVec>(c0, p, lane);
+    if (f != nullptr && col < D) {
+      load_pack<kVec>(f + col, &v[p * kVec]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) v[p * kVec + j] = 0;
+    }
+  }
+  GatAcc<T> dot = 0;
+#pragma unroll
+  for (int t = 0; t < kElems; ++t) dot += go[t] * v[t];
+  return dot;
+}
+
 // One group per (row, head), lanes over the row's edges a chunk of kGroup at a time. Per chunk: each lane's share
-// of <grad_out, feat[src]> for every edge of the chunk, reduced so that lane k holds edge k's product; then, per
-// edge, the attention and its gradient k * <grad_out, feat[src]>, whose attention-weighted sum is the row's
-// <grad_out, out> (the output itself is not needed). A second pass, each lane over the edges it wrote, turns
-// them into the logit gradients a * (grad_a - <grad_out, out>).
-template <int kGroup, typename T>
-__global__ void backward_kernel(GatAttentionShape s, const T* __restrict__ feat, const T* __restrict__ el,
+// of <grad_out, feat[src]> for every edge of the chunk (grad_out's columns held in registers, the chunk's source
+// rows loaded a batch at a time), reduced so that lane k holds edge k's product; then, per edge, the attention and
+// its gradient k * <grad_out, feat[src]>, whose attention-weighted sum is the row's <grad_out, out> (the output
+// itself is not needed). A second pass, each lane over the edges it wrote, turns them into the logit gradients
+// a * (grad_a - <grad_out, out>).
+template <int kGroup, bool kVector, typename T>
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) backward_kernel(GatAttentionShape s, const T* __restrict__ feat, const T* __restrict__ el,
                                 const T* __restrict__ er, const GatAcc<T>* __restrict__ lse,
                                 const T* __restrict__ grad_out, GatAcc<T>* __restrict__ attention,
                                 GatAcc<T>* __restrict__ grad_logit, GatAcc<T>* __restrict__ grad_er) {
   using Acc = GatAcc<T>;
+  constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
+  constexpr int kB = kBatch;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
   const int64_t H = s.heads, D = s.dim, groups = s.num_rows * H;
@@ -186,7 +313,7 @@ __global__ void backward_kernel(GatAttentionShape s, const T* __restrict__ feat,
        g += stride) {
     const int64_t r = g / H, h = g % H;
     const int64_t b = s.indptr[r], e = s.indptr[r + 1];
-    const T* go = grad_out + g * D;
+    const T* go_row = grad_out + g * D;
     const Acc er_rh = to_acc(er[g]), lse_rh = lse[g];
     Acc dot_out_part = 0;
     for (int64_t base = b; base < e; base += kGroup) {
@@ -201,13 +328,29 @@ __global__ void backward_kernel(GatAttentionShape s, const T* __restrict__ feat,
       const int n = static_cast<int>(e - base < kGroup ? e - base : kGroup);
       Acc part[kGroup];
 #pragma unroll
-      for (int t = 0; t < kGroup; ++t) {
-        part[t] = 0;
-        const int64_t src_t = __shfl_sync(mask, src, t, kGroup);
-        const Acc k_t = __shfl_sync(mask, k, t, kGroup);
-        if (t < n && k_t != 0) {
-          const T* f = feat + (src_t * H + h) * D;
-          for (int64_t j = lane; j < D; j += kGroup) part[t] += to_acc(go[j]) * to_acc(f[j]);
+      for (int t = 0; t < kGroup; ++t) part[t] = 0;
+      for (int64_t c0 = 0; c0 < D; c0 += kGroup * kElems) {
+        Acc go[kElems];
+#pragma unroll
+        for (int p = 0; p < kPacks; ++p) {
+          const int64_t col = pack_column<kGroup, kVec>(c0, p, lane);
+          if (col < D) {
+            load_pack<kVec>(go_row + col, &go[p * kVec]);
+          } else {
+#pragma unroll
+            for (int j = 0; j < kVec; ++j) go[p * kVec + j] = 0;
+          }
+        }
+#pragma unroll
+        for (int t0 = 0; t0 < kGroup; t0 += kB) {
+          if (t0 >= n) break;
+#pragma unroll
+          for (int t = t0; t < t0 + kB; ++t) {
+            const int64_t src_t = __shfl_sync(mask, src, t, kGroup);
+            const Acc k_t = __shfl_sync(mask, k, t, kGroup);
+            const T* f = t < n && k_t != 0 ? feat + (src_t * H + h) * D : nullptr;
+            part[t] += partial_dot<kGroup, kVector, T>(go, f, D, c0, lane);
+          }
         }
       }
       const Acc grad_a = k * transposed_group_sum<kGroup>(part, lane, mask);
@@ -233,9 +376,9 @@ __global__ void backward_kernel(GatAttentionShape s, const T* __restrict__ feat,
 
 // The transposed aggregation, grad_feat[c, h, :] = sum over edges e = (c -> r) of attention[e, h] *
 // grad_out[r, h, :]: one group per (source, head) over the source's edges in `order` (the edges sorted by
-// source), a chunk of kGroup at a time as in the forward.
-template <int kGroup, typename T>
-__global__ void transposed_kernel(GatTransposedShape s, const GatAcc<T>* __restrict__ attention,
+// source), a chunk of kGroup at a time as in the forward, the next chunk's (row, weight) loaded first.
+template <int kGroup, bool kVector, typename T>
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) transposed_kernel(GatTransposedShape s, const GatAcc<T>* __restrict__ attention,
                                   const T* __restrict__ grad_out, T* __restrict__ grad_feat) {
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
@@ -246,52 +389,70 @@ __global__ void transposed_kernel(GatTransposedShape s, const GatAcc<T>* __restr
        g += stride) {
     const int64_t c = g / H, h = g % H;
     const int64_t b = s.col_ptr[c], e = s.col_ptr[c + 1];
-    for (int64_t c0 = 0; c0 < D; c0 += kGroup * kPerLane) {
-      Acc acc[kPerLane];
+    // Edge k of the source's run (k < e) as (row, weight); (0, 0) past the end.
+    const auto edge_at = [&](int64_t k, int64_t& row, Acc& w) {
+      row = 0;
+      w = 0;
+      if (k < e) {
+        const int64_t edge = s.order[k];
+        row = s.edge_rows[edge];
+        w = attention[edge * H + h];
+      }
+    };
+    for (int64_t c0 = 0; c0 < D; c0 += kGroup * kElems) {
+      Acc acc[kElems];
 #pragma unroll
-      for (int t = 0; t < kPerLane; ++t) acc[t] = 0;
+      for (int t = 0; t < kElems; ++t) acc[t] = 0;
+      int64_t row;
+      Acc w;
+      edge_at(b + lane, row, w);
       for (int64_t base = b; base < e; base += kGroup) {
-        const int64_t k = base + lane;
-        int64_t row = 0;
-        Acc w = 0;
-        if (k < e) {
-          const int64_t edge = s.order[k];
-          row = s.edge_rows[edge];
-          w = attention[edge * H + h];
-        }
+        int64_t row_next;
+        Acc w_next;
+        edge_at(base + kGroup + lane, row_next, w_next);
         const int n = static_cast<int>(e - base < kGroup ? e - base : kGroup);
-        accumulate_chunk<kGroup, T>(grad_out, row, w, n, H, h, D, c0, lane, mask, acc);
+        accumulate_chunk<kGroup, kVector, T>(grad_out, row, w, n, H, h, D, c0, lane, mask, acc);
+        row = row_next;
+        w = w_next;
       }
-      T* o = grad_feat + g * D + c0 + lane;
-#pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        if (c0 + lane + t * kGroup < D) o[t * kGroup] = from_acc<T>(acc[t]);
-      }
+      store_row<kGroup, kVector, T>(grad_feat + g * D, nullptr, D, c0, lane, acc);
     }
   }
 }
 
-// Lanes per (row, head): the head width rounded up to a power of two, 4 to 32.
-template <typename Launch>
-void with_group_size(int64_t dim, const Launch& launch) {
-  switch (group_size(dim, 4)) {
-    case 4: launch(std::integral_constant<int, 4>{}); break;
-    case 8: launch(std::integral_constant<int, 8>{}); break;
-    case 16: launch(std::integral_constant<int, 16>{}); break;
-    default: launch(std::integral_constant<int, 32>{}); break;
+// Lanes per (row, head): enough for kElems columns each, a power of two from 4 to 32 (wider heads take several
+// passes); 16-byte packs when the width is a whole number of them and every row pointer is 16-byte aligned.
+template <typename T, typename Launch>
+void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const Launch& launch) {
+  bool vector = dim % PackShape<T, true>::kVec == 0;
+  for (const void* p : rows) vector = vector && (p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0);
+  const auto with_group = [&](auto vec) {
+    switch (group_size((dim + kElems - 1) / kElems, 4)) {
+      case 4: launch(std::integral_constant<int, 4>{}, vec); break;
+      case 8: launch(std::integral_constant<int, 8>{}, vec); break;
+      case 16: launch(std::integral_constant<int, 16>{}, vec); break;
+      default: launch(std::integral_constant<int, 32>{}, vec); break;
+    }
+  };
+  if (vector) {
+    with_group(std::true_type{});
+  } else {
+    with_group(std::false_type{});
   }
 }
 
 }  // namespace
 
 template <typename T>
-void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er, T* out,
-                                  GatAcc<T>* lse, cudaStream_t stream) {
+void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
+                                  const T* bias, T* out, GatAcc<T>* lse, cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
-  with_group_size(shape.dim, [&](auto group) {
+  with_lanes<T>(shape.dim, {feat, bias, out}, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
-    forward_kernel<kGroup, T><<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
-        shape, feat, el, er, out, lse);
+    constexpr bool kVector = decltype(vector)::value;
+    forward_kernel<kGroup, kVector, T>
+        <<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(shape, feat, el, er,
+                                                                                              bias, out, lse);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention forward_kernel");
   });
 }
@@ -301,10 +462,12 @@ void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat
                                    const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
                                    GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
-  with_group_size(shape.dim, [&](auto group) {
+  with_lanes<T>(shape.dim, {feat, grad_out}, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
-    backward_kernel<kGroup, T><<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
-        shape, feat, el, er, lse, grad_out, attention, grad_logit, grad_er);
+    constexpr bool kVector = decltype(vector)::value;
+    backward_kernel<kGroup, kVector, T>
+        <<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
+            shape, feat, el, er, lse, grad_out, attention, grad_logit, grad_er);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_kernel");
   });
 }
@@ -313,17 +476,19 @@ template <typename T>
 void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatAcc<T>* attention, const T* grad_out,
                                      T* grad_feat, cudaStream_t stream) {
   if (empty_launch(shape.num_cols * shape.heads * shape.dim)) return;
-  with_group_size(shape.dim, [&](auto group) {
+  with_lanes<T>(shape.dim, {grad_out, grad_feat}, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
-    transposed_kernel<kGroup, T><<<num_blocks(shape.num_cols * shape.heads * kGroup), kThreadsPerBlock, 0,
-                                   stream>>>(shape, attention, grad_out, grad_feat);
+    constexpr bool kVector = decltype(vector)::value;
+    transposed_kernel<kGroup, kVector, T>
+        <<<num_blocks(shape.num_cols * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(shape, attention,
+                                                                                             grad_out, grad_feat);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention transposed_kernel");
   });
 }
 
 #define GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(T)                                                                   \
-  template void launch_gat_attention_forward<T>(const GatAttentionShape&, const T*, const T*, const T*, T*,     \
-                                                GatAcc<T>*, cudaStream_t);                                      \
+  template void launch_gat_attention_forward<T>(const GatAttentionShape&, const T*, const T*, const T*,          \
+                                                const T*, T*, GatAcc<T>*, cudaStream_t);                        \
   template void launch_gat_attention_backward<T>(const GatAttentionShape&, const T*, const T*, const T*,        \
                                                  const GatAcc<T>*, const T*, GatAcc<T>*, GatAcc<T>*, GatAcc<T>*,  \
                                                  cudaStream_t);                                                  \

@@ -32,10 +32,11 @@ struct GatTransposedShape {
   int64_t num_cols, heads, dim;
 };
 
-/// out [R, H, D], lse [R, H] from feat [C, H, D], el [C, H], er [R, H].
+/// out [R, H, D], lse [R, H] from feat [C, H, D], el [C, H], er [R, H]; bias [H, D] (null for none) is added to
+/// each output row in the accumulation type before the row is rounded to T.
 template <typename T>
-void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er, T* out,
-                                  GatAcc<T>* lse, cudaStream_t stream);
+void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
+                                  const T* bias, T* out, GatAcc<T>* lse, cudaStream_t stream);
 
 /// Per edge: attention [E, H] (after dropout) and logit gradient [E, H]; per row grad_er [R, H]. The forward's
 /// output is not read: each row's <grad_out, out> is summed from the per-edge products.

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -146,17 +147,33 @@ struct Case {
   int64_t H, D;
 };
 
-std::vector<Case> cases() {
+EdgeList hub_edges() {
   auto hub = testing::random_edges(300, 300, 2400, 3);
   for (int64_t i = 0; i < 300; ++i) {  // a hub row, and the parallel path
     hub.rows.push_back(11);
     hub.cols.push_back(i);
   }
+  return hub;
+}
+
+std::vector<Case> cases() {
+  const auto hub = hub_edges();
   return {{"tiny (empty rows, self-loop, duplicate)", testing::tiny_edges(), 3, 5},
           {"bipartite block", testing::bipartite_edges(), 1, 4},
           {"no edges", testing::empty_edges(4), 2, 3},
           {"path, 5 heads x 1", testing::path_edges(9), 5, 1},
           {"random with hub, 4 heads x 33", hub, 4, 33}};
+}
+
+// cases() and widths the CUDA kernels move in 16-byte packs: one pack and two per lane, two passes over a wide
+// head, rows longer than a chunk (cases()' odd widths go one element at a time).
+std::vector<Case> cuda_cases() {
+  auto all = cases();
+  const auto hub = hub_edges();
+  all.push_back({"hub, 4 heads x 64", hub, 4, 64});
+  all.push_back({"hub, 2 heads x 264", hub, 2, 264});
+  all.push_back({"random, 3 heads x 8", testing::random_edges(50, 40, 400, 9), 3, 8});
+  return all;
 }
 
 TEST(GatAttention, ForwardMatchesPlainLoopFloat64WithAndWithoutDropout) {
@@ -279,7 +296,7 @@ TEST(GatAttention, RowsWithoutEdgesGiveZerosAndZeroGradients) {
 // rows without edges (which then hold the bias), with and without dropout, float64 and float32, on 1 and 2 threads.
 void expect_bias_equals_adding_it_after(const torch::Device& device) {
   const int threads = at::get_num_threads();
-  for (const auto& c : cases()) {
+  for (const auto& c : device.is_cuda() ? cuda_cases() : cases()) {
     const auto g = c.edges.graph().to(device);
     for (const auto dtype : {torch::kDouble, torch::kFloat}) {
       const auto in = random_inputs(c.edges.graph(), c.H, c.D, dtype, 17);
@@ -343,7 +360,7 @@ TEST(GatAttention, DoubleBackwardIsRefusedWithAWayOut) {
 
 TEST(GatAttentionCuda, MatchesCpuWithTheSameSeed) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  for (const auto& c : cases()) {
+  for (const auto& c : cuda_cases()) {
     const auto g = c.edges.graph();
     const auto gc = g.to(torch::kCUDA);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
@@ -365,15 +382,42 @@ TEST(GatAttentionCuda, MatchesCpuWithTheSameSeed) {
     }
     // float16 and bfloat16: accumulated in float32, compared with the float32 CPU result.
     const auto in = random_inputs(g, c.H, c.D, torch::kFloat, 15);
-    const auto ref = gat_attention(g, in.feat, in.el, in.er, GatAttentionOptions().dropout(0.3).seed(5));
+    auto feat_ref = in.feat.clone().requires_grad_(true);
+    const auto ref = gat_attention(g, feat_ref, in.el, in.er, GatAttentionOptions().dropout(0.3).seed(5));
+    const auto ref_grad = torch::autograd::grad({ref.sum()}, {feat_ref})[0];
     for (const auto dtype : {torch::kHalf, torch::kBFloat16}) {
       auto fc = in.feat.to(dtype).cuda().requires_grad_(true);
       const auto out_c = gat_attention(gc, fc, in.el.to(dtype).cuda(), in.er.to(dtype).cuda(),
                                        GatAttentionOptions().dropout(0.3).seed(5));
       EXPECT_TRUE(torch::allclose(out_c.cpu().to(torch::kFloat), ref, 5e-2, 5e-2)) << c.name << " " << dtype;
       out_c.sum().backward();
-      EXPECT_TRUE(torch::isfinite(fc.grad().to(torch::kFloat)).all().item<bool>());
+      EXPECT_TRUE(torch::allclose(fc.grad().cpu().to(torch::kFloat), ref_grad, 5e-2, 5e-2)) << c.name << " " << dtype;
     }
+  }
+}
+
+// A feature tensor one element past a 16-byte boundary cannot be read in packs: the kernels fall back to one
+// element at a time, with the same sums in the same order (bit-equal output) and the same gradients.
+TEST(GatAttentionCuda, MisalignedRowsGiveTheSameResult) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  for (const auto& c : cuda_cases()) {
+    if (c.D % 4 != 0) continue;  // already element by element
+    const auto g = c.edges.graph().to(torch::kCUDA);
+    const auto in = random_inputs(c.edges.graph(), c.H, c.D, torch::kFloat, 21);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(22);
+    const auto grad_out = torch::randn({g.num_rows(), c.H, c.D}, gen, torch::kFloat).cuda();
+    const auto opts = GatAttentionOptions().dropout(0.2).seed(8);
+    auto aligned = in.feat.cuda().requires_grad_(true);
+    auto buffer = torch::zeros({in.feat.numel() + 1}, torch::TensorOptions().device(torch::kCUDA));
+    auto shifted = buffer.narrow(0, 1, in.feat.numel()).view(in.feat.sizes()).copy_(in.feat.cuda());
+    ASSERT_NE(reinterpret_cast<uintptr_t>(shifted.data_ptr()) % 16, 0u);
+    shifted.requires_grad_(true);
+    const auto el = in.el.cuda(), er = in.er.cuda();
+    const auto out_a = gat_attention(g, aligned, el, er, opts), out_s = gat_attention(g, shifted, el, er, opts);
+    EXPECT_TRUE(torch::equal(out_a, out_s)) << c.name;
+    const auto grad_a = torch::autograd::grad({out_a}, {aligned}, {grad_out})[0];
+    const auto grad_s = torch::autograd::grad({out_s}, {shifted}, {grad_out})[0];
+    EXPECT_TRUE(torch::allclose(grad_a, grad_s, 1e-5, 1e-5)) << c.name;
   }
 }
 
