@@ -21,6 +21,38 @@ GatAttentionShape shape_of(const torch::Tensor& indptr, const torch::Tensor& ind
 
 torch::ScalarType acc_type(torch::ScalarType t) { return t == torch::kDouble ? torch::kDouble : torch::kFloat; }
 
+// The slices of the segments delimited by ptr [S + 1] over num_edges edges (GatSlices), built with device ops
+// (no host sync), and the partial rows they write: at most 2 E / kGatSliceEdges, since each long segment has more
+// edges than slices times kGatSliceEdges / 2. Graphs of kGatSliceEdges edges or fewer have no long segment.
+struct SlicePlan {
+  torch::Tensor long_ptr, extra_ptr, partial;
+  int64_t extra_bound = 0;
+
+  GatSlices slices() const {
+    if (!partial.defined()) return {nullptr, nullptr, 0};
+    return {long_ptr.data_ptr<int64_t>(), extra_ptr.data_ptr<int64_t>(), extra_bound};
+  }
+  template <typename A>
+  A* partial_ptr() const {
+    return partial.defined() ? partial.data_ptr<A>() : nullptr;
+  }
+};
+
+SlicePlan plan_slices(const torch::Tensor& ptr, int64_t num_edges, int64_t H, int64_t D,
+                      const torch::TensorOptions& acc_options) {
+  SlicePlan plan;
+  if (num_edges <= kGatSliceEdges) return plan;
+  const auto degree = ptr.diff();
+  const auto slices = torch::div(degree + (kGatSliceEdges - 1), kGatSliceEdges, "floor");
+  const auto long_slices = torch::where(degree > kGatSliceEdges, slices, torch::zeros_like(slices));
+  const auto zero = torch::zeros({1}, ptr.options());
+  plan.long_ptr = torch::cat({zero, long_slices.cumsum(0)});
+  plan.extra_ptr = torch::cat({zero, (long_slices - 1).clamp_min(0).cumsum(0)});
+  plan.extra_bound = num_edges / kGatSliceEdges;
+  plan.partial = torch::empty({2 * num_edges / kGatSliceEdges + 1, H, D}, acc_options);
+  return plan;
+}
+
 }  // namespace
 
 std::pair<uint64_t, uint64_t> gat_attention_philox_inputs(const torch::Device& device) {
@@ -41,12 +73,13 @@ std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tenso
   auto lse = torch::empty({R, H}, feat.options().dtype(acc_type(feat.scalar_type())));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const auto shape = shape_of(indptr, indices, feat, params);
+  const auto plan = plan_slices(indptr, indices.size(0), H, D, lse.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_forward", [&] {
     using K = typename KernelType<scalar_t>::type;
-    launch_gat_attention_forward<K>(shape, kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
+    launch_gat_attention_forward<K>(shape, plan.slices(), kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
                                     kernel_ptr<scalar_t>(er), bias.defined() ? kernel_ptr<scalar_t>(bias) : nullptr,
-                                    reinterpret_cast<K*>(out.data_ptr<scalar_t>()),
-                                    lse.data_ptr<GatAcc<K>>(), stream);
+                                    reinterpret_cast<K*>(out.data_ptr<scalar_t>()), lse.data_ptr<GatAcc<K>>(),
+                                    plan.partial_ptr<GatAcc<K>>(), stream);
   });
   return {out, lse};
 }
@@ -83,13 +116,15 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     grad_feat = torch::empty({C, H, D}, feat.options());
     const GatTransposedShape transposed{col_ptr.data_ptr<int64_t>(), order.data_ptr<int64_t>(),
                                         edge_rows.data_ptr<int64_t>(), C, H, D};
-    AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_transposed",
-                                    [&] {
-                                      using K = typename KernelType<scalar_t>::type;
-                                      launch_gat_attention_transposed<K>(
-                                          transposed, attention.data_ptr<GatAcc<K>>(), kernel_ptr<scalar_t>(grad_out),
-                                          reinterpret_cast<K*>(grad_feat.data_ptr<scalar_t>()), stream);
-                                    });
+    const auto plan = plan_slices(col_ptr, E, H, D, acc_options);
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_transposed", [&] {
+          using K = typename KernelType<scalar_t>::type;
+          launch_gat_attention_transposed<K>(transposed, plan.slices(), attention.data_ptr<GatAcc<K>>(),
+                                             kernel_ptr<scalar_t>(grad_out),
+                                             reinterpret_cast<K*>(grad_feat.data_ptr<scalar_t>()),
+                                             plan.partial_ptr<GatAcc<K>>(), stream);
+        });
   }
   auto grad_el = torch::zeros({C, H}, acc_options).index_add_(0, indices, grad_logit).to(feat.scalar_type());
   return {grad_feat, grad_el, grad_er.to(feat.scalar_type())};

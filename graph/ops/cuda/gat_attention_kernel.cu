@@ -110,7 +110,7 @@ __device__ __forceinline__ void load_pack(const T* __restrict__ p, GatAcc<T>* ou
 }
 
 template <int kVec, typename T>
-__device__ __forceinline__ void store_pack(T* __restrict__ p, const GatAcc<T>* in) {
+__device__ __forceinline__ void store_pack(T* __restrict__ p, const GatAcc<T>* in) {  // T may be GatAcc itself
   Pack<T, kVec> pack;
 #pragma unroll
   for (int j = 0; j < kVec; ++j) pack.v[j] = from_acc<T>(in[j]);
@@ -169,10 +169,12 @@ __device__ __forceinline__ void accumulate_chunk(const T* __restrict__ rows, int
   }
 }
 
-// Writes this lane's columns of the pass at c0, plus the bias (H x D, may be null) in the accumulation type.
-template <int kGroup, bool kVector, typename T>
-__device__ __forceinline__ void store_row(T* __restrict__ out_row, const T* __restrict__ bias_row, int64_t D,
+// Writes this lane's columns of the pass at c0, plus the bias (H x D, may be null) in the accumulation type, to a
+// row of T or (a slice's partial row) of the accumulation type; the lane layout is T's either way.
+template <int kGroup, bool kVector, typename T, typename Out>
+__device__ __forceinline__ void store_row(Out* __restrict__ out_row, const T* __restrict__ bias_row, int64_t D,
                                           int64_t c0, int lane, GatAcc<T> (&acc)[kElems]) {
+  static_assert(std::is_same_v<Out, T> || std::is_same_v<Out, GatAcc<T>>);
   constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
 #pragma unroll
   for (int p = 0; p < kPacks; ++p) {
@@ -184,9 +186,88 @@ __device__ __forceinline__ void store_row(T* __restrict__ out_row, const T* __re
 #pragma unroll
         for (int j = 0; j < kVec; ++j) acc[p * kVec + j] += b[j];
       }
-      store_pack<kVec>(out_row + col, &acc[p * kVec]);
+      store_pack<kVec, Out>(out_row + col, &acc[p * kVec]);
     }
   }
+}
+
+// The rows of the sliced segments: each (segment, head) with partial rows long_ptr[s] .. long_ptr[s + 1] adds
+// them in slice order, plus the bias, into its output row. Other segments were written by the first kernel.
+template <int kGroup, bool kVector, typename T>
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
+    slice_sum_kernel(GatSlices slices, int64_t segments, int64_t H, int64_t D, const GatAcc<T>* __restrict__ partial,
+                     const T* __restrict__ bias, T* __restrict__ out) {
+  using Acc = GatAcc<T>;
+  constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
+  const int lane = threadIdx.x % kGroup;
+  const int64_t groups = segments * H;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
+  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; g < groups;
+       g += stride) {
+    const int64_t segment = g / H, h = g % H;
+    const int64_t first = slices.long_ptr[segment], last = slices.long_ptr[segment + 1];
+    if (first == last) continue;
+    for (int64_t c0 = 0; c0 < D; c0 += kGroup * kElems) {
+      Acc acc[kElems];
+#pragma unroll
+      for (int t = 0; t < kElems; ++t) acc[t] = 0;
+      for (int64_t slot = first; slot < last; ++slot) {
+        const Acc* row = partial + (slot * H + h) * D;
+#pragma unroll
+        for (int p = 0; p < kPacks; ++p) {
+          const int64_t col = pack_column<kGroup, kVec>(c0, p, lane);
+          if (col < D) {
+            Acc v[kVec];
+            load_pack<kVec, Acc>(row + col, v);
+#pragma unroll
+            for (int j = 0; j < kVec; ++j) acc[p * kVec + j] += v[j];
+          }
+        }
+      }
+      store_row<kGroup, kVector, T>(out + g * D, bias == nullptr ? nullptr : bias + h * D, D, c0, lane, acc);
+    }
+  }
+}
+
+// Work item `item` of a sliced launch over `segments` segments of H heads: items [0, segments * H) are each
+// (segment, head)'s first slice, the next ones the further slices of long segments, found by bisecting extra_ptr.
+// False for an item past the last slice (the launch covers a bound, not the exact count).
+__device__ __forceinline__ bool slice_item(const GatSlices& slices, int64_t segments, int64_t H, int64_t item,
+                                           int64_t& segment, int64_t& h, int64_t& slice) {
+  if (item < segments * H) {
+    segment = item / H;
+    h = item % H;
+    slice = 0;
+    return true;
+  }
+  const int64_t x = (item - segments * H) / H;
+  h = (item - segments * H) % H;
+  if (x >= slices.extra_ptr[segments]) return false;
+  int64_t lo = 0, hi = segments;  // extra_ptr[lo] <= x < extra_ptr[hi]
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (slices.extra_ptr[mid] <= x) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  segment = lo;
+  slice = 1 + x - slices.extra_ptr[lo];
+  return true;
+}
+
+// The edges [lo, hi) of a slice of segment [b, e), and whether the segment is sliced (its sum goes to a partial
+// row). A segment of kGatSliceEdges or fewer edges is one slice.
+__device__ __forceinline__ bool slice_range(int64_t b, int64_t e, int64_t slice, int64_t& lo, int64_t& hi) {
+  if (e - b <= kGatSliceEdges) {
+    lo = b;
+    hi = e;
+    return false;
+  }
+  lo = b + slice * kGatSliceEdges;
+  hi = lo + kGatSliceEdges < e ? lo + kGatSliceEdges : e;
+  return true;
 }
 
 // Edges a lane takes per trip of the log-sum-exp pass: their index and el loads overlap.
@@ -198,22 +279,28 @@ constexpr int kLseUnroll = 4;
 // rows. The next chunk's indices and el are loaded before the current chunk's rows, so a long row's trips do not
 // wait on them. Edge scalars (logit, exponential, Philox) are computed once per edge, not once per lane.
 template <int kGroup, bool kVector, typename T>
-__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) forward_kernel(GatAttentionShape s, const T* __restrict__ feat, const T* __restrict__ el,
-                               const T* __restrict__ er, const T* __restrict__ bias, T* __restrict__ out,
-                               GatAcc<T>* __restrict__ lse) {
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
+    forward_kernel(GatAttentionShape s, GatSlices slices, const T* __restrict__ feat, const T* __restrict__ el,
+                   const T* __restrict__ er, const T* __restrict__ bias, T* __restrict__ out,
+                   GatAcc<T>* __restrict__ lse, GatAcc<T>* __restrict__ partial) {
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
-  const int64_t H = s.heads, D = s.dim, groups = s.num_rows * H;
+  const int64_t H = s.heads, D = s.dim, items = (s.num_rows + slices.extra_bound) * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
   const Acc slope = static_cast<Acc>(s.negative_slope);
   const float rate = static_cast<float>(s.dropout);
   const Acc keep_scale = s.dropout > 0 ? Acc(1) / (Acc(1) - static_cast<Acc>(s.dropout)) : Acc(1);
-  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; g < groups;
-       g += stride) {
-    const int64_t r = g / H, h = g % H;
+  for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < items;
+       item += stride) {
+    int64_t r, h, slice;
+    if (!slice_item(slices, s.num_rows, H, item, r, h, slice)) continue;
+    const int64_t g = r * H + h;
     const int64_t b = s.indptr[r], e = s.indptr[r + 1];
+    int64_t lo, hi;
+    const bool sliced = slice_range(b, e, slice, lo, hi);
     const Acc er_rh = to_acc(er[g]);
+    // Every slice of a row needs the whole row's log-sum-exp (el is small and stays in L2).
     Acc m = -INFINITY, sum = 0;
     for (int64_t base = b + lane; base < e; base += kGroup * kLseUnroll) {
       int64_t src[kLseUnroll];
@@ -240,7 +327,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) forward_ker
     const Acc row_max = masked_group_max<kGroup>(m, mask);
     const Acc row_sum = masked_group_sum<kGroup>(m == -INFINITY ? Acc(0) : sum * device_exp(m - row_max), mask);
     const Acc row_lse = row_sum > 0 ? row_max + device_log(row_sum) : -INFINITY;
-    if (lane == 0) lse[g] = row_lse;
+    if (lane == 0 && slice == 0) lse[g] = row_lse;
     // The weight of edge i (from source src, whose el is el_src) on this lane; 0 past the row's end or dropped.
     const auto weight = [&](int64_t i, int64_t src, Acc el_src) -> Acc {
       if (src < 0 || !(rate <= 0 || philox_keep(s.seed, s.offset, i, h, H, rate))) return Acc(0);
@@ -250,18 +337,23 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) forward_ker
       Acc acc[kElems];
 #pragma unroll
       for (int t = 0; t < kElems; ++t) acc[t] = 0;
-      int64_t src = b + lane < e ? s.indices[b + lane] : -1;
-      Acc w = weight(b + lane, src, src >= 0 ? to_acc(el[src * H + h]) : Acc(0));
-      for (int64_t base = b; base < e; base += kGroup) {
+      int64_t src = lo + lane < hi ? s.indices[lo + lane] : -1;
+      Acc w = weight(lo + lane, src, src >= 0 ? to_acc(el[src * H + h]) : Acc(0));
+      for (int64_t base = lo; base < hi; base += kGroup) {
         const int64_t next = base + kGroup + lane;
-        const int64_t src_next = next < e ? s.indices[next] : -1;
+        const int64_t src_next = next < hi ? s.indices[next] : -1;
         const Acc el_next = src_next >= 0 ? to_acc(el[src_next * H + h]) : Acc(0);
-        const int n = static_cast<int>(e - base < kGroup ? e - base : kGroup);
+        const int n = static_cast<int>(hi - base < kGroup ? hi - base : kGroup);
         accumulate_chunk<kGroup, kVector, T>(feat, src < 0 ? 0 : src, w, n, H, h, D, c0, lane, mask, acc);
         src = src_next;
         w = weight(next, src_next, el_next);
       }
-      store_row<kGroup, kVector, T>(out + g * D, bias == nullptr ? nullptr : bias + h * D, D, c0, lane, acc);
+      if (sliced) {
+        store_row<kGroup, kVector, T>(partial + ((slices.long_ptr[r] + slice) * H + h) * D, nullptr, D, c0, lane,
+                                      acc);
+      } else {
+        store_row<kGroup, kVector, T>(out + g * D, bias == nullptr ? nullptr : bias + h * D, D, c0, lane, acc);
+      }
     }
   }
 }
@@ -378,18 +470,22 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) backward_ke
 // grad_out[r, h, :]: one group per (source, head) over the source's edges in `order` (the edges sorted by
 // source), a chunk of kGroup at a time as in the forward, the next chunk's (row, weight) loaded first.
 template <int kGroup, bool kVector, typename T>
-__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) transposed_kernel(GatTransposedShape s, const GatAcc<T>* __restrict__ attention,
-                                  const T* __restrict__ grad_out, T* __restrict__ grad_feat) {
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
+    transposed_kernel(GatTransposedShape s, GatSlices slices, const GatAcc<T>* __restrict__ attention,
+                      const T* __restrict__ grad_out, T* __restrict__ grad_feat, GatAcc<T>* __restrict__ partial) {
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
-  const int64_t H = s.heads, D = s.dim, groups = s.num_cols * H;
+  const int64_t H = s.heads, D = s.dim, items = (s.num_cols + slices.extra_bound) * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
-  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; g < groups;
-       g += stride) {
-    const int64_t c = g / H, h = g % H;
-    const int64_t b = s.col_ptr[c], e = s.col_ptr[c + 1];
-    // Edge k of the source's run (k < e) as (row, weight); (0, 0) past the end.
+  for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < items;
+       item += stride) {
+    int64_t c, h, slice;
+    if (!slice_item(slices, s.num_cols, H, item, c, h, slice)) continue;
+    const int64_t g = c * H + h;
+    int64_t b, e;
+    const bool sliced = slice_range(s.col_ptr[c], s.col_ptr[c + 1], slice, b, e);
+    // Edge k of the slice (k < e) as (row, weight); (0, 0) past the end.
     const auto edge_at = [&](int64_t k, int64_t& row, Acc& w) {
       row = 0;
       w = 0;
@@ -415,7 +511,12 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) transposed_
         row = row_next;
         w = w_next;
       }
-      store_row<kGroup, kVector, T>(grad_feat + g * D, nullptr, D, c0, lane, acc);
+      if (sliced) {
+        store_row<kGroup, kVector, T>(partial + ((slices.long_ptr[c] + slice) * H + h) * D, nullptr, D, c0, lane,
+                                      acc);
+      } else {
+        store_row<kGroup, kVector, T>(grad_feat + g * D, nullptr, D, c0, lane, acc);
+      }
     }
   }
 }
@@ -423,9 +524,14 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) transposed_
 // Lanes per (row, head): enough for kElems columns each, a power of two from 4 to 32 (wider heads take several
 // passes); 16-byte packs when the width is a whole number of them and every row pointer is 16-byte aligned.
 template <typename T, typename Launch>
-void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const Launch& launch) {
-  bool vector = dim % PackShape<T, true>::kVec == 0;
-  for (const void* p : rows) vector = vector && (p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0);
+void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatAcc<T>* partial,
+                const Launch& launch) {
+  constexpr int kVec = PackShape<T, true>::kVec;
+  const auto aligned = [](const void* p, size_t bytes) {
+    return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0;
+  };
+  bool vector = dim % kVec == 0 && aligned(partial, sizeof(GatAcc<T>) * kVec);
+  for (const void* p : rows) vector = vector && aligned(p, 16);
   const auto with_group = [&](auto vec) {
     switch (group_size((dim + kElems - 1) / kElems, 4)) {
       case 4: launch(std::integral_constant<int, 4>{}, vec); break;
@@ -444,16 +550,22 @@ void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const Laun
 }  // namespace
 
 template <typename T>
-void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
-                                  const T* bias, T* out, GatAcc<T>* lse, cudaStream_t stream) {
+void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
+                                  const T* el, const T* er, const T* bias, T* out, GatAcc<T>* lse,
+                                  GatAcc<T>* partial, cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
-  with_lanes<T>(shape.dim, {feat, bias, out}, [&](auto group, auto vector) {
+  with_lanes<T>(shape.dim, {feat, bias, out}, partial, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     forward_kernel<kGroup, kVector, T>
-        <<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(shape, feat, el, er,
-                                                                                              bias, out, lse);
+        <<<num_blocks((shape.num_rows + slices.extra_bound) * shape.heads * kGroup), kThreadsPerBlock, 0,
+           stream>>>(shape, slices, feat, el, er, bias, out, lse, partial);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention forward_kernel");
+    if (partial == nullptr) return;
+    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0,
+                                           stream>>>(slices, shape.num_rows, shape.heads, shape.dim, partial, bias,
+                                                     out);
+    GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention slice_sum_kernel");
   });
 }
 
@@ -462,7 +574,7 @@ void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat
                                    const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
                                    GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
-  with_lanes<T>(shape.dim, {feat, grad_out}, [&](auto group, auto vector) {
+  with_lanes<T>(shape.dim, {feat, grad_out}, nullptr, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     backward_kernel<kGroup, kVector, T>
@@ -473,27 +585,33 @@ void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat
 }
 
 template <typename T>
-void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatAcc<T>* attention, const T* grad_out,
-                                     T* grad_feat, cudaStream_t stream) {
+void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatSlices& slices,
+                                     const GatAcc<T>* attention, const T* grad_out, T* grad_feat,
+                                     GatAcc<T>* partial, cudaStream_t stream) {
   if (empty_launch(shape.num_cols * shape.heads * shape.dim)) return;
-  with_lanes<T>(shape.dim, {grad_out, grad_feat}, [&](auto group, auto vector) {
+  with_lanes<T>(shape.dim, {grad_out, grad_feat}, partial, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     transposed_kernel<kGroup, kVector, T>
-        <<<num_blocks(shape.num_cols * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(shape, attention,
-                                                                                             grad_out, grad_feat);
+        <<<num_blocks((shape.num_cols + slices.extra_bound) * shape.heads * kGroup), kThreadsPerBlock, 0,
+           stream>>>(shape, slices, attention, grad_out, grad_feat, partial);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention transposed_kernel");
+    if (partial == nullptr) return;
+    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(shape.num_cols * shape.heads * kGroup), kThreadsPerBlock, 0,
+                                           stream>>>(slices, shape.num_cols, shape.heads, shape.dim, partial,
+                                                     nullptr, grad_feat);
+    GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention slice_sum_kernel");
   });
 }
 
 #define GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(T)                                                                   \
-  template void launch_gat_attention_forward<T>(const GatAttentionShape&, const T*, const T*, const T*,          \
-                                                const T*, T*, GatAcc<T>*, cudaStream_t);                        \
+  template void launch_gat_attention_forward<T>(const GatAttentionShape&, const GatSlices&, const T*, const T*,  \
+                                                const T*, const T*, T*, GatAcc<T>*, GatAcc<T>*, cudaStream_t);   \
   template void launch_gat_attention_backward<T>(const GatAttentionShape&, const T*, const T*, const T*,        \
                                                  const GatAcc<T>*, const T*, GatAcc<T>*, GatAcc<T>*, GatAcc<T>*,  \
                                                  cudaStream_t);                                                  \
-  template void launch_gat_attention_transposed<T>(const GatTransposedShape&, const GatAcc<T>*, const T*, T*,   \
-                                                   cudaStream_t);
+  template void launch_gat_attention_transposed<T>(const GatTransposedShape&, const GatSlices&, const GatAcc<T>*, \
+                                                   const T*, T*, GatAcc<T>*, cudaStream_t);
 GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(float)
 GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(double)
 GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(__half)

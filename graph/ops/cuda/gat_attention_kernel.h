@@ -32,11 +32,32 @@ struct GatTransposedShape {
   int64_t num_cols, heads, dim;
 };
 
+/// Edges per slice of a long segment (a row's edges in the forward, a source's in the transposed aggregation).
+/// A segment of more edges is summed by several groups of lanes, one slice each, into partial rows that a second
+/// kernel adds up in slice order: a hub's sum is no longer one group's chain of dependent loads, and the result
+/// stays deterministic.
+constexpr int64_t kGatSliceEdges = 256;
+
+/// Where the slices of long segments go, for segments delimited by ptr [S + 1] over E edges (built on the device by
+/// the bridge, graph/ops/cuda/gat_attention_bridge.cpp):
+///   long_ptr [S + 1]: exclusive sum over segments of (slices if the segment is long, else 0): a long segment's
+///     slice k writes partial row long_ptr[s] + k;
+///   extra_ptr [S + 1]: exclusive sum of (slices - 1) over long segments: the work items after the first slices.
+/// extra_bound >= extra_ptr[S] is known without reading the device (E / kGatSliceEdges); partial holds at least
+/// long_ptr[S] rows of [H, D] in the accumulation type.
+struct GatSlices {
+  const int64_t* long_ptr;
+  const int64_t* extra_ptr;
+  int64_t extra_bound;
+};
+
 /// out [R, H, D], lse [R, H] from feat [C, H, D], el [C, H], er [R, H]; bias [H, D] (null for none) is added to
-/// each output row in the accumulation type before the row is rounded to T.
+/// each output row in the accumulation type before the row is rounded to T. Rows of more than kGatSliceEdges edges
+/// go through `partial` (slices over indptr).
 template <typename T>
-void launch_gat_attention_forward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
-                                  const T* bias, T* out, GatAcc<T>* lse, cudaStream_t stream);
+void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
+                                  const T* el, const T* er, const T* bias, T* out, GatAcc<T>* lse,
+                                  GatAcc<T>* partial, cudaStream_t stream);
 
 /// Per edge: attention [E, H] (after dropout) and logit gradient [E, H]; per row grad_er [R, H]. The forward's
 /// output is not read: each row's <grad_out, out> is summed from the per-edge products.
@@ -46,9 +67,11 @@ void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat
                                    GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream);
 
 /// grad_feat [C, H, D] = the aggregation of grad_out [R, H, D] over the transposed graph with the weights
-/// attention [E, H]; every row of grad_feat is written (zeros for a source without edges).
+/// attention [E, H]; every row of grad_feat is written (zeros for a source without edges). Sources of more than
+/// kGatSliceEdges edges go through `partial` (slices over col_ptr).
 template <typename T>
-void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatAcc<T>* attention, const T* grad_out,
-                                     T* grad_feat, cudaStream_t stream);
+void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatSlices& slices,
+                                     const GatAcc<T>* attention, const T* grad_out, T* grad_feat,
+                                     GatAcc<T>* partial, cudaStream_t stream);
 
 }  // namespace graphmae2::graph::cuda
