@@ -38,7 +38,8 @@ struct SlicePlan {
   }
 };
 
-SlicePlan plan_slices(const torch::Tensor& ptr, int64_t num_edges, int64_t H, int64_t D,
+// partial: [slots, H, width] (width D for the aggregations' partial rows, 1 for the backward's shares).
+SlicePlan plan_slices(const torch::Tensor& ptr, int64_t num_edges, int64_t H, int64_t width,
                       const torch::TensorOptions& acc_options) {
   SlicePlan plan;
   if (num_edges <= kGatSliceEdges) return plan;
@@ -49,7 +50,7 @@ SlicePlan plan_slices(const torch::Tensor& ptr, int64_t num_edges, int64_t H, in
   plan.long_ptr = torch::cat({zero, long_slices.cumsum(0)});
   plan.extra_ptr = torch::cat({zero, (long_slices - 1).clamp_min(0).cumsum(0)});
   plan.extra_bound = num_edges / kGatSliceEdges;
-  plan.partial = torch::empty({2 * num_edges / kGatSliceEdges + 1, H, D}, acc_options);
+  plan.partial = torch::empty({2 * num_edges / kGatSliceEdges + 1, H, width}, acc_options);
   return plan;
 }
 
@@ -96,13 +97,14 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
   auto grad_er = torch::empty({R, H}, acc_options);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const auto shape = shape_of(indptr, indices, feat, params);
+  const auto row_plan = plan_slices(indptr, E, H, 1, acc_options);
   AT_DISPATCH_FLOATING_TYPES_AND2(torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_backward", [&] {
     using K = typename KernelType<scalar_t>::type;
     using A = GatAcc<K>;
-    launch_gat_attention_backward<K>(shape, kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
-                                     kernel_ptr<scalar_t>(er), lse.data_ptr<A>(),
-                                     kernel_ptr<scalar_t>(grad_out), attention.data_ptr<A>(),
-                                     grad_logit.data_ptr<A>(), grad_er.data_ptr<A>(), stream);
+    launch_gat_attention_backward<K>(shape, row_plan.slices(), kernel_ptr<scalar_t>(feat), kernel_ptr<scalar_t>(el),
+                                     kernel_ptr<scalar_t>(er), lse.data_ptr<A>(), kernel_ptr<scalar_t>(grad_out),
+                                     attention.data_ptr<A>(), grad_logit.data_ptr<A>(), grad_er.data_ptr<A>(),
+                                     row_plan.partial_ptr<A>(), stream);
   });
   // Sources: the transposed aggregation over the edges sorted by source (a stable sort, so each source sums its
   // edges in a fixed order), and a scatter of the logit gradients (atomics: summation order, and so the last bits

@@ -380,44 +380,72 @@ __device__ __forceinline__ GatAcc<T> partial_dot(const GatAcc<T> (&go)[kElems], 
   return dot;
 }
 
+// The second pass of a row's backward, each lane over the edges it wrote in the first (b + lane, b + lane + kGroup,
+// ...): the products grad_a become the logit gradients a * (grad_a - <grad_out, out>), and their sum is er's.
+template <int kGroup, typename T>
+__device__ __forceinline__ void finish_row(const GatAttentionShape& s, const T* __restrict__ el, int64_t b, int64_t e,
+                                           int64_t h, int64_t g, GatAcc<T> er_rh, GatAcc<T> lse_rh,
+                                           GatAcc<T> dot_out, int lane, unsigned mask,
+                                           GatAcc<T>* __restrict__ grad_logit, GatAcc<T>* __restrict__ grad_er) {
+  using Acc = GatAcc<T>;
+  const int64_t H = s.heads;
+  const Acc slope = static_cast<Acc>(s.negative_slope);
+  Acc grad_er_part = 0;
+  for (int64_t i = b + lane; i < e; i += kGroup) {
+    const Acc pre = to_acc(el[s.indices[i] * H + h]) + er_rh;
+    const Acc grad_z = device_exp(leaky_relu(pre, slope) - lse_rh) * (grad_logit[i * H + h] - dot_out);
+    const Acc grad_pre = pre > 0 ? grad_z : grad_z * slope;
+    grad_logit[i * H + h] = grad_pre;
+    grad_er_part += grad_pre;
+  }
+  const Acc grad_er_rh = masked_group_sum<kGroup>(grad_er_part, mask);
+  if (lane == 0) grad_er[g] = grad_er_rh;
+}
+
 // One group per (row, head), lanes over the row's edges a chunk of kGroup at a time. Per chunk: each lane's share
 // of <grad_out, feat[src]> for every edge of the chunk (grad_out's columns held in registers, the chunk's source
 // rows loaded a batch at a time), reduced so that lane k holds edge k's product; then, per edge, the attention and
 // its gradient k * <grad_out, feat[src]>, whose attention-weighted sum is the row's <grad_out, out> (the output
-// itself is not needed). A second pass, each lane over the edges it wrote, turns them into the logit gradients
-// a * (grad_a - <grad_out, out>).
+// itself is not needed). finish_row then turns them into the logit gradients. A row of more than kGatSliceEdges
+// edges is taken a slice per group: each writes its share of <grad_out, out> to dot_shares, and
+// backward_finish_kernel finishes the row.
 template <int kGroup, bool kVector, typename T>
-__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) backward_kernel(GatAttentionShape s, const T* __restrict__ feat, const T* __restrict__ el,
-                                const T* __restrict__ er, const GatAcc<T>* __restrict__ lse,
-                                const T* __restrict__ grad_out, GatAcc<T>* __restrict__ attention,
-                                GatAcc<T>* __restrict__ grad_logit, GatAcc<T>* __restrict__ grad_er) {
+__global__ void __launch_bounds__(kThreadsPerBlock, kGroup == 32 ? 2 : kMinBlocksPerSm)  // 32 sums in registers
+    backward_kernel(GatAttentionShape s, GatSlices slices, const T* __restrict__ feat, const T* __restrict__ el,
+                    const T* __restrict__ er, const GatAcc<T>* __restrict__ lse, const T* __restrict__ grad_out,
+                    GatAcc<T>* __restrict__ attention, GatAcc<T>* __restrict__ grad_logit,
+                    GatAcc<T>* __restrict__ grad_er, GatAcc<T>* __restrict__ dot_shares) {
   using Acc = GatAcc<T>;
   constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
   constexpr int kB = kBatch;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
-  const int64_t H = s.heads, D = s.dim, groups = s.num_rows * H;
+  const int64_t H = s.heads, D = s.dim, items = (s.num_rows + slices.extra_bound) * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
   const Acc slope = static_cast<Acc>(s.negative_slope);
   const float rate = static_cast<float>(s.dropout);
   const Acc keep_scale = s.dropout > 0 ? Acc(1) / (Acc(1) - static_cast<Acc>(s.dropout)) : Acc(1);
-  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; g < groups;
-       g += stride) {
-    const int64_t r = g / H, h = g % H;
+  for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < items;
+       item += stride) {
+    int64_t r, h, slice;
+    if (!slice_item(slices, s.num_rows, H, item, r, h, slice)) continue;
+    const int64_t g = r * H + h;
     const int64_t b = s.indptr[r], e = s.indptr[r + 1];
+    int64_t lo, hi;
+    const bool sliced = slice_range(b, e, slice, lo, hi);
     const T* go_row = grad_out + g * D;
     const Acc er_rh = to_acc(er[g]), lse_rh = lse[g];
     Acc dot_out_part = 0;
-    for (int64_t base = b; base < e; base += kGroup) {
+    for (int64_t base = lo; base < hi; base += kGroup) {
       const int64_t i = base + lane;
       int64_t src = 0;
       Acc a = 0, k = 0;
-      if (i < e) {
+      if (i < hi) {
         src = s.indices[i];
         a = device_exp(leaky_relu(to_acc(el[src * H + h]) + er_rh, slope) - lse_rh);
         k = rate <= 0 || philox_keep(s.seed, s.offset, i, h, H, rate) ? keep_scale : Acc(0);
       }
-      const int n = static_cast<int>(e - base < kGroup ? e - base : kGroup);
+      const int n = static_cast<int>(hi - base < kGroup ? hi - base : kGroup);
       Acc part[kGroup];
 #pragma unroll
       for (int t = 0; t < kGroup; ++t) part[t] = 0;
@@ -446,23 +474,42 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm) backward_ke
         }
       }
       const Acc grad_a = k * transposed_group_sum<kGroup>(part, lane, mask);
-      if (i < e) {
+      if (i < hi) {
         dot_out_part += a * grad_a;
         attention[i * H + h] = a * k;
         grad_logit[i * H + h] = grad_a;
       }
     }
     const Acc dot_out = masked_group_sum<kGroup>(dot_out_part, mask);
-    Acc grad_er_part = 0;
-    for (int64_t i = b + lane; i < e; i += kGroup) {  // the edges this lane wrote above
-      const Acc pre = to_acc(el[s.indices[i] * H + h]) + er_rh;
-      const Acc grad_z = device_exp(leaky_relu(pre, slope) - lse_rh) * (grad_logit[i * H + h] - dot_out);
-      const Acc grad_pre = pre > 0 ? grad_z : grad_z * slope;
-      grad_logit[i * H + h] = grad_pre;
-      grad_er_part += grad_pre;
+    if (sliced) {
+      if (lane == 0) dot_shares[(slices.long_ptr[r] + slice) * H + h] = dot_out;
+    } else {
+      finish_row<kGroup, T>(s, el, b, e, h, g, er_rh, lse_rh, dot_out, lane, mask, grad_logit, grad_er);
     }
-    const Acc grad_er_rh = masked_group_sum<kGroup>(grad_er_part, mask);
-    if (lane == 0) grad_er[g] = grad_er_rh;
+  }
+}
+
+// The sliced rows' second pass: <grad_out, out> is the sum of the slices' shares, in slice order.
+template <int kGroup, typename T>
+__global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
+    backward_finish_kernel(GatAttentionShape s, GatSlices slices, const T* __restrict__ el,
+                           const T* __restrict__ er, const GatAcc<T>* __restrict__ lse,
+                           const GatAcc<T>* __restrict__ dot_shares, GatAcc<T>* __restrict__ grad_logit,
+                           GatAcc<T>* __restrict__ grad_er) {
+  using Acc = GatAcc<T>;
+  const int lane = threadIdx.x % kGroup;
+  const unsigned mask = group_mask<kGroup>();
+  const int64_t H = s.heads, groups = s.num_rows * H;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
+  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; g < groups;
+       g += stride) {
+    const int64_t r = g / H, h = g % H;
+    const int64_t first = slices.long_ptr[r], last = slices.long_ptr[r + 1];
+    if (first == last) continue;
+    Acc dot_out = 0;
+    for (int64_t slot = first; slot < last; ++slot) dot_out += dot_shares[slot * H + h];
+    finish_row<kGroup, T>(s, el, s.indptr[r], s.indptr[r + 1], h, g, to_acc(er[g]), lse[g], dot_out, lane, mask,
+                          grad_logit, grad_er);
   }
 }
 
@@ -570,17 +617,22 @@ void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlice
 }
 
 template <typename T>
-void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
-                                   const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
-                                   GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream) {
+void launch_gat_attention_backward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
+                                   const T* el, const T* er, const GatAcc<T>* lse, const T* grad_out,
+                                   GatAcc<T>* attention, GatAcc<T>* grad_logit, GatAcc<T>* grad_er,
+                                   GatAcc<T>* dot_shares, cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
   with_lanes<T>(shape.dim, {feat, grad_out}, nullptr, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     backward_kernel<kGroup, kVector, T>
-        <<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
-            shape, feat, el, er, lse, grad_out, attention, grad_logit, grad_er);
+        <<<num_blocks((shape.num_rows + slices.extra_bound) * shape.heads * kGroup), kThreadsPerBlock, 0,
+           stream>>>(shape, slices, feat, el, er, lse, grad_out, attention, grad_logit, grad_er, dot_shares);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_kernel");
+    if (dot_shares == nullptr) return;
+    backward_finish_kernel<kGroup, T><<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0,
+                                        stream>>>(shape, slices, el, er, lse, dot_shares, grad_logit, grad_er);
+    GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_finish_kernel");
   });
 }
 
@@ -607,9 +659,9 @@ void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatS
 #define GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(T)                                                                   \
   template void launch_gat_attention_forward<T>(const GatAttentionShape&, const GatSlices&, const T*, const T*,  \
                                                 const T*, const T*, T*, GatAcc<T>*, GatAcc<T>*, cudaStream_t);   \
-  template void launch_gat_attention_backward<T>(const GatAttentionShape&, const T*, const T*, const T*,        \
-                                                 const GatAcc<T>*, const T*, GatAcc<T>*, GatAcc<T>*, GatAcc<T>*,  \
-                                                 cudaStream_t);                                                  \
+  template void launch_gat_attention_backward<T>(const GatAttentionShape&, const GatSlices&, const T*, const T*, \
+                                                 const T*, const GatAcc<T>*, const T*, GatAcc<T>*, GatAcc<T>*,    \
+                                                 GatAcc<T>*, GatAcc<T>*, cudaStream_t);                           \
   template void launch_gat_attention_transposed<T>(const GatTransposedShape&, const GatSlices&, const GatAcc<T>*, \
                                                    const T*, T*, GatAcc<T>*, cudaStream_t);
 GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(float)

@@ -60,11 +60,13 @@ void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlice
                                   GatAcc<T>* partial, cudaStream_t stream);
 
 /// Per edge: attention [E, H] (after dropout) and logit gradient [E, H]; per row grad_er [R, H]. The forward's
-/// output is not read: each row's <grad_out, out> is summed from the per-edge products.
+/// output is not read: each row's <grad_out, out> is summed from the per-edge products. Rows of more than
+/// kGatSliceEdges edges are summed in slices (over indptr), whose shares go through dot_shares [slots, H].
 template <typename T>
-void launch_gat_attention_backward(const GatAttentionShape& shape, const T* feat, const T* el, const T* er,
-                                   const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
-                                   GatAcc<T>* grad_logit, GatAcc<T>* grad_er, cudaStream_t stream);
+void launch_gat_attention_backward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
+                                   const T* el, const T* er, const GatAcc<T>* lse, const T* grad_out,
+                                   GatAcc<T>* attention, GatAcc<T>* grad_logit, GatAcc<T>* grad_er,
+                                   GatAcc<T>* dot_shares, cudaStream_t stream);
 
 /// grad_feat [C, H, D] = the aggregation of grad_out [R, H, D] over the transposed graph with the weights
 /// attention [E, H]; every row of grad_feat is written (zeros for a source without edges). Sources of more than
