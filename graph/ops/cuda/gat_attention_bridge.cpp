@@ -21,16 +21,17 @@ GatAttentionShape shape_of(const torch::Tensor& indptr, const torch::Tensor& ind
 
 torch::ScalarType acc_type(torch::ScalarType t) { return t == torch::kDouble ? torch::kDouble : torch::kFloat; }
 
-// The slices of the segments delimited by ptr [S + 1] over num_edges edges (GatSlices), built with device ops
-// (no host sync), and the partial rows they write: at most 2 E / kGatSliceEdges, since each long segment has more
-// edges than slices times kGatSliceEdges / 2. Graphs of kGatSliceEdges edges or fewer have no long segment.
+// The slices of the segments delimited by ptr [S + 1] over num_edges edges (GatSlices: one kernel and one sum, no
+// host sync), and the rows they write, partial: [slot_bound, H, width] (width D for the aggregations' partial
+// rows, 1 for the backward's shares). Graphs of kGatSliceEdges edges or fewer have no long segment.
 struct SlicePlan {
-  torch::Tensor long_ptr, extra_ptr, partial;
-  int64_t extra_bound = 0;
+  torch::Tensor counts, partial;  // counts [2, S + 1]: long_ptr, long_rank
+  int64_t num_edges = 0;
 
   GatSlices slices() const {
-    if (!partial.defined()) return {nullptr, nullptr, 0};
-    return {long_ptr.data_ptr<int64_t>(), extra_ptr.data_ptr<int64_t>(), extra_bound};
+    if (!partial.defined()) return {nullptr, nullptr, 0, 0};
+    return {counts[0].data_ptr<int64_t>(), counts[1].data_ptr<int64_t>(), partial.size(0),
+            num_edges / kGatSliceEdges};
   }
   template <typename A>
   A* partial_ptr() const {
@@ -38,18 +39,16 @@ struct SlicePlan {
   }
 };
 
-// partial: [slots, H, width] (width D for the aggregations' partial rows, 1 for the backward's shares).
 SlicePlan plan_slices(const torch::Tensor& ptr, int64_t num_edges, int64_t H, int64_t width,
                       const torch::TensorOptions& acc_options) {
   SlicePlan plan;
   if (num_edges <= kGatSliceEdges) return plan;
-  const auto degree = ptr.diff();
-  const auto slices = torch::div(degree + (kGatSliceEdges - 1), kGatSliceEdges, "floor");
-  const auto long_slices = torch::where(degree > kGatSliceEdges, slices, torch::zeros_like(slices));
-  const auto zero = torch::zeros({1}, ptr.options());
-  plan.long_ptr = torch::cat({zero, long_slices.cumsum(0)});
-  plan.extra_ptr = torch::cat({zero, (long_slices - 1).clamp_min(0).cumsum(0)});
-  plan.extra_bound = num_edges / kGatSliceEdges;
+  const int64_t segments = ptr.size(0) - 1;
+  plan.num_edges = num_edges;
+  plan.counts = torch::empty({2, segments + 1}, ptr.options());
+  launch_gat_slice_counts(ptr.data_ptr<int64_t>(), segments, plan.counts.data_ptr<int64_t>(),
+                          c10::cuda::getCurrentCUDAStream());
+  plan.counts.cumsum_(1);
   plan.partial = torch::empty({2 * num_edges / kGatSliceEdges + 1, H, width}, acc_options);
   return plan;
 }

@@ -191,6 +191,27 @@ __device__ __forceinline__ void store_row(Out* __restrict__ out_row, const T* __
   }
 }
 
+// The largest k in [0, n) with ptr[k] <= x, for a non-decreasing ptr with ptr[0] <= x < ptr[n].
+__device__ __forceinline__ int64_t bisect(const int64_t* __restrict__ ptr, int64_t n, int64_t x) {
+  int64_t lo = 0, hi = n;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (ptr[mid] <= x) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+// The j-th long segment, if there are more than j.
+__device__ __forceinline__ bool long_segment(const GatSlices& slices, int64_t segments, int64_t j, int64_t& segment) {
+  if (j >= slices.long_rank[segments]) return false;
+  segment = bisect(slices.long_rank, segments, j);
+  return true;
+}
+
 // The rows of the sliced segments: each (segment, head) with partial rows long_ptr[s] .. long_ptr[s + 1] adds
 // them in slice order, plus the bias, into its output row. Other segments were written by the first kernel.
 template <int kGroup, bool kVector, typename T>
@@ -200,13 +221,14 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
   using Acc = GatAcc<T>;
   constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
   const int lane = threadIdx.x % kGroup;
-  const int64_t groups = segments * H;
+  const int64_t groups = slices.long_bound * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
-  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; g < groups;
-       g += stride) {
-    const int64_t segment = g / H, h = g % H;
+  for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < groups;
+       item += stride) {
+    int64_t segment;
+    if (!long_segment(slices, segments, item / H, segment)) continue;
+    const int64_t h = item % H, g = segment * H + h;
     const int64_t first = slices.long_ptr[segment], last = slices.long_ptr[segment + 1];
-    if (first == last) continue;
     for (int64_t c0 = 0; c0 < D; c0 += kGroup * kElems) {
       Acc acc[kElems];
 #pragma unroll
@@ -229,31 +251,24 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
   }
 }
 
-// Work item `item` of a sliced launch over `segments` segments of H heads: items [0, segments * H) are each
-// (segment, head)'s first slice, the next ones the further slices of long segments, found by bisecting extra_ptr.
-// False for an item past the last slice (the launch covers a bound, not the exact count).
-__device__ __forceinline__ bool slice_item(const GatSlices& slices, int64_t segments, int64_t H, int64_t item,
-                                           int64_t& segment, int64_t& h, int64_t& slice) {
-  if (item < segments * H) {
-    segment = item / H;
-    h = item % H;
+// Work item `item` of a sliced launch over the segments delimited by ptr, of H heads each: the first
+// slot_bound * H items are the slices of long segments (found by bisecting long_ptr; those past the last are
+// false, as the launch covers a bound, not the exact count), the next segments * H each short (segment, head)
+// (false for a long one, whose slices came first).
+__device__ __forceinline__ bool slice_item(const GatSlices& slices, const int64_t* __restrict__ ptr,
+                                           int64_t segments, int64_t H, int64_t item, int64_t& segment, int64_t& h,
+                                           int64_t& slice) {
+  const int64_t slots = slices.slot_bound * H;
+  h = item % H;
+  if (item >= slots) {
+    segment = (item - slots) / H;
     slice = 0;
-    return true;
+    return ptr[segment + 1] - ptr[segment] <= kGatSliceEdges;
   }
-  const int64_t x = (item - segments * H) / H;
-  h = (item - segments * H) % H;
-  if (x >= slices.extra_ptr[segments]) return false;
-  int64_t lo = 0, hi = segments;  // extra_ptr[lo] <= x < extra_ptr[hi]
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (slices.extra_ptr[mid] <= x) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  segment = lo;
-  slice = 1 + x - slices.extra_ptr[lo];
+  const int64_t x = item / H;
+  if (x >= slices.long_ptr[segments]) return false;
+  segment = bisect(slices.long_ptr, segments, x);
+  slice = x - slices.long_ptr[segment];
   return true;
 }
 
@@ -286,7 +301,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
-  const int64_t H = s.heads, D = s.dim, items = (s.num_rows + slices.extra_bound) * H;
+  const int64_t H = s.heads, D = s.dim, items = (slices.slot_bound + s.num_rows) * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
   const Acc slope = static_cast<Acc>(s.negative_slope);
   const float rate = static_cast<float>(s.dropout);
@@ -294,7 +309,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
   for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < items;
        item += stride) {
     int64_t r, h, slice;
-    if (!slice_item(slices, s.num_rows, H, item, r, h, slice)) continue;
+    if (!slice_item(slices, s.indptr, s.num_rows, H, item, r, h, slice)) continue;
     const int64_t g = r * H + h;
     const int64_t b = s.indptr[r], e = s.indptr[r + 1];
     int64_t lo, hi;
@@ -420,7 +435,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kGroup == 32 ? 2 : kMinBlock
   constexpr int kB = kBatch;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
-  const int64_t H = s.heads, D = s.dim, items = (s.num_rows + slices.extra_bound) * H;
+  const int64_t H = s.heads, D = s.dim, items = (slices.slot_bound + s.num_rows) * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
   const Acc slope = static_cast<Acc>(s.negative_slope);
   const float rate = static_cast<float>(s.dropout);
@@ -428,7 +443,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kGroup == 32 ? 2 : kMinBlock
   for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < items;
        item += stride) {
     int64_t r, h, slice;
-    if (!slice_item(slices, s.num_rows, H, item, r, h, slice)) continue;
+    if (!slice_item(slices, s.indptr, s.num_rows, H, item, r, h, slice)) continue;
     const int64_t g = r * H + h;
     const int64_t b = s.indptr[r], e = s.indptr[r + 1];
     int64_t lo, hi;
@@ -499,13 +514,14 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
-  const int64_t H = s.heads, groups = s.num_rows * H;
+  const int64_t H = s.heads, groups = slices.long_bound * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
-  for (int64_t g = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; g < groups;
-       g += stride) {
-    const int64_t r = g / H, h = g % H;
+  for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < groups;
+       item += stride) {
+    int64_t r;
+    if (!long_segment(slices, s.num_rows, item / H, r)) continue;
+    const int64_t h = item % H, g = r * H + h;
     const int64_t first = slices.long_ptr[r], last = slices.long_ptr[r + 1];
-    if (first == last) continue;
     Acc dot_out = 0;
     for (int64_t slot = first; slot < last; ++slot) dot_out += dot_shares[slot * H + h];
     finish_row<kGroup, T>(s, el, s.indptr[r], s.indptr[r + 1], h, g, to_acc(er[g]), lse[g], dot_out, lane, mask,
@@ -523,12 +539,12 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
-  const int64_t H = s.heads, D = s.dim, items = (s.num_cols + slices.extra_bound) * H;
+  const int64_t H = s.heads, D = s.dim, items = (slices.slot_bound + s.num_cols) * H;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kGroup;
   for (int64_t item = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup; item < items;
        item += stride) {
     int64_t c, h, slice;
-    if (!slice_item(slices, s.num_cols, H, item, c, h, slice)) continue;
+    if (!slice_item(slices, s.col_ptr, s.num_cols, H, item, c, h, slice)) continue;
     const int64_t g = c * H + h;
     int64_t b, e;
     const bool sliced = slice_range(s.col_ptr[c], s.col_ptr[c + 1], slice, b, e);
@@ -594,7 +610,27 @@ void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatA
   }
 }
 
+__global__ void slice_counts_kernel(const int64_t* __restrict__ ptr, int64_t segments, int64_t* __restrict__ counts) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i <= segments; i += stride) {
+    if (i == 0) {
+      counts[0] = 0;
+      counts[segments + 1] = 0;
+      continue;
+    }
+    const int64_t degree = ptr[i] - ptr[i - 1];
+    const bool is_long = degree > kGatSliceEdges;
+    counts[i] = is_long ? (degree + kGatSliceEdges - 1) / kGatSliceEdges : 0;
+    counts[segments + 1 + i] = is_long ? 1 : 0;
+  }
+}
+
 }  // namespace
+
+void launch_gat_slice_counts(const int64_t* ptr, int64_t segments, int64_t* counts, cudaStream_t stream) {
+  slice_counts_kernel<<<num_blocks(segments + 1), kThreadsPerBlock, 0, stream>>>(ptr, segments, counts);
+  GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention slice_counts_kernel");
+}
 
 template <typename T>
 void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
@@ -605,11 +641,11 @@ void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlice
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     forward_kernel<kGroup, kVector, T>
-        <<<num_blocks((shape.num_rows + slices.extra_bound) * shape.heads * kGroup), kThreadsPerBlock, 0,
+        <<<num_blocks((slices.slot_bound + shape.num_rows) * shape.heads * kGroup), kThreadsPerBlock, 0,
            stream>>>(shape, slices, feat, el, er, bias, out, lse, partial);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention forward_kernel");
     if (partial == nullptr) return;
-    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0,
+    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0,
                                            stream>>>(slices, shape.num_rows, shape.heads, shape.dim, partial, bias,
                                                      out);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention slice_sum_kernel");
@@ -626,11 +662,11 @@ void launch_gat_attention_backward(const GatAttentionShape& shape, const GatSlic
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     backward_kernel<kGroup, kVector, T>
-        <<<num_blocks((shape.num_rows + slices.extra_bound) * shape.heads * kGroup), kThreadsPerBlock, 0,
+        <<<num_blocks((slices.slot_bound + shape.num_rows) * shape.heads * kGroup), kThreadsPerBlock, 0,
            stream>>>(shape, slices, feat, el, er, lse, grad_out, attention, grad_logit, grad_er, dot_shares);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_kernel");
     if (dot_shares == nullptr) return;
-    backward_finish_kernel<kGroup, T><<<num_blocks(shape.num_rows * shape.heads * kGroup), kThreadsPerBlock, 0,
+    backward_finish_kernel<kGroup, T><<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0,
                                         stream>>>(shape, slices, el, er, lse, dot_shares, grad_logit, grad_er);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_finish_kernel");
   });
@@ -645,11 +681,11 @@ void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatS
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     transposed_kernel<kGroup, kVector, T>
-        <<<num_blocks((shape.num_cols + slices.extra_bound) * shape.heads * kGroup), kThreadsPerBlock, 0,
+        <<<num_blocks((slices.slot_bound + shape.num_cols) * shape.heads * kGroup), kThreadsPerBlock, 0,
            stream>>>(shape, slices, attention, grad_out, grad_feat, partial);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention transposed_kernel");
     if (partial == nullptr) return;
-    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(shape.num_cols * shape.heads * kGroup), kThreadsPerBlock, 0,
+    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0,
                                            stream>>>(slices, shape.num_cols, shape.heads, shape.dim, partial,
                                                      nullptr, grad_feat);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention slice_sum_kernel");

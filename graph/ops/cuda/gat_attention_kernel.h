@@ -38,18 +38,23 @@ struct GatTransposedShape {
 /// stays deterministic.
 constexpr int64_t kGatSliceEdges = 256;
 
-/// Where the slices of long segments go, for segments delimited by ptr [S + 1] over E edges (built on the device by
-/// the bridge, graph/ops/cuda/gat_attention_bridge.cpp):
+/// Where the slices of long segments go, for segments delimited by ptr [S + 1] over E edges:
 ///   long_ptr [S + 1]: exclusive sum over segments of (slices if the segment is long, else 0): a long segment's
-///     slice k writes partial row long_ptr[s] + k;
-///   extra_ptr [S + 1]: exclusive sum of (slices - 1) over long segments: the work items after the first slices.
-/// extra_bound >= extra_ptr[S] is known without reading the device (E / kGatSliceEdges); partial holds at least
-/// long_ptr[S] rows of [H, D] in the accumulation type.
+///     slice k is work item long_ptr[s] + k and writes partial row long_ptr[s] + k. These items are launched
+///     before the short segments', so that a hub's slices run beside the short rows instead of after them;
+///   long_rank [S + 1]: exclusive count of long segments, for the kernels that visit only those.
+/// slot_bound >= long_ptr[S] (2 E / kGatSliceEdges: a long segment has more edges than slices times
+/// kGatSliceEdges / 2) and long_bound >= long_rank[S] (E / kGatSliceEdges) are known without reading the device;
+/// partial holds slot_bound rows of [H, D] in the accumulation type.
 struct GatSlices {
   const int64_t* long_ptr;
-  const int64_t* extra_ptr;
-  int64_t extra_bound;
+  const int64_t* long_rank;
+  int64_t slot_bound, long_bound;
 };
+
+/// counts [2, S + 1] = (long_ptr, long_rank) of the segments delimited by ptr [S + 1], once summed along dim 1
+/// (the kernel writes each segment's count at s + 1 and a 0 at 0).
+void launch_gat_slice_counts(const int64_t* ptr, int64_t segments, int64_t* counts, cudaStream_t stream);
 
 /// out [R, H, D], lse [R, H] from feat [C, H, D], el [C, H], er [R, H]; bias [H, D] (null for none) is added to
 /// each output row in the accumulation type before the row is rounded to T. Rows of more than kGatSliceEdges edges
