@@ -83,8 +83,9 @@ __device__ __forceinline__ Acc leaky_relu(Acc pre, Acc slope) {
   return pre > 0 ? pre : pre * slope;
 }
 
-// Blocks kept resident per multiprocessor: caps the kernels at 64 registers a thread, so that 32 warps per
-// multiprocessor hide the latency of the gathered rows.
+// Blocks kept resident per multiprocessor: caps the kernels at 80 registers a thread (65,536 / (3 x 256), to the
+// allocation unit), so that 24 warps per multiprocessor hide the latency of the gathered rows. At 4 (64
+// registers) the packed kernels spilled.
 constexpr int kMinBlocksPerSm = 3;
 
 // Each lane holds kElems accumulators per pass over a head's width. Rows whose width and address allow it move
@@ -125,7 +126,7 @@ __device__ __forceinline__ int64_t pack_column(int64_t c0, int p, int lane) {
 }
 
 // Edges whose rows a lane loads before it multiplies any of them: the loads of a batch are all in flight at once.
-// Two keep the kernels within the register cap below without spilling.
+// Two keep the packed kernels within the register cap above without spilling.
 constexpr int kBatch = 2;
 
 // acc += w_k * rows[index_k * H + h][this lane's columns of the pass at c0] for the n <= kGroup edges of one

@@ -34,6 +34,14 @@ gm::GraphMAE2Config tiny_config() {
   return cfg;
 }
 
+/// Options of a run without a progress bar, writing to a fresh scratch directory when one is named.
+gm::TrainerOptions quiet_options(const std::string& dir = "") {
+  gm::TrainerOptions o;
+  o.progress = false;
+  if (!dir.empty()) o.seed_dir = graphmae2::testing::scratch_dir(dir);
+  return o;
+}
+
 std::map<std::string, torch::Tensor> state(gm::TrainResult& r) {
   std::map<std::string, torch::Tensor> out;
   for (const auto& item : r.model->named_parameters()) out[item.key()] = item.value().detach().clone();
@@ -62,9 +70,7 @@ TEST(Trainer, SameSeedSameModelBitForBit) {
   auto data = graphmae2::testing::tiny_dataset();
   auto cfg = tiny_config();
   auto input = gm::prepare_inputs(data, cfg);
-  gm::TrainerOptions o;
-  o.progress = false;
-  o.seed_dir = graphmae2::testing::scratch_dir("trainer-a");
+  auto o = quiet_options("trainer-a");
   auto a = gm::train_graphmae2(cfg, input, 11, o);
   o.seed_dir = graphmae2::testing::scratch_dir("trainer-b");
   auto b = gm::train_graphmae2(cfg, input, 11, o);
@@ -82,9 +88,7 @@ TEST(Trainer, MatmulPrecisionHoldsDuringTrainingOnlyAndHighestChangesNothing) {
   auto cfg = tiny_config();
   cfg.max_epoch = 2;
   auto input = gm::prepare_inputs(data, cfg);
-  gm::TrainerOptions o;
-  o.progress = false;
-  o.seed_dir = graphmae2::testing::scratch_dir("trainer-precision-default");
+  auto o = quiet_options("trainer-precision-default");
   auto by_default = gm::train_graphmae2(cfg, input, 3, o);
   cfg.matmul_precision = gm::MatmulPrecision::highest;
   o.seed_dir = graphmae2::testing::scratch_dir("trainer-precision-highest");
@@ -109,9 +113,7 @@ TEST(Trainer, ResumeContinuesIdentically) {
   auto cfg = tiny_config();
   cfg.save_every = 3;
   auto input = gm::prepare_inputs(data, cfg);
-  gm::TrainerOptions o;
-  o.progress = false;
-  o.seed_dir = graphmae2::testing::scratch_dir("resume-straight");
+  auto o = quiet_options("resume-straight");
   auto straight = gm::train_graphmae2(cfg, input, 5, o);
 
   auto resumed = interrupted_then_resumed(cfg, input, o, "resume-interrupted");
@@ -154,8 +156,7 @@ TEST(Trainer, MiniBatchRunResumedMidEpochContinuesBitForBit) {
   bo.drop_edge_rate = cfg.drop_edge_rate;
   const gm::BatchSource batches(input.graph, graphmae2::datasets::FeatureStore(input.features), egos, bo, 5);
   ASSERT_EQ(batches.steps_per_epoch(), 4);
-  gm::TrainerOptions o;
-  o.progress = false;
+  auto o = quiet_options();
   o.batches = &batches;
   o.seed_dir = graphmae2::testing::scratch_dir("minibatch-straight");
   auto straight = gm::train_graphmae2(cfg, input, 5, o);
@@ -182,8 +183,7 @@ TEST(Trainer, MetricsOfAResumedRunHaveEachEpochOnce) {
   auto cfg = tiny_config();
   cfg.save_every = 3;
   auto input = gm::prepare_inputs(data, cfg);
-  gm::TrainerOptions o;
-  o.progress = false;
+  auto o = quiet_options();
   interrupted_then_resumed(cfg, input, o, "resume-metrics");
   std::ifstream in(o.seed_dir / "metrics.jsonl");
   std::vector<int64_t> epochs;
@@ -210,9 +210,7 @@ TEST(Trainer, CheckpointsOfTheFormerFormatAreRefusedWithTheReason) {
     EXPECT_NE(std::string(e.what()).find("format 1"), std::string::npos) << e.what();
   }
   // Another model's checkpoint is refused too.
-  gm::TrainerOptions o;
-  o.progress = false;
-  o.seed_dir = graphmae2::testing::scratch_dir("model-name");
+  auto o = quiet_options("model-name");
   gm::train_graphmae2(cfg, gm::prepare_inputs(data, cfg), 1, o);
   EXPECT_THROW(engine::read_checkpoint_state(o.seed_dir / "checkpoint.pt", "mocov3"), std::runtime_error);
 }
@@ -221,9 +219,7 @@ TEST(Trainer, CheckpointRoundTrip) {
   auto data = graphmae2::testing::tiny_dataset();
   auto cfg = tiny_config();
   auto input = gm::prepare_inputs(data, cfg);
-  gm::TrainerOptions o;
-  o.progress = false;
-  o.seed_dir = graphmae2::testing::scratch_dir("roundtrip");
+  auto o = quiet_options("roundtrip");
   auto r = gm::train_graphmae2(cfg, input, 3, o);
   auto fresh = gm::build_model(cfg, data.feature_dim());
   auto meta = engine::load_checkpoint(o.seed_dir / "checkpoint.pt", "graphmae2", *fresh, nullptr);
@@ -253,9 +249,7 @@ TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
   auto input = gm::prepare_inputs(data, cfg);
   input.features = input.features.clone();
   input.features[0][0] = std::numeric_limits<float>::quiet_NaN();
-  gm::TrainerOptions o;
-  o.progress = false;
-  o.seed_dir = graphmae2::testing::scratch_dir("nan");
+  auto o = quiet_options("nan");
   try {
     gm::train_graphmae2(cfg, input, 0, o);
     FAIL() << "expected TrainingDiverged";
@@ -424,8 +418,7 @@ TEST(TrainerCuda, ResumeStaysOnTheGpuAndContinuesTheRun) {
   cfg.save_every = 3;
   const torch::Device gpu(torch::kCUDA, 0);
   const auto input = gm::prepare_inputs(data, cfg).to(gpu);
-  gm::TrainerOptions o;
-  o.progress = false;
+  auto o = quiet_options();
   o.device = gpu;
   o.seed_dir = graphmae2::testing::scratch_dir("cuda-resume-straight");
   auto straight = gm::train_graphmae2(cfg, input, 5, o);
