@@ -585,8 +585,9 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
   }
 }
 
-// Lanes per (row, head): enough for kElems columns each, a power of two from 4 to 32 (wider heads take several
-// passes); 16-byte packs when the width is a whole number of them and every row pointer is 16-byte aligned.
+// Lanes per (row, head): with 16-byte packs, enough for kElems columns each, a power of two from 4 to 32 (wider
+// heads take several passes). The element-by-element fallback (a width that is not a whole number of packs, or
+// a row pointer not 16-byte aligned) always takes 8 lanes: it is rare, and one lane count keeps the build short.
 template <typename T, typename Launch>
 void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatAcc<T>* partial,
                 const Launch& launch) {
@@ -596,18 +597,15 @@ void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatA
   };
   bool vector = dim % kVec == 0 && aligned(partial, sizeof(GatAcc<T>) * kVec);
   for (const void* p : rows) vector = vector && aligned(p, 16);
-  const auto with_group = [&](auto vec) {
-    switch (group_size((dim + kElems - 1) / kElems, 4)) {
-      case 4: launch(std::integral_constant<int, 4>{}, vec); break;
-      case 8: launch(std::integral_constant<int, 8>{}, vec); break;
-      case 16: launch(std::integral_constant<int, 16>{}, vec); break;
-      default: launch(std::integral_constant<int, 32>{}, vec); break;
-    }
-  };
-  if (vector) {
-    with_group(std::true_type{});
-  } else {
-    with_group(std::false_type{});
+  if (!vector) {
+    launch(std::integral_constant<int, 8>{}, std::false_type{});
+    return;
+  }
+  switch (group_size((dim + kElems - 1) / kElems, 4)) {
+    case 4: launch(std::integral_constant<int, 4>{}, std::true_type{}); break;
+    case 8: launch(std::integral_constant<int, 8>{}, std::true_type{}); break;
+    case 16: launch(std::integral_constant<int, 16>{}, std::true_type{}); break;
+    default: launch(std::integral_constant<int, 32>{}, std::true_type{}); break;
   }
 }
 
