@@ -185,9 +185,11 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
   }
 
   if (loss.use_reconstruction) {
-    auto x_init = x.index_select(0, plan.mask_nodes);
-    auto criterion = [&](const torch::Tensor& a, const torch::Tensor& b) {
-      return loss.loss_fn == ReconstructionLoss::sce ? ssl::sce_loss(a, b, loss.alpha_l) : ssl::mse_loss(a, b);
+    // The masked nodes' input rows are the target; the scaled cosine error reads them in place (no gathered copy).
+    auto criterion = [&](const torch::Tensor& reconstructed) {
+      return loss.loss_fn == ReconstructionLoss::sce
+                 ? ssl::sce_loss_gathered_rows(x, plan.mask_nodes, reconstructed, loss.alpha_l).mean()
+                 : ssl::mse_loss(x.index_select(0, plan.mask_nodes), reconstructed);
     };
     if (loss.remask_method == RemaskMethod::fixed) {
       // The decoder sees zeros on the masked rows, so only the others go through encoder_to_decoder: the same
@@ -196,13 +198,13 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
       const auto keep = unmasked_nodes(n, plan.mask_nodes);
       auto rep = torch::zeros({n, options.num_hidden()}, enc_rep.options());
       rep.index_copy_(0, keep, encoder_to_decoder->forward(enc_rep.index_select(0, keep)));
-      out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));
+      out.per_view.push_back(criterion(decoder->forward_rows(graph, rep, plan.mask_nodes)));
     } else {
       TORCH_CHECK(!plan.remask_nodes.empty(), "GraphMAE2: random remask needs at least one remask view");
       auto origin_rep = encoder_to_decoder->forward(enc_rep);
       for (const auto& remask : plan.remask_nodes) {
         auto rep = replace_rows(origin_rep, remask, dec_mask_token);
-        out.per_view.push_back(criterion(x_init, decoder->forward_rows(graph, rep, plan.mask_nodes)));
+        out.per_view.push_back(criterion(decoder->forward_rows(graph, rep, plan.mask_nodes)));
       }
     }
     out.reconstruction = out.per_view.front();

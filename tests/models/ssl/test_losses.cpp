@@ -9,6 +9,7 @@
 namespace {
 
 namespace F = torch::nn::functional;
+using graphmae2::models::ssl::sce_loss_gathered_rows;
 using graphmae2::models::ssl::sce_loss_rows;
 
 // GraphMAE's formula as the reference writes it, differentiated by autograd; 1 - cos clamped at 0 as ours is.
@@ -92,6 +93,44 @@ TEST(SceLoss, StridedInputsAndDoubleBackward) {
   const auto ggr = torch::autograd::grad({gr[0].pow(2).sum() + gr[1].pow(2).sum()}, {xr, yr});
   EXPECT_TRUE(torch::allclose(gg[0], ggr[0], 1e-9, 1e-12));
   EXPECT_TRUE(torch::allclose(gg[1], ggr[1], 1e-9, 1e-12));
+}
+
+TEST(SceLoss, GatheredRowsEqualTheLossOfTheSelectedRows) {
+  // Rows picked out of a larger target, repeated and out of order; y's gradient only, as in training.
+  for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+    auto [x, y0] = rows_case(40, 19, dtype, 8);
+    const auto rows = torch::tensor({7, 0, 39, 7, 3, 21, 2, 1, 4}, torch::kLong);
+    const auto y_base = y0.narrow(0, 0, rows.size(0)).clone();
+    auto y = y_base.clone().requires_grad_(true), y_ref = y_base.clone().requires_grad_(true);
+    const auto weights = torch::rand({rows.size(0)}, dtype);
+    const auto got = sce_loss_gathered_rows(x, rows, y, 2.5, 1e-6);
+    const auto expected = sce_loss_rows(x.index_select(0, rows), y_ref, 2.5, 1e-6);
+    EXPECT_TRUE(torch::equal(got, expected)) << dtype;
+    (got * weights).sum().backward();
+    (expected * weights).sum().backward();
+    EXPECT_TRUE(torch::equal(y.grad(), y_ref.grad())) << dtype;
+    // Against the reference formula too, not only against the kernel on a gathered copy.
+    EXPECT_TRUE(torch::allclose(got.to(torch::kDouble),
+                                reference_rows(x.index_select(0, rows), y_base, 2.5, 1e-6).to(torch::kDouble),
+                                dtype == torch::kDouble ? 1e-12 : 1e-5, dtype == torch::kDouble ? 1e-12 : 1e-6));
+  }
+  // A target that wants a gradient takes the gather, and gets its gradient at the picked rows (twice for row 7).
+  torch::manual_seed(4);
+  auto x = torch::randn({10, 6}, torch::kDouble).requires_grad_(true);
+  auto xr = x.detach().clone().requires_grad_(true);
+  const auto y = torch::randn({4, 6}, torch::kDouble);
+  const auto rows = torch::tensor({7, 2, 7, 0}, torch::kLong);
+  sce_loss_gathered_rows(x, rows, y, 3.0, 1e-6).sum().backward();
+  reference_rows(xr.index_select(0, rows), y, 3.0, 1e-6).sum().backward();
+  EXPECT_TRUE(torch::allclose(x.grad(), xr.grad(), 1e-12, 1e-12));
+  EXPECT_EQ(x.grad()[5].abs().sum().item<double>(), 0.0);
+  // Rows outside x, of the wrong type or count, and widths that differ are refused.
+  const auto x0 = torch::randn({10, 6}, torch::kDouble);
+  EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 10, 2, 3}, torch::kLong), y, 3.0, 1e-6), c10::Error);
+  EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, -1, 2, 3}, torch::kLong), y, 3.0, 1e-6), c10::Error);
+  EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 2, 3, 4}, torch::kInt), y, 3.0, 1e-6), c10::Error);
+  EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 2, 3}, torch::kLong), y, 3.0, 1e-6), c10::Error);
+  EXPECT_THROW(sce_loss_gathered_rows(torch::randn({10, 5}, torch::kDouble), rows, y, 3.0, 1e-6), c10::Error);
 }
 
 TEST(SceLoss, RefusesWhatItCannotCompute) {
