@@ -1,7 +1,7 @@
 #pragma once
 // Many Philox4x32-10 blocks at once on the CPU (graph/ops/philox.h draws one): the dropout kernels' random bits,
-// 8 blocks per AVX2 vector where the processor has it. GCC leaves philox4x32's 32 x 32 -> 64-bit products scalar,
-// which made the draws most of the dropout kernels' time.
+// 16 blocks per AVX-512 vector or 8 per AVX2 vector where the processor has them. GCC leaves philox4x32's
+// 32 x 32 -> 64-bit products scalar, which made the draws most of the dropout kernels' time.
 
 #include <cstdint>
 

@@ -103,13 +103,14 @@ TEST(Philox, MatchesRandom123KnownAnswers) {
   EXPECT_EQ(c.v[3], 0x24126ea1u);
 }
 
-// The CPU's many-blocks draw (8 per AVX2 vector on this machine, the rest scalar) against philox4x32 one block at a
-// time: counts around the vector width, strides, counters whose low word carries into the high one.
+// The CPU's many-blocks draw (16 per AVX-512 vector and 8 per AVX2 vector where the machine has them, the rest
+// scalar) against philox4x32 one block at a time: counts around both vector widths and their sums, strides, counters
+// whose low word carries into the high one.
 TEST(Philox, ManyBlocksAtOnceEqualOneAtATime) {
   const uint64_t seed = 0x9E3779B97F4A7C15ull, offset = 0x0000000500000007ull;
   for (const uint64_t index0 : {uint64_t{0}, uint64_t{12345}, uint64_t{0xFFFFFFFAull}, uint64_t{0x1FFFFFFF0ull}}) {
     for (const uint64_t stride : {uint64_t{1}, uint64_t{2}, uint64_t{3}}) {
-      for (const int64_t n : {0, 1, 7, 8, 9, 16, 23, 64}) {
+      for (const int64_t n : {0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 40, 64}) {
         std::vector<std::vector<uint32_t>> words(4, std::vector<uint32_t>(n));
         uint32_t* const out[4] = {words[0].data(), words[1].data(), words[2].data(), words[3].data()};
         graphmae2::graph::cpu::philox_words(index0, stride, n, seed, offset, out);
