@@ -47,6 +47,8 @@ torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor&
 
 /// The same for several weights ([out_k, num_features] each) on one dropout draw: the projections of the same
 /// dropped input (GraphMAE2's first layer: the features and, through the folded attention vectors, the logits).
+/// One product over the weights side by side; the outputs are column views of its [num_nodes, sum of out_k] result
+/// (rows strided by that sum, so not contiguous when there are several).
 std::vector<torch::Tensor> masked_sparse_linear(const SparseFeatures& x, const std::vector<torch::Tensor>& weights,
                                                 const torch::Tensor& token_nodes, const torch::Tensor& token,
                                                 double dropout, bool training);
