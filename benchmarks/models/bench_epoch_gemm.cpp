@@ -189,7 +189,8 @@ int main(int argc, char** argv) {
   app.add_option("--set", sets, "KEY=VALUE overrides of the config (repeatable)");
   app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
   app.add_option("--epochs", epochs, "timed epochs")->check(CLI::PositiveNumber);
-  app.add_option("--ops", ops, "also list the N ops of most self time per step (7 extra epochs, profiled: a run of 6 less a run of 1)")
+  app.add_option("--ops", ops,
+                 "also list the N ops of most self time per step (7 extra epochs, profiled: a run of 6 less a run of 1)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--op-shapes", op_shapes,
                "with --ops: list each op once per distinct shapes of its tensor inputs and enclosing op");

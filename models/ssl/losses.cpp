@@ -214,20 +214,23 @@ torch::Tensor sce_loss_gathered_rows(const torch::Tensor& x, const torch::Tensor
                                      double alpha, double eps) {
   TORCH_CHECK(x.dim() == 2 && y.dim() == 2 && x.size(1) == y.size(1), "sce_loss: x has shape ", x.sizes(),
               " but y has shape ", y.sizes(), ", expected [M, D] and [N, D]");
-  TORCH_CHECK(x_rows.dim() == 1 && x_rows.size(0) == y.size(0) && x_rows.scalar_type() == torch::kLong,
-              "sce_loss: x_rows is ", x_rows.scalar_type(), " ", x_rows.sizes(), ", expected int64 [", y.size(0), "]");
+  TORCH_CHECK(x_rows.dim() == 1 && x_rows.size(0) == y.size(0) &&
+                  (x_rows.scalar_type() == torch::kLong || x_rows.scalar_type() == torch::kInt),
+              "sce_loss: x_rows is ", x_rows.scalar_type(), " ", x_rows.sizes(), ", expected int64 or int32 [",
+              y.size(0), "]");
   check_sce_arguments(alpha, eps);
   if (!cpu_kernel_takes(x, y) || !x_rows.is_cpu() || x.requires_grad()) {
     return sce_rows_chain(x.index_select(0, x_rows), y, alpha, eps);
   }
+  const auto rows = x_rows.to(torch::kLong);  // the kernel reads int64 ids; no copy when they already are
   // The kernel reads x's rows by these ids, so they are checked here as index_select would (on the CPU: no sync).
-  if (x_rows.numel() > 0) {
-    const auto [low, high] = torch::aminmax(x_rows);
+  if (rows.numel() > 0) {
+    const auto [low, high] = torch::aminmax(rows);
     const int64_t lo = low.item<int64_t>(), hi = high.item<int64_t>();
     TORCH_CHECK(lo >= 0 && hi < x.size(0), "sce_loss: x_rows holds ", lo < 0 ? lo : hi, ", outside x's ", x.size(0),
                 " rows");
   }
-  return CpuSceRows::apply(x, y, x_rows, true, alpha, eps);
+  return CpuSceRows::apply(x, y, rows, true, alpha, eps);
 }
 
 torch::Tensor sce_loss(const torch::Tensor& x, const torch::Tensor& y, double alpha, double eps) {

@@ -18,7 +18,7 @@ torch::Tensor sce_loss(const torch::Tensor& x, const torch::Tensor& y, double al
 torch::Tensor sce_loss_rows(const torch::Tensor& x, const torch::Tensor& y, double alpha = 3.0, double eps = 1e-6);
 /// sce_loss_rows(x.index_select(0, x_rows), y, ...) as a target x that gets no gradient: on the CPU (float32,
 /// float64) the kernel reads x's rows where they lie instead of a gathered copy (the masked nodes' input rows,
-/// [11,000 x 4,700] per step on a 22k-node graph with 4.7k features). x: [M, D], x_rows: int64 [N] in [0, M),
+/// [11,000 x 4,700] per step on a 22k-node graph with 4.7k features). x: [M, D], x_rows: int64 or int32 [N] in [0, M),
 /// y: [N, D]. An x that requires grad, or other devices, take the gather and the chain.
 torch::Tensor sce_loss_gathered_rows(const torch::Tensor& x, const torch::Tensor& x_rows, const torch::Tensor& y,
                                      double alpha = 3.0, double eps = 1e-6);

@@ -128,7 +128,11 @@ TEST(SceLoss, GatheredRowsEqualTheLossOfTheSelectedRows) {
   const auto x0 = torch::randn({10, 6}, torch::kDouble);
   EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 10, 2, 3}, torch::kLong), y, 3.0, 1e-6), c10::Error);
   EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, -1, 2, 3}, torch::kLong), y, 3.0, 1e-6), c10::Error);
-  EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 2, 3, 4}, torch::kInt), y, 3.0, 1e-6), c10::Error);
+  EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 2, 3, 4}, torch::kFloat), y, 3.0, 1e-6), c10::Error);
+  EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 10, 2, 3}, torch::kInt), y, 3.0, 1e-6), c10::Error);
+  // int32 ids read the same rows as int64 ones.
+  EXPECT_TRUE(torch::equal(sce_loss_gathered_rows(x0, torch::tensor({9, 2, 9, 0}, torch::kInt), y, 3.0, 1e-6),
+                           sce_loss_gathered_rows(x0, torch::tensor({9, 2, 9, 0}, torch::kLong), y, 3.0, 1e-6)));
   EXPECT_THROW(sce_loss_gathered_rows(x0, torch::tensor({1, 2, 3}, torch::kLong), y, 3.0, 1e-6), c10::Error);
   EXPECT_THROW(sce_loss_gathered_rows(torch::randn({10, 5}, torch::kDouble), rows, y, 3.0, 1e-6), c10::Error);
 }
