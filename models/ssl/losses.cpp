@@ -112,9 +112,9 @@ void backward_rows(const T* x, const int64_t* x_rows, const T* y, int64_t d, T a
 int64_t row_grain(int64_t d) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, d)); }
 
 // The loss per row in one pass over x and y, its backward in one more: the chain ran about 20 element-wise ops
-// over [N, D] (normalise both, multiply, sum, pow and their backward), 4-5% of a Cora epoch. x_rows (undefined:
-// x's own rows) reads x's rows where they lie; x then gets no gradient (sce_loss_gathered_rows refuses that case).
-// Autograd functions take no undefined tensors, so "no ids" is an empty tensor with `gathered` false.
+// over [N, D] (normalise both, multiply, sum, pow and their backward), 4-5% of a Cora epoch. With `gathered`, row i
+// of x is x's row x_rows[i], read where it lies; sce_loss_gathered_rows takes this path only for an x that needs
+// no gradient. Without ids, x_rows is an empty tensor: autograd functions take no undefined tensors.
 class CpuSceRows : public torch::autograd::Function<CpuSceRows> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& y,
