@@ -8,6 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 
@@ -23,7 +24,7 @@ struct Setup {
   g2::GraphMAE2 model{nullptr};
   torch::Tensor targets;
   explicit Setup(const std::string& name) {
-    cfg.apply_file(std::string(GRAPHMAE2_SOURCE_DIR) + "/configs/" + name + ".yaml");
+    cfg.apply_file((std::filesystem::path(GRAPHMAE2_SOURCE_DIR) / "configs" / (name + ".yaml")).string());
     auto data = graphmae2::datasets::load_node_dataset(name, graphmae2::datasets::resolve_data_root(std::nullopt));
     input = g2::prepare_inputs(data, cfg);
     model = g2::build_model(cfg, data.feature_dim());

@@ -5,6 +5,8 @@
 #include "graph/ops/dispatch.h"
 #include "graph/ops/philox_inputs.h"
 
+#include <ATen/record_function.h>
+
 namespace graphmae2::graph {
 
 namespace {
@@ -23,6 +25,7 @@ class Dropout : public torch::autograd::Function<Dropout> {
   // keep_mask: the CPU forward also writes its keep flags (1 bit per element) for backward.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, double rate, int64_t seed,
                                int64_t offset, bool keep_mask) {
+    RECORD_FUNCTION("graphmae2::dropout", std::vector<c10::IValue>({x}));
     ctx->saved_data["rate"] = rate;
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["offset"] = offset;

@@ -5,6 +5,8 @@
 #include "graph/ops/dispatch.h"
 #include "graph/ops/philox_inputs.h"
 
+#include <ATen/record_function.h>
+
 namespace graphmae2::graph {
 
 namespace {
@@ -18,6 +20,7 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
                                const torch::Tensor& feat, const torch::Tensor& el, const torch::Tensor& er,
                                const torch::Tensor& bias, double negative_slope, double dropout, int64_t seed,
                                int64_t offset, bool save_attention) {
+    RECORD_FUNCTION("graphmae2::gat_attention", std::vector<c10::IValue>({indices, feat, el, er}));
     const cpu::GatAttentionParams params{negative_slope, dropout, static_cast<uint64_t>(seed),
                                          static_cast<uint64_t>(offset)};
     const bool has_bias = bias.dim() == 2;  // else the empty stand-in

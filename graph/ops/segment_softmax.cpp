@@ -4,6 +4,8 @@
 #include "graph/ops/cuda/segment_softmax_bridge.h"
 #include "graph/ops/dispatch.h"
 
+#include <ATen/record_function.h>
+
 namespace graphmae2::graph {
 
 namespace {
@@ -27,6 +29,7 @@ torch::Tensor backward_on_device(const torch::Tensor& out, const torch::Tensor& 
 class SegmentSoftmax : public torch::autograd::Function<SegmentSoftmax> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& scores, const torch::Tensor& indptr) {
+    RECORD_FUNCTION("graphmae2::segment_softmax", std::vector<c10::IValue>({scores, indptr}));
     auto out = forward_on_device(scores, indptr);
     ctx->save_for_backward({out, indptr});
     return out;

@@ -4,6 +4,8 @@
 #include "graph/ops/cuda/spmm_bridge.h"
 #include "graph/ops/dispatch.h"
 
+#include <ATen/record_function.h>
+
 namespace graphmae2::graph {
 
 namespace {
@@ -36,6 +38,7 @@ class Spmm : public torch::autograd::Function<Spmm> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& indptr, const torch::Tensor& indices,
                                const torch::Tensor& weights, const torch::Tensor& x) {
+    RECORD_FUNCTION("graphmae2::spmm", std::vector<c10::IValue>({indices, weights, x}));
     ctx->save_for_backward({indptr, indices, weights, x});
     return forward_on_device(indptr, indices, weights, x);
   }

@@ -3,6 +3,7 @@
 #include "graph/ops/cpu/simd.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <vector>
@@ -114,6 +115,7 @@ class CpuHeadLogits : public torch::autograd::Function<CpuHeadLogits> {
  public:
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& feat, const torch::Tensor& attn_l,
                                const torch::Tensor& attn_r, int64_t num_dst) {
+    RECORD_FUNCTION("graphmae2::head_logits", std::vector<c10::IValue>({feat, attn_l, attn_r}));
     const auto f = feat.contiguous(), al = attn_l.contiguous(), ar = attn_r.contiguous();
     ctx->save_for_backward({f, al, ar});
     ctx->saved_data["num_dst"] = num_dst;

@@ -3,6 +3,7 @@
 #include "graph/ops/cpu/simd.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <type_traits>
 #include <vector>
@@ -117,6 +118,7 @@ double backward_block(const T* x, const T* g, T slope, T* grad_x, int64_t begin,
 class CpuPReLU : public torch::autograd::Function<CpuPReLU> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight) {
+    RECORD_FUNCTION("graphmae2::prelu", std::vector<c10::IValue>({x, weight}));
     ctx->save_for_backward({x, weight});
     const auto xc = x.contiguous();
     auto y = torch::empty_like(xc);

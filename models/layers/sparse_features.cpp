@@ -4,6 +4,8 @@
 #include "graph/ops/spmm.h"
 #include "graph/transforms.h"
 
+#include <ATen/record_function.h>
+
 namespace graphmae2::models::layers {
 
 SparseFeatures SparseFeatures::from_dense(const torch::Tensor& x) {
@@ -65,6 +67,7 @@ class CsrProjection : public torch::autograd::Function<CsrProjection> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& values,
                                const torch::Tensor& weight_t, const torch::Tensor& indptr,
                                const torch::Tensor& indices) {
+    RECORD_FUNCTION("graphmae2::csr_projection", std::vector<c10::IValue>({values, weight_t, indices}));
     ctx->save_for_backward({indptr, indices, values});
     ctx->saved_data["num_cols"] = weight_t.size(0);
     return csr_product(csr_tensor(indptr, indices, values, indptr.size(0) - 1, weight_t.size(0)), weight_t);
@@ -93,6 +96,7 @@ class TokenRowsLinear : public torch::autograd::Function<TokenRowsLinear> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& token,
                                const torch::Tensor& weight_t, const torch::Tensor& keep) {
+    RECORD_FUNCTION("graphmae2::token_rows_linear", std::vector<c10::IValue>({token, weight_t, keep}));
     ctx->save_for_backward({token, weight_t, keep});
     return torch::mm(keep, weight_t * token.t());
   }

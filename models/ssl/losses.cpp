@@ -3,6 +3,7 @@
 #include "graph/ops/cpu/simd.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <cmath>
@@ -119,6 +120,7 @@ class CpuSceRows : public torch::autograd::Function<CpuSceRows> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& y,
                                const torch::Tensor& x_rows, bool gathered, double alpha, double eps) {
+    RECORD_FUNCTION("graphmae2::sce_loss", std::vector<c10::IValue>({x, y, x_rows}));
     const auto xc = x.contiguous(), yc = y.contiguous();
     const auto rows = x_rows.contiguous();
     const int64_t n = yc.size(0), d = yc.size(1);

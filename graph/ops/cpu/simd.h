@@ -38,7 +38,8 @@ inline int64_t row_prefetch_distance(int64_t row_bytes) {
 }
 
 /// exp(x) in float by Cephes' expf polynomial, inlined where std::exp is a libm call per element (GCC keeps the
-/// loop scalar: its range selects may trap): within 2 ulp of std::exp for x in [-87, 88]; 0 below -87.3 (where
+/// loop scalar: its range selects may trap). It vectorises only under -fno-trapping-math (as the library is
+/// built): otherwise std::floor stays a libm call. Within 2 ulp of std::exp for x in [-87, 88]; 0 below -87.3 (where
 /// expf goes subnormal), +inf above 88.7, NaN stays NaN.
 [[gnu::always_inline]] inline float polynomial_expf(float x) {
   // NaN fails both compares and goes to a bound, so the integer conversion below is always defined; NaN is put
