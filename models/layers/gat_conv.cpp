@@ -15,6 +15,29 @@ namespace graphmae2::models::layers {
 
 namespace F = torch::nn::functional;
 
+namespace {
+
+// out = x + bias on every row, written into x (a fresh product that nothing else reads). The bias's gradient is
+// ones^T grad, a GEMV-shaped product: on the decoder's [11000, 4700] output 11 ms against 42 ms for torch's
+// column sum, and the add in place takes 24 ms against 118 ms for a new tensor (one thread, bench_epoch_gemm).
+class AddRowBias : public torch::autograd::Function<AddRowBias> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, const torch::Tensor& bias) {
+    ctx->mark_dirty({x});
+    ctx->saved_data["bias_sizes"] = bias.sizes().vec();
+    return x.add_(bias);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto& grad = grads[0];
+    const auto ones = torch::ones({1, grad.size(0)}, grad.options());
+    const auto bias_sizes = ctx->saved_data["bias_sizes"].toIntVector();
+    return {grad, torch::mm(ones, grad).view(bias_sizes)};
+  }
+};
+
+}  // namespace
+
 void xavier_normal(torch::Tensor& w, double gain) {
   torch::NoGradGuard no_grad;
   torch::nn::init::xavier_normal_(w, gain);
@@ -154,7 +177,7 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
     aggregated = graph::spmm(rows_graph, a, h.unsqueeze(1));
   }
   auto rst = torch::mm(aggregated.squeeze(1), w.t());
-  if (bias.defined()) rst = rst + bias;
+  if (bias.defined()) rst = AddRowBias::apply(rst, bias);
   if (!activation.is_empty()) rst = activation.forward(rst);
   return rst;
 }
