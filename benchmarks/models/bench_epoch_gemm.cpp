@@ -14,7 +14,8 @@
 //    the step's GFLOP at it.
 // 4. With --ops N: 5 more epochs with every op timed, and the N ops of most self time per step (with --op-shapes:
 //    per distinct shapes of the op's tensor inputs, and with " < OP" when an op called it: which call a copy or a
-//    fill serves).
+//    fill serves). The project's own ops record their forward too (graphmae2::gat_attention, ::dropout, ::prelu,
+//    ::sce_loss, ...; their backward is the CppNode<...> entry); step time inside no op is outside_ops_s_per_step.
 // Ratios: epoch / gemm_seconds and epoch / gemm_seconds_at_blas_rate. Sparse products (the sparse first
 // projection, the attention's aggregation) are not dense GEMMs and count as overhead here.
 
