@@ -18,8 +18,8 @@ namespace F = torch::nn::functional;
 namespace {
 
 // out = x + bias on every row, written into x (a fresh product that nothing else reads). The bias's gradient is
-// ones^T grad, a GEMV-shaped product: on the decoder's [11000, 4700] output 11 ms against 42 ms for torch's
-// column sum, and the add in place takes 24 ms against 118 ms for a new tensor (one thread, bench_epoch_gemm).
+// ones^T grad, a GEMV-shaped product. On the wide-feature graph's decoder output ([11000, 4700], one thread,
+// bench_epoch_gemm --ops): the gradient 14 ms against 45 ms for torch's column sum, the add 29 ms against 36 ms.
 class AddRowBias : public torch::autograd::Function<AddRowBias> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, const torch::Tensor& bias) {
