@@ -62,7 +62,8 @@ NodeDataset finish(NodeDataset ds, const LoadOptions& opts, const std::string& s
     ds.graph = build_graph(src, dst, ds.num_nodes(), EdgeListOptions{.symmetrize = true, .deduplicate = true}, ds.name);
   }
   const auto applied = [&](const char* what) {
-    ds.feature_normalization += (ds.feature_normalization.empty() ? "" : "+") + std::string(what);
+    if (!ds.feature_normalization.empty()) ds.feature_normalization += '+';
+    ds.feature_normalization += what;
   };
   if (opts.row_normalize) {
     ds.features = row_normalize(ds.features);
