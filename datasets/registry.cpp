@@ -87,9 +87,6 @@ std::string joined(const std::vector<fs::path>& tried) {
 fs::path resolve_data_root(const std::optional<std::string>& flag) {
   if (flag && !flag->empty()) return *flag;
   if (const char* env = std::getenv("GRAPHMAE2_DATA"); env && *env) return env;
-  const fs::path shared = fs::path("..") / "shared" / "datasets";
-  std::error_code ec;
-  if (fs::is_directory(shared, ec)) return shared;
   return "data";
 }
 

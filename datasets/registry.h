@@ -17,8 +17,8 @@ struct LoadOptions {
   std::string split;        ///< OGB folders: the split/ subfolder to read (default: master.csv's, or the only one)
 };
 
-/// The dataset root: `flag` if given, else $GRAPHMAE2_DATA, else ../shared/datasets if that folder exists
-/// relative to the current directory, else ./data. Returns the path (not checked for existence).
+/// The dataset root: `flag` if given, else $GRAPHMAE2_DATA, else ./data. Returns the path (not checked for
+/// existence). No folder outside the caller's choice is searched: the data root is a setting, not a guess.
 std::filesystem::path resolve_data_root(const std::optional<std::string>& flag);
 
 /// Loads `name_or_path`:

@@ -5,7 +5,7 @@
 //   graphmae2-data export-ogb <dataset> <dir> [--split NAME]
 //   graphmae2-data lc <dataset> --out FILE.h5 [--ego-size 256] [--seeds all|split] [--threads N] [--no-progress]
 //
-// Exit codes: 0 ok, 1 bad input (message names the file and place), 2 bad usage.
+// Exit codes (tools/common/tool_main.h): 0 ok, 1 bad input (the message names the file and place), 2 bad usage.
 
 #include "datasets/dataset_h5.h"
 #include "datasets/ego_graphs_h5.h"
@@ -16,8 +16,9 @@
 #include "graph/ops/local_clustering.h"
 #include "graph/transforms.h"
 #include "models/engine/cli.h"
-#include "models/engine/openmp_wait.h"
 #include "models/engine/progress.h"
+#include "tools/common/tool_main.h"
+#include "util/stopwatch.h"
 
 #include <ATen/Parallel.h>
 
@@ -131,9 +132,7 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using graphmae2::util::seconds_since;
 
 /// The seeds of `lc`: every node, or the train, valid and test nodes in that order (the reference's lists).
 torch::Tensor lc_seeds(const ds::NodeDataset& data, const std::string& which) {
@@ -251,24 +250,13 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  graphmae2::models::engine::exec_with_short_openmp_spin(argv);
-  Args args;
-  try {
-    args = parse(argc, argv);
+  graphmae2::tools::exec_with_short_openmp_spin(argv);
+  return graphmae2::tools::run_tool("graphmae2-data", kUsage, [&] {
+    const Args args = parse(argc, argv);
     if (args.command == "help") {
       std::cout << kUsage;
       return 0;
     }
-  } catch (const UsageError& e) {
-    std::cerr << "graphmae2-data: " << e.what() << "\n" << kUsage;
-    return 2;
-  }
-  try {
     return run(args);
-  } catch (const c10::Error& e) {
-    std::cerr << "graphmae2-data: error: " << e.what_without_backtrace() << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "graphmae2-data: error: " << e.what() << "\n";
-  }
-  return 1;
+  });
 }

@@ -3,13 +3,14 @@
 //   mocov3-train --config configs/mocov3-fashion-mnist.yaml [--out DIR] [--resume] [--KEY VALUE ...]
 //
 // Every config key is also a flag (--batch_size 128 or --batch_size=128); flags override the file.
-// Exit codes: 0 done, 1 runtime failure (data, I/O), 2 bad command line or configuration.
+// Exit codes (tools/common/tool_main.h): 0 done, 1 runtime failure (data, I/O), 2 bad command line or
+// configuration, 3 diverged, 130 interrupted.
 
 #include "models/engine/cli.h"
 #include "models/engine/loop.h"
-#include "models/engine/openmp_wait.h"
 #include "models/mocov3/config.h"
 #include "models/mocov3/experiment.h"
+#include "tools/common/tool_main.h"
 
 #include <unistd.h>
 
@@ -42,60 +43,54 @@ void usage(std::ostream& os) {
   for (std::string line; std::getline(defaults, line);) os << "  --" << line << "\n";
 }
 
+void print_training_summary(const m3::RunResult& result) {
+  std::cerr << "iterations " << result.steps << ", pre-training " << std::fixed << std::setprecision(1)
+            << result.train_seconds << " s, probe " << result.probe_seconds << " s\n";
+  std::cerr << "gradient spikes:";
+  if (result.spikes.empty()) std::cerr << " none";
+  for (const auto& [group, count] : result.spikes) std::cerr << " " << group << "=" << count;
+  std::cerr << "\n";
+  if (result.knn >= 0) std::cerr << "kNN " << std::setprecision(2) << 100.0 * result.knn << "\n";
+}
+
+int train(int argc, char** argv) {
+  engine::CommandLine cli("mocov3-train");
+  cli.value("config", "YAML config").value("out", "run folder").flag("resume", "continue")
+      .flag("overwrite", "replace a finished run in --out")
+      .flag("no-progress", "no progress bar").flag("help", "usage")
+      .config_keys(m3::mocov3_flag_names(), m3::mocov3_bool_flag_names());
+  const auto args = cli.parse(argc, argv);
+  if (args.on("help")) {
+    usage(std::cout);
+    return 0;
+  }
+  m3::MoCoV3Config cfg;
+  if (!args.get("config").empty()) m3::apply_mocov3_config_file(cfg, args.get("config"));
+  m3::apply_mocov3_overrides(cfg, args.overrides);
+  if (cfg.data_root.empty()) cfg.data_root = kDebianFashionMnist;
+  cfg.validate();
+  const std::string out = args.get("out", "runs/mocov3-" + cfg.dataset);
+  for (const auto& line : engine::claim_output_dir(out, args.on("resume"), args.on("overwrite"))) {
+    std::cout << line << std::endl;
+  }
+  const bool progress = !args.on("no-progress") && isatty(STDERR_FILENO) != 0;
+  m3::RunOptions run;
+  run.out = out;
+  run.resume = args.on("resume");
+  run.progress = progress;
+  run.log = graphmae2::tools::console_log();
+  const auto result = m3::run_mocov3(cfg, run);
+  if (cfg.mode == m3::RunMode::train) print_training_summary(result);
+  std::cout << cfg.dataset << "  linear-probe" << (cfg.mode == m3::RunMode::raw_pixels ? " (raw pixels)" : "") << " "
+            << std::fixed << std::setprecision(1) << 100.0 * result.linear_probe << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  graphmae2::models::engine::exec_with_short_openmp_spin(argv);
-  engine::ParsedArgs args;
-  m3::MoCoV3Config cfg;
-  try {
-    engine::CommandLine cli("mocov3-train");
-    cli.value("config", "YAML config").value("out", "run folder").flag("resume", "continue")
-        .flag("overwrite", "replace a finished run in --out")
-        .flag("no-progress", "no progress bar").flag("help", "usage")
-        .config_keys(m3::mocov3_config_keys(), m3::mocov3_bool_keys());
-    args = cli.parse(argc, argv);
-    if (args.on("help")) {
-      usage(std::cout);
-      return 0;
-    }
-    if (!args.get("config").empty()) m3::apply_mocov3_config_file(cfg, args.get("config"));
-    m3::apply_mocov3_overrides(cfg, args.overrides);
-    if (cfg.data_root.empty()) cfg.data_root = kDebianFashionMnist;
-    cfg.validate();
-    engine::claim_output_dir(args.get("out", "runs/mocov3-" + cfg.dataset), args.on("resume"), args.on("overwrite"));
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "mocov3-train: " << e.what() << "\n";
-    return 2;
-  }
-  const std::string out = args.get("out", "runs/mocov3-" + cfg.dataset);
-  try {
-    const bool progress = !args.on("no-progress") && isatty(STDERR_FILENO) != 0;
-    const auto result = m3::run_mocov3(cfg, out, args.on("resume"), progress);
-    if (cfg.mode == "train") {
-      std::cerr << "iterations " << result.steps << ", pre-training " << std::fixed << std::setprecision(1)
-                << result.train_seconds << " s, probe " << result.probe_seconds << " s"
-                << (result.diverged ? ", DIVERGED" : "") << "\n";
-      std::cerr << "gradient spikes:";
-      if (result.spikes.empty()) std::cerr << " none";
-      for (const auto& [group, count] : result.spikes) std::cerr << " " << group << "=" << count;
-      std::cerr << "\n";
-      if (result.knn >= 0) std::cerr << "kNN " << std::setprecision(2) << 100.0 * result.knn << "\n";
-    }
-    std::cout << cfg.dataset << "  linear-probe" << (cfg.mode == "raw-pixels" ? " (raw pixels)" : "") << " "
-              << std::fixed << std::setprecision(1) << 100.0 * result.linear_probe << std::endl;
-    return 0;
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "mocov3-train: " << e.what() << "\n";
-    return 2;
-  } catch (const engine::TrainingInterrupted& e) {
-    std::cerr << "\n" << e.what() << std::endl;
-    return 130;
-  } catch (const c10::Error& e) {
-    std::cerr << "mocov3-train: " << e.what_without_backtrace() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "mocov3-train: " << e.what() << "\n";
-    return 1;
-  }
+  graphmae2::tools::exec_with_short_openmp_spin(argv);
+  std::ostringstream text;
+  usage(text);
+  return graphmae2::tools::run_tool("mocov3-train", text.str(), [&] { return train(argc, argv); });
 }

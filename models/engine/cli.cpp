@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <iostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -181,15 +180,16 @@ std::vector<std::filesystem::path> run_outputs(const std::filesystem::path& out)
   return found;
 }
 
-void claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite) {
+std::vector<std::string> claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite) {
   if (resume && overwrite) throw UsageError("give --resume or --overwrite, not both");
+  std::vector<std::string> done;
   if (const auto [files, bytes] = util::remove_stale_temporaries(out); files > 0) {
-    std::cout << "removed " << files << " temporary file(s) (" << bytes / (1024 * 1024) << " MiB) that runs killed "
-              << "during a save left in " << out.string() << std::endl;
+    done.push_back("removed " + std::to_string(files) + " temporary file(s) (" + std::to_string(bytes / (1024 * 1024)) +
+                   " MiB) that runs killed during a save left in " + out.string());
   }
-  if (resume) return;
+  if (resume) return done;
   const auto found = run_outputs(out);
-  if (found.empty()) return;
+  if (found.empty()) return done;
   if (!overwrite) {
     std::string list;
     for (size_t k = 0; k < found.size() && k < 4; ++k) list += (k ? ", " : "") + found[k].string();
@@ -198,7 +198,9 @@ void claim_output_dir(const std::filesystem::path& out, bool resume, bool overwr
                                 "): continue it with --resume, replace it with --overwrite, or choose another --out");
   }
   for (const auto& file : found) std::filesystem::remove(out / file);
-  std::cout << "--overwrite: removed " << found.size() << " file(s) of the previous run in " << out.string() << std::endl;
+  done.push_back("--overwrite: removed " + std::to_string(found.size()) + " file(s) of the previous run in " +
+                 out.string());
+  return done;
 }
 
 }  // namespace graphmae2::models::engine

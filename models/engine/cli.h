@@ -79,7 +79,7 @@ std::vector<std::filesystem::path> run_outputs(const std::filesystem::path& out)
 /// line says how many); otherwise only if `out` holds no run's outputs. Throws std::invalid_argument (exit 2)
 /// naming the folder, the outputs found and --resume / --overwrite; UsageError for both flags at once.
 /// First, in every case, removes the temporary files that runs killed during a save left under `out`
-/// (util::remove_stale_temporaries; a line says how many).
-void claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite);
+/// (util::remove_stale_temporaries). Returns: a line for each thing it removed, for the tool to print.
+std::vector<std::string> claim_output_dir(const std::filesystem::path& out, bool resume, bool overwrite);
 
 }  // namespace graphmae2::models::engine

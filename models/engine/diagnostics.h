@@ -8,12 +8,19 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "models/engine/grad_monitor.h"
 
 namespace graphmae2::models::engine {
+
+/// Thrown by a run whose diagnostics flagged a collapse when its config makes that an error (on_collapse stop,
+/// --fail-on-collapse); the metrics are written first. Tools exit 4.
+struct CollapseDetected : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// `max_rows` rows of emb [N, D] drawn without replacement by a generator seeded with `seed` (all rows, in
 /// order, when N <= max_rows). Same (N, max_rows, seed) -> same rows. Returns [min(N, max_rows), D].
@@ -37,8 +44,8 @@ double mean_pairwise_cosine(const torch::Tensor& emb, int64_t max_rows = 2048, u
 /// @brief Thresholds of Diagnostics. Every default is chosen so that a healthy GraphMAE2 / MoCo v3 run stays
 /// silent while the failure it names is caught; each is a flag-overridable knob.
 struct DiagnosticsOptions {
-  /// Rows sampled for the embedding figures. The SVD of 2048 x 1024 in float64 takes ~1 s on one core (measured,
-  /// 2-core CPU), so trainers observe embeddings every few epochs, not every step.
+  /// Rows sampled for the embedding figures. Their SVD in float64 costs far more than a training step, so trainers
+  /// observe embeddings every few epochs, not every step.
   TORCH_ARG(int64_t, sample_rows) = 2048;
   TORCH_ARG(uint64_t, seed) = 0;
 

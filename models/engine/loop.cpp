@@ -1,16 +1,15 @@
 #include "models/engine/loop.h"
 
 #include "models/engine/grad_norm.h"
+#include "models/engine/stop_request.h"
 
 #include "util/atomic_file.h"
+#include "util/stopwatch.h"
 
 #include <nlohmann/json.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
-#include <iostream>
 #include <iomanip>
 #include <limits>
 #include <sstream>
@@ -39,52 +38,13 @@ bool run_diverged(const std::filesystem::path& run_dir) { return std::filesystem
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using util::seconds_since;
 
 constexpr int64_t kNoNonfiniteStep = std::numeric_limits<int64_t>::max();
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
-
-// Each parameter's squared norm read separately (one host sync each): only on logging steps.
-// Interrupt requests of the running loop. A signal handler may only touch lock-free atomics.
-std::atomic<int> interrupt_requests{0};
-static_assert(std::atomic<int>::is_always_lock_free);
-
-extern "C" void on_interrupt(int signal_number) {
-  if (interrupt_requests.fetch_add(1) > 0) {
-    // Second request: the default action (terminate) at once.
-    std::signal(signal_number, SIG_DFL);
-    std::raise(signal_number);
-  }
-}
-
-// Installs on_interrupt for SIGINT and SIGTERM while a loop runs; restores the previous handlers after.
-class InterruptGuard {
- public:
-  explicit InterruptGuard(bool active) : active_(active) {
-    if (!active_) return;
-    interrupt_requests = 0;
-    struct sigaction action {};
-    action.sa_handler = on_interrupt;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~InterruptGuard() {
-    if (!active_) return;
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  InterruptGuard(const InterruptGuard&) = delete;
-  InterruptGuard& operator=(const InterruptGuard&) = delete;
-
- private:
-  bool active_;
-  struct sigaction old_int_ {}, old_term_ {};
-};
 
 }  // namespace
 
@@ -110,8 +70,8 @@ TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch:
       if (!why.empty()) throw std::invalid_argument("--resume: " + checkpoint_path_.string() + ": " + why);
     }
     if (after_divergence) {
-      std::cout << options_.label << ": resuming the diverged run from its last finite checkpoint (step " << state.step
-                << ")" << std::endl;
+      log_info(options_.log, options_.label + ": resuming the diverged run from its last finite checkpoint (step " +
+                                 std::to_string(state.step) + ")");
     }
     resumed_after_divergence_ = after_divergence;
     const auto loaded = load_checkpoint(checkpoint_path_, options_.model_name, model_, &optimizer_, options_.device);
@@ -121,8 +81,8 @@ TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch:
     keep_metrics = loaded.metrics_bytes;
     resumed_ = true;
   } else if (options_.resume) {
-    std::cout << options_.label << ": --resume found no checkpoint at " << checkpoint_path_.string()
-              << ": starting from scratch" << std::endl;
+    log_info(options_.log, options_.label + ": --resume found no checkpoint at " + checkpoint_path_.string() +
+                               ": starting from scratch");
   }
   metrics_ = std::make_unique<MetricsLog>(options_.run_dir / "metrics.jsonl", keep_metrics);
   progress_ = std::make_unique<ProgressBar>(options_.label, stop_step(), options_.progress);
@@ -210,131 +170,157 @@ void TrainingLoop::save(int64_t steps_done) {
   }
 }
 
+StepContext TrainingLoop::begin_step(int64_t step, int64_t stop_at, const LoopHooks& hooks) {
+  StepContext ctx;
+  ctx.step = step;
+  ctx.epoch = step / options_.steps_per_epoch;
+  ctx.step_in_epoch = step % options_.steps_per_epoch;
+  ctx.log = (step + 1) % options_.log_every == 0 || step + 1 == stop_at;
+  ctx.lr = options_.lr_at ? options_.lr_at(step) : 0.0;
+  if (options_.lr_at) set_lr(optimizer_, ctx.lr);
+  ctx.momentum = options_.momentum_at ? options_.momentum_at(step) : 1.0;
+  if (hooks.before_step) hooks.before_step(ctx);
+  return ctx;
+}
+
+bool TrainingLoop::read_logged_figures(StepContext& ctx, const StepOutput& out, int64_t& first_bad_step) {
+  ctx.loss = out.loss.item<double>();  // host sync: logging steps only
+  const int64_t earlier = take_first_nonfinite_step();
+  if (earlier >= 0) first_bad_step = earlier;
+  for (const auto& [name, value] : out.terms) ctx.terms[name] = value.item<double>();
+  return std::isfinite(ctx.loss) && earlier < 0;
+}
+
+std::string TrainingLoop::divergence_message(const StepContext& ctx, int64_t first_bad_step, double loss) {
+  std::ostringstream what;
+  if (first_bad_step < ctx.step) {
+    what << "a loss became NaN or infinite at step " << first_bad_step << " (epoch "
+         << first_bad_step / options_.steps_per_epoch << "), and " << loss << " at step " << ctx.step;
+  } else {
+    what << "loss became " << loss << " at step " << ctx.step << " (epoch " << ctx.epoch << ")";
+  }
+  return record_divergence(what.str(), first_bad_step, loss);
+}
+
+bool TrainingLoop::run_step(StepContext& ctx, const std::function<StepOutput(StepContext&)>& step_fn,
+                            const LoopHooks& hooks, LoopResult& result) {
+  const auto started = Clock::now();
+  auto out = step_fn(ctx);
+  TORCH_CHECK(out.loss.defined() && out.loss.numel() == 1, "TrainingLoop: the step returned no scalar loss");
+  bool finite = true;
+  int64_t first_bad_step = ctx.step;
+  if (ctx.log) {
+    finite = read_logged_figures(ctx, out, first_bad_step);
+  } else {
+    track_nonfinite(out.loss, ctx.step);
+  }
+  const bool ema_on = !emas_.empty() && ctx.step >= options_.ema_start_step;
+  if (finite && ema_on && options_.ema_timing == EmaTiming::before_backward) {
+    for (auto* ema : emas_) ema->update(ctx.momentum);
+  }
+  optimizer_.zero_grad();
+  out.loss.backward();
+  torch::Tensor grad_norm;
+  if (ctx.log && options_.measure_grad_norm) {
+    grad_norm = total_grad_norm(params_);
+    ctx.grad_norm = grad_norm.item<double>();  // host sync: logging steps only
+  }
+  if (hooks.after_backward) hooks.after_backward(ctx);
+  if (!finite) {
+    if (!ctx.record.empty()) metrics_->write(ctx.record);
+    progress_->finish();
+    const auto message = divergence_message(ctx, first_bad_step, ctx.loss);
+    if (!options_.stop_on_divergence) throw TrainingDiverged(message);
+    progress_->message(message + ": training diverged, stopping");
+    result.diverged = true;
+    result.steps_done = ctx.step;
+    return false;
+  }
+  if (options_.max_grad_norm > 0) clip_grad_norm(params_, options_.max_grad_norm, grad_norm);
+  optimizer_.step();
+  if (ema_on && options_.ema_timing == EmaTiming::after_optimizer_step) {
+    for (auto* ema : emas_) ema->update(ctx.momentum);
+  }
+  ctx.step_seconds = seconds_since(started);
+  if (hooks.after_step) hooks.after_step(ctx);
+  return true;
+}
+
+void TrainingLoop::write_logged_step(StepContext& ctx, LoopResult& result, RunState& state) {
+  if (!ctx.record.empty()) {
+    metrics_->write(ctx.record);
+    result.last = ctx.record;
+  }
+  if (ctx.status.empty()) {
+    std::ostringstream status;
+    status << std::setprecision(4) << "loss " << ctx.loss << " lr " << std::setprecision(3) << ctx.lr;
+    ctx.status = status.str();
+  }
+  state.last_status = ctx.status;
+}
+
+void TrainingLoop::checkpoint_if_due(int64_t step, int64_t stop_at, RunState& state) {
+  state.saved_at_end = false;
+  const bool epoch_save_follows = options_.save_each_epoch && step % options_.steps_per_epoch == 0;
+  const bool cadence = options_.save_every_steps > 0 && step % options_.save_every_steps == 0;
+  const bool timed =
+      options_.save_every_minutes > 0 && seconds_since(state.last_save) >= 60.0 * options_.save_every_minutes;
+  if ((cadence || timed) && step < stop_at && !epoch_save_follows) {
+    save(step);
+    state.last_save = Clock::now();
+    state.saved_at_end = true;
+  }
+}
+
+void TrainingLoop::stop_if_requested(int64_t step, int64_t stop_at, const RunState& state) {
+  if (!options_.take_stop_requests || !stop_requested()) return;
+  if (!state.saved_at_end) save(step);
+  progress_->finish();
+  std::ostringstream what;
+  what << "interrupted after step " << step << " of " << stop_at << " (epoch " << step / options_.steps_per_epoch
+       << "); checkpoint " << checkpoint_path_.string() << " holds it";
+  if (!options_.resume_hint.empty()) what << ". Continue with: " << options_.resume_hint;
+  throw TrainingInterrupted(what.str());
+}
+
 LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step_fn, const LoopHooks& hooks) {
   LoopResult result;
   result.start_step = start_step_;
   const int64_t stop_at = stop_step();
   const int64_t spe = options_.steps_per_epoch;
   const auto t0 = Clock::now();
-  const InterruptGuard interrupts(options_.handle_interrupts);
-  auto last_save = Clock::now();
-  bool saved_at_end = false;
-  std::string last_status;  // the progress text of the last logging step
+  const RunningLoopScope running;
+  RunState state;
+  state.last_save = Clock::now();
   int64_t step = start_step_;
   model_.train();
   while (step < stop_at) {
     const int64_t epoch = step / spe;
     for (int64_t it = step % spe; it < spe && step < stop_at; ++it) {
-      const auto ts = Clock::now();
-      StepContext ctx;
-      ctx.step = step;
-      ctx.epoch = epoch;
-      ctx.step_in_epoch = it;
-      ctx.log = (step + 1) % options_.log_every == 0 || step + 1 == stop_at;
-      ctx.lr = options_.lr_at ? options_.lr_at(step) : 0.0;
-      if (options_.lr_at) set_lr(optimizer_, ctx.lr);
-      ctx.momentum = options_.momentum_at ? options_.momentum_at(step) : 1.0;
-      if (hooks.before_step) hooks.before_step(ctx);
-
-      auto out = step_fn(ctx);
-      TORCH_CHECK(out.loss.defined() && out.loss.numel() == 1, "TrainingLoop: the step returned no scalar loss");
-      bool finite = true;
-      int64_t first_bad_step = step;
-      if (ctx.log) {
-        ctx.loss = out.loss.item<double>();  // host sync: logging steps only
-        const int64_t earlier = take_first_nonfinite_step();
-        finite = std::isfinite(ctx.loss) && earlier < 0;
-        if (earlier >= 0) first_bad_step = earlier;
-        for (const auto& [name, value] : out.terms) ctx.terms[name] = value.item<double>();
-      } else {
-        track_nonfinite(out.loss, step);
+      StepContext ctx = begin_step(step, stop_at, hooks);
+      if (!run_step(ctx, step_fn, hooks, result)) {
+        result.seconds = seconds_since(t0);
+        return result;
       }
-      const bool ema_on = !emas_.empty() && step >= options_.ema_start_step;
-      if (finite && ema_on && options_.ema_timing == EmaTiming::before_backward) {
-        for (auto* ema : emas_) ema->update(ctx.momentum);
-      }
-      optimizer_.zero_grad();
-      out.loss.backward();
-      torch::Tensor grad_norm;
-      if (ctx.log && options_.measure_grad_norm) {
-        grad_norm = total_grad_norm(params_);
-        ctx.grad_norm = grad_norm.item<double>();  // host sync: logging steps only
-      }
-      if (hooks.after_backward) hooks.after_backward(ctx);
-      if (!finite) {
-        if (!ctx.record.empty()) metrics_->write(ctx.record);
-        progress_->finish();
-        std::ostringstream what;
-        if (first_bad_step < step) {
-          what << "a loss became NaN or infinite at step " << first_bad_step << " (epoch " << first_bad_step / spe
-               << "), and " << ctx.loss << " at step " << step;
-        } else {
-          what << "loss became " << ctx.loss << " at step " << step << " (epoch " << epoch << ")";
-        }
-        const auto message = record_divergence(what.str(), first_bad_step, ctx.loss);
-        if (options_.stop_on_divergence) {
-          progress_->message(message + ": training diverged, stopping");
-          result.diverged = true;
-          result.steps_done = step;
-          result.seconds = seconds_since(t0);
-          return result;
-        }
-        throw TrainingDiverged(message);
-      }
-      if (options_.max_grad_norm > 0) clip_grad_norm(params_, options_.max_grad_norm, grad_norm);
-      optimizer_.step();
-      if (ema_on && options_.ema_timing == EmaTiming::after_optimizer_step) {
-        for (auto* ema : emas_) ema->update(ctx.momentum);
-      }
-      ctx.step_seconds = seconds_since(ts);
-      if (hooks.after_step) hooks.after_step(ctx);
       ++step;
       ++result.steps_run;
-      if (ctx.log) {
-        if (!ctx.record.empty()) {
-          metrics_->write(ctx.record);
-          result.last = ctx.record;
-        }
-        if (ctx.status.empty()) {
-          std::ostringstream status;
-          status << std::setprecision(4) << "loss " << ctx.loss << " lr " << std::setprecision(3) << ctx.lr;
-          ctx.status = status.str();
-        }
-        last_status = ctx.status;
-      }
+      if (ctx.log) write_logged_step(ctx, result, state);
       // Every step moves the bar (long mini-batch epochs); its text is the last logging step's: no host read.
-      progress_->update(step, last_status);
-      saved_at_end = false;
-      const bool epoch_save_follows = options_.save_each_epoch && step % spe == 0;
-      const bool cadence = options_.save_every_steps > 0 && step % options_.save_every_steps == 0;
-      const bool timed = options_.save_every_minutes > 0 && seconds_since(last_save) >= 60.0 * options_.save_every_minutes;
-      if ((cadence || timed) && step < stop_at && !epoch_save_follows) {
-        save(step);
-        last_save = Clock::now();
-        saved_at_end = true;
-      }
-      if (options_.handle_interrupts && interrupt_requests.load() > 0) {
-        if (!saved_at_end) save(step);
-        progress_->finish();
-        std::ostringstream what;
-        what << "interrupted after step " << step << " of " << stop_at << " (epoch " << step / spe << "); checkpoint "
-             << checkpoint_path_.string() << " holds it";
-        if (!options_.resume_hint.empty()) what << ". Continue with: " << options_.resume_hint;
-        throw TrainingInterrupted(what.str());
-      }
+      progress_->update(step, state.last_status);
+      checkpoint_if_due(step, stop_at, state);
+      stop_if_requested(step, stop_at, state);
     }
-    const bool complete = step % spe == 0;
-    if (hooks.end_of_epoch) hooks.end_of_epoch(epoch, complete);
+    if (hooks.end_of_epoch) hooks.end_of_epoch(epoch, step % spe == 0);
     if (options_.save_each_epoch) {
       save(step);
-      last_save = Clock::now();
-      saved_at_end = true;
+      state.last_save = Clock::now();
+      state.saved_at_end = true;
     }
   }
   progress_->finish();
   result.seconds = seconds_since(t0);
   result.steps_done = step;
-  if ((result.steps_run > 0 && !saved_at_end) || !std::filesystem::exists(checkpoint_path_)) save(step);
+  if ((result.steps_run > 0 && !state.saved_at_end) || !std::filesystem::exists(checkpoint_path_)) save(step);
   std::filesystem::remove(previous_checkpoint_path());  // the run ended finite: the latest checkpoint is enough
   return result;
 }

@@ -5,12 +5,14 @@
 // checkpoint cadence and bit-for-bit resume. Model-specific work goes into hooks.
 
 #include "models/engine/checkpoint.h"
+#include "models/engine/log.h"
 #include "models/engine/metrics_log.h"
 #include "models/engine/progress.h"
 #include "models/ssl/ema.h"
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -76,8 +78,8 @@ struct TrainingDiverged : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Thrown after a first SIGINT/SIGTERM (Ctrl-C): the loop finished its step and wrote a checkpoint; the message
-/// says where and how to continue. Tools exit 130.
+/// Thrown after a first stop request (request_stop(): the tools' Ctrl-C / SIGTERM handler): the loop finished its
+/// step and wrote a checkpoint; the message says where and how to continue. Tools exit 130.
 struct TrainingInterrupted : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -99,9 +101,9 @@ struct LoopOptions {
   std::filesystem::path run_dir;   ///< checkpoint.pt and metrics.jsonl go here
   int64_t save_every_steps = 0;    ///< checkpoint cadence in steps (0: off)
   double save_every_minutes = 0;   ///< also a checkpoint once this much wall time passed since the last (0: off)
-  /// A first SIGINT/SIGTERM during run() finishes the step, writes a checkpoint and throws TrainingInterrupted;
-  /// a second one ends the process at once. false: the signals keep their handlers.
-  bool handle_interrupts = true;
+  /// A first request_stop() during run() (models/engine/stop_request.h) finishes the step, writes a checkpoint and
+  /// throws TrainingInterrupted. false: run() does not take stop requests.
+  bool take_stop_requests = true;
   std::string resume_hint;         ///< the command that continues the run, quoted on an interrupt
   bool save_each_epoch = false;    ///< checkpoint after every epoch
   bool resume = false;             ///< continue from run_dir/checkpoint.pt when it exists
@@ -115,6 +117,7 @@ struct LoopOptions {
   bool progress = true;
   std::string label = "train";
   bool stop_on_divergence = false;  ///< true: a NaN loss stops the loop (LoopResult::diverged); false: throws
+  LogSink log;                      ///< where the loop's messages go (a resume's starting point, ...)
 };
 
 struct LoopResult {
@@ -153,6 +156,24 @@ class TrainingLoop {
   void save(int64_t steps_done);
 
  private:
+  // What run() carries from step to step.
+  struct RunState {
+    std::chrono::steady_clock::time_point last_save;
+    bool saved_at_end = false;
+    std::string last_status;  // the progress text of the last logging step
+  };
+  StepContext begin_step(int64_t step, int64_t stop_at, const LoopHooks& hooks);
+  // Forward, EMA, backward, clipping and the optimizer step of one step. Returns false when the loss was not
+  // finite and stop_on_divergence is set (then `result` says so); throws TrainingDiverged when it is not set.
+  bool run_step(StepContext& ctx, const std::function<StepOutput(StepContext&)>& step_fn, const LoopHooks& hooks,
+                LoopResult& result);
+  // Reads the step's loss and terms on logging steps (the only host syncs); false when they are not finite.
+  bool read_logged_figures(StepContext& ctx, const StepOutput& out, int64_t& first_bad_step);
+  std::string divergence_message(const StepContext& ctx, int64_t first_bad_step, double loss);
+  void write_logged_step(StepContext& ctx, LoopResult& result, RunState& state);
+  // The cadence and timed checkpoints after `step` steps, and a requested stop.
+  void checkpoint_if_due(int64_t step, int64_t stop_at, RunState& state);
+  void stop_if_requested(int64_t step, int64_t stop_at, const RunState& state);
   void track_nonfinite(const torch::Tensor& loss, int64_t step);
   std::string kept_checkpoint() const;  // what a divergence leaves: the checkpoint and its step, or that there is none
   // Records the divergence (kDivergedMarker) and returns the full message: what happened, the kept checkpoint and

@@ -1,4 +1,5 @@
 #include "models/eval/finetune.h"
+#include "models/engine/seed_scope.h"
 
 namespace graphmae2::models::eval {
 
@@ -11,7 +12,8 @@ ProbeResult finetune(const layers::GAT& encoder, const graph::CsrGraph& graph, c
   TORCH_CHECK(labels.size(0) == n, "finetune: labels have ", labels.size(0), " entries, expected ", n);
   TORCH_CHECK(num_classes >= 2, "finetune: num_classes must be >= 2, got ", num_classes);
   TORCH_CHECK(options.max_epoch >= 1, "finetune: max_epoch must be >= 1, got ", options.max_epoch);
-  torch::manual_seed(options.seed);
+  // The probe's draws are torch::manual_seed(seed)'s; the caller's generators are given back when it ends.
+  const engine::SeedScope seeded(options.seed);
   // A deep copy, so the pretrained weights stay as they are for the next evaluation.
   auto model = std::dynamic_pointer_cast<layers::GATImpl>(encoder->clone());
   for (auto& p : model->parameters()) p.set_requires_grad(true);

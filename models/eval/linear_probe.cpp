@@ -1,4 +1,5 @@
 #include "models/eval/linear_probe.h"
+#include "models/engine/seed_scope.h"
 
 namespace graphmae2::models::eval {
 
@@ -32,7 +33,8 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
   TORCH_CHECK(options.max_epoch >= 1, "linear_probe: max_epoch must be >= 1, got ", options.max_epoch);
   TORCH_CHECK(options.batch_size >= 0, "linear_probe: batch_size must be >= 0, got ", options.batch_size);
 
-  torch::manual_seed(options.seed);
+  // The probe's draws are torch::manual_seed(seed)'s; the caller's generators are given back when it ends.
+  const engine::SeedScope seeded(options.seed, embeddings.device());
   auto x = embeddings.detach();
   auto train_idx = train_mask.nonzero().squeeze(1);
   auto x_train = x.index_select(0, train_idx);

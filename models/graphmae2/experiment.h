@@ -3,8 +3,11 @@
 
 #include "datasets/dataset.h"
 #include "datasets/feature_store.h"
+#include "models/engine/diagnostics.h"
+#include "models/engine/log.h"
 #include "models/eval/linear_probe.h"
 #include "models/graphmae2/config.h"
+#include "models/graphmae2/results.h"
 
 #include <filesystem>
 #include <functional>
@@ -27,46 +30,28 @@ struct ExperimentOptions {
   /// feature_storage disk: the features on disk (FeatureStore::open_h5, normalised as feature_norm says); `data`
   /// then carries no feature columns ([N, 0]). Undefined: the features are data.features.
   datasets::FeatureStore features;
+  /// Where the run's messages go (per-seed lines, ego-graph caching, retries; diagnostics flags as warnings).
+  engine::LogSink log;
 };
 
-/// The first attempt of a seed that on_collapse retry stopped at a collapse flag.
-struct CollapsedAttempt {
-  int64_t epoch = 0;                      ///< the epoch whose diagnostics raised the flag; training stopped there
-  std::map<std::string, double> figures;  ///< that epoch's figures (losses, effective_rank, mean_cosine, ...)
-  std::vector<std::string> warnings;      ///< the flags it raised
-  std::filesystem::path dir;              ///< where its checkpoint and metrics were kept (seed<k>-collapsed)
-  /// What the retry changed: "input_skip=true feature_norm=standard self_reconstruction=1".
-  std::string remedy;
+/// @brief The dataset a run of `cfg` reads, as `load_run_dataset` found it.
+struct RunDataset {
+  datasets::NodeDataset data;
+  /// feature_storage disk: the features in the cache (data then has no feature columns); else undefined.
+  datasets::FeatureStore features;
+  /// "cora (2708 nodes, 10556 edges, 1433 features, 7 classes)", and where the features are read from.
+  std::string describe() const;
 };
 
-struct SeedOutcome {
-  int64_t seed = 0;
-  eval::ProbeResult probe;
-  double train_seconds = 0;
-  int64_t epochs_run = 0;
-  std::string train_span;  ///< TrainResult::span(), for the summary lines
-  std::vector<std::string> warnings;  ///< diagnostics flags raised during training
-  /// Set when on_collapse retry restarted this seed: the stopped attempt (the figures above are the retry's).
-  std::optional<CollapsedAttempt> collapsed_attempt;
-};
-
-struct ExperimentResult {
-  std::string dataset;
-  std::string protocol;  ///< "linear-probe", "fine-tune", or "pre-training" (not evaluated)
-  std::vector<SeedOutcome> seeds;
-  double mean = 0, std = 0;              ///< test accuracy (%) at the best validation epoch, over seeds
-  double final_mean = 0, final_std = 0;  ///< test accuracy (%) after the last probe epoch
-  /// "cora  linear-probe 84.3 ± 0.5 (10 seeds)", then for each retried seed "; seed 0 retried with
-  /// input_skip=true feature_norm=standard self_reconstruction=1 after a collapse at epoch 0 (effective_rank 1.0,
-  /// mean_cosine 0.9994)".
-  std::string summary_line() const;
-};
+/// Loads cfg.dataset under `data_root` (`split`: an OGB split folder, or empty). With feature_storage disk the
+/// dataset must be an .h5 cache: its graph, labels and splits are loaded and its features opened on disk,
+/// normalised as feature_norm says. Throws std::invalid_argument for a dataset that cannot be used this way.
+RunDataset load_run_dataset(const GraphMAE2Config& cfg, const std::filesystem::path& data_root,
+                            const std::string& split);
 
 /// Thrown (after the metrics are written) when on_collapse is stop (--fail-on-collapse) and a collapse flag was
-/// raised.
-struct CollapseDetected : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+/// raised (engine::CollapseDetected: tools exit 4).
+using engine::CollapseDetected;
 
 /// The training config stored with an embeddings file (attribute `config`: the resolved config of the run that
 /// wrote it, e.g. its probe settings lr_f, weight_decay_f, max_epoch_f and sampler), or nullopt for a file without
@@ -92,8 +77,5 @@ std::vector<eval::ProbeResult> probe_checkpoint(const GraphMAE2Config& cfg, cons
                                                 const std::filesystem::path& checkpoint,
                                                 const std::vector<int64_t>& probe_seeds, const ExperimentOptions& options,
                                                 const std::function<void(int64_t seed, int64_t epoch)>& on_epoch = {});
-
-/// Mean and population standard deviation (numpy's default), as the reference reports them.
-std::pair<double, double> mean_std(const std::vector<double>& values);
 
 }  // namespace graphmae2::models::graphmae2

@@ -1,4 +1,5 @@
 #include "models/graphmae2/minibatch.h"
+#include "models/engine/seed_scope.h"
 
 #include "graph/ops/neighbor_sample.h"
 #include "graph/ops/sampling_common.h"
@@ -275,7 +276,8 @@ eval::ProbeResult finetune_ego_graphs(const layers::GAT& encoder_in, const graph
   TORCH_CHECK(train.size(0) + val.size(0) + test.size(0) >= labelled, "finetune: ",
               labelled - train.size(0) - val.size(0) - test.size(0), " train/valid/test nodes have no ego-graph");
   TORCH_CHECK(train.size(0) > 0, "finetune: no train node has an ego-graph");
-  torch::manual_seed(options.seed);
+  // The probe's draws are torch::manual_seed(seed)'s; the caller's generators are given back when it ends.
+  const engine::SeedScope seeded(options.seed, device);
   auto encoder = std::dynamic_pointer_cast<layers::GATImpl>(encoder_in->clone());
   encoder->to(device);
   for (auto& p : encoder->parameters()) p.set_requires_grad(true);

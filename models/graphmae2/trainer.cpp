@@ -5,12 +5,13 @@
 #include "models/engine/fused_adam.h"
 #include "models/engine/matmul_precision.h"
 #include "models/engine/prefetch.h"
+#include "models/engine/seed_scope.h"
 #include "models/ssl/ema.h"
+#include "util/stopwatch.h"
 
 #include <chrono>
 #include <cmath>
 #include <iomanip>
-#include <iostream>
 #include <sstream>
 
 namespace graphmae2::models::graphmae2 {
@@ -116,30 +117,18 @@ torch::Tensor embed(GraphMAE2& model, const PreparedGraph& input) {
   return emb;
 }
 
-TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& input, int64_t seed,
-                            const TrainerOptions& options) {
-  cfg.validate();
-  // Pre-training's products only: the caller's setting is back for evaluation.
-  const engine::Float32MatmulPrecisionScope precision(cfg.matmul_precision_name());
-  torch::manual_seed(static_cast<uint64_t>(seed));
-  TORCH_CHECK(options.batches != nullptr || input.features.device() == options.device, "train_graphmae2: the inputs are on ",
-              input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");
-  TrainResult result;
-  auto model = build_model(cfg, options.batches ? options.batches->feature_dim() : input.features.size(1));
-  model->to(options.device);  // before the optimiser takes the parameters
-  result.model = model;
-  auto params = model->student_parameters();
-  auto optimizer = make_optimizer(cfg, params);
-  ssl::EmaUpdater ema_encoder(model->encoder.ptr(), model->encoder_ema.ptr());
-  ssl::EmaUpdater ema_projector(model->projector.ptr(), model->projector_ema.ptr());
+namespace {
 
-  const int64_t steps_per_epoch = options.batches ? options.batches->steps_per_epoch() : 1;
+using BatchLoader = engine::PrefetchLoader<std::unique_ptr<OwnedBatch>>;
+
+// The engine's options for one seed's run of `cfg`. Schedules move per epoch, as the reference's LambdaLR
+// stepped after each epoch.
+engine::LoopOptions loop_options(const GraphMAE2Config& cfg, const TrainerOptions& options, int64_t steps_per_epoch) {
   engine::LoopOptions loop;
   loop.model_name = "graphmae2";
   loop.epochs = cfg.max_epoch;
   loop.steps_per_epoch = steps_per_epoch;
   loop.max_steps = options.max_steps;
-  // Schedules move per epoch, as the reference's LambdaLR stepped after each epoch.
   loop.lr_at = [&cfg, steps_per_epoch](int64_t step) {
     const int64_t epoch = step / steps_per_epoch;
     return cfg.scheduler ? engine::cosine_decay(cfg.lr, epoch, cfg.max_epoch) : cfg.lr;
@@ -170,124 +159,224 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   loop.device = options.device;
   loop.progress = options.progress;
   loop.label = options.label;
-  engine::TrainingLoop trainer(loop, *model, *optimizer, params, {&ema_encoder, &ema_projector});
+  loop.log = options.log;
+  return loop;
+}
 
-  const auto full_batch = options.batches ? GraphMAE2Batch{} : input.full_batch();
-  // Mini-batch: batches of upcoming steps are built on worker threads (they depend on the step only).
-  std::unique_ptr<engine::PrefetchLoader<std::unique_ptr<OwnedBatch>>> loader;
-  if (options.batches) {
-    loader = std::make_unique<engine::PrefetchLoader<std::unique_ptr<OwnedBatch>>>(
-        [&](int64_t s) { return options.batches->batch(s); }, trainer.start_step(), trainer.stop_step(),
-        static_cast<int>(cfg.loader_workers), 2 * std::max<int64_t>(1, cfg.loader_workers));
+MaskPlan draw_masks(const GraphMAE2Config& cfg, int64_t n, const torch::Device& device) {
+  MaskPlan plan;
+  plan.mask_nodes = random_subset(n, cfg.mask_rate, device);
+  if (cfg.remask_method == RemaskMethod::random) {
+    for (int64_t v = 0; v < cfg.num_remasking; ++v) plan.remask_nodes.push_back(random_subset(n, cfg.remask_rate, device));
   }
-  double wait_at_epoch_start = 0;
-  const auto loss_options = cfg.loss_options();
-  auto step = [&](engine::StepContext& ctx) {
-    std::unique_ptr<OwnedBatch> owned;
+  return plan;
+}
+
+// The loss backward runs on and the terms logged with it.
+engine::StepOutput step_output(const GraphMAE2Config& cfg, const GraphMAE2Losses& losses) {
+  engine::StepOutput out;
+  out.loss = losses.total;
+  out.terms = {{"loss_rec", losses.reconstruction}, {"loss_latent", losses.latent}};
+  if (cfg.variance_reg > 0.0 || cfg.covariance_reg > 0.0) out.terms.emplace_back("loss_reg", losses.regulariser);
+  if (cfg.self_reconstruction > 0.0) out.terms.emplace_back("loss_self", losses.self_reconstruction);
+  if (losses.per_view.size() > 1) {
+    for (size_t v = 0; v < losses.per_view.size(); ++v) {
+      out.terms.emplace_back("loss_rec_view" + std::to_string(v), losses.per_view[v]);
+    }
+  }
+  return out;
+}
+
+/// @brief The per-epoch figures of a run: the epoch's wall time and, for mini-batch runs, its batches/s and
+/// the share of it spent waiting for the loader.
+class EpochClock {
+ public:
+  EpochClock(const BatchLoader* loader, int64_t start_step) : loader_(loader), start_step_(start_step) {}
+
+  void before_step(const engine::StepContext& ctx) {
+    if (ctx.step_in_epoch != 0 && ctx.step != start_step_) return;
+    started_ = util::Clock::now();
+    if (loader_) wait_at_start_ = loader_->wait_seconds();
+  }
+  double seconds() const { return util::seconds_since(started_); }
+  // Adds batches_per_second and loader_wait_share over `steps` steps of `seconds` to `fig` (mini-batch runs).
+  void add_loader_figures(std::map<std::string, double>& fig, int64_t steps, double seconds) const {
+    if (!loader_) return;
+    fig["batches_per_second"] = static_cast<double>(steps) / std::max(seconds, 1e-9);
+    fig["loader_wait_share"] = (loader_->wait_seconds() - wait_at_start_) / std::max(seconds, 1e-9);
+  }
+  bool minibatch() const { return loader_ != nullptr; }
+
+ private:
+  const BatchLoader* loader_;
+  int64_t start_step_;
+  util::Clock::time_point started_ = util::Clock::now();
+  double wait_at_start_ = 0;
+};
+
+// A run stopped inside an epoch (max_steps): the epoch's line is written when a resumed run ends it; the
+// throughput of the steps run so far is reported here.
+void report_stop_inside_epoch(engine::StepContext& ctx, const EpochClock& clock, int64_t start_step,
+                              int64_t steps_per_epoch, const TrainerOptions& options, TrainResult& result) {
+  std::ostringstream status;
+  status << "stopped at step " << ctx.step + 1 << " (step " << ctx.step_in_epoch + 1 << " of " << steps_per_epoch
+         << " in epoch " << ctx.epoch << ")";
+  if (clock.minibatch()) {
+    const int64_t steps_timed = ctx.step - std::max(start_step, ctx.step - ctx.step_in_epoch) + 1;
+    clock.add_loader_figures(result.last, steps_timed, clock.seconds());
+    status << std::setprecision(3) << ": " << result.last["batches_per_second"] << " batches/s, loader wait "
+           << 100.0 * result.last["loader_wait_share"] << "% over its last " << steps_timed << " steps";
+  }
+  ctx.status = status.str();
+  engine::log_info(options.log, options.label + ": " + ctx.status);
+}
+
+std::string epoch_status(const engine::StepContext& ctx, std::map<std::string, double>& fig, bool minibatch) {
+  std::ostringstream status;
+  status << std::setprecision(4) << "loss " << ctx.loss << " rec " << fig["loss_rec"] << " lat " << fig["loss_latent"]
+         << " lr " << std::setprecision(3) << ctx.lr;
+  if (minibatch) {
+    status << std::setprecision(3) << " " << fig["batches_per_second"] << " batches/s, loader wait "
+           << 100.0 * fig["loader_wait_share"] << "%";
+  }
+  return status.str();
+}
+
+void record_peak_memory(const TrainerOptions& options, TrainResult& result) {
+  const auto peak = engine::peak_device_memory(options.device);
+  if (!peak) return;
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  result.last["peak_gpu_allocated_gib"] = static_cast<double>(peak->allocated_bytes) / kGiB;
+  result.last["peak_gpu_reserved_gib"] = static_cast<double>(peak->reserved_bytes) / kGiB;
+  std::ostringstream line;
+  line << options.label << ": peak GPU memory " << std::setprecision(3) << result.last["peak_gpu_allocated_gib"]
+       << " GiB allocated, " << result.last["peak_gpu_reserved_gib"] << " GiB reserved by torch's allocator";
+  engine::log_info(options.log, line.str());
+}
+
+/// @brief One seed's training: the model, its optimiser and EMA teachers, the engine's loop over them, the
+/// batches of a mini-batch run, and the step and hooks the loop calls.
+class SeedTraining {
+ public:
+  SeedTraining(const GraphMAE2Config& cfg, const PreparedGraph& input, int64_t seed, const TrainerOptions& options)
+      : cfg_(cfg),
+        input_(input),
+        seed_(seed),
+        options_(options),
+        model_(build_model(cfg, options.batches ? options.batches->feature_dim() : input.features.size(1))),
+        steps_per_epoch_(options.batches ? options.batches->steps_per_epoch() : 1) {
+    model_->to(options.device);  // before the optimiser takes the parameters
+    params_ = model_->student_parameters();
+    optimizer_ = make_optimizer(cfg, params_);
+    ema_encoder_ = std::make_unique<ssl::EmaUpdater>(model_->encoder.ptr(), model_->encoder_ema.ptr());
+    ema_projector_ = std::make_unique<ssl::EmaUpdater>(model_->projector.ptr(), model_->projector_ema.ptr());
+    loop_ = std::make_unique<engine::TrainingLoop>(loop_options(cfg, options, steps_per_epoch_), *model_, *optimizer_,
+                                                   params_,
+                                                   std::vector<ssl::EmaUpdater*>{ema_encoder_.get(), ema_projector_.get()});
     if (options.batches) {
-      owned = loader->take(ctx.step);
-      if (!options.device.is_cpu()) owned = owned->to(options.device);
+      // Batches of upcoming steps are built on worker threads (they depend on the step only).
+      loader_ = std::make_unique<BatchLoader>([&](int64_t s) { return options.batches->batch(s); },
+                                              loop_->start_step(), loop_->stop_step(),
+                                              static_cast<int>(cfg.loader_workers),
+                                              2 * std::max<int64_t>(1, cfg.loader_workers));
+    } else {
+      full_batch_ = input.full_batch();
     }
-    const auto& batch = owned ? owned->batch : full_batch;
-    const int64_t n = batch.features.size(0);
-    MaskPlan plan;
-    plan.mask_nodes = random_subset(n, cfg.mask_rate, batch.features.device());
-    if (cfg.remask_method == RemaskMethod::random) {
-      for (int64_t v = 0; v < cfg.num_remasking; ++v) {
-        plan.remask_nodes.push_back(random_subset(n, cfg.remask_rate, batch.features.device()));
-      }
-    }
-    auto losses = model->forward(batch, plan, loss_options);
-    engine::StepOutput out;
-    out.loss = losses.total;
-    out.terms = {{"loss_rec", losses.reconstruction}, {"loss_latent", losses.latent}};
-    if (cfg.variance_reg > 0.0 || cfg.covariance_reg > 0.0) out.terms.emplace_back("loss_reg", losses.regulariser);
-    if (cfg.self_reconstruction > 0.0) out.terms.emplace_back("loss_self", losses.self_reconstruction);
-    if (losses.per_view.size() > 1) {
-      for (size_t v = 0; v < losses.per_view.size(); ++v) {
-        out.terms.emplace_back("loss_rec_view" + std::to_string(v), losses.per_view[v]);
-      }
-    }
-    return out;
-  };
-  engine::LoopHooks hooks;
-  auto epoch_start = std::chrono::steady_clock::now();
-  double epoch_seconds = 0;
-  hooks.before_step = [&](engine::StepContext& ctx) {
-    if (ctx.step_in_epoch == 0 || ctx.step == trainer.start_step()) {
-      epoch_start = std::chrono::steady_clock::now();
-      epoch_seconds = 0;
-      if (loader) wait_at_epoch_start = loader->wait_seconds();
-    }
-  };
-  hooks.after_step = [&](engine::StepContext& ctx) {
-    if (!ctx.log) return;  // mini-batch: between the epochs' last steps nothing was read on the host
-    if (ctx.step_in_epoch != steps_per_epoch - 1) {
-      // A run stopped inside an epoch (max_steps): the epoch's line is written when a resumed run ends it; the
-      // throughput of the steps run so far is reported here.
-      std::ostringstream status;
-      status << "stopped at step " << ctx.step + 1 << " (step " << ctx.step_in_epoch + 1 << " of " << steps_per_epoch
-             << " in epoch " << ctx.epoch << ")";
-      if (loader) {
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-        const int64_t steps_timed = ctx.step - std::max(trainer.start_step(), ctx.step - ctx.step_in_epoch) + 1;
-        result.last["batches_per_second"] = static_cast<double>(steps_timed) / std::max(seconds, 1e-9);
-        result.last["loader_wait_share"] = (loader->wait_seconds() - wait_at_epoch_start) / std::max(seconds, 1e-9);
-        status << std::setprecision(3) << ": " << result.last["batches_per_second"] << " batches/s, loader wait "
-               << 100.0 * result.last["loader_wait_share"] << "% over its last " << steps_timed << " steps";
-      }
-      ctx.status = status.str();
-      std::cout << "\n" << options.label << ": " << ctx.status << std::endl;
-      return;
-    }
-    epoch_seconds = steps_per_epoch == 1 ? ctx.step_seconds
-                                         : std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    std::map<std::string, double> fig{{"loss", ctx.loss},
-                                      {"lr", ctx.lr},
-                                      {"momentum", ctx.momentum},
-                                      {"grad_norm", ctx.grad_norm},
-                                      {"teacher_distance", ema_encoder.distance()},
-                                      {"epoch_seconds", epoch_seconds}};
-    for (const auto& [name, value] : ctx.terms) fig[name] = value;
-    if (loader) {
-      const int64_t steps_timed = ctx.step_in_epoch + 1;
-      fig["batches_per_second"] = static_cast<double>(steps_timed) / std::max(epoch_seconds, 1e-9);
-      fig["loader_wait_share"] = (loader->wait_seconds() - wait_at_epoch_start) / std::max(epoch_seconds, 1e-9);
-    }
-    const int64_t epoch = ctx.epoch;
-    if (options.on_embeddings && (!options.batches || options.embeddings) && cfg.diag_every > 0 &&
-        ((epoch + 1) % cfg.diag_every == 0 || epoch == trainer.start_step() / steps_per_epoch)) {
-      options.on_embeddings(epoch, options.embeddings ? options.embeddings(model)
-                                   : options.batches ? torch::Tensor() : embed(model, input));
-    }
-    if (options.on_epoch) options.on_epoch(epoch, fig);
-    ctx.record = engine::Json{{"seed", seed}, {"epoch", epoch}};
-    for (const auto& [k, v] : fig) ctx.record[k] = v;
-    std::ostringstream status;
-    status << std::setprecision(4) << "loss " << ctx.loss << " rec " << fig["loss_rec"] << " lat "
-           << fig["loss_latent"] << " lr " << std::setprecision(3) << ctx.lr;
-    if (loader) {
-      status << std::setprecision(3) << " " << fig["batches_per_second"] << " batches/s, loader wait "
-             << 100.0 * fig["loader_wait_share"] << "%";
-    }
-    ctx.status = status.str();
-    result.last = fig;
-  };
-  engine::reset_peak_device_memory(options.device);
-  const auto run = trainer.run(step, hooks);
-  if (const auto peak = engine::peak_device_memory(options.device)) {
-    constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-    result.last["peak_gpu_allocated_gib"] = static_cast<double>(peak->allocated_bytes) / kGiB;
-    result.last["peak_gpu_reserved_gib"] = static_cast<double>(peak->reserved_bytes) / kGiB;
-    std::cout << options.label << ": peak GPU memory " << std::setprecision(3) << result.last["peak_gpu_allocated_gib"]
-              << " GiB allocated, " << result.last["peak_gpu_reserved_gib"] << " GiB reserved by torch's allocator"
-              << std::endl;
   }
-  result.epochs_run = (run.steps_run + steps_per_epoch - 1) / steps_per_epoch;
-  result.steps_run = run.steps_run;
-  result.steps_per_epoch = steps_per_epoch;
-  result.seconds = run.seconds;
-  return result;
+
+  TrainResult run();
+
+ private:
+  engine::StepOutput step(engine::StepContext& ctx);
+  void after_step(engine::StepContext& ctx);
+  void observe_embeddings(int64_t epoch);
+
+  const GraphMAE2Config& cfg_;
+  const PreparedGraph& input_;
+  int64_t seed_;
+  const TrainerOptions& options_;
+  GraphMAE2 model_;
+  int64_t steps_per_epoch_;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<ssl::EmaUpdater> ema_encoder_, ema_projector_;
+  std::unique_ptr<engine::TrainingLoop> loop_;
+  std::unique_ptr<BatchLoader> loader_;
+  GraphMAE2Batch full_batch_;
+  std::unique_ptr<EpochClock> clock_;
+  TrainResult result_;
+};
+
+engine::StepOutput SeedTraining::step(engine::StepContext& ctx) {
+  std::unique_ptr<OwnedBatch> owned;
+  if (loader_) {
+    owned = loader_->take(ctx.step);
+    if (!options_.device.is_cpu()) owned = owned->to(options_.device);
+  }
+  const auto& batch = owned ? owned->batch : full_batch_;
+  const auto plan = draw_masks(cfg_, batch.features.size(0), batch.features.device());
+  return step_output(cfg_, model_->forward(batch, plan, cfg_.loss_options()));
+}
+
+void SeedTraining::observe_embeddings(int64_t epoch) {
+  if (!options_.on_embeddings || (options_.batches && !options_.embeddings) || cfg_.diag_every <= 0) return;
+  if ((epoch + 1) % cfg_.diag_every != 0 && epoch != loop_->start_step() / steps_per_epoch_) return;
+  options_.on_embeddings(epoch, options_.embeddings ? options_.embeddings(model_)
+                                : options_.batches  ? torch::Tensor()
+                                                    : embed(model_, input_));
+}
+
+void SeedTraining::after_step(engine::StepContext& ctx) {
+  if (!ctx.log) return;  // mini-batch: between the epochs' last steps nothing was read on the host
+  if (ctx.step_in_epoch != steps_per_epoch_ - 1) {
+    report_stop_inside_epoch(ctx, *clock_, loop_->start_step(), steps_per_epoch_, options_, result_);
+    return;
+  }
+  const double epoch_seconds = steps_per_epoch_ == 1 ? ctx.step_seconds : clock_->seconds();
+  std::map<std::string, double> fig{{"loss", ctx.loss},
+                                    {"lr", ctx.lr},
+                                    {"momentum", ctx.momentum},
+                                    {"grad_norm", ctx.grad_norm},
+                                    {"teacher_distance", ema_encoder_->distance()},
+                                    {"epoch_seconds", epoch_seconds}};
+  for (const auto& [name, value] : ctx.terms) fig[name] = value;
+  clock_->add_loader_figures(fig, ctx.step_in_epoch + 1, epoch_seconds);
+  observe_embeddings(ctx.epoch);
+  if (options_.on_epoch) options_.on_epoch(ctx.epoch, fig);
+  ctx.record = engine::Json{{"seed", seed_}, {"epoch", ctx.epoch}};
+  for (const auto& [k, v] : fig) ctx.record[k] = v;
+  ctx.status = epoch_status(ctx, fig, clock_->minibatch());
+  result_.last = fig;
+}
+
+TrainResult SeedTraining::run() {
+  result_.model = model_;
+  clock_ = std::make_unique<EpochClock>(loader_.get(), loop_->start_step());
+  engine::LoopHooks hooks;
+  hooks.before_step = [this](engine::StepContext& ctx) { clock_->before_step(ctx); };
+  hooks.after_step = [this](engine::StepContext& ctx) { after_step(ctx); };
+  engine::reset_peak_device_memory(options_.device);
+  const auto run = loop_->run([this](engine::StepContext& ctx) { return step(ctx); }, hooks);
+  record_peak_memory(options_, result_);
+  result_.epochs_run = (run.steps_run + steps_per_epoch_ - 1) / steps_per_epoch_;
+  result_.steps_run = run.steps_run;
+  result_.steps_per_epoch = steps_per_epoch_;
+  result_.seconds = run.seconds;
+  return result_;
+}
+
+}  // namespace
+
+TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& input, int64_t seed,
+                            const TrainerOptions& options) {
+  cfg.validate();
+  // Pre-training's products only: the caller's setting is back for evaluation.
+  const engine::Float32MatmulPrecisionScope precision(cfg.matmul_precision_name());
+  // The run's draws are torch::manual_seed(seed)'s; the caller's generators are given back when it ends.
+  const engine::SeedScope seeded(static_cast<uint64_t>(seed), options.device);
+  TORCH_CHECK(options.batches != nullptr || input.features.device() == options.device, "train_graphmae2: the inputs are on ",
+              input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");
+  return SeedTraining(cfg, input, seed, options).run();
 }
 
 std::string TrainResult::span() const {

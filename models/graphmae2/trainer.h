@@ -61,11 +61,13 @@ struct TrainerOptions {
   int64_t max_steps = 0;
   /// With `batches`: the embeddings on_embeddings receives (e.g. ego-graph inference); empty: none.
   std::function<torch::Tensor(GraphMAE2& model)> embeddings;
+  /// Where the run's messages go (a resume's starting point, a stop inside an epoch, peak GPU memory).
+  engine::LogSink log;
 };
 
 /// Throws std::invalid_argument when `data`'s features were normalised when its cache was written and cfg's
-/// feature_norm would normalise them a second time (a silently different input: 32.8% instead of 58.0% on one
-/// dataset). Called by run_experiment and prepare_inputs.
+/// feature_norm would normalise them a second time (a silently different input that probes far worse,
+/// docs/diagnostics.md). Called by run_experiment and prepare_inputs.
 void check_normalized_once(const datasets::NodeDataset& data, const GraphMAE2Config& cfg);
 
 /// Why the checkpoint `state` cannot continue a run of `cfg` ("" when it can): another dataset, or different values
@@ -86,7 +88,8 @@ struct TrainResult {
   std::map<std::string, double> last;  ///< figures of the last epoch
 };
 
-/// Trains GraphMAE2 on one graph for cfg.max_epoch epochs from `seed` (seeds torch's generators). With
+/// Trains GraphMAE2 on one graph for cfg.max_epoch epochs from `seed`: its draws are those of
+/// torch::manual_seed(seed), and torch's generators are given back to the caller as they were (SeedScope). With
 /// options.batches, `input` is not read (its features may be empty: the batches carry theirs).
 /// Bit-for-bit repeatable on the CPU for a fixed seed and thread count; --resume continues identically
 /// (on CUDA the generator state is checkpointed too, but torch's atomic CUDA index_add/index_select

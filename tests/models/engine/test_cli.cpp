@@ -112,7 +112,9 @@ TEST(Cli, AFolderHoldingARunIsRefusedUnlessResumedOrOverwritten) {
   EXPECT_NO_THROW(engine::claim_output_dir(out, true, false)) << "--resume continues it";
   EXPECT_THROW(engine::claim_output_dir(out, true, true), engine::UsageError);
 
-  engine::claim_output_dir(out, false, true);
+  const auto said = engine::claim_output_dir(out, false, true);
+  ASSERT_EQ(said.size(), 1u);
+  EXPECT_NE(said[0].find("--overwrite: removed"), std::string::npos) << said[0];
   EXPECT_TRUE(engine::run_outputs(out).empty());
   EXPECT_TRUE(fs::exists(out / "lc-ego32.h5")) << "--overwrite removes the run's outputs only";
 }
@@ -129,7 +131,9 @@ TEST(Cli, TemporariesOfKilledSavesAreRemovedOnStartAndALiveOnesKept) {
   const auto live = out / (".result.json.tmp." + std::to_string(getpid()));
   std::ofstream(dead) << std::string(4096, 'x');
   std::ofstream(live) << "{}";
-  engine::claim_output_dir(out, /*resume=*/true, /*overwrite=*/false);
+  const auto said = engine::claim_output_dir(out, /*resume=*/true, /*overwrite=*/false);
+  ASSERT_EQ(said.size(), 1u);
+  EXPECT_NE(said[0].find("removed 1 temporary file(s)"), std::string::npos) << said[0];
   EXPECT_FALSE(std::filesystem::exists(dead)) << "a killed save's temporary stays behind";
   EXPECT_TRUE(std::filesystem::exists(live)) << "a running process's temporary was removed";
   const auto [files, bytes] = graphmae2::util::remove_stale_temporaries(out);

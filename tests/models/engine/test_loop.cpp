@@ -3,6 +3,7 @@
 
 #include "fixtures/paths.h"
 #include "models/engine/loop.h"
+#include "models/engine/stop_request.h"
 
 #include <gtest/gtest.h>
 
@@ -214,7 +215,7 @@ TEST(TrainingLoop, InterruptedAndResumedMidEpochEqualsTheStraightRun) {
   EXPECT_EQ(lines_of(straight_dir / "metrics.jsonl"), lines_of(dir / "metrics.jsonl"));
 }
 
-TEST(TrainingLoop, AFirstCtrlCFinishesTheStepWritesACheckpointAndTheResumeEqualsTheStraightRun) {
+TEST(TrainingLoop, AStopRequestFinishesTheStepWritesACheckpointAndTheResumeEqualsTheStraightRun) {
   auto straight_dir = graphmae2::testing::scratch_dir("loop-sigint-straight");
   Toy straight;
   engine::TrainingLoop a(options(straight_dir), *straight.both, *straight.optimizer, straight.student->parameters(),
@@ -222,6 +223,7 @@ TEST(TrainingLoop, AFirstCtrlCFinishesTheStepWritesACheckpointAndTheResumeEquals
   a.run([&](engine::StepContext& c) { return straight.step(c); }, log_hooks());
 
   auto dir = graphmae2::testing::scratch_dir("loop-sigint");
+  EXPECT_FALSE(engine::request_stop()) << "no loop runs: the request has nobody to take it";
   const auto previous = std::signal(SIGINT, SIG_DFL);
   {
     Toy first;
@@ -232,7 +234,12 @@ TEST(TrainingLoop, AFirstCtrlCFinishesTheStepWritesACheckpointAndTheResumeEquals
     auto log = hooks.after_step;
     hooks.after_step = [&](engine::StepContext& ctx) {
       log(ctx);
-      if (ctx.step == 4) std::raise(SIGINT);  // inside epoch 1 (4 steps per epoch): step 4 still completes
+      if (ctx.step != 4) return;  // inside epoch 1 (4 steps per epoch): step 4 still completes
+      struct sigaction installed {};
+      sigaction(SIGINT, nullptr, &installed);
+      EXPECT_EQ(installed.sa_handler, SIG_DFL) << "the library installed a signal handler";
+      EXPECT_TRUE(engine::request_stop());
+      EXPECT_FALSE(engine::request_stop()) << "a second request is the program's to handle";
     };
     try {
       b.run([&](engine::StepContext& c) { return first.step(c); }, hooks);
@@ -244,7 +251,8 @@ TEST(TrainingLoop, AFirstCtrlCFinishesTheStepWritesACheckpointAndTheResumeEquals
       EXPECT_NE(msg.find("Continue with: the same command with --resume"), std::string::npos) << msg;
     }
   }
-  EXPECT_EQ(std::signal(SIGINT, previous), SIG_DFL) << "the loop left its handler installed";
+  EXPECT_EQ(std::signal(SIGINT, previous), SIG_DFL) << "the loop changed the SIGINT handler";
+  EXPECT_FALSE(engine::request_stop()) << "the loop ended: no request is taken";
   Toy second;
   auto o = options(dir);
   o.resume = true;

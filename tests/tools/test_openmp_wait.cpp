@@ -1,7 +1,7 @@
 // exec_with_short_openmp_spin: this test binary spawns itself running a disabled child test that calls it and
 // records, per process image, that it started and the GOMP_SPINCOUNT it saw.
 
-#include "models/engine/openmp_wait.h"
+#include "tools/common/tool_main.h"
 
 #include <gtest/gtest.h>
 
@@ -36,7 +36,7 @@ std::string run_child(const std::vector<std::string>& env) {
   std::vector<char*> envp;
   for (auto& s : strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string self = "test_models", filter = "--gtest_filter=OpenMpWait.DISABLED_ChildReportsItsSpinCount",
+  std::string self = "test_tools", filter = "--gtest_filter=OpenMpWait.DISABLED_ChildReportsItsSpinCount",
               also = "--gtest_also_run_disabled_tests";
   char* argv[] = {self.data(), filter.data(), also.data(), nullptr};
   pid_t pid = 0;
@@ -62,14 +62,14 @@ TEST(OpenMpWait, DISABLED_ChildReportsItsSpinCount) {
     out << "start " << (spin != nullptr ? spin : "unset") << "\n";
   }
   // Kept for the exec: gtest's own argv is not at hand here, the filter is what the parent passed.
-  std::string self = "test_models", filter = "--gtest_filter=OpenMpWait.DISABLED_ChildReportsItsSpinCount",
+  std::string self = "test_tools", filter = "--gtest_filter=OpenMpWait.DISABLED_ChildReportsItsSpinCount",
               also = "--gtest_also_run_disabled_tests";
   char* argv[] = {self.data(), filter.data(), also.data(), nullptr};
-  graphmae2::models::engine::exec_with_short_openmp_spin(argv);
+  graphmae2::tools::exec_with_short_openmp_spin(argv);
 }
 
 TEST(OpenMpWait, ExecutesOnceWithAShortSpinWhenTheUserSetNeither) {
-  EXPECT_EQ(run_child({}), std::string("start unset\nstart ") + graphmae2::models::engine::kDefaultGompSpinCount + "\n");
+  EXPECT_EQ(run_child({}), std::string("start unset\nstart ") + graphmae2::tools::kShortGompSpinCount + "\n");
 }
 
 TEST(OpenMpWait, LeavesTheUsersChoiceAlone) {
