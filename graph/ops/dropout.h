@@ -24,7 +24,7 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 torch::Tensor dropout_with_seed(const torch::Tensor& x, double p, uint64_t seed, uint64_t offset);
 
 /// The scales the same op multiplies by: a new [sizes] tensor of 0 and 1 / (1 - p) with `options`' dtype and
-/// device (all 1 when p == 0). For products that take the mask as an operand (layers::token_rows_linear).
+/// device (all 1 when p == 0). For products that take the mask as an operand (graph::token_rows_linear).
 torch::Tensor dropout_scales(at::IntArrayRef sizes, double p, const torch::TensorOptions& options);
 
 }  // namespace graphmae2::graph

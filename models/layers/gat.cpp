@@ -30,7 +30,9 @@ void GATImpl::reset() {
     return;
   }
   layers->push_back(conv(o.in_dim(), o.num_hidden(), o.heads(), false));
-  for (int64_t l = 1; l < o.num_layers() - 1; ++l) layers->push_back(conv(hidden_width, o.num_hidden(), o.heads(), false));
+  for (int64_t l = 1; l < o.num_layers() - 1; ++l) {
+    layers->push_back(conv(hidden_width, o.num_hidden(), o.heads(), false));
+  }
   layers->push_back(conv(hidden_width, o.out_dim(), o.out_heads(), true));
 }
 

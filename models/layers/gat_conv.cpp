@@ -1,12 +1,13 @@
 #include "models/layers/gat_conv.h"
 
+#include "graph/ops/add_row_bias.h"
 #include "graph/ops/dropout.h"
 #include "graph/ops/gat_attention.h"
+#include "graph/ops/head_logits.h"
 #include "graph/ops/segment_softmax.h"
 #include "graph/ops/spmm.h"
 #include "graph/transforms.h"
 #include "models/layers/activation.h"
-#include "models/layers/head_logits.h"
 
 #include <cmath>
 #include <tuple>
@@ -14,29 +15,6 @@
 namespace graphmae2::models::layers {
 
 namespace F = torch::nn::functional;
-
-namespace {
-
-// out = x + bias on every row, written into x (a fresh product that nothing else reads). The bias's gradient is
-// ones^T grad, a GEMV-shaped product. On the wide-feature graph's decoder output ([11000, 4700], one thread,
-// bench_epoch_gemm --ops): the gradient 14 ms against 45 ms for torch's column sum, the add 29 ms against 36 ms.
-class AddRowBias : public torch::autograd::Function<AddRowBias> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, const torch::Tensor& bias) {
-    ctx->mark_dirty({x});
-    ctx->saved_data["bias_sizes"] = bias.sizes().vec();
-    return x.add_(bias);
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    const auto& grad = grads[0];
-    const auto ones = torch::ones({1, grad.size(0)}, grad.options());
-    const auto bias_sizes = ctx->saved_data["bias_sizes"].toIntVector();
-    return {grad, torch::mm(ones, grad).view(bias_sizes)};
-  }
-};
-
-}  // namespace
 
 void xavier_normal(torch::Tensor& w, double gain) {
   torch::NoGradGuard no_grad;
@@ -177,7 +155,7 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
     aggregated = graph::spmm(rows_graph, a, h.unsqueeze(1));
   }
   auto rst = torch::mm(aggregated.squeeze(1), w.t());
-  if (bias.defined()) rst = AddRowBias::apply(rst, bias);
+  if (bias.defined()) rst = graph::add_row_bias_(rst, bias);
   if (!activation.is_empty()) rst = activation.forward(rst);
   return rst;
 }
@@ -207,7 +185,7 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGrap
     el = both.narrow(1, 0, heads);
     er = both.narrow(1, heads, heads).narrow(0, 0, num_dst);
   } else {
-    std::tie(el, er) = head_logits(feat_src, attn_l, attn_r, num_dst);
+    std::tie(el, er) = graph::head_logits(feat_src, attn_l, attn_r, num_dst);
   }
   torch::Tensor rst, a;  // rst: [num_dst, heads, out]
   if (o.fused_attention() && !with_attention) {

@@ -1,8 +1,6 @@
 #pragma once
-// PReLU with one learnable slope, in 8 AVX2 lanes on the CPU: the backward is one pass (ATen's CPU prelu backward
-// is a scalar loop over the elements followed by a separate reduction for the slope's gradient), and so is the
-// forward (ATen's is scalar too: together 3% of a Cora epoch on one thread). Same values as torch::prelu. On other
-// devices, and in double backward, the computation is torch's.
+// PReLU with one learnable slope, as a module: the computation is graph::prelu (graph/ops/prelu.h: a CPU kernel,
+// torch's prelu elsewhere), the same values as torch::nn::PReLU.
 
 #include <torch/torch.h>
 

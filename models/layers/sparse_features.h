@@ -28,19 +28,12 @@ struct SparseFeatures {
   SparseFeatures to(const torch::Device& device) const;
 };
 
-/// `mm(token * keep, weight_t)`: the projection of `keep.size(0)` rows that all hold `token` ([1, F]) under their
-/// own dropout scales `keep` ([rows, F]: 0 or 1 / (1 - p)), with the weight given transposed (weight_t: [F, out]),
-/// differentiable w.r.t. token and weight_t. Its backward forms P = keep^T grad once ([F, out], weight_t's layout);
-/// both gradients follow from it elementwise (grad_weight_t = P * token^T, grad_token = row sums of P * weight_t):
-/// one dense product instead of two.
-torch::Tensor token_rows_linear(const torch::Tensor& token, const torch::Tensor& weight_t, const torch::Tensor& keep);
-
 /// `linear(dropout(x'), weight)` without bias, where x' is `x` with the rows `token_nodes` replaced by
 /// `token` ([1, num_features]; undefined or no nodes: no replacement), exactly what the dense path
 /// `fc(dropout(replace_rows(x, token_nodes, token)))` computes, with the same dropout distribution (a
 /// different random stream). weight: [out, num_features]. Returns [num_nodes, out]; differentiable w.r.t.
-/// weight and token. On the CPU the product is LibTorch's sparse CSR product (its gradient the transposed
-/// pattern's, built per backward); elsewhere graph::spmm.
+/// weight and token. The product is graph::csr_projection (graph/ops/csr_projection.h), the masked rows'
+/// dropped tokens graph::token_rows_linear.
 torch::Tensor masked_sparse_linear(const SparseFeatures& x, const torch::Tensor& weight,
                                    const torch::Tensor& token_nodes, const torch::Tensor& token, double dropout,
                                    bool training);
@@ -56,8 +49,7 @@ std::vector<torch::Tensor> masked_sparse_linear(const SparseFeatures& x, const s
 /// Stores the 2-D parameter `weight` ([out, F]) column-major (weight^T's rows contiguous), in place, values and
 /// identity unchanged; no-op when it already is. masked_sparse_linear works on weight^T: with this layout it needs
 /// no transposed copy per call, and the weight's gradient arrives in the parameter's own layout, so autograd stores
-/// it without another copy (together 1.5% of a Cora epoch). Optimizer state made earlier in the old layout is
-/// matched by engine::FusedAdam.
+/// it without another copy. Optimizer state made earlier in the old layout is matched by engine::FusedAdam.
 void store_transposed(torch::Tensor& weight);
 
 }  // namespace graphmae2::models::layers

@@ -11,15 +11,15 @@ namespace graphmae2::models::ssl {
 /// neighbourhood is masked decodes to exactly 0 at initialisation) into a ~1e11 gradient on the decoder
 /// bias; 1e-6 keeps such rows' loss value (1) and bounds that gradient, far below any real row's norm.
 /// 1 - cos is clamped at 0 (rounding can put parallel rows' cosine just above 1; the reference then gives a negative
-/// loss, or NaN for a fractional alpha). On the CPU in float32/float64 it is one pass over x and y forward and one
-/// backward; elsewhere, and in double backward, the torch chain.
+/// loss, or NaN for a fractional alpha). The computation is graph::sce_rows (graph/ops/sce_rows.h: a CPU kernel, the
+/// torch chain elsewhere).
 torch::Tensor sce_loss(const torch::Tensor& x, const torch::Tensor& y, double alpha = 3.0, double eps = 1e-6);
 /// sce_loss before the mean: each row's (1 - cos(x_i, y_i))^alpha, shape [N].
 torch::Tensor sce_loss_rows(const torch::Tensor& x, const torch::Tensor& y, double alpha = 3.0, double eps = 1e-6);
-/// sce_loss_rows(x.index_select(0, x_rows), y, ...) as a target x that gets no gradient: on the CPU (float32,
-/// float64) the kernel reads x's rows where they lie instead of a gathered copy (the masked nodes' input rows,
-/// [11,000 x 4,700] per step on a 22k-node graph with 4.7k features). x: [M, D], x_rows: int64 or int32 [N] in [0, M),
-/// y: [N, D]. An x that requires grad, or other devices, take the gather and the chain.
+/// sce_loss_rows(x.index_select(0, x_rows), y, ...) as a target x that gets no gradient (graph::sce_gathered_rows:
+/// on the CPU x's rows are read where they lie, not gathered into a copy of the masked nodes' input rows).
+/// x: [M, D], x_rows: int64 or int32 [N] in [0, M), y: [N, D]. An x that requires grad, or other devices, take the
+/// gather and the chain.
 torch::Tensor sce_loss_gathered_rows(const torch::Tensor& x, const torch::Tensor& x_rows, const torch::Tensor& y,
                                      double alpha = 3.0, double eps = 1e-6);
 

@@ -153,7 +153,7 @@ template <typename T>
 void dropout_chunks(const T* in, T* out, int64_t n, Range chunks, const DropoutParams& p, uint32_t threshold,
                     T scale, uint64_t* flags) {
 #ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx2_fma()) return dropout_chunks_avx2(in, out, n, chunks, p, threshold, scale, flags);
+  if (use_avx2_fma()) return dropout_chunks_avx2(in, out, n, chunks, p, threshold, scale, flags);
 #endif
   dropout_chunks_base(in, out, n, chunks, p, threshold, scale, flags);
 }
@@ -161,7 +161,7 @@ void dropout_chunks(const T* in, T* out, int64_t n, Range chunks, const DropoutP
 template <typename T>
 void masked_chunks(const T* grad, T* out, int64_t n, Range chunks, const uint64_t* flags, T scale) {
 #ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx2_fma()) return masked_chunks_avx2(grad, out, n, chunks, flags, scale);
+  if (use_avx2_fma()) return masked_chunks_avx2(grad, out, n, chunks, flags, scale);
 #endif
   masked_chunks_base(grad, out, n, chunks, flags, scale);
 }

@@ -248,7 +248,7 @@ template <typename T>
   }                                                                                              \
   template <typename T>                                                                          \
   void name(const Args<T>& args, int64_t begin, int64_t end) {                                   \
-    if (has_avx2_fma()) return name##_avx2(args, begin, end);                                    \
+    if (use_avx2_fma()) return name##_avx2(args, begin, end);                                    \
     name##_impl(args, begin, end);                                                               \
   }
 #else
@@ -271,8 +271,8 @@ ForwardArgs<T> forward_args(const torch::Tensor& indptr, const torch::Tensor& in
 }
 
 // d el: each source's logit gradients [E, H] summed over its edges, in edge order (index_add_'s order). One
-// serial pass: the sums (C x H) stay in cache while the edges stream, which is 4x faster here than a parallel pass
-// over the source order, whose reads of the edges' gradients are scattered.
+// serial pass: the sums (C x H) stay in cache while the edges stream, faster than a parallel pass over the source
+// order, whose reads of the edges' gradients are scattered (docs/performance.md).
 torch::Tensor sum_by_source(const torch::Tensor& indices, const torch::Tensor& per_edge, int64_t num_sources) {
   const int64_t E = per_edge.size(0), H = per_edge.size(1);
   auto out = torch::zeros({num_sources, H}, per_edge.options());

@@ -124,8 +124,7 @@ inline int64_t philox_words_simd(uint64_t index0, uint64_t stride, int64_t n, ui
   return philox_words_simd<Avx2Lanes>(index0, stride, n, seed, offset, words);
 }
 
-// On the Intel Xeon VM, `bench_ops --benchmark_filter=Dropout/1` (Cora's token rows, forward + backward, 2
-// threads): 3.1-3.4 ms with 8 blocks per AVX2 vector, 2.2-2.3 ms with 16 per AVX-512 vector.
+// Twice the blocks per instruction of the AVX2 clone, where the processor has AVX-512F (docs/performance.md).
 [[gnu::target("avx512f"), gnu::flatten]] int64_t philox_words_avx512(uint64_t index0, uint64_t stride, int64_t n,
                                                                      uint64_t seed, uint64_t offset,
                                                                      uint32_t* const words[4]) {
@@ -146,8 +145,8 @@ void philox_words(uint64_t index0, uint64_t stride, int64_t n, uint64_t seed, ui
                   uint32_t* const words[4]) {
   int64_t done = 0;
 #ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx512f()) done = philox_words_avx512(index0, stride, n, seed, offset, words);
-  if (has_avx2_fma() && done < n) {
+  if (simd_enabled() && has_avx512f()) done = philox_words_avx512(index0, stride, n, seed, offset, words);
+  if (use_avx2_fma() && done < n) {
     uint32_t* const rest[4] = {words[0] + done, words[1] + done, words[2] + done, words[3] + done};
     done += philox_words_avx2(index0 + static_cast<uint64_t>(done) * stride, stride, n - done, seed, offset, rest);
   }

@@ -9,6 +9,8 @@ namespace graphmae2::graph::cpu {
 
 /// For k in [0, n): words[w][k] = word w of philox4x32 of the counter (index0 + k * stride, offset) under the key
 /// seed, as philox_edge_bits forms it (index in the low 64 bits, offset in the high). words[w] holds n entries.
-void philox_words(uint64_t index0, uint64_t stride, int64_t n, uint64_t seed, uint64_t offset, uint32_t* const words[4]);
+/// The same bits on every path: the SIMD clones run only while graph::simd_enabled() (graph/ops/simd.h).
+void philox_words(uint64_t index0, uint64_t stride, int64_t n, uint64_t seed, uint64_t offset,
+                  uint32_t* const words[4]);
 
 }  // namespace graphmae2::graph::cpu

@@ -1,7 +1,8 @@
 #pragma once
 // Vector helpers shared by the CPU kernels of graph/ops. The library is built for baseline x86-64 (SSE2); hot
-// row loops are also compiled for AVX2 + FMA (GRAPHMAE2_X86_DISPATCH) and chosen at run time with has_avx2_fma()
-// (about 1.5x faster on the Cora-sized spmm forward, benchmarks/graph/bench_ops.cpp).
+// row loops are also compiled for AVX2 + FMA (GRAPHMAE2_X86_DISPATCH) and chosen at run time with use_avx2_fma(),
+// which honours the switch of graph/ops/simd.h. A build with CMake GRAPHMAE2_SIMD=OFF (GRAPHMAE2_NO_SIMD) compiles
+// the baseline paths only.
 
 #include <algorithm>
 #include <cmath>
@@ -10,17 +11,24 @@
 #include <limits>
 #include <type_traits>
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include "graph/ops/simd.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(GRAPHMAE2_NO_SIMD)
 #define GRAPHMAE2_X86_DISPATCH 1
 #endif
 
 namespace graphmae2::graph::cpu {
 
 #ifdef GRAPHMAE2_X86_DISPATCH
+/// Whether the processor has AVX2 and FMA (the hardware alone; kernels ask use_avx2_fma()).
 inline bool has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;
 }
+
+/// Whether a kernel takes its AVX2 + FMA path: the processor has it and graph::simd_enabled().
+inline bool use_avx2_fma() { return has_avx2_fma() && simd_enabled(); }
 #endif
 
 /// Asks for the cache lines of `bytes` bytes at p (a gathered feature row some edges ahead): a row is many lines,
@@ -30,8 +38,8 @@ inline bool has_avx2_fma() {
   for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
 }
 
-/// How many edges ahead to prefetch rows of `row_bytes`: about 16 KiB in flight, 4 to 32 rows. On the arxiv-size
-/// layer (bench_gat_layer) 8 to 32 rows of 1 KiB and 4 to 16 of 4 KiB all gave the same time, 25-35% below none.
+/// How many edges ahead to prefetch rows of `row_bytes`: about 16 KiB in flight, 4 to 32 rows (a flat optimum
+/// over that range; docs/performance.md).
 inline int64_t row_prefetch_distance(int64_t row_bytes) {
   const int64_t rows = (int64_t{16} << 10) / (row_bytes > 0 ? row_bytes : 1);
   return rows < 4 ? 4 : (rows > 32 ? 32 : rows);

@@ -81,7 +81,7 @@ template <typename T>
 template <typename T>
 void forward_rows(const SpmmArgs& a, const T* w, const T* x, int64_t rb, int64_t re, T* out) {
 #ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx2_fma()) return forward_rows_avx2(a, w, x, rb, re, out);
+  if (use_avx2_fma()) return forward_rows_avx2(a, w, x, rb, re, out);
 #endif
   forward_rows_base(a, w, x, rb, re, out);
 }
@@ -89,7 +89,7 @@ void forward_rows(const SpmmArgs& a, const T* w, const T* x, int64_t rb, int64_t
 template <typename T>
 void weights_grad_rows(const SpmmArgs& a, const T* x, const T* g, int64_t rb, int64_t re, T* gw) {
 #ifdef GRAPHMAE2_X86_DISPATCH
-  if (has_avx2_fma()) return weights_grad_rows_avx2(a, x, g, rb, re, gw);
+  if (use_avx2_fma()) return weights_grad_rows_avx2(a, x, g, rb, re, gw);
 #endif
   weights_grad_rows_base(a, x, g, rb, re, gw);
 }

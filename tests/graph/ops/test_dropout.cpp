@@ -4,6 +4,7 @@
 #include "graph/ops/cpu/dropout_kernel.h"
 #include "graph/ops/dropout.h"
 #include "graph/ops/philox.h"
+#include "graph/ops/op_testing.h"
 
 #include <gtest/gtest.h>
 
@@ -27,16 +28,36 @@ torch::Tensor reference_scales(int64_t n, double rate, uint64_t seed, uint64_t o
 }  // namespace
 
 TEST(Dropout, KernelEqualsAPlainLoopOverPhilox) {
-  for (int64_t n : {1, 3, 16, 17, 63, 64, 65, 1001, 40000}) {  // sizes across the kernel's 64-element chunks
-    for (double rate : {0.1, 0.5, 0.9}) {
-      const uint64_t seed = 0x0123456789ABCDEFull + static_cast<uint64_t>(n), offset = 12;
-      const auto expected = reference_scales(n, rate, seed, offset);
-      const auto x = torch::randn({n}, torch::kDouble);
-      const auto got = g::cpu::dropout_forward(x, x, {rate, seed, offset});
-      EXPECT_TRUE(torch::allclose(got, x * expected, 1e-15, 0)) << "n " << n << " rate " << rate;
-      const auto scales = g::cpu::dropout_forward(torch::Tensor(), torch::empty({n}, torch::kFloat), {rate, seed, offset});
-      EXPECT_TRUE(torch::equal(scales, expected.to(torch::kFloat))) << "n " << n << " rate " << rate;
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    for (int64_t n : {1, 3, 16, 17, 63, 64, 65, 1001, 40000}) {  // sizes across the kernel's 64-element chunks
+      for (double rate : {0.1, 0.5, 0.9}) {
+        const uint64_t seed = 0x0123456789ABCDEFull + static_cast<uint64_t>(n), offset = 12;
+        const auto expected = reference_scales(n, rate, seed, offset);
+        const auto x = torch::randn({n}, torch::kDouble);
+        const auto got = g::cpu::dropout_forward(x, x, {rate, seed, offset});
+        EXPECT_TRUE(torch::allclose(got, x * expected, 1e-15, 0)) << "n " << n << " rate " << rate;
+        const auto scales =
+            g::cpu::dropout_forward(torch::Tensor(), torch::empty({n}, torch::kFloat), {rate, seed, offset});
+        EXPECT_TRUE(torch::equal(scales, expected.to(torch::kFloat))) << "n " << n << " rate " << rate;
+      }
     }
+  });
+}
+
+TEST(Dropout, SimdAndScalarPathsGiveTheSameBits) {
+  if (!g::simd_built()) GTEST_SKIP() << "built without SIMD paths";
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    const auto x = torch::randn({10007}, dtype), g_out = torch::randn({10007}, dtype);
+    std::vector<torch::Tensor> outs;
+    for (const bool simd : {true, false}) {
+      g::SimdScope scope(simd);
+      auto xg = x.clone().requires_grad_();
+      const auto y = g::dropout_with_seed(xg, 0.4, 77, 8);
+      (y * g_out).sum().backward();
+      outs.insert(outs.end(), {y.detach(), xg.grad()});
+    }
+    EXPECT_TRUE(torch::equal(outs[0], outs[2])) << dtype;
+    EXPECT_TRUE(torch::equal(outs[1], outs[3])) << dtype;
   }
 }
 
@@ -52,45 +73,49 @@ TEST(Dropout, KeepsAboutOneMinusPAndScalesTheKept) {
 }
 
 TEST(Dropout, GradientIsTheSameMaskAndNothingIsDrawnTwice) {
-  torch::manual_seed(1);
-  const auto x = (torch::rand({37, 11}, torch::kDouble) + 0.5).requires_grad_();  // no zeros: out / x is the mask
-  const auto y = g::dropout(x, 0.3, true);
-  const auto g_out = torch::randn({37, 11}, torch::kDouble);
-  (y * g_out).sum().backward();
-  const auto mask = (y / x).detach();
-  EXPECT_TRUE(torch::allclose(x.grad(), g_out * mask, 1e-14, 0));
-  EXPECT_GT(mask.eq(0).sum().item<int64_t>(), 0);
-  EXPECT_GT(mask.ne(0).sum().item<int64_t>(), 0);
-  // A strided (transposed) input: the mask follows the contiguous order of the result.
-  const auto xt = torch::rand({11, 37}, torch::kDouble).t();
-  torch::manual_seed(2);
-  const auto yt = g::dropout(xt, 0.3, true);
-  torch::manual_seed(2);
-  EXPECT_TRUE(torch::allclose(yt, xt.contiguous() * g::dropout_scales({37, 11}, 0.3, torch::kDouble), 1e-15, 0));
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    torch::manual_seed(1);
+    const auto x = (torch::rand({37, 11}, torch::kDouble) + 0.5).requires_grad_();  // no zeros: out / x is the mask
+    const auto y = g::dropout(x, 0.3, true);
+    const auto g_out = torch::randn({37, 11}, torch::kDouble);
+    (y * g_out).sum().backward();
+    const auto mask = (y / x).detach();
+    EXPECT_TRUE(torch::allclose(x.grad(), g_out * mask, 1e-14, 0));
+    EXPECT_GT(mask.eq(0).sum().item<int64_t>(), 0);
+    EXPECT_GT(mask.ne(0).sum().item<int64_t>(), 0);
+    // A strided (transposed) input: the mask follows the contiguous order of the result.
+    const auto xt = torch::rand({11, 37}, torch::kDouble).t();
+    torch::manual_seed(2);
+    const auto yt = g::dropout(xt, 0.3, true);
+    torch::manual_seed(2);
+    EXPECT_TRUE(torch::allclose(yt, xt.contiguous() * g::dropout_scales({37, 11}, 0.3, torch::kDouble), 1e-15, 0));
+  });
 }
 
 TEST(Dropout, TheSavedMaskGivesTheRecomputedGradientOnAnyThreadCount) {
-  // The CPU forward keeps 1 bit per element when a backward follows: its gradient must be the recomputed mask's
-  // (the kernel applied to the gradient with the same seed and offset) bit for bit, across the 64-element words.
-  const int threads = at::get_num_threads();
-  for (const int t : {1, 2}) {
-    at::set_num_threads(t);
-    for (const int64_t n : {1, 63, 64, 65, 1000, 70001}) {
-      for (const auto dtype : {torch::kFloat, torch::kDouble}) {
-        const auto x = torch::randn({n}, dtype).requires_grad_();
-        const auto g_out = torch::randn({n}, dtype);
-        const auto y = g::dropout_with_seed(x, 0.3, 11, 4 * n);
-        (y * g_out).sum().backward();
-        EXPECT_TRUE(torch::equal(x.grad(), g::dropout_with_seed(g_out, 0.3, 11, 4 * n))) << n << " " << dtype;
-        torch::NoGradGuard no_grad;
-        EXPECT_TRUE(torch::equal(y, g::dropout_with_seed(x, 0.3, 11, 4 * n))) << "no mask kept: the same output";
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    // The CPU forward keeps 1 bit per element when a backward follows: its gradient must be the recomputed mask's
+    // (the kernel applied to the gradient with the same seed and offset) bit for bit, across the 64-element words.
+    const int threads = at::get_num_threads();
+    for (const int t : {1, 2}) {
+      at::set_num_threads(t);
+      for (const int64_t n : {1, 63, 64, 65, 1000, 70001}) {
+        for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+          const auto x = torch::randn({n}, dtype).requires_grad_();
+          const auto g_out = torch::randn({n}, dtype);
+          const auto y = g::dropout_with_seed(x, 0.3, 11, 4 * n);
+          (y * g_out).sum().backward();
+          EXPECT_TRUE(torch::equal(x.grad(), g::dropout_with_seed(g_out, 0.3, 11, 4 * n))) << n << " " << dtype;
+          torch::NoGradGuard no_grad;
+          EXPECT_TRUE(torch::equal(y, g::dropout_with_seed(x, 0.3, 11, 4 * n))) << "no mask kept: the same output";
+        }
       }
+      const auto mask = g::cpu::dropout_forward_keeping_mask(torch::ones({130}), {0.5, 3, 0}).second;
+      EXPECT_EQ(mask.numel(), 3);
+      EXPECT_THROW(g::cpu::dropout_backward_from_mask(torch::ones({200}), mask, 0.5), c10::Error);
     }
-    const auto mask = g::cpu::dropout_forward_keeping_mask(torch::ones({130}), {0.5, 3, 0}).second;
-    EXPECT_EQ(mask.numel(), 3);
-    EXPECT_THROW(g::cpu::dropout_backward_from_mask(torch::ones({200}), mask, 0.5), c10::Error);
-  }
-  at::set_num_threads(threads);
+    at::set_num_threads(threads);
+  });
 }
 
 TEST(Dropout, RepeatsUnderManualSeedAndDiffersBetweenCalls) {

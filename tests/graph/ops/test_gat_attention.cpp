@@ -2,6 +2,7 @@
 
 #include "fixtures/graphs.h"
 #include "graph/ops/cpu/philox_words.h"
+#include "graph/ops/op_testing.h"
 #include "graph/ops/philox.h"
 #include "graph/ops/segment_softmax.h"
 #include "graph/ops/spmm.h"
@@ -107,27 +108,29 @@ TEST(Philox, MatchesRandom123KnownAnswers) {
 // scalar) against philox4x32 one block at a time: counts around both vector widths and their sums, strides, counters
 // whose low word carries into the high one.
 TEST(Philox, ManyBlocksAtOnceEqualOneAtATime) {
-  const uint64_t seed = 0x9E3779B97F4A7C15ull, offset = 0x0000000500000007ull;
-  for (const uint64_t index0 : {uint64_t{0}, uint64_t{12345}, uint64_t{0xFFFFFFFAull}, uint64_t{0x1FFFFFFF0ull}}) {
-    for (const uint64_t stride : {uint64_t{1}, uint64_t{2}, uint64_t{3}}) {
-      for (const int64_t n : {0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 40, 64}) {
-        std::vector<std::vector<uint32_t>> words(4, std::vector<uint32_t>(n));
-        uint32_t* const out[4] = {words[0].data(), words[1].data(), words[2].data(), words[3].data()};
-        graphmae2::graph::cpu::philox_words(index0, stride, n, seed, offset, out);
-        for (int64_t k = 0; k < n; ++k) {
-          const uint64_t index = index0 + static_cast<uint64_t>(k) * stride;
-          const auto expected =
-              philox4x32({{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
-                           static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)}},
-                         static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-          for (int w = 0; w < 4; ++w) {
-            ASSERT_EQ(words[w][k], expected.v[w]) << "index0 " << index0 << " stride " << stride << " n " << n
-                                                  << " block " << k << " word " << w;
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    const uint64_t seed = 0x9E3779B97F4A7C15ull, offset = 0x0000000500000007ull;
+    for (const uint64_t index0 : {uint64_t{0}, uint64_t{12345}, uint64_t{0xFFFFFFFAull}, uint64_t{0x1FFFFFFF0ull}}) {
+      for (const uint64_t stride : {uint64_t{1}, uint64_t{2}, uint64_t{3}}) {
+        for (const int64_t n : {0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 40, 64}) {
+          std::vector<std::vector<uint32_t>> words(4, std::vector<uint32_t>(n));
+          uint32_t* const out[4] = {words[0].data(), words[1].data(), words[2].data(), words[3].data()};
+          graphmae2::graph::cpu::philox_words(index0, stride, n, seed, offset, out);
+          for (int64_t k = 0; k < n; ++k) {
+            const uint64_t index = index0 + static_cast<uint64_t>(k) * stride;
+            const auto expected =
+                philox4x32({{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
+                             static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)}},
+                           static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+            for (int w = 0; w < 4; ++w) {
+              ASSERT_EQ(words[w][k], expected.v[w]) << "index0 " << index0 << " stride " << stride << " n " << n
+                                                    << " block " << k << " word " << w;
+            }
           }
         }
       }
     }
-  }
+  });
 }
 
 TEST(Philox, KeepRateAndIndependenceOfHeads) {
@@ -189,60 +192,67 @@ std::vector<Case> cuda_cases() {
 }
 
 TEST(GatAttention, ForwardMatchesPlainLoopFloat64WithAndWithoutDropout) {
-  for (const auto& c : cases()) {
-    const auto g = c.edges.graph();
-    const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 5);
-    for (const double rate : {0.0, 0.4}) {
-      const auto out =
-          gat_attention(g, in.feat, in.el, in.er, GatAttentionOptions().negative_slope(0.2).dropout(rate).seed(99));
-      const auto ref = reference_forward(g, in, 0.2, rate, 99);
-      ASSERT_EQ(out.sizes(), ref.sizes()) << c.name;
-      EXPECT_TRUE(torch::allclose(out, ref, 1e-11, 1e-12))
-          << c.name << " rate " << rate << ": max diff " << (out - ref).abs().max().item<double>();
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    for (const auto& c : cases()) {
+      const auto g = c.edges.graph();
+      const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 5);
+      for (const double rate : {0.0, 0.4}) {
+        const auto out =
+            gat_attention(g, in.feat, in.el, in.er, GatAttentionOptions().negative_slope(0.2).dropout(rate).seed(99));
+        const auto ref = reference_forward(g, in, 0.2, rate, 99);
+        ASSERT_EQ(out.sizes(), ref.sizes()) << c.name;
+        EXPECT_TRUE(torch::allclose(out, ref, 1e-11, 1e-12))
+            << c.name << " rate " << rate << ": max diff " << (out - ref).abs().max().item<double>();
+      }
     }
-  }
+  });
 }
 
 TEST(GatAttention, ForwardFloat32CloseToFloat64) {
-  for (const auto& c : cases()) {
-    const auto g = c.edges.graph();
-    const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 6);
-    const auto opts = GatAttentionOptions().dropout(0.25).seed(3);
-    const auto out32 = gat_attention(g, in.feat.to(torch::kFloat), in.el.to(torch::kFloat), in.er.to(torch::kFloat), opts);
-    const auto out64 = gat_attention(g, in.feat, in.el, in.er, opts);
-    EXPECT_TRUE(torch::allclose(out32.to(torch::kDouble), out64, 1e-4, 1e-5)) << c.name;
-  }
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    for (const auto& c : cases()) {
+      const auto g = c.edges.graph();
+      const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 6);
+      const auto opts = GatAttentionOptions().dropout(0.25).seed(3);
+      const auto out32 =
+          gat_attention(g, in.feat.to(torch::kFloat), in.el.to(torch::kFloat), in.er.to(torch::kFloat), opts);
+      const auto out64 = gat_attention(g, in.feat, in.el, in.er, opts);
+      EXPECT_TRUE(torch::allclose(out32.to(torch::kDouble), out64, 1e-4, 1e-5)) << c.name;
+    }
+  });
 }
 
 TEST(GatAttention, GradientsMatchTheChainOfOpsFloat64) {
-  for (const auto& c : cases()) {
-    const auto g = c.edges.graph();
-    const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 7);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
-    const auto grad_out = torch::randn({g.num_rows(), c.H, c.D}, gen, torch::kDouble);
-    for (const double rate : {0.0, 0.5}) {
-      for (const double slope : {0.2, 0.0}) {
-        auto f1 = in.feat.clone().requires_grad_(true), l1 = in.el.clone().requires_grad_(true),
-             r1 = in.er.clone().requires_grad_(true);
-        auto f2 = in.feat.clone().requires_grad_(true), l2 = in.el.clone().requires_grad_(true),
-             r2 = in.er.clone().requires_grad_(true);
-        const auto fused =
-            gat_attention(g, f1, l1, r1, GatAttentionOptions().negative_slope(slope).dropout(rate).seed(21));
-        const auto chain = chain_forward(g, f2, l2, r2, slope, rate, 21);
-        EXPECT_TRUE(torch::allclose(fused, chain, 1e-11, 1e-12)) << c.name;
-        const auto g1 = torch::autograd::grad({fused}, {f1, l1, r1}, {grad_out});
-        const auto g2 = torch::autograd::grad({chain}, {f2, l2, r2}, {grad_out}, /*retain_graph=*/std::nullopt,
-                                              /*create_graph=*/false, /*allow_unused=*/true);
-        const char* names[] = {"feat", "el", "er"};
-        for (int k = 0; k < 3; ++k) {
-          const auto expected = g2[k].defined() ? g2[k] : torch::zeros_like(g1[k]);
-          EXPECT_TRUE(torch::allclose(g1[k], expected, 1e-10, 1e-11))
-              << c.name << " rate " << rate << " slope " << slope << ": d" << names[k] << " max diff "
-              << (g1[k] - expected).abs().max().item<double>();
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    for (const auto& c : cases()) {
+      const auto g = c.edges.graph();
+      const auto in = random_inputs(g, c.H, c.D, torch::kDouble, 7);
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
+      const auto grad_out = torch::randn({g.num_rows(), c.H, c.D}, gen, torch::kDouble);
+      for (const double rate : {0.0, 0.5}) {
+        for (const double slope : {0.2, 0.0}) {
+          auto f1 = in.feat.clone().requires_grad_(true), l1 = in.el.clone().requires_grad_(true),
+               r1 = in.er.clone().requires_grad_(true);
+          auto f2 = in.feat.clone().requires_grad_(true), l2 = in.el.clone().requires_grad_(true),
+               r2 = in.er.clone().requires_grad_(true);
+          const auto fused =
+              gat_attention(g, f1, l1, r1, GatAttentionOptions().negative_slope(slope).dropout(rate).seed(21));
+          const auto chain = chain_forward(g, f2, l2, r2, slope, rate, 21);
+          EXPECT_TRUE(torch::allclose(fused, chain, 1e-11, 1e-12)) << c.name;
+          const auto g1 = torch::autograd::grad({fused}, {f1, l1, r1}, {grad_out});
+          const auto g2 = torch::autograd::grad({chain}, {f2, l2, r2}, {grad_out}, /*retain_graph=*/std::nullopt,
+                                                /*create_graph=*/false, /*allow_unused=*/true);
+          const char* names[] = {"feat", "el", "er"};
+          for (int k = 0; k < 3; ++k) {
+            const auto expected = g2[k].defined() ? g2[k] : torch::zeros_like(g1[k]);
+            EXPECT_TRUE(torch::allclose(g1[k], expected, 1e-10, 1e-11))
+                << c.name << " rate " << rate << " slope " << slope << ": d" << names[k] << " max diff "
+                << (g1[k] - expected).abs().max().item<double>();
+          }
         }
       }
     }
-  }
+  });
 }
 
 // The CPU forward saves the attention for backward only when one will follow; the output must not depend on it,

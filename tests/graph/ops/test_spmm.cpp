@@ -1,6 +1,7 @@
 #include "graph/ops/spmm.h"
 
 #include "fixtures/graphs.h"
+#include "graph/ops/op_testing.h"
 
 #include <gtest/gtest.h>
 
@@ -84,61 +85,67 @@ TEST(Spmm, ForwardMatchesLoopFloat64) {
 }
 
 TEST(Spmm, ForwardMatchesLoopFloat32OnParallelPath) {
-  // Odd F (tail of the vector loops), skewed degrees, more columns than rows.
-  auto edges = testing::random_edges(1500, 1700, 12000, 3);
-  for (int64_t i = 0; i < 1700; ++i) {
-    edges.rows.push_back(11);
-    edges.cols.push_back(i);
-  }
-  const auto g = edges.graph();
-  const auto w = randn({g.num_edges(), 3}, torch::kFloat, 4);
-  const auto x = randn({g.num_cols, 3, 13}, torch::kFloat, 5);
-  const auto out = spmm(g, w, x);
-  EXPECT_EQ(out.scalar_type(), torch::kFloat);
-  EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), reference_spmm(g, w, x), 1e-4, 1e-4));
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    // Odd F (tail of the vector loops), skewed degrees, more columns than rows.
+    auto edges = testing::random_edges(1500, 1700, 12000, 3);
+    for (int64_t i = 0; i < 1700; ++i) {
+      edges.rows.push_back(11);
+      edges.cols.push_back(i);
+    }
+    const auto g = edges.graph();
+    const auto w = randn({g.num_edges(), 3}, torch::kFloat, 4);
+    const auto x = randn({g.num_cols, 3, 13}, torch::kFloat, 5);
+    const auto out = spmm(g, w, x);
+    EXPECT_EQ(out.scalar_type(), torch::kFloat);
+    EXPECT_TRUE(torch::allclose(out.to(torch::kDouble), reference_spmm(g, w, x), 1e-4, 1e-4));
+  });
 }
 
 TEST(Spmm, GradientsMatchFiniteDifferences) {
-  for (const auto& edges : {testing::tiny_edges(), testing::bipartite_edges()}) {
-    const auto g = edges.graph();
-    const auto w = randn({g.num_edges(), 2}, torch::kDouble, 6).requires_grad_(true);
-    const auto x = randn({g.num_cols, 2, 3}, torch::kDouble, 7).requires_grad_(true);
-    const auto weight = randn({g.num_rows(), 2, 3}, torch::kDouble, 8);
-    const auto grads = torch::autograd::grad({(spmm(g, w, x) * weight).sum()}, {w, x});
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    for (const auto& edges : {testing::tiny_edges(), testing::bipartite_edges()}) {
+      const auto g = edges.graph();
+      const auto w = randn({g.num_edges(), 2}, torch::kDouble, 6).requires_grad_(true);
+      const auto x = randn({g.num_cols, 2, 3}, torch::kDouble, 7).requires_grad_(true);
+      const auto weight = randn({g.num_rows(), 2, 3}, torch::kDouble, 8);
+      const auto grads = torch::autograd::grad({(spmm(g, w, x) * weight).sum()}, {w, x});
 
-    const double eps = 1e-6;
-    const auto loss = [&](const torch::Tensor& wv, const torch::Tensor& xv) {
-      return (reference_spmm(g, wv, xv) * weight).sum().item<double>();
-    };
-    const auto wd = w.detach(), xd = x.detach();
-    auto nw = torch::zeros_like(wd);
-    for (int64_t i = 0; i < wd.numel(); ++i) {
-      auto p = wd.clone(), m = wd.clone();
-      p.view(-1)[i] += eps;
-      m.view(-1)[i] -= eps;
-      nw.view(-1)[i] = (loss(p, xd) - loss(m, xd)) / (2 * eps);
+      const double eps = 1e-6;
+      const auto loss = [&](const torch::Tensor& wv, const torch::Tensor& xv) {
+        return (reference_spmm(g, wv, xv) * weight).sum().item<double>();
+      };
+      const auto wd = w.detach(), xd = x.detach();
+      auto nw = torch::zeros_like(wd);
+      for (int64_t i = 0; i < wd.numel(); ++i) {
+        auto p = wd.clone(), m = wd.clone();
+        p.view(-1)[i] += eps;
+        m.view(-1)[i] -= eps;
+        nw.view(-1)[i] = (loss(p, xd) - loss(m, xd)) / (2 * eps);
+      }
+      auto nx = torch::zeros_like(xd);
+      for (int64_t i = 0; i < xd.numel(); ++i) {
+        auto p = xd.clone(), m = xd.clone();
+        p.view(-1)[i] += eps;
+        m.view(-1)[i] -= eps;
+        nx.view(-1)[i] = (loss(wd, p) - loss(wd, m)) / (2 * eps);
+      }
+      EXPECT_TRUE(torch::allclose(grads[0], nw, 1e-6, 1e-8)) << g.summary();
+      EXPECT_TRUE(torch::allclose(grads[1], nx, 1e-6, 1e-8)) << g.summary();
     }
-    auto nx = torch::zeros_like(xd);
-    for (int64_t i = 0; i < xd.numel(); ++i) {
-      auto p = xd.clone(), m = xd.clone();
-      p.view(-1)[i] += eps;
-      m.view(-1)[i] -= eps;
-      nx.view(-1)[i] = (loss(wd, p) - loss(wd, m)) / (2 * eps);
-    }
-    EXPECT_TRUE(torch::allclose(grads[0], nw, 1e-6, 1e-8)) << g.summary();
-    EXPECT_TRUE(torch::allclose(grads[1], nx, 1e-6, 1e-8)) << g.summary();
-  }
+  });
 }
 
 TEST(Spmm, GradientsMatchAnalyticLoopOnParallelPath) {
-  const auto g = testing::random_edges(1200, 1000, 9000, 9).graph();
-  const auto w = randn({g.num_edges(), 2}, torch::kDouble, 10).requires_grad_(true);
-  const auto x = randn({g.num_cols, 2, 9}, torch::kDouble, 11).requires_grad_(true);
-  const auto gout = randn({g.num_rows(), 2, 9}, torch::kDouble, 12);
-  const auto grads = torch::autograd::grad({spmm(g, w, x)}, {w, x}, {gout});
-  const auto [gw, gx] = reference_grads(g, w.detach(), x.detach(), gout);
-  EXPECT_TRUE(torch::allclose(grads[0], gw, 1e-10, 1e-12));
-  EXPECT_TRUE(torch::allclose(grads[1], gx, 1e-10, 1e-12));
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    const auto g = testing::random_edges(1200, 1000, 9000, 9).graph();
+    const auto w = randn({g.num_edges(), 2}, torch::kDouble, 10).requires_grad_(true);
+    const auto x = randn({g.num_cols, 2, 9}, torch::kDouble, 11).requires_grad_(true);
+    const auto gout = randn({g.num_rows(), 2, 9}, torch::kDouble, 12);
+    const auto grads = torch::autograd::grad({spmm(g, w, x)}, {w, x}, {gout});
+    const auto [gw, gx] = reference_grads(g, w.detach(), x.detach(), gout);
+    EXPECT_TRUE(torch::allclose(grads[0], gw, 1e-10, 1e-12));
+    EXPECT_TRUE(torch::allclose(grads[1], gx, 1e-10, 1e-12));
+  });
 }
 
 TEST(Spmm, XGradientOfFewWideColumnsAndOfManyNarrowOnes) {
@@ -210,16 +217,18 @@ TEST(Spmm, EmptyRowsAndZeroEdges) {
 }
 
 TEST(Spmm, NonContiguousInputs) {
-  const auto g = testing::bipartite_edges().graph();
-  const auto w = randn({3, g.num_edges()}, torch::kDouble, 19).t();      // [E, H] transposed
-  const auto x = randn({2, g.num_cols, 4}, torch::kDouble, 20).permute({1, 0, 2});  // [C, H, F] permuted
-  const auto wc = randn({g.num_edges(), 3}, torch::kDouble, 21);
-  const auto xs = randn({g.num_cols, 3, 8}, torch::kDouble, 22).slice(2, 0, 8, 2);  // strided features
-  ASSERT_FALSE(w.is_contiguous());
-  ASSERT_FALSE(x.is_contiguous());
-  ASSERT_FALSE(xs.is_contiguous());
-  EXPECT_TRUE(torch::allclose(spmm(g, w.slice(1, 0, 2), x), reference_spmm(g, w.slice(1, 0, 2), x), 1e-12, 1e-14));
-  EXPECT_TRUE(torch::allclose(spmm(g, wc, xs), reference_spmm(g, wc, xs), 1e-12, 1e-14));
+  graphmae2::testing::for_each_simd_path([&](bool) {
+    const auto g = testing::bipartite_edges().graph();
+    const auto w = randn({3, g.num_edges()}, torch::kDouble, 19).t();      // [E, H] transposed
+    const auto x = randn({2, g.num_cols, 4}, torch::kDouble, 20).permute({1, 0, 2});  // [C, H, F] permuted
+    const auto wc = randn({g.num_edges(), 3}, torch::kDouble, 21);
+    const auto xs = randn({g.num_cols, 3, 8}, torch::kDouble, 22).slice(2, 0, 8, 2);  // strided features
+    ASSERT_FALSE(w.is_contiguous());
+    ASSERT_FALSE(x.is_contiguous());
+    ASSERT_FALSE(xs.is_contiguous());
+    EXPECT_TRUE(torch::allclose(spmm(g, w.slice(1, 0, 2), x), reference_spmm(g, w.slice(1, 0, 2), x), 1e-12, 1e-14));
+    EXPECT_TRUE(torch::allclose(spmm(g, wc, xs), reference_spmm(g, wc, xs), 1e-12, 1e-14));
+  });
 }
 
 TEST(Spmm, RejectsBadInputs) {

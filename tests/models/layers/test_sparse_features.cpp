@@ -11,7 +11,6 @@
 namespace g2 = graphmae2::models::graphmae2;
 using graphmae2::models::layers::masked_sparse_linear;
 using graphmae2::models::layers::SparseFeatures;
-using graphmae2::models::layers::token_rows_linear;
 
 namespace {
 
@@ -75,33 +74,6 @@ TEST(MaskedSparseLinear, EqualsTheDensePathInValueAndGradient) {
                               torch::mm(x, w.t()), 1e-12, 1e-12));
   EXPECT_THROW(masked_sparse_linear(sparse, torch::randn({5, 9}, opts), nodes, torch::Tensor(), 0.0, false),
                c10::Error);
-}
-
-TEST(TokenRowsLinear, EqualsTheProductOfTheDroppedTokenRowsInValueAndGradient) {
-  torch::manual_seed(4);
-  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
-  const double p = 0.3;
-  auto keep = torch::empty({7, 10}, opts).bernoulli_(1 - p).div_(1 - p);
-  keep[2].zero_();  // a row with every entry dropped
-  auto token = torch::randn({1, 10}, opts).requires_grad_();
-  auto w = torch::randn({5, 10}, opts).requires_grad_();
-  auto token_ref = token.detach().clone().requires_grad_();
-  auto w_ref = w.detach().clone().requires_grad_();
-  auto out = token_rows_linear(token, w.t(), keep);
-  auto ref = torch::mm(token_ref.expand({7, 10}) * keep, w_ref.t());
-  EXPECT_TRUE(torch::allclose(out, ref, 1e-12, 1e-12));
-  auto g = torch::randn({7, 5}, opts);
-  (out * g).sum().backward();
-  (ref * g).sum().backward();
-  EXPECT_TRUE(torch::allclose(w.grad(), w_ref.grad(), 1e-12, 1e-12));
-  EXPECT_TRUE(torch::allclose(token.grad(), token_ref.grad(), 1e-12, 1e-12));
-  // A frozen token still gives the weight its gradient.
-  auto w2 = w.detach().clone().requires_grad_();
-  (token_rows_linear(token.detach(), w2.t().contiguous(), keep) * g).sum().backward();
-  EXPECT_TRUE(torch::allclose(w2.grad(), w_ref.grad(), 1e-12, 1e-12));
-  EXPECT_THROW(token_rows_linear(torch::randn({2, 10}, opts), w.t(), keep), c10::Error);
-  EXPECT_THROW(token_rows_linear(token, w.t(), torch::ones({7, 9}, opts)), c10::Error);
-  EXPECT_THROW(token_rows_linear(token, w, keep), c10::Error);  // not transposed: [5, 10]
 }
 
 TEST(MaskedSparseLinear, WithDropoutEqualsTheDensePathUnderTheSameDraws) {
