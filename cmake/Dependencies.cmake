@@ -20,9 +20,8 @@ target_include_directories(graphmae2_minizip SYSTEM INTERFACE ${MINIZIP_INCLUDE_
 target_link_libraries(graphmae2_minizip INTERFACE ${MINIZIP_LIBRARY} ZLIB::ZLIB)
 # tcmalloc (gperftools' minimal build, Debian libgoogle-perftools-dev) for the executables, not the library (a
 # Python extension must not replace malloc): glibc returns every large freed block to the kernel, so each
-# mini-batch step faulted its tensors' pages in afresh. Measured on the 2-core CPU: 8 CiteSeer LC steps 22.7 -> 16.7 s
-# (system time 8.0 -> 1.2 s), Cora full-batch peak RSS 957 -> 602 MB. -DGRAPHMAE2_TCMALLOC=OFF for glibc's malloc
-# (valgrind, sanitizers).
+# mini-batch step faulted its tensors' pages in afresh (docs/performance.md has the measurement).
+# -DGRAPHMAE2_TCMALLOC=OFF for glibc's malloc (valgrind, sanitizers).
 option(GRAPHMAE2_TCMALLOC "Link the executables with tcmalloc when found" ON)
 if(GRAPHMAE2_TCMALLOC)
   find_library(TCMALLOC_LIBRARY NAMES tcmalloc_minimal libtcmalloc_minimal.so.4)

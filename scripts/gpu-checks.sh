@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything a session checks when it is lent a GPU, as one command (about 8 minutes on an H100 with 16 cores):
+# Everything to check on a GPU machine, as one command (its run time is in docs/performance.md):
 # the build, the CUDA tests, the GPU benchmarks and the runs that need a GPU's speed. Logs and summary.log go to
 # OUT_DIR. Needs the .deb files of scripts/build-from-debs.sh in DEB_DIR and Cora/CiteSeer's Planetoid files in
 # DATA_DIR/planetoid (the lent machine sees only the repository).

@@ -269,9 +269,11 @@ TEST(TrainingLoop, TimedCheckpointsAndAResumeWithoutACheckpointSaysSo) {
   auto o = options(dir);
   o.resume = true;  // nothing there yet: starts from scratch, and says so
   o.save_every_minutes = 1e-9;  // every step is past the deadline
+  std::string said;
+  o.log = [&said](engine::LogLevel, const std::string& line) { said += line + "\n"; };
   testing::internal::CaptureStdout();
   engine::TrainingLoop loop(o, *toy.both, *toy.optimizer, toy.student->parameters(), {toy.ema.get()});
-  const auto said = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "") << "the library printed";
   EXPECT_NE(said.find("--resume found no checkpoint at"), std::string::npos) << said;
   EXPECT_NE(said.find("starting from scratch"), std::string::npos) << said;
   std::vector<int64_t> saved_steps;
