@@ -2,7 +2,6 @@
 
 #include "models/engine/config_schema.h"
 
-#include <cmath>
 #include <sstream>
 
 namespace graphmae2::models::graphmae2 {
@@ -12,7 +11,6 @@ namespace {
 using engine::EnumNames;
 using engine::enum_field;
 using engine::enum_name;
-using engine::require_in_range;
 using C = GraphMAE2Config;
 
 const EnumNames<OptimizerKind> kOptimizers{{OptimizerKind::adam, "adam"}, {OptimizerKind::adamw, "adamw"}};
@@ -40,76 +38,89 @@ const EnumNames<OnCollapse> kOnCollapse{
 const EnumNames<FeatureNorm> kFeatureNorms{
     {FeatureNorm::none, "none"}, {FeatureNorm::row, "row"}, {FeatureNorm::standard, "standard"}};
 
-// Declaration order = order of the resolved YAML.
+// Keys the reference has that do nothing here: a config or flag that sets one is an error saying why.
+const std::vector<engine::ConfigSchema<C>::Removed> kRemovedKeys{
+    {"encoder", "graphmae2's encoder is always GAT"},
+    {"decoder", "graphmae2's decoder is always GAT"},
+    {"replace_rate", "it had no effect, as in the reference"},
+};
+
+// Declaration order = order of the resolved YAML. Each key's range sits beside it; keys marked unaffected may
+// differ when a run resumes (they do not change what pre-training computes).
 const engine::ConfigSchema<C>& schema() {
-  static const engine::ConfigSchema<C> table({
-      {"dataset", &C::dataset},
-      {"lr", &C::lr},
-      {"weight_decay", &C::weight_decay},
-      {"max_epoch", &C::max_epoch},
-      {"optimizer", enum_field(&C::optimizer, kOptimizers)},
-      {"scheduler", &C::scheduler},
-      {"max_grad_norm", &C::max_grad_norm},
-      {"num_hidden", &C::num_hidden},
-      {"num_heads", &C::num_heads},
-      {"num_out_heads", &C::num_out_heads},
-      {"num_layers", &C::num_layers},
-      {"num_dec_layers", &C::num_dec_layers},
-      {"encoder", &C::encoder},
-      {"decoder", &C::decoder},
-      {"activation", enum_field(&C::activation, kActivations)},
-      {"in_drop", &C::in_drop},
-      {"attn_drop", &C::attn_drop},
-      {"negative_slope", &C::negative_slope},
-      {"norm", enum_field(&C::norm, kNorms)},
-      {"residual", &C::residual},
-      {"input_skip", &C::input_skip},
-      {"fused_attention", &C::fused_attention},
-      {"zero_init_tokens", &C::zero_init_tokens},
-      {"mask_rate", &C::mask_rate},
-      {"remask_rate", &C::remask_rate},
-      {"remask_method", enum_field(&C::remask_method, kRemask)},
-      {"num_remasking", &C::num_remasking},
-      {"loss_fn", enum_field(&C::loss_fn, kLossFns)},
-      {"alpha_l", &C::alpha_l},
-      {"lam", &C::lam},
-      {"use_reconstruction", &C::use_reconstruction},
-      {"use_latent", &C::use_latent},
-      {"latent_loss", enum_field(&C::latent_loss, kLatentLosses)},
-      {"infonce_tau", &C::infonce_tau},
-      {"variance_reg", &C::variance_reg},
-      {"covariance_reg", &C::covariance_reg},
-      {"self_reconstruction", &C::self_reconstruction},
-      {"replace_rate", &C::replace_rate},
-      {"drop_edge_rate", &C::drop_edge_rate},
-      {"batch_size", &C::batch_size},
-      {"batch_size_f", &C::batch_size_f},
-      {"fanouts", &C::fanouts},
-      {"sampler", enum_field(&C::sampler, kSamplers)},
-      {"ego_size", &C::ego_size},
-      {"lc_file", &C::lc_file},
-      {"saint_walk_length", &C::saint_walk_length},
-      {"feature_dtype", enum_field(&C::feature_dtype, kFeatureDtypes)},
-      {"feature_storage", enum_field(&C::feature_storage, kFeatureStorages)},
-      {"loader_workers", &C::loader_workers},
-      {"max_steps", &C::max_steps},
-      {"momentum", &C::momentum},
-      {"delayed_ema_epoch", &C::delayed_ema_epoch},
-      {"momentum_schedule", enum_field(&C::momentum_schedule, kSchedules)},
-      {"lr_f", &C::lr_f},
-      {"weight_decay_f", &C::weight_decay_f},
-      {"max_epoch_f", &C::max_epoch_f},
-      {"linear_prob", &C::linear_prob},
-      {"feature_norm", enum_field(&C::feature_norm, kFeatureNorms)},
-      {"symmetrize", &C::symmetrize},
-      {"sparse_input", &C::sparse_input},
-      {"save_every", &C::save_every},
-      {"save_every_minutes", &C::save_every_minutes},
-      {"diag_every", &C::diag_every},
-      {"on_collapse", enum_field(&C::on_collapse, kOnCollapse)},
-      {"num_threads", &C::num_threads},
-      {"matmul_precision", enum_field(&C::matmul_precision, kMatmulPrecisions)},
-  });
+  using engine::above;
+  using engine::at_least;
+  using engine::closed;
+  using engine::closed_open;
+  using engine::open;
+  constexpr auto kFree = engine::Training::unaffected;
+  static const engine::ConfigSchema<C> table(
+      {
+          {"dataset", &C::dataset},
+          {"lr", &C::lr, above(0)},
+          {"weight_decay", &C::weight_decay, at_least(0)},
+          {"max_epoch", &C::max_epoch, at_least(0)},
+          {"optimizer", enum_field(&C::optimizer, kOptimizers)},
+          {"scheduler", &C::scheduler},
+          {"max_grad_norm", &C::max_grad_norm, at_least(0)},
+          {"num_hidden", &C::num_hidden, at_least(1)},
+          {"num_heads", &C::num_heads, at_least(1)},
+          {"num_out_heads", &C::num_out_heads, at_least(1)},
+          {"num_layers", &C::num_layers, at_least(1)},
+          {"num_dec_layers", &C::num_dec_layers, at_least(1)},
+          {"activation", enum_field(&C::activation, kActivations)},
+          {"in_drop", &C::in_drop, closed_open(0, 1)},
+          {"attn_drop", &C::attn_drop, closed_open(0, 1)},
+          {"negative_slope", &C::negative_slope, at_least(0)},
+          {"norm", enum_field(&C::norm, kNorms)},
+          {"residual", &C::residual},
+          {"input_skip", &C::input_skip},
+          {"fused_attention", &C::fused_attention},
+          {"zero_init_tokens", &C::zero_init_tokens},
+          {"mask_rate", &C::mask_rate, open(0, 1)},
+          {"remask_rate", &C::remask_rate, closed_open(0, 1)},
+          {"remask_method", enum_field(&C::remask_method, kRemask)},
+          {"num_remasking", &C::num_remasking, at_least(1)},
+          {"loss_fn", enum_field(&C::loss_fn, kLossFns)},
+          {"alpha_l", &C::alpha_l, at_least(1)},
+          {"lam", &C::lam, at_least(0)},
+          {"use_reconstruction", &C::use_reconstruction},
+          {"use_latent", &C::use_latent},
+          {"latent_loss", enum_field(&C::latent_loss, kLatentLosses)},
+          {"infonce_tau", &C::infonce_tau, above(0)},
+          {"variance_reg", &C::variance_reg, at_least(0)},
+          {"covariance_reg", &C::covariance_reg, at_least(0)},
+          {"self_reconstruction", &C::self_reconstruction, at_least(0)},
+          {"drop_edge_rate", &C::drop_edge_rate, closed_open(0, 1)},
+          {"batch_size", &C::batch_size, at_least(1)},
+          {"batch_size_f", &C::batch_size_f, at_least(1), kFree},
+          {"fanouts", &C::fanouts},
+          {"sampler", enum_field(&C::sampler, kSamplers)},
+          {"ego_size", &C::ego_size, at_least(1)},
+          {"lc_file", &C::lc_file, {}, kFree},
+          {"saint_walk_length", &C::saint_walk_length, at_least(1)},
+          {"feature_dtype", enum_field(&C::feature_dtype, kFeatureDtypes)},
+          {"feature_storage", enum_field(&C::feature_storage, kFeatureStorages)},
+          {"loader_workers", &C::loader_workers, closed(0, 64), kFree},
+          {"max_steps", &C::max_steps, at_least(0), kFree},
+          {"momentum", &C::momentum, closed(0, 1)},
+          {"delayed_ema_epoch", &C::delayed_ema_epoch, at_least(0)},
+          {"momentum_schedule", enum_field(&C::momentum_schedule, kSchedules)},
+          {"lr_f", &C::lr_f, above(0), kFree},
+          {"weight_decay_f", &C::weight_decay_f, at_least(0), kFree},
+          {"max_epoch_f", &C::max_epoch_f, at_least(1), kFree},
+          {"linear_prob", &C::linear_prob, {}, kFree},
+          {"feature_norm", enum_field(&C::feature_norm, kFeatureNorms)},
+          {"symmetrize", &C::symmetrize},
+          {"sparse_input", &C::sparse_input},
+          {"save_every", &C::save_every, at_least(0), kFree},
+          {"save_every_minutes", &C::save_every_minutes, at_least(0), kFree},
+          {"diag_every", &C::diag_every, at_least(0), kFree},
+          {"on_collapse", enum_field(&C::on_collapse, kOnCollapse), {}, kFree},
+          {"num_threads", &C::num_threads, at_least(0), kFree},
+          {"matmul_precision", enum_field(&C::matmul_precision, kMatmulPrecisions)},
+      },
+      engine::ConfigSchema<C>::Strings::bare, {}, kRemovedKeys);
   return table;
 }
 
@@ -131,22 +142,26 @@ const std::vector<std::string>& GraphMAE2Config::keys() {
 }
 
 const std::vector<std::string>& GraphMAE2Config::bool_keys() {
-  static const std::vector<std::string> k = [] {
-    std::vector<std::string> out;
-    for (const auto& key : schema().keys()) {
-      if (schema().is_bool(key)) out.push_back(key);
-    }
-    return out;
-  }();
+  static const std::vector<std::string> k = schema().bool_keys();
+  return k;
+}
+
+const std::vector<std::string>& GraphMAE2Config::flag_names() {
+  static const std::vector<std::string> k = schema().flag_names();
+  return k;
+}
+
+const std::vector<std::string>& GraphMAE2Config::bool_flag_names() {
+  static const std::vector<std::string> k = schema().bool_flag_names();
   return k;
 }
 
 const std::vector<std::string>& GraphMAE2Config::keys_not_affecting_training() {
-  static const std::vector<std::string> k{"lr_f",       "weight_decay_f", "max_epoch_f", "linear_prob",
-                                          "batch_size_f", "save_every", "save_every_minutes",   "diag_every",  "num_threads", "lc_file", "loader_workers",
-                                          "max_steps", "on_collapse"};
+  static const std::vector<std::string> k = schema().keys_not_affecting_training();
   return k;
 }
+
+std::string GraphMAE2Config::key_table() { return schema().markdown(GraphMAE2Config()); }
 
 const std::vector<std::pair<std::string, std::string>>& GraphMAE2Config::collapse_remedy() {
   // docs/diagnostics.md: of the advice and remedies measured on a graph that collapses, these together lift its
@@ -171,10 +186,12 @@ void GraphMAE2Config::set(const std::string& key, const std::string& value, cons
   schema().set(*this, key, value, where);
 }
 
-std::vector<std::string> GraphMAE2Config::apply_file(const std::string& path) { return schema().apply_file(*this, path); }
+std::vector<std::string> GraphMAE2Config::apply_file(const std::string& path) {
+  return schema().apply_file(*this, path);
+}
 
 std::vector<std::string> GraphMAE2Config::apply_text(const std::string& text, const std::string& source) {
-  return schema().apply_text(*this, text, source);
+  return schema().apply_text(*this, text, source, engine::ConfigSource::stored);
 }
 
 void GraphMAE2Config::apply_overrides(const std::vector<std::pair<std::string, std::string>>& overrides) {
@@ -189,70 +206,35 @@ std::vector<std::string> GraphMAE2Config::differing_keys(const GraphMAE2Config& 
 std::string GraphMAE2Config::to_yaml() const { return schema().to_yaml(*this); }
 
 void GraphMAE2Config::validate() const {
+  schema().check_ranges(*this);
+  // The rules between keys.
   const auto require_in_range = [this](bool ok, const std::string& key, const std::string& value,
                                        const std::string& expected) {
     engine::require_in_range(ok, key, value, expected, key_origins);
   };
-  auto s = [](auto v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
-  require_in_range(lr > 0, "lr", s(lr), "> 0");
-  require_in_range(lr_f > 0, "lr_f", s(lr_f), "> 0");
-  require_in_range(weight_decay >= 0, "weight_decay", s(weight_decay), ">= 0");
-  require_in_range(weight_decay_f >= 0, "weight_decay_f", s(weight_decay_f), ">= 0");
-  require_in_range(max_epoch >= 0, "max_epoch", s(max_epoch), ">= 0");
-  require_in_range(max_epoch_f >= 1, "max_epoch_f", s(max_epoch_f), ">= 1");
-  require_in_range(max_grad_norm >= 0, "max_grad_norm", s(max_grad_norm), ">= 0");
-  require_in_range(num_heads >= 1, "num_heads", s(num_heads), ">= 1");
-  require_in_range(num_out_heads >= 1, "num_out_heads", s(num_out_heads), ">= 1");
-  require_in_range(num_hidden >= 1 && num_hidden % num_heads == 0, "num_hidden", s(num_hidden),
+  const auto s = [](int64_t v) { return std::to_string(v); };
+  require_in_range(num_hidden % num_heads == 0, "num_hidden", s(num_hidden),
                    "a positive multiple of num_heads = " + s(num_heads));
   require_in_range(num_hidden % num_out_heads == 0, "num_out_heads", s(num_out_heads),
                    "a divisor of num_hidden = " + s(num_hidden));
-  require_in_range(num_layers >= 1, "num_layers", s(num_layers), ">= 1");
-  require_in_range(num_dec_layers >= 1, "num_dec_layers", s(num_dec_layers), ">= 1");
-  require_in_range(encoder == "gat", "encoder", encoder, "gat");
-  require_in_range(decoder == "gat", "decoder", decoder, "gat");
-  require_in_range(in_drop >= 0 && in_drop < 1, "in_drop", s(in_drop), "[0, 1)");
-  require_in_range(attn_drop >= 0 && attn_drop < 1, "attn_drop", s(attn_drop), "[0, 1)");
-  require_in_range(negative_slope >= 0, "negative_slope", s(negative_slope), ">= 0");
-  require_in_range(mask_rate > 0 && mask_rate < 1, "mask_rate", s(mask_rate), "(0, 1)");
-  require_in_range(remask_rate >= 0 && remask_rate < 1, "remask_rate", s(remask_rate), "[0, 1)");
-  require_in_range(num_remasking >= 1, "num_remasking", s(num_remasking), ">= 1");
-  require_in_range(alpha_l >= 1, "alpha_l", s(alpha_l), ">= 1");
-  require_in_range(lam >= 0, "lam", s(lam), ">= 0");
   require_in_range(use_reconstruction || use_latent || self_reconstruction > 0, "use_reconstruction", "false",
                    "true, or use_latent true, or self_reconstruction > 0: at least one branch must train");
-  require_in_range(infonce_tau > 0, "infonce_tau", s(infonce_tau), "> 0");
-  require_in_range(variance_reg >= 0 && std::isfinite(variance_reg), "variance_reg", s(variance_reg), ">= 0");
-  require_in_range(covariance_reg >= 0 && std::isfinite(covariance_reg), "covariance_reg", s(covariance_reg), ">= 0");
-  require_in_range(self_reconstruction >= 0 && std::isfinite(self_reconstruction), "self_reconstruction",
-                   s(self_reconstruction), ">= 0");
-  require_in_range(replace_rate >= 0 && replace_rate < 1, "replace_rate", s(replace_rate), "[0, 1)");
-  require_in_range(drop_edge_rate >= 0 && drop_edge_rate < 1, "drop_edge_rate", s(drop_edge_rate), "[0, 1)");
-  require_in_range(batch_size >= 1, "batch_size", s(batch_size), ">= 1");
-  require_in_range(batch_size_f >= 1, "batch_size_f", s(batch_size_f), ">= 1");
-  require_in_range(ego_size >= 1, "ego_size", s(ego_size), ">= 1");
-  require_in_range(saint_walk_length >= 1, "saint_walk_length", s(saint_walk_length), ">= 1");
+  const std::string mini_batch = "needs a mini-batch sampler (lc, neighbor or saint): full-batch training computes on ";
   if (feature_dtype == FeatureDtype::float16 && sampler == Sampler::full) {
-    throw std::invalid_argument("feature_dtype float16 needs a mini-batch sampler (lc, neighbor or saint): full-batch "
-                                "training computes on the whole float32 matrix");
+    throw std::invalid_argument("feature_dtype float16 " + mini_batch + "the whole float32 matrix");
   }
   if (feature_storage == FeatureStorage::disk && sampler == Sampler::full) {
-    throw std::invalid_argument("feature_storage disk needs a mini-batch sampler (lc, neighbor or saint): full-batch "
-                                "training computes on the whole feature matrix");
+    throw std::invalid_argument("feature_storage disk " + mini_batch + "the whole feature matrix");
   }
   if (feature_storage == FeatureStorage::disk && !linear_prob && sampler != Sampler::lc) {
-    throw std::invalid_argument("feature_storage disk: fine-tuning (linear_prob false) of a " + std::string(engine::enum_name(kSamplers, sampler)) +
-                                " run uses the whole graph; use sampler lc (fine-tuned on ego-graphs) or linear_prob true");
+    throw std::invalid_argument("feature_storage disk: fine-tuning (linear_prob false) of a " +
+                                std::string(engine::enum_name(kSamplers, sampler)) +
+                                " run uses the whole graph; use sampler lc (fine-tuned on ego-graphs) or linear_prob "
+                                "true");
   }
   if (sampler == Sampler::neighbor && fanouts.empty()) {
     throw std::invalid_argument("sampler neighbor needs fanouts, one per encoder layer (e.g. --fanouts 15,10,5)");
   }
-  require_in_range(loader_workers >= 0 && loader_workers <= 64, "loader_workers", s(loader_workers), "[0, 64]");
-  require_in_range(max_steps >= 0, "max_steps", s(max_steps), ">= 0");
   if (!fanouts.empty()) {
     require_in_range(static_cast<int64_t>(fanouts.size()) == num_layers, "fanouts", schema_list(fanouts),
                      "one entry per encoder layer: num_layers = " + s(num_layers));
@@ -260,12 +242,6 @@ void GraphMAE2Config::validate() const {
       require_in_range(f == -1 || f >= 1, "fanouts", schema_list(fanouts), "entries >= 1, or -1 for all neighbours");
     }
   }
-  require_in_range(momentum >= 0 && momentum <= 1, "momentum", s(momentum), "[0, 1]");
-  require_in_range(delayed_ema_epoch >= 0, "delayed_ema_epoch", s(delayed_ema_epoch), ">= 0");
-  require_in_range(save_every >= 0, "save_every", s(save_every), ">= 0");
-  require_in_range(save_every_minutes >= 0, "save_every_minutes", s(save_every_minutes), ">= 0");
-  require_in_range(diag_every >= 0, "diag_every", s(diag_every), ">= 0");
-  require_in_range(num_threads >= 0, "num_threads", s(num_threads), ">= 0");
 }
 
 GraphMAE2Options GraphMAE2Config::model_options(int64_t in_dim) const {

@@ -44,6 +44,9 @@ enum class OnCollapse { advise, stop, retry };
 struct GraphMAE2Config {
   /// Where each key was last set ("file.yaml:3", "command line --lr"): range errors name it. Not a setting.
   std::map<std::string, std::string> key_origins;
+  /// What reading the config noted for the user (a removed key skipped in a stored config): the program prints
+  /// them; the library does not. Not a setting.
+  std::vector<std::string> notes;
   std::string dataset;  ///< the dataset it trains on (set by --dataset; recorded in every checkpoint)
   // optimisation
   double lr = 0.001;
@@ -58,8 +61,6 @@ struct GraphMAE2Config {
   int64_t num_out_heads = 1;
   int64_t num_layers = 2;
   int64_t num_dec_layers = 1;
-  std::string encoder = "gat";
-  std::string decoder = "gat";
   layers::Activation activation = layers::Activation::prelu;
   double in_drop = 0.2;
   double attn_drop = 0.1;
@@ -90,7 +91,6 @@ struct GraphMAE2Config {
   double covariance_reg = 0.0;
   /// > 0 adds a linear self_decoder and this weight on the unmasked nodes' reconstruction of their own features.
   double self_reconstruction = 0.0;
-  double replace_rate = 0.0;    ///< accepted for compatibility: has no effect in the reference either
   double drop_edge_rate = 0.0;  ///< mini-batch only (as in the reference's full-batch script, which ignores it)
   int64_t batch_size = 256;     ///< mini-batch pretraining (ogbn-* configs); full-batch ignores it
   int64_t batch_size_f = 128;   ///< mini-batch linear probe; full-batch ignores it
@@ -134,7 +134,8 @@ struct GraphMAE2Config {
   int64_t num_threads = 0;  ///< torch intra-op threads (0: torch's default)
   MatmulPrecision matmul_precision = MatmulPrecision::highest;
 
-  /// Checks every range and choice; throws std::invalid_argument naming the key and the bad value.
+  /// Checks every key's range (declared in the schema) and the rules between keys; throws std::invalid_argument
+  /// naming the key, the bad value, where it was set and what is allowed.
   void validate() const;
   /// The resolved configuration as YAML text (every key, in declaration order).
   std::string to_yaml() const;
@@ -151,8 +152,15 @@ struct GraphMAE2Config {
   /// Names of all keys, in declaration order, and which of them hold a bool (a bare `--key` means true).
   static const std::vector<std::string>& keys();
   static const std::vector<std::string>& bool_keys();
-  /// Keys a resumed or evaluated run may change without changing what pre-training computes.
+  /// Every name a command line may use for a key: keys() and the removed keys (whose error says why they went);
+  /// and those of them that hold a bool. For engine::CommandLine::config_keys.
+  static const std::vector<std::string>& flag_names();
+  static const std::vector<std::string>& bool_flag_names();
+  /// Keys a resumed or evaluated run may change without changing what pre-training computes (marked in the
+  /// schema).
   static const std::vector<std::string>& keys_not_affecting_training();
+  /// The key table of the documentation (docs/config.md), in Markdown, generated from the schema.
+  static std::string key_table();
   /// The keys on_collapse retry sets and their values: the remedy that measured best against collapse
   /// (docs/diagnostics.md).
   static const std::vector<std::pair<std::string, std::string>>& collapse_remedy();
@@ -166,7 +174,8 @@ struct GraphMAE2Config {
   /// Applies a YAML file (a flat map of the reference's keys; a list as [15, 10, 5]). Unknown keys, duplicated
   /// keys, non-scalar values and wrong types are errors naming file:line and the key. Returns the keys set.
   std::vector<std::string> apply_file(const std::string& path);
-  /// The same for YAML text (e.g. the config stored in a checkpoint); `source` names it in errors.
+  /// The same for YAML text stored by a run (a checkpoint's or an embeddings file's config); `source` names it in
+  /// errors. A key removed since that run is skipped with a note (in `notes`), so older runs still load.
   std::vector<std::string> apply_text(const std::string& text, const std::string& source);
   /// Applies `key -> value` overrides (from flags), with the same checks.
   void apply_overrides(const std::vector<std::pair<std::string, std::string>>& overrides);

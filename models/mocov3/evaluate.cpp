@@ -24,8 +24,8 @@ torch::Tensor extract_features(vit::VisionTransformer& backbone, const torch::Te
 }
 
 double knn_accuracy(const torch::Tensor& train_features, const torch::Tensor& train_labels,
-                    const torch::Tensor& test_features, const torch::Tensor& test_labels, int64_t num_classes, int64_t k,
-                    double t) {
+                    const torch::Tensor& test_features, const torch::Tensor& test_labels, int64_t num_classes,
+                    int64_t k, double t) {
   TORCH_CHECK(train_features.dim() == 2 && test_features.dim() == 2 && train_features.size(1) == test_features.size(1),
               "knn_accuracy: features must be [N, D] with equal D, got ", train_features.sizes(), " and ",
               test_features.sizes());

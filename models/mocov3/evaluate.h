@@ -18,8 +18,8 @@ torch::Tensor extract_features(vit::VisionTransformer& backbone, const torch::Te
 /// vote for their label with weight exp(sim / t). Features [N, D] (L2-normalised inside), labels int64 [N].
 /// Returns the accuracy on the test rows, in [0, 1].
 double knn_accuracy(const torch::Tensor& train_features, const torch::Tensor& train_labels,
-                    const torch::Tensor& test_features, const torch::Tensor& test_labels, int64_t num_classes, int64_t k,
-                    double t);
+                    const torch::Tensor& test_features, const torch::Tensor& test_labels, int64_t num_classes,
+                    int64_t k, double t);
 
 /// Linear probe on frozen features with eval::linear_probe (full-batch Adam, epoch chosen on validation):
 /// features are standardised with train statistics, a seeded val_fraction of the train rows is held out to pick

@@ -2,6 +2,7 @@
 // A MoCo v3 experiment (moco-v3 main_moco.py) on the engine's loop: the step (two views, contrastive loss),
 // its per-iteration schedules, the gradient and kNN monitors, and the final linear probe.
 
+#include "models/engine/log.h"
 #include "models/mocov3/config.h"
 
 #include <filesystem>
@@ -17,15 +18,32 @@ struct RunResult {
   int64_t steps = 0;          ///< iterations done (including those before a resume)
   double train_seconds = 0.0; ///< wall time of pre-training in this process
   double probe_seconds = 0.0; ///< wall time of feature extraction + probe
-  bool diverged = false;      ///< the loss became NaN or infinite and training stopped
   std::map<std::string, int64_t> spikes;  ///< gradient spikes per group (this process)
 };
 
-/// Runs `cfg` (validated here) writing into `out`: config.yaml (resolved), metrics.jsonl (one JSON object per
-/// iteration, epoch and the final result), checkpoint.pt (atomically replaced), result.json.
-/// resume: continue from out/checkpoint.pt (which must exist), written with the same configuration (threads,
-/// knn and probe settings may differ). `progress`: a progress bar on stderr.
-/// Throws std::invalid_argument for configuration problems, std::runtime_error / c10::Error otherwise.
-RunResult run_mocov3(const MoCoV3Config& cfg, const std::filesystem::path& out, bool resume, bool progress);
+/// @brief How run_mocov3 runs: where it writes, whether it resumes, where its messages go, and the two
+/// process-wide settings it makes (each a named option, on by default, so that a run computes what it always has).
+struct RunOptions {
+  std::filesystem::path out;  ///< the run folder
+  bool resume = false;        ///< continue from out/checkpoint.pt (which must exist)
+  bool progress = false;      ///< the training loop's progress bar on stderr
+  /// Seeds torch's global CPU generator with cfg.seed (torch::manual_seed) right before the model is built: the
+  /// weights' initialisation draws from it. Process-wide; a program that owns its RNG policy turns it off and
+  /// seeds (or not) itself.
+  bool seed_global_rng = true;
+  /// Sets torch's intra-op threads to cfg.num_threads (when > 0) at the start. Process-wide.
+  bool set_num_threads = true;
+  /// The lines a tool shows: the data, the model, each epoch's figures, a resume. Empty: none.
+  engine::LogSink log;
+};
+
+/// Runs `cfg` (validated here) writing into options.out: config.yaml (resolved), metrics.jsonl (one JSON object
+/// per iteration, epoch and the final result), checkpoint.pt (atomically replaced), result.json.
+/// Resuming continues from out/checkpoint.pt, written with the same configuration (keys not affecting training,
+/// mocov3_keys_not_affecting_training(), may differ; after a divergence also lr and weight_decay).
+/// Throws std::invalid_argument for configuration problems, engine::TrainingDiverged when the loss becomes NaN
+/// or infinite (the last finite checkpoint stays; nothing is probed), engine::TrainingInterrupted on a stop
+/// request, std::runtime_error / c10::Error otherwise.
+RunResult run_mocov3(const MoCoV3Config& cfg, const RunOptions& options);
 
 }  // namespace graphmae2::models::mocov3

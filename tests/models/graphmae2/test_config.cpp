@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -177,4 +178,37 @@ TEST(Config, RangeErrorsNameTheFileAndLineOrTheFlag) {
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()), "command line --mask_rate: mask_rate = 3 is out of range (expected (0, 1))");
   }
+}
+
+TEST(Config, RemovedKeysAreErrorsThatSayWhyButStoredConfigsStillLoad) {
+  // encoder, decoder (only gat existed) and replace_rate (no effect) are gone: setting one is an error naming it.
+  gm::GraphMAE2Config cfg;
+  auto msg = error_of([&] { cfg.apply_file(write_yaml("removed", "lr: 0.1\nencoder: gat\n")); });
+  EXPECT_NE(msg.find(":2: key 'encoder' was removed: graphmae2's encoder is always GAT"), std::string::npos) << msg;
+  msg = error_of([&] { cfg.apply_overrides({{"replace_rate", "0.1"}}); });
+  EXPECT_EQ(msg, "command line --replace_rate: key 'replace_rate' was removed: it had no effect, as in the reference");
+  // The command line passes them on (so the message above is what a user sees), but the key list has none.
+  const auto& flags = gm::GraphMAE2Config::flag_names();
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "decoder"), flags.end());
+  const auto& keys = gm::GraphMAE2Config::keys();
+  EXPECT_EQ(std::find(keys.begin(), keys.end(), "decoder"), keys.end());
+  // A checkpoint's stored config from before still loads: the removed keys are skipped with a note.
+  gm::GraphMAE2Config stored;
+  stored.apply_text("lr: 0.002\nencoder: gat\ndecoder: gat\nreplace_rate: 0.15\n", "the checkpoint's config");
+  EXPECT_DOUBLE_EQ(stored.lr, 0.002);
+  EXPECT_EQ(stored.notes.size(), 3u);
+  gm::GraphMAE2Config expected;
+  expected.lr = 0.002;
+  EXPECT_TRUE(stored.differing_keys(expected, {}).empty());
+}
+
+TEST(Config, TheResumeRulesComeFromTheSchema) {
+  const auto& free = gm::GraphMAE2Config::keys_not_affecting_training();
+  for (const char* key : {"lr_f", "weight_decay_f", "max_epoch_f", "linear_prob", "batch_size_f", "save_every",
+                          "save_every_minutes", "diag_every", "num_threads", "lc_file", "loader_workers", "max_steps",
+                          "on_collapse"}) {
+    EXPECT_NE(std::find(free.begin(), free.end(), key), free.end()) << key;
+  }
+  EXPECT_EQ(free.size(), 13u);
+  EXPECT_EQ(std::find(free.begin(), free.end(), "lr"), free.end());
 }
