@@ -201,6 +201,115 @@ SplitMasks ogb_time_split(const torch::Tensor& years_in, int64_t last_train_year
   return {years <= last_train_year, years == valid_year, years > valid_year};
 }
 
+namespace {
+
+// What an OGB raw/ folder holds, in either of OGB's layouts (data.npz, or the CSV files).
+struct OgbRaw {
+  int64_t nodes = 0;
+  std::vector<int64_t> src, dst;
+  torch::Tensor features, labels;
+  fs::path label_file, edge_source;
+};
+
+OgbRaw read_npz_layout(const fs::path& raw, bool with_features) {
+  OgbRaw r;
+  const auto data = raw / "data.npz";
+  r.edge_source = data;
+  r.label_file = raw / "node-label.npz";
+  require(r.label_file, "node labels");
+  auto nn = integral_array(npz::read_npz_array(data, "num_nodes_list"), data, "num_nodes_list").reshape({-1});
+  if (nn.numel() != 1) fail(data, "num_nodes_list holds " + std::to_string(nn.numel()) + " graphs, expected one");
+  const int64_t n = r.nodes = nn[0].item<int64_t>();
+  auto ei = npz::read_npz_array(data, "edge_index");
+  if (ei.dim() != 2 || ei.size(0) != 2) fail(data, "edge_index must be [2, E]");
+  ei = integral_array(ei, data, "edge_index").contiguous();
+  const int64_t* e = ei.data_ptr<int64_t>();
+  const int64_t m = ei.size(1);
+  r.src.assign(e, e + m);
+  r.dst.assign(e + m, e + 2 * m);
+  r.labels = labels_from_array(npz::read_npz_array(r.label_file, "node_label"), r.label_file);
+  if (with_features) {
+    r.features = npz::read_npz_array(data, "node_feat");
+    if (r.features.dim() != 2 || r.features.size(0) != n) {
+      fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
+    }
+    r.features = r.features.to(torch::kFloat32);
+  } else {
+    const auto shape = npz::npz_array_shape(data, "node_feat");
+    if (shape.size() != 2 || shape[0] != n) fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
+    r.features = torch::empty({n, 0}, torch::kFloat32);
+  }
+  return r;
+}
+
+OgbRaw read_csv_layout(const fs::path& raw, bool with_features) {
+  OgbRaw r;
+  const auto edge_file = raw / "edge.csv.gz", feat_file = raw / "node-feat.csv.gz";
+  r.edge_source = edge_file;
+  r.label_file = raw / "node-label.csv.gz";
+  require(raw / "num-node-list.csv.gz", "node count");
+  require(raw / "num-edge-list.csv.gz", "edge count");
+  require(edge_file, "edges");
+  require(feat_file, "node features");
+  require(r.label_file, "node labels");
+  r.nodes = read_ogb_count(raw / "num-node-list.csv.gz");
+  const int64_t m = read_ogb_count(raw / "num-edge-list.csv.gz");
+  {
+    const auto flat = read_int_csv(edge_file, 2);
+    if (static_cast<int64_t>(flat.size()) != 2 * m) {
+      fail(edge_file,
+           "has " + std::to_string(flat.size() / 2) + " edges, num-edge-list.csv.gz says " + std::to_string(m));
+    }
+    r.src.resize(static_cast<size_t>(m));
+    r.dst.resize(static_cast<size_t>(m));
+    for (int64_t k = 0; k < m; ++k) {
+      r.src[k] = flat[2 * k];
+      r.dst[k] = flat[2 * k + 1];
+    }
+  }
+  r.features = with_features ? read_float_csv(feat_file, r.nodes) : torch::empty({r.nodes, 0}, torch::kFloat32);
+  r.labels = read_label_csv(r.label_file);
+  return r;
+}
+
+// The split folder's train/valid/test masks into `ds`; the name of the split read.
+std::string read_split(const fs::path& dir, const OgbInfo& info, const OgbOptions& opts, int64_t n, NodeDataset& ds) {
+  const std::string split = !opts.split.empty()   ? opts.split
+                            : !info.split.empty() ? info.split
+                                                  : only_subfolder(dir / "split");
+  const fs::path split_dir = dir / "split" / split;
+  if (!fs::is_directory(split_dir)) {
+    const auto [names, list] = subfolders(dir / "split");
+    fail(split_dir, "missing: the split folder (train/valid/test.csv.gz)" +
+                        (names.empty() ? std::string("; ") + (dir / "split").string() + " holds none"
+                                       : "; there are: " + list + " (choose one with --split NAME)"));
+  }
+  ds.train_mask = split_mask(split_dir / "train.csv.gz", n);
+  ds.val_mask = split_mask(split_dir / "valid.csv.gz", n);
+  ds.test_mask = split_mask(split_dir / "test.csv.gz", n);
+  return split;
+}
+
+// Labels into `ds` (unlabelled -1 become 0 outside the splits), refused when a split node has none or a class id
+// exceeds the known class count.
+void set_labels(const OgbRaw& r, const OgbInfo& info, const std::string& split, NodeDataset& ds) {
+  const auto unlabelled = r.labels < 0;
+  const auto in_split = ds.train_mask | ds.val_mask | ds.test_mask;
+  if ((unlabelled & in_split).any().item<bool>()) {
+    const int64_t v = (unlabelled & in_split).nonzero()[0][0].item<int64_t>();
+    fail(r.label_file, "node " + std::to_string(v) + " is in split '" + split + "' but has no label");
+  }
+  const int64_t max_label = r.nodes > 0 ? r.labels.max().item<int64_t>() : -1;
+  ds.num_classes = info.num_classes > 0 ? info.num_classes : max_label + 1;
+  if (max_label >= ds.num_classes) {
+    fail(r.label_file, "class id " + std::to_string(max_label) + " but " + ds.name + " has " +
+                           std::to_string(ds.num_classes) + " classes");
+  }
+  ds.labels = r.labels.clamp_min(0);
+}
+
+}  // namespace
+
 NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_in, const OgbOptions& opts) {
   std::string name = name_in;
   if (name.empty()) {
@@ -214,98 +323,22 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
   const bool add_inverse = opts.add_inverse_edge.value_or(info.add_inverse_edge);
   const fs::path raw = dir / "raw";
   if (!fs::is_directory(raw)) fail(raw, "missing: an OGB dataset folder holds raw/ and split/");
-
-  int64_t n = 0;
-  std::vector<int64_t> src, dst;
-  torch::Tensor features, labels;
-  fs::path label_file, edge_source = raw / "edge.csv.gz";
-  if (fs::is_regular_file(raw / "data.npz")) {
-    edge_source = raw / "data.npz";
-    const auto data = raw / "data.npz";
-    label_file = raw / "node-label.npz";
-    require(label_file, "node labels");
-    auto nn = integral_array(npz::read_npz_array(data, "num_nodes_list"), data, "num_nodes_list").reshape({-1});
-    if (nn.numel() != 1) fail(data, "num_nodes_list holds " + std::to_string(nn.numel()) + " graphs, expected one");
-    n = nn[0].item<int64_t>();
-    auto ei = npz::read_npz_array(data, "edge_index");
-    if (ei.dim() != 2 || ei.size(0) != 2) fail(data, "edge_index must be [2, E]");
-    ei = integral_array(ei, data, "edge_index").contiguous();
-    const int64_t* e = ei.data_ptr<int64_t>();
-    const int64_t m = ei.size(1);
-    src.assign(e, e + m);
-    dst.assign(e + m, e + 2 * m);
-    labels = labels_from_array(npz::read_npz_array(label_file, "node_label"), label_file);
-    if (opts.features) {
-      features = npz::read_npz_array(data, "node_feat");
-      if (features.dim() != 2 || features.size(0) != n) fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
-      features = features.to(torch::kFloat32);
-    } else {
-      const auto shape = npz::npz_array_shape(data, "node_feat");
-      if (shape.size() != 2 || shape[0] != n) fail(data, "node_feat must be [" + std::to_string(n) + ", D]");
-      features = torch::empty({n, 0}, torch::kFloat32);
-    }
-  } else {
-    const auto edge_file = raw / "edge.csv.gz", feat_file = raw / "node-feat.csv.gz";
-    label_file = raw / "node-label.csv.gz";
-    require(raw / "num-node-list.csv.gz", "node count");
-    require(raw / "num-edge-list.csv.gz", "edge count");
-    require(edge_file, "edges");
-    require(feat_file, "node features");
-    require(label_file, "node labels");
-    n = read_ogb_count(raw / "num-node-list.csv.gz");
-    const int64_t m = read_ogb_count(raw / "num-edge-list.csv.gz");
-    {
-      const auto flat = read_int_csv(edge_file, 2);
-      if (static_cast<int64_t>(flat.size()) != 2 * m) {
-        fail(edge_file, "has " + std::to_string(flat.size() / 2) + " edges, num-edge-list.csv.gz says " + std::to_string(m));
-      }
-      src.resize(static_cast<size_t>(m));
-      dst.resize(static_cast<size_t>(m));
-      for (int64_t k = 0; k < m; ++k) {
-        src[k] = flat[2 * k];
-        dst[k] = flat[2 * k + 1];
-      }
-    }
-    features = opts.features ? read_float_csv(feat_file, n) : torch::empty({n, 0}, torch::kFloat32);
-    labels = read_label_csv(label_file);
-  }
-  if (labels.size(0) != n) {
-    fail(label_file, "has " + std::to_string(labels.size(0)) + " labels for " + std::to_string(n) + " nodes");
-  }
-
-  const std::string split = !opts.split.empty() ? opts.split : !info.split.empty() ? info.split : only_subfolder(dir / "split");
-  const fs::path split_dir = dir / "split" / split;
-  if (!fs::is_directory(split_dir)) {
-    const auto [names, list] = subfolders(dir / "split");
-    fail(split_dir, "missing: the split folder (train/valid/test.csv.gz)" +
-                        (names.empty() ? std::string("; ") + (dir / "split").string() + " holds none"
-                                       : "; there are: " + list + " (choose one with --split NAME)"));
+  const OgbRaw r = fs::is_regular_file(raw / "data.npz") ? read_npz_layout(raw, opts.features)
+                                                          : read_csv_layout(raw, opts.features);
+  const int64_t n = r.nodes;
+  if (r.labels.size(0) != n) {
+    fail(r.label_file, "has " + std::to_string(r.labels.size(0)) + " labels for " + std::to_string(n) + " nodes");
   }
   NodeDataset ds;
   ds.name = name;
-  ds.train_mask = split_mask(split_dir / "train.csv.gz", n);
-  ds.val_mask = split_mask(split_dir / "valid.csv.gz", n);
-  ds.test_mask = split_mask(split_dir / "test.csv.gz", n);
-
-  const auto unlabelled = labels < 0;
-  const auto in_split = ds.train_mask | ds.val_mask | ds.test_mask;
-  if ((unlabelled & in_split).any().item<bool>()) {
-    const int64_t v = (unlabelled & in_split).nonzero()[0][0].item<int64_t>();
-    fail(label_file, "node " + std::to_string(v) + " is in split '" + split + "' but has no label");
-  }
-  const int64_t max_label = n > 0 ? labels.max().item<int64_t>() : -1;
-  ds.num_classes = info.num_classes > 0 ? info.num_classes : max_label + 1;
-  if (max_label >= ds.num_classes) {
-    fail(label_file, "class id " + std::to_string(max_label) + " but " + name + " has " +
-                         std::to_string(ds.num_classes) + " classes");
-  }
-  ds.labels = labels.clamp_min(0);
-  ds.features = features;
-  ds.graph = build_graph(src, dst, n,
+  const auto split = read_split(dir, info, opts, n, ds);
+  set_labels(r, info, split, ds);
+  ds.features = r.features;
+  ds.graph = build_graph(r.src, r.dst, n,
                          EdgeListOptions{.symmetrize = add_inverse || opts.symmetrize,
                                          .drop_self_loops = opts.drop_self_loops,
                                          .deduplicate = opts.symmetrize},
-                         edge_source.string());
+                         r.edge_source.string());
   ds.validate();
   return ds;
 }

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -66,124 +67,176 @@ std::vector<int64_t> read_planetoid_test_index(const std::filesystem::path& file
   return ids;
 }
 
-NodeDataset read_planetoid(const std::filesystem::path& dir, const std::string& name_in,
-                           bool row_normalize_features) {
-  const std::string name = lower(name_in);
-  auto file = [&](const char* part) { return dir / ("ind." + name + "." + part); };
+namespace {
+
+// The eight files of a Planetoid dataset, read and parsed (nothing checked across files yet).
+struct PlanetoidFiles {
+  std::function<std::filesystem::path(const char*)> file;
+  pickle::CsrMatrix x, tx, allx;
+  torch::Tensor y, ty, ally;
+  pickle::AdjacencyList adjacency;
+  std::vector<int64_t> test_index;
+};
+
+PlanetoidFiles read_files(const std::filesystem::path& dir, const std::string& name) {
+  PlanetoidFiles f;
+  f.file = [dir, name](const char* part) { return dir / ("ind." + name + "." + part); };
   for (const char* part : {"x", "y", "tx", "ty", "allx", "ally", "graph", "test.index"}) {
-    if (!std::filesystem::is_regular_file(file(part))) fail(file(part), "missing Planetoid file");
+    if (!std::filesystem::is_regular_file(f.file(part))) fail(f.file(part), "missing Planetoid file");
   }
-  const auto x = pickle::read_csr_matrix(file("x"));
-  const auto tx = pickle::read_csr_matrix(file("tx"));
-  const auto allx = pickle::read_csr_matrix(file("allx"));
-  const auto y = label_matrix(file("y"));
-  const auto ty = label_matrix(file("ty"));
-  const auto ally = label_matrix(file("ally"));
-  const auto adjacency = pickle::read_adjacency(file("graph"));
-  const auto test_index = read_planetoid_test_index(file("test.index"));
+  f.x = pickle::read_csr_matrix(f.file("x"));
+  f.tx = pickle::read_csr_matrix(f.file("tx"));
+  f.allx = pickle::read_csr_matrix(f.file("allx"));
+  f.y = label_matrix(f.file("y"));
+  f.ty = label_matrix(f.file("ty"));
+  f.ally = label_matrix(f.file("ally"));
+  f.adjacency = pickle::read_adjacency(f.file("graph"));
+  f.test_index = read_planetoid_test_index(f.file("test.index"));
+  return f;
+}
 
-  const int64_t dim = allx.cols;
-  const int64_t classes = ally.size(1);
-  auto expect = [&](bool ok, const std::filesystem::path& f, const std::string& what) {
-    if (!ok) fail(f, what);
-  };
-  expect(x.cols == dim, file("x"), "has " + std::to_string(x.cols) + " columns, allx has " + std::to_string(dim));
-  expect(tx.cols == dim, file("tx"), "has " + std::to_string(tx.cols) + " columns, allx has " + std::to_string(dim));
-  expect(y.size(1) == classes && ty.size(1) == classes, file("y"),
-         "y/ty/ally disagree on the number of classes (" + std::to_string(y.size(1)) + ", " +
-             std::to_string(ty.size(1)) + ", " + std::to_string(classes) + ")");
-  expect(x.rows == y.size(0), file("y"),
-         "has " + std::to_string(y.size(0)) + " rows, x has " + std::to_string(x.rows));
-  expect(allx.rows == ally.size(0), file("ally"),
-         "has " + std::to_string(ally.size(0)) + " rows, allx has " + std::to_string(allx.rows));
-  expect(tx.rows == ty.size(0) && tx.rows == static_cast<int64_t>(test_index.size()), file("test.index"),
-         "has " + std::to_string(test_index.size()) + " ids, tx has " + std::to_string(tx.rows) + " rows, ty " +
-             std::to_string(ty.size(0)));
-  expect(!test_index.empty(), file("test.index"), "is empty");
+void expect(bool ok, const std::filesystem::path& file, const std::string& what) {
+  if (!ok) fail(file, what);
+}
 
+// The files agree on rows, columns and classes, and declare no more feature columns than their entries justify.
+void check_shapes(const PlanetoidFiles& f) {
+  const int64_t dim = f.allx.cols;
+  const int64_t classes = f.ally.size(1);
+  expect(f.x.cols == dim, f.file("x"), "has " + std::to_string(f.x.cols) + " columns, allx has " + std::to_string(dim));
+  expect(f.tx.cols == dim, f.file("tx"),
+         "has " + std::to_string(f.tx.cols) + " columns, allx has " + std::to_string(dim));
+  expect(f.y.size(1) == classes && f.ty.size(1) == classes, f.file("y"),
+         "y/ty/ally disagree on the number of classes (" + std::to_string(f.y.size(1)) + ", " +
+             std::to_string(f.ty.size(1)) + ", " + std::to_string(classes) + ")");
+  expect(f.x.rows == f.y.size(0), f.file("y"),
+         "has " + std::to_string(f.y.size(0)) + " rows, x has " + std::to_string(f.x.rows));
+  expect(f.allx.rows == f.ally.size(0), f.file("ally"),
+         "has " + std::to_string(f.ally.size(0)) + " rows, allx has " + std::to_string(f.allx.rows));
+  expect(f.tx.rows == f.ty.size(0) && f.tx.rows == static_cast<int64_t>(f.test_index.size()), f.file("test.index"),
+         "has " + std::to_string(f.test_index.size()) + " ids, tx has " + std::to_string(f.tx.rows) + " rows, ty " +
+             std::to_string(f.ty.size(0)));
+  expect(!f.test_index.empty(), f.file("test.index"), "is empty");
   // A declared column count allocates [nodes, columns] floats: accept unused trailing columns (a vocabulary word
   // no document holds) only up to twice the columns the entries use, so a small file cannot claim gigabytes.
   int64_t used_cols = 0;
-  for (const auto* m : {&x, &tx, &allx}) {
+  for (const auto* m : {&f.x, &f.tx, &f.allx}) {
     if (m->indices.numel() > 0) used_cols = std::max(used_cols, m->indices.max().item<int64_t>() + 1);
   }
   const int64_t max_cols = 2 * used_cols + 1024;
-  expect(dim <= max_cols, file("allx"),
+  expect(dim <= max_cols, f.file("allx"),
          "declares " + std::to_string(dim) + " feature columns but its entries (and x's, tx's) use only " +
              std::to_string(used_cols) + "; more than " + std::to_string(max_cols) +
              " is refused (the dense matrix would hold mostly empty columns)");
+}
 
-  std::vector<int64_t> sorted = test_index;
-  std::sort(sorted.begin(), sorted.end());
-  for (size_t k = 1; k < sorted.size(); ++k) {
-    expect(sorted[k] != sorted[k - 1], file("test.index"), "repeats node id " + std::to_string(sorted[k]));
+// Where the test rows go: test.index sorted, and whether tx/ty are widened to the full id range.
+struct TestLayout {
+  std::vector<int64_t> sorted;
+  int64_t lo = 0;
+  bool widen = false;
+  int64_t rows = 0;   // test rows in the stacked matrix
+  int64_t nodes = 0;  // allx rows + test rows
+};
+
+TestLayout test_layout(const PlanetoidFiles& f, const std::string& name) {
+  TestLayout t;
+  t.sorted = f.test_index;
+  std::sort(t.sorted.begin(), t.sorted.end());
+  for (size_t k = 1; k < t.sorted.size(); ++k) {
+    expect(t.sorted[k] != t.sorted[k - 1], f.file("test.index"), "repeats node id " + std::to_string(t.sorted[k]));
   }
   // DGL widens tx/ty of CiteSeer to the full id range: ids of that range missing from test.index become
   // zero rows. Other datasets are stacked as they are.
-  const int64_t lo = sorted.front();
-  const bool widen = name == "citeseer";
-  const int64_t test_rows = widen ? sorted.back() - lo + 1 : tx.rows;
-  // The widened rows beyond tx's are zero rows that no file backs: a few (CiteSeer's 15 isolated ids) are what
+  t.lo = t.sorted.front();
+  t.widen = name == "citeseer";
+  t.rows = t.widen ? t.sorted.back() - t.lo + 1 : f.tx.rows;
+  // The widened rows beyond tx's are zero rows that no file backs: a few (CiteSeer's isolated ids) are what
   // DGL reproduces; a span far beyond tx's rows is a damaged or hostile test.index.
-  expect(test_rows <= 2 * tx.rows + 64, file("test.index"),
-         "ids span " + std::to_string(test_rows) + " nodes (" + std::to_string(lo) + " .. " +
-             std::to_string(sorted.back()) + ") for " + std::to_string(tx.rows) +
+  expect(t.rows <= 2 * f.tx.rows + 64, f.file("test.index"),
+         "ids span " + std::to_string(t.rows) + " nodes (" + std::to_string(t.lo) + " .. " +
+             std::to_string(t.sorted.back()) + ") for " + std::to_string(f.tx.rows) +
              " test rows; more than twice the rows is refused");
-  const int64_t n = allx.rows + test_rows;
-  expect(sorted.back() < n, file("test.index"),
-         "node id " + std::to_string(sorted.back()) + " is beyond the " + std::to_string(n) + " nodes");
-  expect(x.rows + 500 <= n, file("y"), "leaves fewer than 500 validation nodes");
+  t.nodes = f.allx.rows + t.rows;
+  expect(t.sorted.back() < t.nodes, f.file("test.index"),
+         "node id " + std::to_string(t.sorted.back()) + " is beyond the " + std::to_string(t.nodes) + " nodes");
+  expect(f.x.rows + 500 <= t.nodes, f.file("y"), "leaves fewer than 500 validation nodes");
+  return t;
+}
 
-  // stacked = vstack(allx, tx'), then rows test_index[i] <- stacked rows sorted[i] (DGL's reorder).
-  auto stacked = torch::zeros({n, dim}, torch::kFloat32);
-  std::vector<int64_t> rows(static_cast<size_t>(std::max(allx.rows, tx.rows)));
-  for (int64_t r = 0; r < allx.rows; ++r) rows[r] = r;
-  scatter_rows(allx, rows, stacked);
-  for (int64_t j = 0; j < tx.rows; ++j) rows[j] = allx.rows + (widen ? sorted[j] - lo : j);
-  scatter_rows(tx, rows, stacked);
-  auto onehot = torch::zeros({n, classes}, torch::kFloat64);
-  onehot.narrow(0, 0, allx.rows).copy_(ally);
-  onehot.index_copy_(0, torch::tensor(std::vector<int64_t>(rows.begin(), rows.begin() + tx.rows)), ty);
+// stacked = vstack(allx, tx'), then rows test_index[i] <- stacked rows sorted[i] (DGL's reorder); the same for the
+// one-hot labels. Returns the features and the one-hot labels.
+std::pair<torch::Tensor, torch::Tensor> stacked_features_and_labels(const PlanetoidFiles& f, const TestLayout& t) {
+  const int64_t n = t.nodes;
+  auto stacked = torch::zeros({n, f.allx.cols}, torch::kFloat32);
+  std::vector<int64_t> rows(static_cast<size_t>(std::max(f.allx.rows, f.tx.rows)));
+  for (int64_t r = 0; r < f.allx.rows; ++r) rows[r] = r;
+  scatter_rows(f.allx, rows, stacked);
+  for (int64_t j = 0; j < f.tx.rows; ++j) rows[j] = f.allx.rows + (t.widen ? t.sorted[j] - t.lo : j);
+  scatter_rows(f.tx, rows, stacked);
+  auto onehot = torch::zeros({n, f.ally.size(1)}, torch::kFloat64);
+  onehot.narrow(0, 0, f.allx.rows).copy_(f.ally);
+  onehot.index_copy_(0, torch::tensor(std::vector<int64_t>(rows.begin(), rows.begin() + f.tx.rows)), f.ty);
 
-  auto reorder = torch::tensor(test_index);
-  auto sorted_t = torch::tensor(sorted);
+  auto reorder = torch::tensor(f.test_index);
+  auto sorted_t = torch::tensor(t.sorted);
   auto features = stacked.clone();
   features.index_copy_(0, reorder, stacked.index_select(0, sorted_t));
   auto onehot_final = onehot.clone();
   onehot_final.index_copy_(0, reorder, onehot.index_select(0, sorted_t));
+  return {features, onehot_final};
+}
 
-  NodeDataset ds;
-  ds.name = name;
-  ds.num_classes = classes;
-  // numpy.argmax: the first maximal column (all-zero rows give 0).
-  ds.labels = torch::zeros({n}, torch::kInt64);
-  {
-    auto oh = onehot_final.accessor<double, 2>();
-    auto lab = ds.labels.accessor<int64_t, 1>();
-    for (int64_t v = 0; v < n; ++v) {
-      int64_t best = 0;
-      for (int64_t c = 1; c < classes; ++c) {
-        if (oh[v][c] > oh[v][best]) best = c;
-      }
-      lab[v] = best;
+// numpy.argmax: the first maximal column (all-zero rows give 0).
+torch::Tensor argmax_labels(const torch::Tensor& onehot) {
+  const int64_t n = onehot.size(0), classes = onehot.size(1);
+  auto labels = torch::zeros({n}, torch::kInt64);
+  auto oh = onehot.accessor<double, 2>();
+  auto lab = labels.accessor<int64_t, 1>();
+  for (int64_t v = 0; v < n; ++v) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c) {
+      if (oh[v][c] > oh[v][best]) best = c;
     }
+    lab[v] = best;
   }
-  ds.train_mask = torch::zeros({n}, torch::kBool);
-  ds.val_mask = torch::zeros({n}, torch::kBool);
-  ds.test_mask = torch::zeros({n}, torch::kBool);
-  ds.train_mask.narrow(0, 0, x.rows).fill_(true);
-  ds.val_mask.narrow(0, x.rows, 500).fill_(true);
-  ds.test_mask.index_fill_(0, sorted_t, true);
+  return labels;
+}
 
+graph::CsrGraph planetoid_graph(const PlanetoidFiles& f, int64_t n) {
   std::vector<int64_t> src, dst;
-  for (const auto& [u, nbrs] : adjacency) {
+  for (const auto& [u, nbrs] : f.adjacency) {
     for (int64_t v : nbrs) {
       src.push_back(u);
       dst.push_back(v);
     }
   }
-  ds.graph = build_graph(src, dst, n, EdgeListOptions{.symmetrize = true, .drop_self_loops = true, .deduplicate = true},
-                         file("graph").string());
+  return build_graph(src, dst, n, EdgeListOptions{.symmetrize = true, .drop_self_loops = true, .deduplicate = true},
+                     f.file("graph").string());
+}
+
+}  // namespace
+
+NodeDataset read_planetoid(const std::filesystem::path& dir, const std::string& name_in,
+                           bool row_normalize_features) {
+  const std::string name = lower(name_in);
+  const auto files = read_files(dir, name);
+  check_shapes(files);
+  const auto layout = test_layout(files, name);
+  const int64_t n = layout.nodes;
+  auto [features, onehot] = stacked_features_and_labels(files, layout);
+
+  NodeDataset ds;
+  ds.name = name;
+  ds.num_classes = files.ally.size(1);
+  ds.labels = argmax_labels(onehot);
+  ds.train_mask = torch::zeros({n}, torch::kBool);
+  ds.val_mask = torch::zeros({n}, torch::kBool);
+  ds.test_mask = torch::zeros({n}, torch::kBool);
+  ds.train_mask.narrow(0, 0, files.x.rows).fill_(true);
+  ds.val_mask.narrow(0, files.x.rows, 500).fill_(true);
+  ds.test_mask.index_fill_(0, torch::tensor(layout.sorted), true);
+  ds.graph = planetoid_graph(files, n);
   ds.features = row_normalize_features ? row_normalize(features) : features;
   ds.validate();
   return ds;

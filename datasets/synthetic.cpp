@@ -130,80 +130,89 @@ int64_t draw(const double* cumulative, int64_t count, Rng& r) {
   return std::min<int64_t>(it - cumulative, count - 1);
 }
 
-}  // namespace
+// Balanced classes in random order, and each class's members (offset[k] .. offset[k + 1] in `members`).
+struct Classes {
+  std::vector<int64_t> label, offset, members;
+};
 
-NodeDataset make_synthetic(const SyntheticOptions& o) {
-  check(o);
-  const int64_t n = o.num_nodes, c = o.num_classes, d = o.feature_dim;
-
-  // Balanced classes in random order.
-  std::vector<int64_t> label(static_cast<size_t>(n));
-  for (int64_t v = 0; v < n; ++v) label[v] = v % c;
+Classes balanced_classes(const SyntheticOptions& o) {
+  const int64_t n = o.num_nodes, c = o.num_classes;
+  Classes k;
+  k.label.resize(static_cast<size_t>(n));
+  for (int64_t v = 0; v < n; ++v) k.label[v] = v % c;
   {
     Rng r(o.seed, kLabels, 0);
-    shuffle(label, r);
+    shuffle(k.label, r);
   }
-  std::vector<int64_t> offset(static_cast<size_t>(c) + 1, 0), members(static_cast<size_t>(n));
-  for (int64_t v = 0; v < n; ++v) ++offset[label[v] + 1];
-  std::partial_sum(offset.begin(), offset.end(), offset.begin());
-  {
-    std::vector<int64_t> fill(offset.begin(), offset.end() - 1);
-    for (int64_t v = 0; v < n; ++v) members[fill[label[v]]++] = v;
-  }
+  k.offset.assign(static_cast<size_t>(c) + 1, 0);
+  k.members.resize(static_cast<size_t>(n));
+  for (int64_t v = 0; v < n; ++v) ++k.offset[k.label[v] + 1];
+  std::partial_sum(k.offset.begin(), k.offset.end(), k.offset.begin());
+  std::vector<int64_t> fill(k.offset.begin(), k.offset.end() - 1);
+  for (int64_t v = 0; v < n; ++v) k.members[fill[k.label[v]]++] = v;
+  return k;
+}
 
-  // Degree-corrected draws: cumulative weights over all nodes and over each class's members.
-  std::vector<double> all_cdf, class_cdf;
-  if (o.powerlaw > 0) {
-    const auto w = powerlaw_weights(o);
-    all_cdf.resize(static_cast<size_t>(n));
-    std::partial_sum(w.begin(), w.end(), all_cdf.begin());
-    class_cdf.resize(static_cast<size_t>(n));
-    for (int64_t k = 0; k < c; ++k) {
-      double run = 0;
-      for (int64_t i = offset[k]; i < offset[k + 1]; ++i) class_cdf[i] = (run += w[members[i]]);
-    }
+// Degree-corrected draws: cumulative weights over all nodes and over each class's members (empty: uniform).
+struct DegreeCdfs {
+  std::vector<double> all, per_class;
+};
+
+DegreeCdfs degree_cdfs(const SyntheticOptions& o, const Classes& k) {
+  DegreeCdfs cdf;
+  if (o.powerlaw <= 0) return cdf;
+  const int64_t n = o.num_nodes;
+  const auto w = powerlaw_weights(o);
+  cdf.all.resize(static_cast<size_t>(n));
+  std::partial_sum(w.begin(), w.end(), cdf.all.begin());
+  cdf.per_class.resize(static_cast<size_t>(n));
+  for (int64_t c = 0; c < o.num_classes; ++c) {
+    double run = 0;
+    for (int64_t i = k.offset[c]; i < k.offset[c + 1]; ++i) cdf.per_class[i] = (run += w[k.members[i]]);
   }
+  return cdf;
+}
+
+// Edges in fixed-size blocks, one random stream per block: a source, then a target of its class with
+// probability `homophily`, else of another class.
+void draw_edges(const SyntheticOptions& o, const Classes& k, const DegreeCdfs& cdf, std::vector<int64_t>& src,
+                std::vector<int64_t>& dst) {
+  const int64_t n = o.num_nodes, c = o.num_classes;
   const bool degree_corrected = o.powerlaw > 0;
-
-  // Edges in fixed-size blocks, one random stream per block.
   const auto m = static_cast<int64_t>(std::llround(o.avg_degree * static_cast<double>(n) / 2));
-  std::vector<int64_t> src(static_cast<size_t>(m)), dst(static_cast<size_t>(m));
+  src.resize(static_cast<size_t>(m));
+  dst.resize(static_cast<size_t>(m));
   constexpr int64_t kEdgeBlock = 1 << 16;
   at::parallel_for(0, (m + kEdgeBlock - 1) / kEdgeBlock, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       Rng r(o.seed, kEdges, static_cast<uint64_t>(b));
       for (int64_t e = b * kEdgeBlock; e < std::min(m, (b + 1) * kEdgeBlock); ++e) {
-        const int64_t u = degree_corrected ? draw(all_cdf.data(), n, r)
+        const int64_t u = degree_corrected ? draw(cdf.all.data(), n, r)
                                            : static_cast<int64_t>(r.below(static_cast<uint64_t>(n)));
-        const int64_t cu = label[u];
+        const int64_t cu = k.label[u];
         const bool same = c == 1 || r.uniform() < o.homophily;
         const int64_t cv = same ? cu : (cu + 1 + static_cast<int64_t>(r.below(static_cast<uint64_t>(c - 1)))) % c;
-        const int64_t size = offset[cv + 1] - offset[cv];
+        const int64_t size = k.offset[cv + 1] - k.offset[cv];
         src[e] = u;
-        dst[e] = members[offset[cv] + (degree_corrected ? draw(class_cdf.data() + offset[cv], size, r)
-                                                        : static_cast<int64_t>(r.below(static_cast<uint64_t>(size))))];
+        dst[e] = k.members[k.offset[cv] + (degree_corrected
+                                               ? draw(cdf.per_class.data() + k.offset[cv], size, r)
+                                               : static_cast<int64_t>(r.below(static_cast<uint64_t>(size))))];
       }
     }
   });
+}
 
-  NodeDataset ds;
-  ds.name = synthetic_spec(o);
-  ds.num_classes = c;
-  ds.graph = build_graph(src, dst, n, EdgeListOptions{.symmetrize = true, .drop_self_loops = true, .deduplicate = true},
-                         ds.name);
-  src = {};
-  dst = {};
-  ds.labels = torch::empty({n}, torch::kInt64);
-  std::copy(label.begin(), label.end(), ds.labels.data_ptr<int64_t>());
-
-  // Features: class mean (N(0, 1) per entry) plus Gaussian noise, rows in fixed blocks.
+// Features: class mean (N(0, 1) per entry) plus Gaussian noise, or `words` bag-of-words entries, rows in fixed
+// blocks with one random stream each.
+torch::Tensor draw_features(const SyntheticOptions& o, const std::vector<int64_t>& label) {
+  const int64_t n = o.num_nodes, c = o.num_classes, d = o.feature_dim;
   std::vector<float> means(static_cast<size_t>(c * d));
   {
     Rng r(o.seed, kMeans, 0);
     for (auto& x : means) x = r.normal();
   }
-  ds.features = o.words > 0 ? torch::zeros({n, d}, torch::kFloat32) : torch::empty({n, d}, torch::kFloat32);
-  float* f = ds.features.data_ptr<float>();
+  auto features = o.words > 0 ? torch::zeros({n, d}, torch::kFloat32) : torch::empty({n, d}, torch::kFloat32);
+  float* f = features.data_ptr<float>();
   constexpr int64_t kRowBlock = 1024;
   const auto noise = static_cast<float>(o.feature_noise);
   const int64_t topic = d / c;  // class k's topic: words [k * topic, (k + 1) * topic)
@@ -226,8 +235,12 @@ NodeDataset make_synthetic(const SyntheticOptions& o) {
       }
     }
   });
+  return features;
+}
 
-  // Random split: the first train_fraction of a random order is train, the next val_fraction val.
+// Random split: the first train_fraction of a random order is train, the next val_fraction val.
+void random_split(const SyntheticOptions& o, NodeDataset& ds) {
+  const int64_t n = o.num_nodes;
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   {
@@ -245,6 +258,27 @@ NodeDataset make_synthetic(const SyntheticOptions& o) {
   for (int64_t k = 0; k < n; ++k) {
     (k < n_train ? tr : k < n_train + n_val ? va : te)[order[k]] = true;
   }
+}
+
+}  // namespace
+
+NodeDataset make_synthetic(const SyntheticOptions& o) {
+  check(o);
+  const int64_t n = o.num_nodes;
+  const auto classes = balanced_classes(o);
+  NodeDataset ds;
+  ds.name = synthetic_spec(o);
+  ds.num_classes = o.num_classes;
+  {
+    std::vector<int64_t> src, dst;
+    draw_edges(o, classes, degree_cdfs(o, classes), src, dst);
+    ds.graph = build_graph(src, dst, n,
+                           EdgeListOptions{.symmetrize = true, .drop_self_loops = true, .deduplicate = true}, ds.name);
+  }
+  ds.labels = torch::empty({n}, torch::kInt64);
+  std::copy(classes.label.begin(), classes.label.end(), ds.labels.data_ptr<int64_t>());
+  ds.features = draw_features(o, classes.label);
+  random_split(o, ds);
   ds.validate();
   return ds;
 }
