@@ -61,7 +61,7 @@ torch::Tensor GATImpl::forward(const graph::CsrGraph& graph, const torch::Tensor
 
 torch::Tensor GATImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected,
                                          const torch::Tensor& layer0_logits) {
-  auto h = first_layer()->forward_projected(graph, layer0_projected, layer0_logits);
+  auto h = first_layer()->forward(graph, GATConvInput::projected(layer0_projected, layer0_logits));
   for (size_t l = 1; l < layers->size(); ++l) h = (*layers)[l]->as<GATConv>()->forward(graph, h);
   return options.input_skip() ? h + layer0_projected : h;
 }
@@ -71,7 +71,7 @@ torch::Tensor GATImpl::forward_rows(const graph::CsrGraph& graph, const torch::T
   auto h = x;
   const size_t last = layers->size() - 1;
   for (size_t l = 0; l < last; ++l) h = (*layers)[l]->as<GATConv>()->forward(graph, h);
-  return (*layers)[last]->as<GATConv>()->forward_rows(graph, h, rows);
+  return (*layers)[last]->as<GATConv>()->forward(graph, GATConvInput(h).with_rows(rows));
 }
 
 GATConv GATImpl::first_layer() const { return GATConv(std::dynamic_pointer_cast<GATConvImpl>((*layers)[0])); }

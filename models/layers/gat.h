@@ -42,14 +42,14 @@ class GATImpl : public torch::nn::Cloneable<GATImpl> {
   torch::Tensor forward(const graph::CsrGraph& graph, const torch::Tensor& x);
   /// Same, with layer 0's input projection fc(dropout(x)) given ([num_nodes, heads * num_hidden], e.g. from
   /// masked_sparse_linear); needs a layer 0 without residual (first_layer()->accepts_projected_input()).
-  /// layer0_logits (optional): layer 0's attention logits made with that projection (GATConv::forward_projected).
+  /// layer0_logits (optional): layer 0's attention logits made with that projection (GATConvInput::projected).
   torch::Tensor forward_projected(const graph::CsrGraph& graph, const torch::Tensor& layer0_projected,
                                   const torch::Tensor& layer0_logits = {});
   GATConv first_layer() const;
   /// Layer 0's input projection fc(dropout(x)) (dropout in training mode only): what input_skip adds.
   torch::Tensor project_input(const torch::Tensor& x);
   /// forward(graph, x).index_select(0, rows), with the last layer evaluated at those rows only
-  /// (GATConv::forward_rows): the decoder needs its output at the masked nodes alone.
+  /// (GATConvInput::with_rows): the decoder needs its output at the masked nodes alone.
   torch::Tensor forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x, const torch::Tensor& rows);
   /// Mini-batch form: one graph::Block per layer, block l mapping layer l's sources to its destinations, so
   /// block l's sources are block l-1's destinations (num_src == the previous num_dst; throws naming the layer).

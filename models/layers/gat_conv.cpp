@@ -59,16 +59,43 @@ void GATConvImpl::reset_parameters() {
   if (res_fc) xavier_normal(res_fc->weight, gain);
 }
 
-torch::Tensor GATConvImpl::forward(const graph::CsrGraph& graph, const torch::Tensor& x) {
-  return project_and_attend(graph, x, /*with_attention=*/false).first;
+GATConvInput GATConvInput::projected(torch::Tensor projection, torch::Tensor logits) {
+  GATConvInput input{torch::Tensor()};
+  input.projection = std::move(projection);
+  input.logits = std::move(logits);
+  return input;
 }
 
-torch::Tensor GATConvImpl::forward(const graph::Block& block, const torch::Tensor& x_src) {
-  TORCH_CHECK(x_src.dim() == 2 && x_src.size(0) == block.num_src(), "GATConv: x_src has shape ", x_src.sizes(),
-              " but the block has ", block.num_src(), " sources (", block.summary(), ")");
+GATConvInput GATConvInput::with_rows(torch::Tensor selected) const {
+  GATConvInput input = *this;
+  input.rows = std::move(selected);
+  return input;
+}
+
+torch::Tensor GATConvImpl::forward(const graph::CsrGraph& graph, const GATConvInput& input) {
+  TORCH_CHECK(input.x.defined() != input.projection.defined(), "GATConv: the input needs exactly one of x and a ",
+              "projection, got ", input.x.defined() ? "both" : "neither");
+  if (input.projection.defined()) {
+    TORCH_CHECK(!input.rows.defined(), "GATConv: selected rows need the layer input x, not a projection");
+    return forward_projected(graph, input.projection, input.logits);
+  }
+  if (input.rows.defined()) return forward_rows(graph, input.x, input.rows);
+  return project_and_attend(graph, input.x, /*with_attention=*/false).first;
+}
+
+torch::Tensor GATConvImpl::forward(const graph::Block& block, const GATConvInput& input) {
+  const auto& x_src = input.x.defined() ? input.x : input.projection;
+  TORCH_CHECK(x_src.defined() && x_src.dim() == 2 && x_src.size(0) == block.num_src(), "GATConv: x_src has shape ",
+              x_src.defined() ? x_src.sizes() : torch::IntArrayRef{}, " but the block has ", block.num_src(),
+              " sources (", block.summary(), ")");
   TORCH_CHECK(block.graph.num_cols == block.num_src(), "GATConv: the block's graph has ", block.graph.num_cols,
               " source columns but src_ids has ", block.num_src(), " entries");
-  return forward(block.graph, x_src);
+  return forward(block.graph, input);
+}
+
+std::pair<torch::Tensor, torch::Tensor> attention_coefficients(GATConvImpl& conv, const graph::CsrGraph& graph,
+                                                               const torch::Tensor& x) {
+  return conv.project_and_attend(graph, x, /*with_attention=*/true);
 }
 
 std::pair<torch::Tensor, torch::Tensor> GATConvImpl::project_and_attend(const graph::CsrGraph& graph,
@@ -81,11 +108,6 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::project_and_attend(const gr
   return attend(graph, fc(h), h, with_attention);
 }
 
-std::pair<torch::Tensor, torch::Tensor> GATConvImpl::forward_with_attention(const graph::CsrGraph& graph,
-                                                                           const torch::Tensor& x) {
-  return project_and_attend(graph, x, /*with_attention=*/true);
-}
-
 bool GATConvImpl::accepts_projected_input() const {
   return !res_fc && !(options.residual() && options.identity_residual());
 }
@@ -93,7 +115,7 @@ bool GATConvImpl::accepts_projected_input() const {
 torch::Tensor GATConvImpl::forward_projected(const graph::CsrGraph& graph, const torch::Tensor& projected,
                                              const torch::Tensor& logits) {
   TORCH_CHECK(accepts_projected_input(),
-              "GATConv: forward_projected needs the layer input for its residual; call forward instead");
+              "GATConv: a projected input leaves the layer no input for its residual; pass x instead");
   TORCH_CHECK(projected.dim() == 2 && projected.size(0) == graph.num_cols &&
                   projected.size(1) == options.heads() * options.out_features(),
               "GATConv: projected input has shape ", projected.sizes(), ", expected [", graph.num_cols, ", ",
@@ -123,9 +145,9 @@ torch::Tensor GATConvImpl::folded_attention() const {
 torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torch::Tensor& x,
                                         const torch::Tensor& rows) {
   const auto& o = options;
-  TORCH_CHECK(graph.is_square(), "GATConv: forward_rows needs a square graph, got ", graph.summary());
+  TORCH_CHECK(graph.is_square(), "GATConv: selected rows need a square graph, got ", graph.summary());
   if (o.heads() != 1 || !accepts_projected_input() || o.norm() != Norm::none) {
-    return forward(graph, x).index_select(0, rows);
+    return project_and_attend(graph, x, /*with_attention=*/false).first.index_select(0, rows);
   }
   TORCH_CHECK(x.dim() == 2 && x.size(0) == graph.num_cols && x.size(1) == o.in_features(),
               "GATConv: input has shape ", x.sizes(), ", expected [", graph.num_cols, ", ", o.in_features(), "]");

@@ -12,6 +12,7 @@
 using graphmae2::graph::CsrGraph;
 using graphmae2::models::layers::GAT;
 using graphmae2::models::layers::GATConv;
+using graphmae2::models::layers::GATConvInput;
 using graphmae2::models::layers::GATConvOptions;
 using graphmae2::models::layers::GATOptions;
 
@@ -47,7 +48,9 @@ torch::Tensor reference_gat(const CsrGraph& g, const torch::Tensor& x, const tor
         auto m = torch::stack(scores).max().detach();
         auto denom = torch::zeros({}, x.options());
         for (auto& s : scores) denom = denom + torch::exp(s - m);
-        for (int64_t e = ip[v], k = 0; e < ip[v + 1]; ++e, ++k) acc = acc + torch::exp(scores[k] - m) / denom * feat[ix[e]][h];
+        for (int64_t e = ip[v], k = 0; e < ip[v + 1]; ++e, ++k) {
+          acc = acc + torch::exp(scores[k] - m) / denom * feat[ix[e]][h];
+        }
       }
       acc = acc + bias.view({heads, out})[h];
       if (res_w.defined()) acc = acc + torch::matmul(res_w, x[v]).view({heads, out})[h];
@@ -122,7 +125,8 @@ TEST(GATConv, BipartiteBlockUsesFirstRowsAsDestinations) {
   conv->eval();
   auto full = small_graph();
   // Block: destinations 0..2 of the full graph, all 5 nodes as sources.
-  auto block = CsrGraph(full.indptr.narrow(0, 0, 4).clone(), full.indices.narrow(0, 0, full.indptr[3].item<int64_t>()).clone(), 5);
+  auto block = CsrGraph(full.indptr.narrow(0, 0, 4).clone(),
+                        full.indices.narrow(0, 0, full.indptr[3].item<int64_t>()).clone(), 5);
   auto x = torch::randn({5, 4});
   auto y_full = conv->forward(full, x);
   auto y_block = conv->forward(block, x);
@@ -147,7 +151,7 @@ TEST(GATConv, ForwardRowsEqualsTheSelectedRowsOfTheFullOutput) {
     auto graph = small_graph();
     auto rows = torch::tensor(row_ids, torch::kInt64);
     auto x = torch::randn({5, 4}, torch::kFloat64).requires_grad_(true);
-    auto y = conv->forward_rows(graph, x, rows);
+    auto y = conv->forward(graph, GATConvInput(x).with_rows(rows));
     auto prelu_slope = conv->named_parameters()["activation.weight"];
     auto ref = reference_gat(graph, x, conv->fc->weight, conv->attn_l, conv->attn_r, conv->bias, heads, out, 0.2,
                              true, torch::Tensor())
@@ -201,7 +205,7 @@ TEST(GATConv, FoldedAttentionIsWTransposedTimesTheVectorsWithWsGradientInWsLayou
 }
 
 TEST(GATConv, FusedAttentionAgreesWithTheChainOfOps) {
-  // The default fused op against fused_attention(false): whole graphs, a bipartite block and forward_rows, one
+  // The default fused op against fused_attention(false): whole graphs, a bipartite block and selected rows, one
   // head and several, with a residual; training mode (dropout off: the two draw different masks).
   auto full = small_graph();
   auto block = CsrGraph(full.indptr.narrow(0, 0, 4).clone(),
@@ -224,7 +228,8 @@ TEST(GATConv, FusedAttentionAgreesWithTheChainOfOps) {
     const std::vector<std::pair<const char*, Run>> runs = {
         {"full", [&](GATConv& c, const torch::Tensor& in) { return c->forward(full, in); }},
         {"block", [&](GATConv& c, const torch::Tensor& in) { return c->forward(block, in); }},
-        {"rows", [&](GATConv& c, const torch::Tensor& in) { return c->forward_rows(full, in, rows); }}};
+        {"rows",
+         [&](GATConv& c, const torch::Tensor& in) { return c->forward(full, GATConvInput(in).with_rows(rows)); }}};
     for (const auto& [name, run] : runs) {
       auto x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
       auto y1 = run(fused, x1), y2 = run(chain, x2);
@@ -264,9 +269,28 @@ TEST(GATConv, AttentionSumsToOnePerDestination) {
   GATConv conv(GATConvOptions(4, 3, 2));
   conv->eval();
   auto g = small_graph();
-  auto [y, a] = conv->forward_with_attention(g, torch::randn({5, 4}));
+  auto [y, a] = graphmae2::models::layers::attention_coefficients(*conv, g, torch::randn({5, 4}));
   auto sums = torch::zeros({5, 2}).index_add_(0, g.row_ids(), a);
   EXPECT_TRUE(torch::allclose(sums, torch::ones({5, 2}), 1e-5, 1e-6));
+}
+
+TEST(GATConv, OneForwardTakesAProjectionMadeElsewhereAndRefusesMixedInputs) {
+  torch::manual_seed(9);
+  GATConv conv(GATConvOptions(4, 3, 2));
+  conv->eval();
+  const auto g = small_graph();
+  const auto x = torch::randn({5, 4});
+  const auto projected = conv->fc(x);
+  const auto logits = torch::mm(x, conv->folded_attention().t());
+  const auto expected = conv->forward(g, x);
+  EXPECT_TRUE(torch::allclose(conv->forward(g, GATConvInput::projected(projected)), expected, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(conv->forward(g, GATConvInput::projected(projected, logits)), expected, 1e-5, 1e-6));
+  EXPECT_THROW(conv->forward(g, GATConvInput::projected(projected).with_rows(torch::tensor({1}, torch::kLong))),
+               c10::Error);
+  EXPECT_THROW(conv->forward(g, GATConvInput(torch::Tensor())), c10::Error);
+  GATConv residual(GATConvOptions(4, 3, 2).residual(true));
+  EXPECT_FALSE(residual->accepts_projected_input());
+  EXPECT_THROW(residual->forward(g, GATConvInput::projected(projected)), c10::Error);
 }
 
 TEST(GATConv, RejectsWrongInputWidth) {
@@ -282,13 +306,14 @@ TEST(GATConv, RejectsWrongInputWidth) {
 
 TEST(GAT, ReferenceTopologyForEncoderAndDecoder) {
   // Cora: in 1433 -> 8 heads x 128 -> 8 heads x 128, PReLU after every layer when encoding.
-  GAT enc(GATOptions(20, 4, 4, 2).heads(8).out_heads(8).encoding(true).residual(true).norm(graphmae2::models::layers::Norm::layernorm));
+  const auto layernorm = graphmae2::models::layers::Norm::layernorm;
+  GAT enc(GATOptions(20, 4, 4, 2).heads(8).out_heads(8).encoding(true).residual(true).norm(layernorm));
   ASSERT_EQ(enc->layers->size(), 2u);
   auto last = enc->layers[1]->as<GATConv>();
   EXPECT_FALSE(last->activation.is_empty());
   EXPECT_FALSE(last->norm.is_empty());
   EXPECT_EQ(enc->output_dim(), 32);
-  GAT dec(GATOptions(32, 4, 20, 1).heads(8).out_heads(1).encoding(false).residual(true).norm(graphmae2::models::layers::Norm::layernorm));
+  GAT dec(GATOptions(32, 4, 20, 1).heads(8).out_heads(1).encoding(false).residual(true).norm(layernorm));
   auto only = dec->layers[0]->as<GATConv>();
   EXPECT_TRUE(only->activation.is_empty());
   EXPECT_TRUE(only->norm.is_empty());

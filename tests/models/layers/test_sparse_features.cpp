@@ -238,7 +238,9 @@ TEST(MaskedSparseLinear, GraphMAE2LossesAndGradientsMatchTheDenseModel) {
   auto dense = model->forward(graphmae2::testing::batch_of(graph, x, targets), plan, loss);
   dense.total.backward();
   std::vector<torch::Tensor> dense_grads;  // undefined for parameters this loss does not reach (dec_mask_token)
-  for (const auto& p : model->student_parameters()) dense_grads.push_back(p.grad().defined() ? p.grad().clone() : p.grad());
+  for (const auto& p : model->student_parameters()) {
+    dense_grads.push_back(p.grad().defined() ? p.grad().clone() : p.grad());
+  }
   for (auto& p : model->student_parameters()) {
     if (p.grad().defined()) p.mutable_grad().zero_();
   }
