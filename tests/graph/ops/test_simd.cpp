@@ -1,6 +1,7 @@
 // The CPU kernels' vector helpers against the standard library.
 
 #include "graph/ops/cpu/simd.h"
+#include "graph/ops/simd.h"
 
 #include <gtest/gtest.h>
 
@@ -48,6 +49,26 @@ TEST(PolynomialExpf, ExpAllMatchesElementwiseAndWorksInPlace) {
   std::vector<double> d(x.begin(), x.end());
   exp_all(d.data(), d.data(), static_cast<int64_t>(d.size()));
   for (size_t i = 0; i < d.size(); ++i) EXPECT_EQ(d[i], std::exp(static_cast<double>(x[i])));
+}
+
+TEST(SimdSwitch, OnByDefaultWhereBuiltAndAScopeRestoresIt) {
+  EXPECT_EQ(simd_enabled(), simd_built());
+  {
+    SimdScope off(false);
+    EXPECT_FALSE(simd_enabled());
+#ifdef GRAPHMAE2_X86_DISPATCH
+    EXPECT_FALSE(use_avx2_fma());
+#endif
+    {
+      SimdScope on(true);
+      EXPECT_EQ(simd_enabled(), simd_built());
+    }
+    EXPECT_FALSE(simd_enabled());
+  }
+  EXPECT_EQ(simd_enabled(), simd_built());
+#ifdef GRAPHMAE2_X86_DISPATCH
+  EXPECT_EQ(use_avx2_fma(), has_avx2_fma());
+#endif
 }
 
 }  // namespace
