@@ -71,8 +71,7 @@ TextField<C> enum_field(E C::*member, EnumNames<E> names) {
   return TextField<C>{[member, names](C& cfg, const std::string& value, const std::string& where) {
                         cfg.*member = parse_enum(names, value, where);
                       },
-                      [member, names](const C& cfg) { return std::string(enum_name(names, cfg.*member)); },
-                      choices};
+                      [member, names](const C& cfg) { return std::string(enum_name(names, cfg.*member)); }, choices};
 }
 
 /// Whether a key changes what pre-training computes. A resumed run may change the keys that do not (the
@@ -91,9 +90,7 @@ struct Range {
   std::string note;
 
   bool checks() const { return non_empty || std::isfinite(lo) || std::isfinite(hi); }
-  bool contains(double v) const {
-    return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
-  }
+  bool contains(double v) const { return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi); }
   /// What is allowed, as messages and the key tables say it: "> 0", ">= 1", "[0, 1)", "(0, 1]", "a name".
   std::string text() const {
     std::ostringstream os;
@@ -145,8 +142,8 @@ enum class ConfigSource { user, stored };
 template <typename C>
 class ConfigSchema {
  public:
-  using Member = std::variant<double C::*, int64_t C::*, bool C::*, std::string C::*, std::vector<int64_t> C::*,
-                              TextField<C>>;
+  using Member =
+      std::variant<double C::*, int64_t C::*, bool C::*, std::string C::*, std::vector<int64_t> C::*, TextField<C>>;
   struct Field {
     const char* name;
     Member member;

@@ -8,9 +8,9 @@ namespace graphmae2::models::graphmae2 {
 
 namespace {
 
-using engine::EnumNames;
 using engine::enum_field;
 using engine::enum_name;
+using engine::EnumNames;
 using C = GraphMAE2Config;
 
 const EnumNames<OptimizerKind> kOptimizers{{OptimizerKind::adam, "adam"}, {OptimizerKind::adamw, "adamw"}};

@@ -97,7 +97,7 @@ struct GraphMAE2Config {
   /// Neighbour-sampling fan-out per encoder layer (-1: all neighbours); empty: no neighbour sampling.
   std::vector<int64_t> fanouts;
   Sampler sampler = Sampler::full;
-  int64_t ego_size = 256;         ///< lc: nodes per ego-graph
+  int64_t ego_size = 256;  ///< lc: nodes per ego-graph
   /// lc: the ego-graph file (graphmae2-data lc); "" = OUT/lc-ego<ego_size>.h5. Computed and cached when missing.
   std::string lc_file;
   int64_t saint_walk_length = 2;  ///< saint: steps per walk; batch_size walks (roots) per batch
@@ -127,9 +127,9 @@ struct GraphMAE2Config {
   /// (bag-of-words: Cora, CiteSeer, PubMed). The same model and dropout distribution, another random stream.
   bool sparse_input = true;
   // bookkeeping
-  int64_t save_every = 0;   ///< checkpoint every N epochs (0: only at the end)
+  int64_t save_every = 0;          ///< checkpoint every N epochs (0: only at the end)
   double save_every_minutes = 10;  ///< also checkpoint when this much wall time passed since the last (0: off)
-  int64_t diag_every = 20;  ///< diagnostics (effective rank, std, ...) every N epochs
+  int64_t diag_every = 20;         ///< diagnostics (effective rank, std, ...) every N epochs
   OnCollapse on_collapse = OnCollapse::advise;
   int64_t num_threads = 0;  ///< torch intra-op threads (0: torch's default)
   MatmulPrecision matmul_precision = MatmulPrecision::highest;

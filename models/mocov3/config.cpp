@@ -9,8 +9,8 @@ namespace graphmae2::models::mocov3 {
 namespace {
 
 using C = MoCoV3Config;
-using engine::EnumNames;
 using engine::enum_field;
+using engine::EnumNames;
 
 const EnumNames<VitSize> kVitSizes{
     {VitSize::tiny, "tiny"}, {VitSize::small, "small"}, {VitSize::base, "base"}, {VitSize::mini, "mini"}};
@@ -168,10 +168,7 @@ MoCoV3Options MoCoV3Config::model_options(int64_t image_size, int64_t in_channel
   if (embed_dim > 0) vit.embed_dim(embed_dim);
   if (depth > 0) vit.depth(depth);
   if (num_heads > 0) vit.num_heads(num_heads);
-  vit.mlp_ratio(mlp_ratio)
-      .pos_embed(pos_embed)
-      .pooling(pooling)
-      .frozen_patch_proj(stop_grad_conv1);
+  vit.mlp_ratio(mlp_ratio).pos_embed(pos_embed).pooling(pooling).frozen_patch_proj(stop_grad_conv1);
   vit.validate();
   engine::require_in_range(probe_blocks <= vit.depth(), "probe_blocks", std::to_string(probe_blocks),
                            "<= depth = " + std::to_string(vit.depth()), key_origins);

@@ -31,8 +31,8 @@ struct MoCoV3Config {
   /// not. Not a setting.
   std::vector<std::string> notes;
   // data
-  std::string dataset = "fashion-mnist";                       ///< name printed in the result line
-  std::string data_root;  ///< folder with {train,t10k}-*-ubyte[.gz] (mocov3-train defaults it to Debian's package)
+  std::string dataset = "fashion-mnist";  ///< name printed in the result line
+  std::string data_root;     ///< folder with {train,t10k}-*-ubyte[.gz] (mocov3-train defaults it to Debian's package)
   int64_t train_subset = 0;  ///< pre-train on the first N training images only (0: all); probes use all
   // backbone
   VitSize vit_size = VitSize::mini;  ///< see vit::vit_options
@@ -43,12 +43,12 @@ struct MoCoV3Config {
   double mlp_ratio = 4.0;
   vit::PosEmbedKind pos_embed = vit::PosEmbedKind::kSinCos;
   vit::PoolingKind pooling = vit::PoolingKind::kClassToken;
-  bool stop_grad_conv1 = false;      ///< frozen random patch projection (the reference's flag name)
+  bool stop_grad_conv1 = false;  ///< frozen random patch projection (the reference's flag name)
   // MoCo v3
   int64_t moco_dim = 256;
   int64_t moco_mlp_dim = 1024;
   double moco_t = 0.2;
-  double momentum = 0.99;  ///< the EMA momentum (the reference's moco_m)
+  double momentum = 0.99;                                         ///< the EMA momentum (the reference's moco_m)
   MomentumSchedule momentum_schedule = MomentumSchedule::cosine;  ///< the reference's moco_m_cos
   // optimisation (AdamW, linear warm-up then half-cosine decay, per iteration)
   int64_t max_epoch = 10;
@@ -65,13 +65,13 @@ struct MoCoV3Config {
   int64_t knn_every = 1;  ///< kNN accuracy every N epochs (0: off)
   int64_t knn_k = 20;
   double knn_t = 0.07;
-  int64_t knn_train = 10000;  ///< memory-bank size (first N training images)
-  int64_t knn_test = 2000;    ///< queries (first N test images)
+  int64_t knn_train = 10000;   ///< memory-bank size (first N training images)
+  int64_t knn_test = 2000;     ///< queries (first N test images)
   double spike_factor = 10.0;  ///< a gradient norm above spike_factor x running median is a spike
   int64_t spike_window = 100;  ///< iterations in the running median
   // final evaluation
-  int64_t probe_blocks = 1;  ///< linear probe on the pooled outputs of the last N blocks, concatenated
-  int64_t probe_train = 0;   ///< train the probe on the first N training images (0: all); always tested on all
+  int64_t probe_blocks = 1;    ///< linear probe on the pooled outputs of the last N blocks, concatenated
+  int64_t probe_train = 0;     ///< train the probe on the first N training images (0: all); always tested on all
   int64_t max_epoch_f = 1000;  ///< the probe's full-batch Adam epochs (300 at lr 0.01 underfits 60k images)
   double lr_f = 0.05;          ///< the probe's learning rate
   double weight_decay_f = 0.0;

@@ -30,8 +30,8 @@ double knn_accuracy(const torch::Tensor& train_features, const torch::Tensor& tr
               "knn_accuracy: features must be [N, D] with equal D, got ", train_features.sizes(), " and ",
               test_features.sizes());
   TORCH_CHECK(train_labels.size(0) == train_features.size(0) && test_labels.size(0) == test_features.size(0),
-              "knn_accuracy: label counts ", train_labels.size(0), " / ", test_labels.size(0), " do not match features ",
-              train_features.size(0), " / ", test_features.size(0));
+              "knn_accuracy: label counts ", train_labels.size(0), " / ", test_labels.size(0),
+              " do not match features ", train_features.size(0), " / ", test_features.size(0));
   TORCH_CHECK(k >= 1 && k <= train_features.size(0), "knn_accuracy: k must be in [1, ", train_features.size(0),
               "], got ", k);
   TORCH_CHECK(t > 0.0, "knn_accuracy: t must be > 0, got ", t);

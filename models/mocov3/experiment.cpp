@@ -112,7 +112,9 @@ RunResult probe_raw_pixels(const MoCoV3Config& cfg, const RunInputs& in, const f
                                         in.num_classes, cfg.probe_options());
   result.linear_probe = probe.test_acc;
   result.probe_seconds = seconds_since(t0);
-  metrics.write(Json{{"type", "final"}, {"mode", "raw-pixels"}, {"linear_probe", probe.test_acc},
+  metrics.write(Json{{"type", "final"},
+                     {"mode", "raw-pixels"},
+                     {"linear_probe", probe.test_acc},
                      {"probe_best_epoch", probe.best_epoch}});
   const Json summary{{"mode", "raw-pixels"}, {"linear_probe", probe.test_acc}, {"probe_seconds", result.probe_seconds}};
   util::atomic_write_text(out / "result.json", summary.dump() + "\n");
@@ -141,10 +143,9 @@ Trainee build_trainee(const MoCoV3Config& cfg, const RunInputs& in, bool seed_gl
   t.model = MoCoV3(t.options);
   t.lr = cfg.lr * static_cast<double>(cfg.batch_size) / 256.0;
   t.params = t.model->trainable_parameters();
-  t.optimizer = std::make_unique<torch::optim::AdamW>(
-      t.params, torch::optim::AdamWOptions(t.lr).weight_decay(cfg.weight_decay));
-  t.momentum_encoder =
-      std::make_unique<ssl::EmaUpdater>(t.model->base_encoder.ptr(), t.model->momentum_encoder.ptr());
+  t.optimizer =
+      std::make_unique<torch::optim::AdamW>(t.params, torch::optim::AdamWOptions(t.lr).weight_decay(cfg.weight_decay));
+  t.momentum_encoder = std::make_unique<ssl::EmaUpdater>(t.model->base_encoder.ptr(), t.model->momentum_encoder.ptr());
   return t;
 }
 
@@ -153,8 +154,8 @@ std::string describe(const MoCoV3Config& cfg, const Trainee& t, int64_t images, 
   std::ostringstream desc;
   desc << "ViT " << vit.embed_dim() << "d x " << vit.depth() << " blocks, " << vit.num_heads() << " heads, patch "
        << vit.patch_size() << " (" << vit.num_patches() << " tokens), pos " << vit::to_string(vit.pos_embed())
-       << ", pool " << vit::to_string(vit.pooling()) << (cfg.stop_grad_conv1 ? ", frozen patch projection" : "")
-       << "; " << images << " images, " << per_epoch << " iterations/epoch, lr " << t.lr;
+       << ", pool " << vit::to_string(vit.pooling()) << (cfg.stop_grad_conv1 ? ", frozen patch projection" : "") << "; "
+       << images << " images, " << per_epoch << " iterations/epoch, lr " << t.lr;
   return desc.str();
 }
 
@@ -185,8 +186,8 @@ engine::LoopOptions loop_options(const MoCoV3Config& cfg, const RunOptions& run,
   loop.max_steps = cfg.max_steps;
   // Per iteration: linear warm-up, then a half-cosine, over fractional epochs (main_moco.py adjust_learning_rate).
   loop.lr_at = [lr, per_epoch, warmup = cfg.warmup_epochs, epochs = cfg.max_epoch](int64_t step) {
-    const double epoch_f = static_cast<double>(step / per_epoch) +
-                           static_cast<double>(step % per_epoch) / static_cast<double>(per_epoch);
+    const double epoch_f =
+        static_cast<double>(step / per_epoch) + static_cast<double>(step % per_epoch) / static_cast<double>(per_epoch);
     return engine::warmup_cosine(lr, epoch_f, warmup, static_cast<double>(epochs));
   };
   loop.momentum_at = [m = cfg.momentum, cosine = cfg.momentum_schedule == MomentumSchedule::cosine,
@@ -243,11 +244,11 @@ Json iteration_record(engine::GradMonitor& monitor, const engine::StepContext& c
   auto from = events.end();
   while (from != events.begin() && std::prev(from)->step == ctx.step) --from;  // this step's events are last
   for (auto e = from; e != events.end(); ++e) {
-    spikes.push_back(Json{{"kind", engine::to_string(e->kind)}, {"group", e->group}, {"value", e->value},
-                          {"median", e->median}});
+    spikes.push_back(
+        Json{{"kind", engine::to_string(e->kind)}, {"group", e->group}, {"value", e->value}, {"median", e->median}});
   }
-  return Json{{"type", "iter"}, {"step", ctx.step}, {"epoch", ctx.epoch}, {"lr", ctx.lr},
-              {"momentum", ctx.momentum}, {"loss", ctx.loss}, {"grad", grad}, {"spikes", spikes}};
+  return Json{{"type", "iter"},           {"step", ctx.step}, {"epoch", ctx.epoch}, {"lr", ctx.lr},
+              {"momentum", ctx.momentum}, {"loss", ctx.loss}, {"grad", grad},       {"spikes", spikes}};
 }
 
 // The weighted kNN monitor: the first knn_train training images as the bank, the first knn_test test images as
@@ -325,11 +326,10 @@ class EpochFigures {
 // The linear probe on the frozen backbone's last probe_blocks class-token outputs.
 eval::ProbeResult final_probe(const MoCoV3Config& cfg, const RunInputs& in, vit::VisionTransformer& backbone) {
   const int64_t n_probe = in.probe_rows(cfg);
-  const auto train_features =
-      extract_features(backbone, in.train.images.slice(0, 0, n_probe), in.mean, in.std, cfg.probe_blocks,
-                       cfg.eval_batch);
-  const auto test_features = extract_features(backbone, in.test.images, in.mean, in.std, cfg.probe_blocks,
-                                              cfg.eval_batch);
+  const auto train_features = extract_features(backbone, in.train.images.slice(0, 0, n_probe), in.mean, in.std,
+                                               cfg.probe_blocks, cfg.eval_batch);
+  const auto test_features =
+      extract_features(backbone, in.test.images, in.mean, in.std, cfg.probe_blocks, cfg.eval_batch);
   return image_linear_probe(train_features, in.train.labels.slice(0, 0, n_probe), test_features, in.test.labels,
                             in.num_classes, cfg.probe_options());
 }
@@ -368,8 +368,9 @@ RunResult pretrain_and_probe(const MoCoV3Config& cfg, const RunOptions& run, con
     trainer.metrics().write(Json{{"type", "resume"}, {"step", trainer.start_step()}});
   }
   auto monitor = gradient_monitor(cfg, t);
-  engine::log_info(run.log, describe(cfg, t, cfg.train_subset > 0 ? std::min(cfg.train_subset, in.train.size())
-                                                                  : in.train.size(), per_epoch));
+  engine::log_info(
+      run.log, describe(cfg, t, cfg.train_subset > 0 ? std::min(cfg.train_subset, in.train.size()) : in.train.size(),
+                        per_epoch));
   EpochFigures figures(cfg, in, t, monitor, per_epoch, run.log);
   auto step = [&](engine::StepContext& ctx) {
     const auto batch = loader.batch(ctx.epoch, ctx.step_in_epoch);

@@ -13,11 +13,11 @@ namespace graphmae2::models::mocov3 {
 
 /// @brief What a run measured.
 struct RunResult {
-  double linear_probe = 0.0;  ///< test accuracy of the linear probe, in [0, 1]
-  double knn = -1.0;          ///< last kNN monitor accuracy (-1: none ran)
-  int64_t steps = 0;          ///< iterations done (including those before a resume)
-  double train_seconds = 0.0; ///< wall time of pre-training in this process
-  double probe_seconds = 0.0; ///< wall time of feature extraction + probe
+  double linear_probe = 0.0;              ///< test accuracy of the linear probe, in [0, 1]
+  double knn = -1.0;                      ///< last kNN monitor accuracy (-1: none ran)
+  int64_t steps = 0;                      ///< iterations done (including those before a resume)
+  double train_seconds = 0.0;             ///< wall time of pre-training in this process
+  double probe_seconds = 0.0;             ///< wall time of feature extraction + probe
   std::map<std::string, int64_t> spikes;  ///< gradient spikes per group (this process)
 };
 

@@ -35,8 +35,8 @@ void MoCoEncoderImpl::reset() {
 torch::Tensor MoCoEncoderImpl::forward(const torch::Tensor& x) { return projector->forward(backbone(x)); }
 
 MoCoV3Impl::MoCoV3Impl(const MoCoV3Options& options_) : options(options_) {
-  TORCH_CHECK(options.dim() >= 1 && options.mlp_dim() >= 1, "MoCoV3: dim and mlp_dim must be >= 1, got ",
-              options.dim(), " and ", options.mlp_dim());
+  TORCH_CHECK(options.dim() >= 1 && options.mlp_dim() >= 1, "MoCoV3: dim and mlp_dim must be >= 1, got ", options.dim(),
+              " and ", options.mlp_dim());
   TORCH_CHECK(options.temperature() > 0.0, "MoCoV3: temperature must be > 0, got ", options.temperature());
   reset();
 }

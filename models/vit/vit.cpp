@@ -20,9 +20,12 @@ PoolingKind parse_pooling(const std::string& name) {
 
 const char* to_string(PosEmbedKind kind) {
   switch (kind) {
-    case PosEmbedKind::kSinCos: return "sincos";
-    case PosEmbedKind::kLearned: return "learned";
-    case PosEmbedKind::kNone: return "none";
+    case PosEmbedKind::kSinCos:
+      return "sincos";
+    case PosEmbedKind::kLearned:
+      return "learned";
+    case PosEmbedKind::kNone:
+      return "none";
   }
   return "?";
 }

@@ -37,8 +37,7 @@ const engine::ConfigSchema<Toy>& toy_schema() {
           {"name", &Toy::name, engine::not_empty("a name")},
           {"workers", &Toy::workers, engine::closed(0, 64), engine::Training::unaffected},
       },
-      S::Strings::bare, {S::renamed("n", "count"), S::renamed("enabled", "on")},
-      {{"legacy", "it never did anything"}});
+      S::Strings::bare, {S::renamed("n", "count"), S::renamed("enabled", "on")}, {{"legacy", "it never did anything"}});
   return schema;
 }
 
@@ -73,12 +72,14 @@ TEST(ConfigSchema, AnOldNameSetsItsNewKeyAndLeavesANote) {
                                                "t.yaml:2: key 'enabled' is deprecated: it is now 'on'"}));
   EXPECT_EQ(t.key_origins.at("count"), "t.yaml:1");
   EXPECT_TRUE(s.is_bool("enabled"));
-  EXPECT_NE(error_of([&] { s.apply_overrides(t, {{"n", "2"}, {"count", "3"}}); }).find("given twice"),
+  EXPECT_NE(error_of([&] {
+              s.apply_overrides(t, {{"n", "2"}, {"count", "3"}});
+            }).find("given twice"),
             std::string::npos);
   // The lists: keys only the new names; flags every name, so that the command line hands them to set().
   EXPECT_EQ(s.keys(), (std::vector<std::string>{"rate", "count", "on", "name", "workers"}));
-  EXPECT_EQ(s.flag_names(), (std::vector<std::string>{"rate", "count", "on", "name", "workers", "n", "enabled",
-                                                      "legacy"}));
+  EXPECT_EQ(s.flag_names(),
+            (std::vector<std::string>{"rate", "count", "on", "name", "workers", "n", "enabled", "legacy"}));
   EXPECT_EQ(s.bool_flag_names(), (std::vector<std::string>{"on", "enabled"}));
   EXPECT_EQ(s.keys_not_affecting_training(), (std::vector<std::string>{"workers"}));
 }
@@ -88,7 +89,9 @@ TEST(ConfigSchema, ARemovedKeyIsAnErrorExceptInAStoredConfig) {
   Toy t;
   EXPECT_EQ(error_of([&] { s.apply_text(t, "rate: 0.1\nlegacy: 3\n", "t.yaml"); }),
             "t.yaml:2: key 'legacy' was removed: it never did anything");
-  EXPECT_EQ(error_of([&] { s.apply_overrides(t, {{"legacy", "3"}}); }),
+  EXPECT_EQ(error_of([&] {
+              s.apply_overrides(t, {{"legacy", "3"}});
+            }),
             "command line --legacy: key 'legacy' was removed: it never did anything");
   Toy stored;
   const auto set = s.apply_text(stored, "rate: 0.1\nlegacy: 3\n", "checkpoint", engine::ConfigSource::stored);

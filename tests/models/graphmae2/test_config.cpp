@@ -41,8 +41,7 @@ TEST(Config, ShippedConfigsLoadWithTheReferenceValues) {
   EXPECT_TRUE(cfg.scheduler);
   for (const char* name : {"citeseer", "pubmed", "ogbn-arxiv", "ogbn-products", "ogbn-papers100M"}) {
     gm::GraphMAE2Config c;
-    EXPECT_NO_THROW(c.apply_file(std::string(GRAPHMAE2_SOURCE_DIR) + "/configs/" + name + ".yaml"))
-        << name;
+    EXPECT_NO_THROW(c.apply_file(std::string(GRAPHMAE2_SOURCE_DIR) + "/configs/" + name + ".yaml")) << name;
     EXPECT_NO_THROW(c.validate()) << name;
   }
 }
@@ -86,10 +85,17 @@ TEST(Config, ValidateRejectsOutOfRangeValues) {
     return error_of([&] { c.validate(); });
   };
   EXPECT_NE(bad([](auto& c) { c.mask_rate = 1.5; }).find("mask_rate"), std::string::npos);
-  EXPECT_NE(bad([](auto& c) { c.num_hidden = 30; c.num_heads = 4; }).find("num_hidden"), std::string::npos);
+  EXPECT_NE(bad([](auto& c) {
+              c.num_hidden = 30;
+              c.num_heads = 4;
+            }).find("num_hidden"),
+            std::string::npos);
   EXPECT_NE(bad([](auto& c) { c.num_out_heads = 3; }).find("num_out_heads"), std::string::npos);
   EXPECT_NE(bad([](auto& c) { c.momentum = -0.1; }).find("momentum"), std::string::npos);
-  EXPECT_NE(bad([](auto& c) { c.use_latent = false; c.use_reconstruction = false; }).find("use_reconstruction"),
+  EXPECT_NE(bad([](auto& c) {
+              c.use_latent = false;
+              c.use_reconstruction = false;
+            }).find("use_reconstruction"),
             std::string::npos);
   EXPECT_EQ(bad([](auto&) {}), "");
 }
@@ -204,9 +210,9 @@ TEST(Config, RemovedKeysAreErrorsThatSayWhyButStoredConfigsStillLoad) {
 
 TEST(Config, TheResumeRulesComeFromTheSchema) {
   const auto& free = gm::GraphMAE2Config::keys_not_affecting_training();
-  for (const char* key : {"lr_f", "weight_decay_f", "max_epoch_f", "linear_prob", "batch_size_f", "save_every",
-                          "save_every_minutes", "diag_every", "num_threads", "lc_file", "loader_workers", "max_steps",
-                          "on_collapse"}) {
+  for (const char* key :
+       {"lr_f", "weight_decay_f", "max_epoch_f", "linear_prob", "batch_size_f", "save_every", "save_every_minutes",
+        "diag_every", "num_threads", "lc_file", "loader_workers", "max_steps", "on_collapse"}) {
     EXPECT_NE(std::find(free.begin(), free.end(), key), free.end()) << key;
   }
   EXPECT_EQ(free.size(), 13u);

@@ -177,9 +177,8 @@ TEST(MoCoV3Config, OldKeyNamesStillWorkWithADeprecationNote) {
   EXPECT_EQ(cfg.key_origins.at("num_threads"), "command line --threads");
   auto msg = error_of([&] { apply_mocov3_overrides(cfg, {{"epochs", "1"}, {"max_epoch", "2"}}); });
   EXPECT_NE(msg.find("given twice"), std::string::npos) << msg;
-  msg = error_of([&] {
-    apply_mocov3_config_file(cfg, write_file("m3cfg_both", "c.yaml", "max_epoch: 1\nepochs: 2\n"));
-  });
+  msg =
+      error_of([&] { apply_mocov3_config_file(cfg, write_file("m3cfg_both", "c.yaml", "max_epoch: 1\nepochs: 2\n")); });
   EXPECT_NE(msg.find("c.yaml:2: key 'epochs' is set twice in the file (as 'max_epoch')"), std::string::npos) << msg;
   msg = error_of([&] { apply_mocov3_overrides(cfg, {{"moco_m_cos", "maybe"}}); });
   EXPECT_NE(msg.find("'moco_m_cos' expects true or false, got 'maybe'"), std::string::npos) << msg;
@@ -213,8 +212,9 @@ TEST(MoCoV3Config, RangesComeFromTheSchema) {
   MoCoV3Config cfg;
   apply_mocov3_overrides(cfg, {{"batch_size", "1"}});
   auto msg = error_of([&] { cfg.validate(); });
-  EXPECT_EQ(msg, "command line --batch_size: batch_size = 1 is out of range (expected >= 2 (a contrastive batch needs "
-                 "negatives))");
+  EXPECT_EQ(msg,
+            "command line --batch_size: batch_size = 1 is out of range (expected >= 2 (a contrastive batch needs "
+            "negatives))");
   MoCoV3Config empty;
   empty.dataset = "";
   EXPECT_EQ(error_of([&] { empty.validate(); }), "config: dataset = \"\" is out of range (expected a name)");
@@ -227,14 +227,12 @@ TEST(MoCoV3Config, RangesComeFromTheSchema) {
 
 TEST(MoCoV3Config, UnknownDuplicateAndWrongTypeAreNamedErrors) {
   MoCoV3Config cfg;
-  auto msg = error_of([&] {
-    apply_mocov3_config_file(cfg, write_file("m3cfg_unknown", "c.yaml", "max_epoch: 2\nepoks: 3\n"));
-  });
+  auto msg = error_of(
+      [&] { apply_mocov3_config_file(cfg, write_file("m3cfg_unknown", "c.yaml", "max_epoch: 2\nepoks: 3\n")); });
   EXPECT_NE(msg.find("'epoks'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("c.yaml:2"), std::string::npos) << msg;
-  msg = error_of([&] {
-    apply_mocov3_config_file(cfg, write_file("m3cfg_dup", "c.yaml", "lr: 0.1\nseed: 1\nlr: 0.2\n"));
-  });
+  msg = error_of(
+      [&] { apply_mocov3_config_file(cfg, write_file("m3cfg_dup", "c.yaml", "lr: 0.1\nseed: 1\nlr: 0.2\n")); });
   EXPECT_NE(msg.find("'lr'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("set twice"), std::string::npos) << msg;
   msg = error_of([&] { apply_mocov3_config_file(cfg, write_file("m3cfg_type", "c.yaml", "batch_size: many\n")); });

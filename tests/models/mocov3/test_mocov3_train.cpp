@@ -196,11 +196,15 @@ TEST(MoCoV3Train, AConfigStoredWithTheOldKeyNamesStillResumes) {
   // the resume check reads them as the new names and finds the same configuration.
   const auto cfg = tiny_config(make_dataset());
   std::string yaml = cfg.to_yaml();
-  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-           {"max_epoch: ", "epochs: "}, {"num_threads: ", "threads: "}, {"max_epoch_f: ", "probe_epochs: "},
-           {"lr_f: ", "probe_lr: "}, {"weight_decay_f: ", "probe_weight_decay: "},
-           {"save_every: ", "checkpoint_every: "}, {"momentum: ", "moco_m: "},
-           {"momentum_schedule: cosine", "moco_m_cos: true"}}) {
+  for (const auto& [from, to] :
+       std::vector<std::pair<std::string, std::string>>{{"max_epoch: ", "epochs: "},
+                                                        {"num_threads: ", "threads: "},
+                                                        {"max_epoch_f: ", "probe_epochs: "},
+                                                        {"lr_f: ", "probe_lr: "},
+                                                        {"weight_decay_f: ", "probe_weight_decay: "},
+                                                        {"save_every: ", "checkpoint_every: "},
+                                                        {"momentum: ", "moco_m: "},
+                                                        {"momentum_schedule: cosine", "moco_m_cos: true"}}) {
     const auto at = yaml.find("\n" + from);
     ASSERT_NE(at, std::string::npos) << from;
     yaml.replace(at + 1, from.size(), to);
