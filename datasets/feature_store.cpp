@@ -72,13 +72,55 @@ FeatureStore::FeatureStore(torch::Tensor features, FeatureNormalization norm) : 
   }
 }
 
-FeatureStore FeatureStore::open_h5(const fs::path& file, const std::string& name, FeatureNormalization norm) {
-  H5::Exception::dontPrint();
-  auto disk = std::make_shared<DiskFile>();
-  disk->file = file;
-  disk->name = name;
-  FeatureStore store;
-  store.norm_ = norm;
+namespace {
+
+// Where a contiguous float32/float16 [N, D] dataset lies in an HDF5 file, checked.
+struct DiskLayout {
+  int64_t rows = 0, cols = 0;
+  torch::ScalarType dtype = torch::kFloat32;
+  int64_t offset = 0, row_bytes = 0;
+};
+
+DiskLayout check_dataset(const H5::DataSet& ds, const fs::path& file, const std::string& name) {
+  H5::DataSpace space = ds.getSpace();
+  if (space.getSimpleExtentNdims() != 2) fail(file, "dataset '" + name + "' is not a matrix [N, D]");
+  hsize_t dims[2];
+  space.getSimpleExtentDims(dims);
+  if (ds.getTypeClass() != H5T_FLOAT) fail(file, "dataset '" + name + "' is not floating point");
+  const H5::FloatType type = ds.getFloatType();
+  const size_t size = type.getSize();
+  if ((size != 2 && size != 4) || type.getOrder() != H5T_ORDER_LE) {
+    fail(file, "dataset '" + name + "' holds " + std::to_string(8 * size) +
+                   "-bit floats; on-disk features must be little-endian float32 or float16 (graphmae2-data "
+                   "convert writes them)");
+  }
+  const auto plist = ds.getCreatePlist();
+  if (plist.getLayout() != H5D_CONTIGUOUS || plist.getNfilters() > 0) {
+    fail(file, "dataset '" + name + "' is chunked or compressed; features read from disk must be stored "
+               "contiguously: rewrite the file with graphmae2-data convert");
+  }
+  const haddr_t offset = H5Dget_offset(ds.getId());
+  DiskLayout layout;
+  layout.rows = static_cast<int64_t>(dims[0]);
+  layout.cols = static_cast<int64_t>(dims[1]);
+  layout.dtype = size == 2 ? torch::kFloat16 : torch::kFloat32;
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(layout.rows, layout.cols * static_cast<int64_t>(size), &bytes)) {
+    fail(file, "dataset '" + name + "' has an overflowing shape");
+  }
+  if (bytes > 0 && offset == HADDR_UNDEF) fail(file, "dataset '" + name + "' has no data written");
+  layout.offset = bytes > 0 ? static_cast<int64_t>(offset) : 0;
+  layout.row_bytes = layout.cols * static_cast<int64_t>(size);
+  const auto file_size = static_cast<int64_t>(fs::file_size(file));
+  if (layout.offset + bytes > file_size) {
+    fail(file, "dataset '" + name + "' needs bytes " + std::to_string(layout.offset) + ".." +
+                   std::to_string(layout.offset + bytes) + " but the file has " + std::to_string(file_size) +
+                   " (truncated?)");
+  }
+  return layout;
+}
+
+DiskLayout locate_dataset(const fs::path& file, const std::string& name) {
   if (!fs::is_regular_file(file)) fail(file, "no such file");
   try {
     if (!H5::H5File::isHdf5(file.string())) fail(file, "not an HDF5 file");
@@ -86,47 +128,31 @@ FeatureStore FeatureStore::open_h5(const fs::path& file, const std::string& name
     if (H5Lexists(f.getId(), name.c_str(), H5P_DEFAULT) <= 0 || f.childObjType(name) != H5O_TYPE_DATASET) {
       fail(file, "has no dataset '" + name + "'");
     }
-    H5::DataSet ds = f.openDataSet(name);
-    H5::DataSpace space = ds.getSpace();
-    if (space.getSimpleExtentNdims() != 2) fail(file, "dataset '" + name + "' is not a matrix [N, D]");
-    hsize_t dims[2];
-    space.getSimpleExtentDims(dims);
-    if (ds.getTypeClass() != H5T_FLOAT) fail(file, "dataset '" + name + "' is not floating point");
-    const H5::FloatType type = ds.getFloatType();
-    const size_t size = type.getSize();
-    if ((size != 2 && size != 4) || type.getOrder() != H5T_ORDER_LE) {
-      fail(file, "dataset '" + name + "' holds " + std::to_string(8 * size) +
-                     "-bit floats; on-disk features must be little-endian float32 or float16 (graphmae2-data convert writes them)");
-    }
-    const auto plist = ds.getCreatePlist();
-    if (plist.getLayout() != H5D_CONTIGUOUS || plist.getNfilters() > 0) {
-      fail(file, "dataset '" + name + "' is chunked or compressed; features read from disk must be stored "
-                 "contiguously: rewrite the file with graphmae2-data convert");
-    }
-    const haddr_t offset = H5Dget_offset(ds.getId());
-    store.rows_ = static_cast<int64_t>(dims[0]);
-    store.cols_ = static_cast<int64_t>(dims[1]);
-    store.dtype_ = size == 2 ? torch::kFloat16 : torch::kFloat32;
-    int64_t bytes = 0;
-    if (__builtin_mul_overflow(store.rows_, store.cols_ * static_cast<int64_t>(size), &bytes)) {
-      fail(file, "dataset '" + name + "' has an overflowing shape");
-    }
-    if (bytes > 0 && offset == HADDR_UNDEF) fail(file, "dataset '" + name + "' has no data written");
-    disk->offset = bytes > 0 ? static_cast<int64_t>(offset) : 0;
-    disk->row_bytes = store.cols_ * static_cast<int64_t>(size);
-    const auto file_size = static_cast<int64_t>(fs::file_size(file));
-    if (disk->offset + bytes > file_size) {
-      fail(file, "dataset '" + name + "' needs bytes " + std::to_string(disk->offset) + ".." +
-                     std::to_string(disk->offset + bytes) + " but the file has " + std::to_string(file_size) +
-                     " (truncated?)");
-    }
+    return check_dataset(f.openDataSet(name), file, name);
   } catch (const H5::Exception& e) {
-    fail(file, "reading dataset '" + name + "': " + h5_failure_reason(e.getDetailMsg().empty() ? e.getFuncName() : e.getDetailMsg()));
+    fail(file, "reading dataset '" + name +
+                   "': " + h5_failure_reason(e.getDetailMsg().empty() ? e.getFuncName() : e.getDetailMsg()));
   }
+}
+
+}  // namespace
+
+FeatureStore FeatureStore::open_h5(const fs::path& file, const std::string& name, FeatureNormalization norm) {
+  H5::Exception::dontPrint();
+  auto disk = std::make_shared<DiskFile>();
+  disk->file = file;
+  disk->name = name;
+  FeatureStore store;
+  store.norm_ = norm;
+  const auto layout = locate_dataset(file, name);
+  store.rows_ = layout.rows;
+  store.cols_ = layout.cols;
+  store.dtype_ = layout.dtype;
+  disk->offset = layout.offset;
+  disk->row_bytes = layout.row_bytes;
   disk->fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (disk->fd < 0) fail(file, std::string("cannot open: ") + std::strerror(errno));
   store.disk_ = std::move(disk);
-
   // One pass in chunks: every value finite, and the column statistics for standardising.
   torch::Tensor sum = torch::zeros({store.cols_}, torch::kDouble), sum_sq = torch::zeros({store.cols_}, torch::kDouble);
   for (int64_t begin = 0; begin < store.rows_; begin += kPassRows) {
@@ -145,17 +171,16 @@ FeatureStore FeatureStore::open_h5(const fs::path& file, const std::string& name
       sum_sq += (x * x).sum(0);
     }
   }
-  if (norm.standardize && store.rows_ > 0) {
-    const auto n = static_cast<double>(store.rows_);
-    const auto mean = sum / n;
-    const auto var = (sum_sq / n - mean * mean).clamp_min(0);
-    auto std = var.sqrt();
-    // A column constant up to rounding of the one-pass variance is constant.
-    std = torch::where(std <= 1e-12 * (mean.abs() + 1), torch::zeros_like(std), std);
-    store.mean_ = mean.to(torch::kFloat).unsqueeze(0);
-    const auto std_f = std.to(torch::kFloat).unsqueeze(0);
-    store.std_ = torch::where(std_f == 0, torch::ones_like(std_f), std_f);
-  }
+  if (!norm.standardize || store.rows_ == 0) return store;
+  const auto n = static_cast<double>(store.rows_);
+  const auto mean = sum / n;
+  const auto var = (sum_sq / n - mean * mean).clamp_min(0);
+  auto std = var.sqrt();
+  // A column constant up to rounding of the one-pass variance is constant.
+  std = torch::where(std <= 1e-12 * (mean.abs() + 1), torch::zeros_like(std), std);
+  store.mean_ = mean.to(torch::kFloat).unsqueeze(0);
+  const auto std_f = std.to(torch::kFloat).unsqueeze(0);
+  store.std_ = torch::where(std_f == 0, torch::ones_like(std_f), std_f);
   return store;
 }
 

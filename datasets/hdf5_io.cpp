@@ -248,6 +248,72 @@ std::vector<int64_t> h5_shape(const fs::path& file, const std::string& name) {
   }
 }
 
+namespace {
+
+// numpy's bool as h5py writes it: an enum {FALSE = 0, TRUE = 1} over a 1-byte integer.
+bool is_numpy_bool(const H5::EnumType& et) {
+  int8_t false_value = -1, true_value = -1;
+  if (et.getSize() != 1 || et.getNmembers() != 2) return false;
+  try {
+    et.valueOf("FALSE", &false_value);
+    et.valueOf("TRUE", &true_value);
+    return false_value == 0 && true_value == 1;
+  } catch (const H5::Exception&) {
+    return false;
+  }
+}
+
+// The torch dtype a dataset is read as.
+torch::ScalarType tensor_dtype(const H5::DataSet& ds, const fs::path& file, const std::string& name) {
+  const H5T_class_t cls = ds.getTypeClass();
+  if (cls == H5T_FLOAT) {
+    const size_t size = ds.getFloatType().getSize();
+    return size == 2 ? torch::kFloat16 : size == 4 ? torch::kFloat32 : torch::kFloat64;
+  }
+  if (cls == H5T_INTEGER) {
+    const auto it = ds.getIntType();
+    const bool is_signed = it.getSign() != H5T_SGN_NONE;
+    const size_t size = it.getSize();
+    if (!is_signed && size == 1) return ds.attrExists("torch_dtype") ? torch::kBool : torch::kUInt8;
+    return is_signed && size == 4 ? torch::kInt32 : torch::kInt64;
+  }
+  if (cls == H5T_ENUM) {
+    if (!is_numpy_bool(ds.getEnumType())) {
+      fail(file, "dataset '" + name + "' is an enum other than numpy's bool {FALSE = 0, TRUE = 1}");
+    }
+    return torch::kBool;
+  }
+  fail(file, "dataset '" + name + "' is not numeric (HDF5 type class " + std::to_string(cls) + ")");
+}
+
+// The shape comes from the file: checked against the bytes actually stored before anything is allocated.
+// Returns the element count.
+int64_t checked_numel(const H5::DataSet& ds, const std::vector<int64_t>& shape, torch::ScalarType t,
+                      const fs::path& file, const std::string& name) {
+  if (const auto problem = shape_problem(shape, static_cast<int64_t>(c10::elementSize(t))); !problem.empty()) {
+    fail(file, "dataset '" + name + "': " + problem);
+  }
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(numel, d, &numel)) fail(file, "dataset '" + name + "' has an overflowing shape");
+  }
+  const int64_t itemsize = static_cast<int64_t>(c10::elementSize(t));
+  int64_t nbytes = 0;
+  if (__builtin_mul_overflow(numel, itemsize, &nbytes)) fail(file, "dataset '" + name + "' is too large");
+  const auto stored = static_cast<int64_t>(ds.getStorageSize());
+  const auto layout = ds.getCreatePlist().getLayout();
+  const int64_t file_itemsize = static_cast<int64_t>(ds.getDataType().getSize());
+  const bool plausible = layout == H5D_CHUNKED ? numel * file_itemsize <= 1024 * stored + (1 << 20)
+                                               : numel == 0 || stored == numel * file_itemsize;
+  if (!plausible) {
+    fail(file, "dataset '" + name + "' claims " + std::to_string(numel) + " elements but stores " +
+                   std::to_string(stored) + " bytes");
+  }
+  return numel;
+}
+
+}  // namespace
+
 torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
   H5::H5File f = open_read(file);
   if (!exists(f, name)) fail(file, "has no dataset '" + name + "'");
@@ -258,65 +324,12 @@ torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
     const int rank = space.getSimpleExtentNdims();
     std::vector<hsize_t> dims(static_cast<size_t>(rank));
     if (rank > 0) space.getSimpleExtentDims(dims.data());
-    std::vector<int64_t> shape(dims.begin(), dims.end());
-
-    torch::ScalarType t;
-    const H5T_class_t cls = ds.getTypeClass();
-    if (cls == H5T_FLOAT) {
-      const size_t size = ds.getFloatType().getSize();
-      t = size == 2 ? torch::kFloat16 : size == 4 ? torch::kFloat32 : torch::kFloat64;
-    } else if (cls == H5T_INTEGER) {
-      const auto it = ds.getIntType();
-      const bool is_signed = it.getSign() != H5T_SGN_NONE;
-      const size_t size = it.getSize();
-      if (!is_signed && size == 1) {
-        t = ds.attrExists("torch_dtype") ? torch::kBool : torch::kUInt8;
-      } else if (is_signed && size == 4) {
-        t = torch::kInt32;
-      } else {
-        t = torch::kInt64;
-      }
-    } else if (cls == H5T_ENUM) {
-      // A numpy bool array as h5py writes it: an enum {FALSE = 0, TRUE = 1} over a 1-byte integer.
-      const auto et = ds.getEnumType();
-      int8_t false_value = -1, true_value = -1;
-      const bool numpy_bool = et.getSize() == 1 && et.getNmembers() == 2 && [&] {
-        try {
-          et.valueOf("FALSE", &false_value);
-          et.valueOf("TRUE", &true_value);
-          return false_value == 0 && true_value == 1;
-        } catch (const H5::Exception&) {
-          return false;
-        }
-      }();
-      if (!numpy_bool) fail(file, "dataset '" + name + "' is an enum other than numpy's bool {FALSE = 0, TRUE = 1}");
-      t = torch::kBool;
-    } else {
-      fail(file, "dataset '" + name + "' is not numeric (HDF5 type class " + std::to_string(cls) + ")");
-    }
-    // The shape comes from the file: check it against the bytes actually stored before allocating.
-    if (const auto problem = shape_problem(shape, static_cast<int64_t>(c10::elementSize(t))); !problem.empty()) {
-      fail(file, "dataset '" + name + "': " + problem);
-    }
-    int64_t numel = 1;
-    for (int64_t d : shape) {
-      if (__builtin_mul_overflow(numel, d, &numel)) fail(file, "dataset '" + name + "' has an overflowing shape");
-    }
-    const int64_t itemsize = static_cast<int64_t>(c10::elementSize(t));
-    int64_t nbytes = 0;
-    if (__builtin_mul_overflow(numel, itemsize, &nbytes)) fail(file, "dataset '" + name + "' is too large");
-    const auto stored = static_cast<int64_t>(ds.getStorageSize());
-    const auto layout = ds.getCreatePlist().getLayout();
-    const int64_t file_itemsize = static_cast<int64_t>(ds.getDataType().getSize());
-    const bool plausible = layout == H5D_CHUNKED ? numel * file_itemsize <= 1024 * stored + (1 << 20)
-                                                 : numel == 0 || stored == numel * file_itemsize;
-    if (!plausible) {
-      fail(file, "dataset '" + name + "' claims " + std::to_string(numel) + " elements but stores " +
-                     std::to_string(stored) + " bytes");
-    }
+    const std::vector<int64_t> shape(dims.begin(), dims.end());
+    const torch::ScalarType t = tensor_dtype(ds, file, name);
+    const int64_t numel = checked_numel(ds, shape, t, file, name);
     auto out = torch::empty(shape, torch::TensorOptions().dtype(t));
     if (numel > 0) {
-      if (cls == H5T_ENUM) {
+      if (ds.getTypeClass() == H5T_ENUM) {
         ds.read(out.data_ptr(), ds.getEnumType());  // its 0/1 bytes as stored (checked below)
       } else {
         ds.read(out.data_ptr(), mem_type(t));
@@ -325,7 +338,9 @@ torch::Tensor read_h5_tensor(const fs::path& file, const std::string& name) {
     if (t == torch::kBool) {
       const auto* b = reinterpret_cast<const uint8_t*>(out.data_ptr());
       for (int64_t k = 0; k < numel; ++k) {
-        if (b[k] > 1) fail(file, "bool dataset '" + name + "' holds value " + std::to_string(b[k]) + " at " + std::to_string(k));
+        if (b[k] > 1) {
+          fail(file, "bool dataset '" + name + "' holds value " + std::to_string(b[k]) + " at " + std::to_string(k));
+        }
       }
     }
     return out;

@@ -58,6 +58,7 @@ gm::GraphMAE2Config resolve_config(const engine::ParsedArgs& args) {
   }
   if (cfg.dataset.empty()) throw engine::UsageError("--dataset is required");
   cfg.validate();
+  for (const auto& note : cfg.notes) std::cerr << "graphmae2-train: " << note << "\n";
   return cfg;
 }
 

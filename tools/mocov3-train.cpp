@@ -69,6 +69,8 @@ int train(int argc, char** argv) {
   m3::apply_mocov3_overrides(cfg, args.overrides);
   if (cfg.data_root.empty()) cfg.data_root = kDebianFashionMnist;
   cfg.validate();
+  for (const auto& note : cfg.notes) std::cerr << "mocov3-train: " << note << "\n";
+  if (cfg.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.num_threads));
   const std::string out = args.get("out", "runs/mocov3-" + cfg.dataset);
   for (const auto& line : engine::claim_output_dir(out, args.on("resume"), args.on("overwrite"))) {
     std::cout << line << std::endl;

@@ -4,6 +4,7 @@
 #include "datasets/idx.h"
 #include "models/engine/grad_monitor.h"
 #include "models/engine/loop.h"
+#include "models/engine/seed_scope.h"
 #include "models/mocov3/evaluate.h"
 #include "models/ssl/ema.h"
 #include "util/atomic_file.h"
@@ -132,9 +133,8 @@ struct Trainee {
   double lr = 0.0;  // cfg.lr scaled by batch_size / 256
 };
 
-Trainee build_trainee(const MoCoV3Config& cfg, const RunInputs& in, bool seed_global_rng) {
+Trainee build_trainee(const MoCoV3Config& cfg, const RunInputs& in) {
   Trainee t;
-  if (seed_global_rng) torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   try {
     t.options = cfg.model_options(in.image_size(), in.train.images.size(1));
   } catch (const c10::Error& e) {
@@ -355,7 +355,10 @@ void write_results(engine::TrainingLoop& trainer, const fs::path& out, const Run
 }
 
 RunResult pretrain_and_probe(const MoCoV3Config& cfg, const RunOptions& run, const RunInputs& in) {
-  Trainee t = build_trainee(cfg, in, run.seed_global_rng);
+  // The run's draws (initialisation, training, probe) are torch::manual_seed(cfg.seed)'s; the caller's generators
+  // are given back when it ends.
+  const engine::SeedScope seeded(static_cast<uint64_t>(cfg.seed));
+  Trainee t = build_trainee(cfg, in);
   auto loader = make_loader(cfg, in);
   const int64_t per_epoch = loader.batches_per_epoch();
   const auto ckpt = run.out / "checkpoint.pt";
@@ -399,7 +402,6 @@ RunResult run_mocov3(const MoCoV3Config& cfg, const RunOptions& options) {
   if (cfg.data_root.empty()) {
     throw std::invalid_argument("config: data_root is empty (a folder with {train,t10k}-*-ubyte[.gz] files)");
   }
-  if (options.set_num_threads && cfg.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.num_threads));
   fs::create_directories(options.out);
   const auto inputs = load_inputs(cfg);
   engine::log_info(options.log, describe(cfg, inputs));

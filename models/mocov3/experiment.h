@@ -21,18 +21,13 @@ struct RunResult {
   std::map<std::string, int64_t> spikes;  ///< gradient spikes per group (this process)
 };
 
-/// @brief How run_mocov3 runs: where it writes, whether it resumes, where its messages go, and the two
-/// process-wide settings it makes (each a named option, on by default, so that a run computes what it always has).
+/// @brief How run_mocov3 runs: where it writes, whether it resumes, where its messages go. The run sets no
+/// process-wide state: its draws come from cfg.seed inside an engine::SeedScope, and the program sets the thread
+/// count (cfg.num_threads) itself.
 struct RunOptions {
   std::filesystem::path out;  ///< the run folder
   bool resume = false;        ///< continue from out/checkpoint.pt (which must exist)
   bool progress = false;      ///< the training loop's progress bar on stderr
-  /// Seeds torch's global CPU generator with cfg.seed (torch::manual_seed) right before the model is built: the
-  /// weights' initialisation draws from it. Process-wide; a program that owns its RNG policy turns it off and
-  /// seeds (or not) itself.
-  bool seed_global_rng = true;
-  /// Sets torch's intra-op threads to cfg.num_threads (when > 0) at the start. Process-wide.
-  bool set_num_threads = true;
   /// The lines a tool shows: the data, the model, each epoch's figures, a resume. Empty: none.
   engine::LogSink log;
 };

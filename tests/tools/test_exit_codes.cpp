@@ -178,9 +178,11 @@ std::vector<std::string> small_mocov3(const fs::path& data, const fs::path& out)
 
 TEST_F(ToolExitCodes, MoCoV3TrainGivesEachCode) {
   const auto images = tiny_images(dir_);
-  auto [code, out] = run("mocov3-train", with(small_mocov3(images, dir_ / "done"), {"--max_epoch", "1"}), dir_);
+  // An old key name still works, and the tool says what it is called now.
+  auto [code, out] = run("mocov3-train", with(small_mocov3(images, dir_ / "done"), {"--epochs", "1"}), dir_);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("linear-probe"), std::string::npos) << out;
+  EXPECT_NE(out.find("'epochs' is deprecated: it is now 'max_epoch'"), std::string::npos) << out;
   std::tie(code, out) = run("mocov3-train", with(small_mocov3(images, dir_ / "u"), {"--no_such_key", "1"}), dir_);
   EXPECT_EQ(code, 2) << out;
   std::tie(code, out) = run("mocov3-train", small_mocov3(dir_ / "no-images", dir_ / "m"), dir_);
