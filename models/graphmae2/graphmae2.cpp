@@ -145,15 +145,15 @@ torch::Tensor GraphMAE2Impl::latent_target(const GraphMAE2Batch& batch) {
   return projector_ema->forward(batch.select_targets(h));
 }
 
-GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPlan& plan, const LossOptions& loss) {
+namespace {
+
+void check_batch(const GraphMAE2Batch& batch, int64_t in_dim, const LossOptions& loss) {
   const auto& x = batch.features;
-  const auto& graph = batch.graph;
-  const auto* sparse_x = batch.sparse;
   const auto& targets = batch.targets;
-  TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_dim(), "GraphMAE2: features have shape ", x.sizes(),
-              ", expected [N, ", options.in_dim(), "]");
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == in_dim, "GraphMAE2: features have shape ", x.sizes(), ", expected [N, ",
+              in_dim, "]");
   const int64_t n = x.size(0);
-  for (const auto* g : {&graph, &batch.student(), &batch.teacher()}) {
+  for (const auto* g : {&batch.graph, &batch.student(), &batch.teacher()}) {
     TORCH_CHECK(g->num_rows() == n && g->num_cols == n, "GraphMAE2: a graph of the batch is ", g->num_rows(), " x ",
                 g->num_cols, " but the features have ", n, " rows");
   }
@@ -167,71 +167,94 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
               "-node batch in order");
   TORCH_CHECK(loss.use_reconstruction || loss.use_latent || loss.self_reconstruction > 0.0,
               "GraphMAE2: use_reconstruction and use_latent are off and self_reconstruction is 0: nothing to train");
+}
 
+// The reconstruction loss of each remask view (one view for the fixed remask).
+std::vector<torch::Tensor> reconstruction_views(GraphMAE2Impl& m, const GraphMAE2Batch& batch, const MaskPlan& plan,
+                                                const LossOptions& loss, const torch::Tensor& enc_rep) {
+  const auto& x = batch.features;
+  const int64_t n = x.size(0);
+  // The masked nodes' input rows are the target; the scaled cosine error reads them in place (no gathered copy).
+  auto criterion = [&](const torch::Tensor& reconstructed) {
+    return loss.loss_fn == ReconstructionLoss::sce
+               ? ssl::sce_loss_gathered_rows(x, plan.mask_nodes, reconstructed, loss.alpha_l).mean()
+               : ssl::mse_loss(x.index_select(0, plan.mask_nodes), reconstructed);
+  };
+  std::vector<torch::Tensor> views;
+  if (loss.remask_method == RemaskMethod::fixed) {
+    // The decoder sees zeros on the masked rows, so only the others go through encoder_to_decoder: the same
+    // values as projecting every row and zeroing (the reference), at about half of that product and its backward.
+    const auto keep = unmasked_nodes(n, plan.mask_nodes);
+    auto rep = torch::zeros({n, m.options.num_hidden()}, enc_rep.options());
+    rep.index_copy_(0, keep, m.encoder_to_decoder->forward(enc_rep.index_select(0, keep)));
+    views.push_back(criterion(m.decoder->forward_rows(batch.graph, rep, plan.mask_nodes)));
+    return views;
+  }
+  TORCH_CHECK(!plan.remask_nodes.empty(), "GraphMAE2: random remask needs at least one remask view");
+  auto origin_rep = m.encoder_to_decoder->forward(enc_rep);
+  for (const auto& remask : plan.remask_nodes) {
+    auto rep = replace_rows(origin_rep, remask, m.dec_mask_token);
+    views.push_back(criterion(m.decoder->forward_rows(batch.graph, rep, plan.mask_nodes)));
+  }
+  return views;
+}
+
+torch::Tensor regulariser(const GraphMAE2Batch& batch, const LossOptions& loss, const torch::Tensor& enc_rep,
+                          const torch::Tensor& zero) {
+  if (loss.variance_reg <= 0.0 && loss.covariance_reg <= 0.0) return zero;
+  TORCH_CHECK(batch.targets.size(0) >= 2,
+              "GraphMAE2: variance_reg / covariance_reg need at least 2 targets per batch, got ",
+              batch.targets.size(0));
+  const auto z = batch.select_targets(enc_rep);
+  auto out = zero;
+  if (loss.variance_reg > 0.0) out = out + loss.variance_reg * ssl::variance_loss(z);
+  if (loss.covariance_reg > 0.0) out = out + loss.covariance_reg * ssl::covariance_loss(z);
+  return out;
+}
+
+torch::Tensor self_reconstruction_loss(GraphMAE2Impl& m, const torch::Tensor& x, const MaskPlan& plan,
+                                       const LossOptions& loss, const torch::Tensor& enc_rep) {
+  TORCH_CHECK(!m.self_decoder.is_empty(), "GraphMAE2: self_reconstruction is ", loss.self_reconstruction,
+              " but the model was built without a self_decoder");
+  const int64_t n = x.size(0);
+  const int64_t visible = n - plan.mask_nodes.size(0);
+  TORCH_CHECK(visible > 0, "GraphMAE2: self_reconstruction needs unmasked nodes, but all ", n, " are masked");
+  // Per-row weights instead of selecting the unmasked rows: no host sync to count them.
+  auto unmasked = torch::ones({n}, x.options());
+  unmasked.index_fill_(0, plan.mask_nodes, 0.0);
+  return ssl::sce_loss_rows(m.self_decoder->forward(enc_rep), x, loss.alpha_l)
+      .mul(unmasked)
+      .sum()
+      .div(static_cast<double>(visible));
+}
+
+}  // namespace
+
+GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPlan& plan, const LossOptions& loss) {
+  check_batch(batch, options.in_dim(), loss);
+  const auto& x = batch.features;
   // Masked rows of the input become the (learnable) encoder mask token.
-  auto enc_rep = encode(encoder, batch.student(), x, sparse_x, plan.mask_nodes, enc_mask_token);
+  auto enc_rep = encode(encoder, batch.student(), x, batch.sparse, plan.mask_nodes, enc_mask_token);
 
   GraphMAE2Losses out;
   out.encoding = enc_rep;
   auto zero = torch::zeros({}, x.options());
   out.latent = zero;
   out.reconstruction = zero;
-
   if (loss.use_latent) {
     auto target = latent_target(batch);
     auto pred = predictor->forward(projector->forward(batch.select_targets(enc_rep)));
     out.latent = loss.latent_loss == LatentLoss::infonce ? ssl::info_nce_loss(pred, target, loss.infonce_tau)
                                                          : ssl::sce_loss(pred, target, 1.0);
   }
-
   if (loss.use_reconstruction) {
-    // The masked nodes' input rows are the target; the scaled cosine error reads them in place (no gathered copy).
-    auto criterion = [&](const torch::Tensor& reconstructed) {
-      return loss.loss_fn == ReconstructionLoss::sce
-                 ? ssl::sce_loss_gathered_rows(x, plan.mask_nodes, reconstructed, loss.alpha_l).mean()
-                 : ssl::mse_loss(x.index_select(0, plan.mask_nodes), reconstructed);
-    };
-    if (loss.remask_method == RemaskMethod::fixed) {
-      // The decoder sees zeros on the masked rows, so only the others go through encoder_to_decoder: the same
-      // values as projecting every row and zeroing (the reference), at about half of that product and its
-      // backward.
-      const auto keep = unmasked_nodes(n, plan.mask_nodes);
-      auto rep = torch::zeros({n, options.num_hidden()}, enc_rep.options());
-      rep.index_copy_(0, keep, encoder_to_decoder->forward(enc_rep.index_select(0, keep)));
-      out.per_view.push_back(criterion(decoder->forward_rows(graph, rep, plan.mask_nodes)));
-    } else {
-      TORCH_CHECK(!plan.remask_nodes.empty(), "GraphMAE2: random remask needs at least one remask view");
-      auto origin_rep = encoder_to_decoder->forward(enc_rep);
-      for (const auto& remask : plan.remask_nodes) {
-        auto rep = replace_rows(origin_rep, remask, dec_mask_token);
-        out.per_view.push_back(criterion(decoder->forward_rows(graph, rep, plan.mask_nodes)));
-      }
-    }
+    out.per_view = reconstruction_views(*this, batch, plan, loss, enc_rep);
     out.reconstruction = out.per_view.front();
     for (size_t v = 1; v < out.per_view.size(); ++v) out.reconstruction = out.reconstruction + out.per_view[v];
   }
-  out.regulariser = zero;
-  if (loss.variance_reg > 0.0 || loss.covariance_reg > 0.0) {
-    TORCH_CHECK(targets.size(0) >= 2, "GraphMAE2: variance_reg / covariance_reg need at least 2 targets per batch, got ",
-                targets.size(0));
-    const auto z = batch.select_targets(enc_rep);
-    if (loss.variance_reg > 0.0) out.regulariser = out.regulariser + loss.variance_reg * ssl::variance_loss(z);
-    if (loss.covariance_reg > 0.0) out.regulariser = out.regulariser + loss.covariance_reg * ssl::covariance_loss(z);
-  }
-  out.self_reconstruction = zero;
-  if (loss.self_reconstruction > 0.0) {
-    TORCH_CHECK(!self_decoder.is_empty(), "GraphMAE2: self_reconstruction is ", loss.self_reconstruction,
-                " but the model was built without a self_decoder");
-    const int64_t visible = n - plan.mask_nodes.size(0);
-    TORCH_CHECK(visible > 0, "GraphMAE2: self_reconstruction needs unmasked nodes, but all ", n, " are masked");
-    // Per-row weights instead of selecting the unmasked rows: no host sync to count them.
-    auto unmasked = torch::ones({n}, x.options());
-    unmasked.index_fill_(0, plan.mask_nodes, 0.0);
-    out.self_reconstruction = ssl::sce_loss_rows(self_decoder->forward(enc_rep), x, loss.alpha_l)
-                                  .mul(unmasked)
-                                  .sum()
-                                  .div(static_cast<double>(visible));
-  }
+  out.regulariser = regulariser(batch, loss, enc_rep, zero);
+  out.self_reconstruction = loss.self_reconstruction > 0.0 ? self_reconstruction_loss(*this, x, plan, loss, enc_rep)
+                                                           : zero;
   out.total = out.reconstruction + loss.lam * out.latent + out.regulariser +
               loss.self_reconstruction * out.self_reconstruction;
   return out;
