@@ -69,8 +69,8 @@ GraphFingerprint fingerprint(const graph::CsrGraph& graph) {
   return f;
 }
 
-void save_ego_graphs_h5(const graph::EgoGraphs& egos, const graph::CsrGraph& graph,
-                        const graph::LocalClusteringOptions& options, const std::string& dataset,
+void save_ego_graphs_h5(const graph::sampling::EgoGraphs& egos, const graph::CsrGraph& graph,
+                        const graph::sampling::LocalClusteringOptions& options, const std::string& dataset,
                         const std::filesystem::path& file) {
   const auto f = fingerprint(graph);
   write_h5(file, {{"seeds", egos.seeds}, {"indptr", egos.indptr}, {"indices", egos.indices}},

@@ -3,7 +3,7 @@
 // h5py reads, tied to the graph it was computed on.
 
 #include "graph/csr_graph.h"
-#include "graph/ops/local_clustering.h"
+#include "graph/sampling/local_clustering.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -29,14 +29,14 @@ GraphFingerprint fingerprint(const graph::CsrGraph& graph);
 /// format "graphmae2-lc-ego-graphs", version "1",
 /// graph_num_nodes, graph_num_edges, graph_crc32 (of `graph`, the graph the push ran on), alpha, rho,
 /// max_push_steps, ego_size, and `dataset` (a label, may be empty). Throws std::runtime_error naming the file.
-void save_ego_graphs_h5(const graph::EgoGraphs& egos, const graph::CsrGraph& graph,
-                        const graph::LocalClusteringOptions& options, const std::string& dataset,
+void save_ego_graphs_h5(const graph::sampling::EgoGraphs& egos, const graph::CsrGraph& graph,
+                        const graph::sampling::LocalClusteringOptions& options, const std::string& dataset,
                         const std::filesystem::path& file);
 
 /// @brief A loaded ego-graph file and the parameters it records.
 struct EgoGraphFile {
-  graph::EgoGraphs egos;
-  graph::LocalClusteringOptions options;
+  graph::sampling::EgoGraphs egos;
+  graph::sampling::LocalClusteringOptions options;
   GraphFingerprint graph;
   std::string dataset;
 };

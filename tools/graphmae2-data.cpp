@@ -13,7 +13,7 @@
 #include "datasets/ogb.h"
 #include "datasets/registry.h"
 #include "datasets/summary.h"
-#include "graph/ops/local_clustering.h"
+#include "graph/sampling/local_clustering.h"
 #include "graph/transforms.h"
 #include "models/engine/cli.h"
 #include "models/engine/progress.h"
@@ -148,11 +148,11 @@ int run_lc(const Args& a, const ds::NodeDataset& data) {
   const double prep_s = seconds_since(t0);
   const auto seeds = lc_seeds(data, a.seeds);
   if (seeds.size(0) == 0) throw std::runtime_error("lc: the dataset has no " + a.seeds + " seeds");
-  graphmae2::graph::LocalClusteringOptions options;
+  graphmae2::graph::sampling::LocalClusteringOptions options;
   options.ego_size = a.ego_size;
   graphmae2::models::engine::ProgressBar bar("lc " + data.name, seeds.size(0), a.progress, 0);
   t0 = std::chrono::steady_clock::now();
-  const auto egos = graphmae2::graph::local_clustering(graph, seeds, options, [&](int64_t done) {
+  const auto egos = graphmae2::graph::sampling::local_clustering(graph, seeds, options, [&](int64_t done) {
     const double s = seconds_since(t0);
     bar.update(done, std::to_string(static_cast<int64_t>(done / std::max(s, 1e-9))) + " seeds/s");
   });

@@ -16,10 +16,10 @@
 #include "datasets/dataset_h5.h"
 #include "datasets/hdf5_io.h"
 #include "datasets/synthetic.h"
-#include "graph/batch.h"
-#include "graph/ops/local_clustering.h"
-#include "graph/ops/neighbor_sample.h"
-#include "graph/saint.h"
+#include "graph/sampling/batch.h"
+#include "graph/sampling/local_clustering.h"
+#include "graph/sampling/neighbor_sample.h"
+#include "graph/sampling/saint.h"
 #include "graph/transforms.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -35,6 +35,7 @@
 namespace {
 
 namespace g = graphmae2::graph;
+namespace gs = graphmae2::graph::sampling;
 namespace ds = graphmae2::datasets;
 
 struct Args {
@@ -121,11 +122,11 @@ int main(int argc, char** argv) {
       for (int64_t b = 0; b <= a.batches; ++b) {
         seeds.push_back(torch::randperm(n, gen, torch::kLong).narrow(0, 0, std::min(a.batch_size, n)));
       }
-      g::sample_blocks(graph, seeds[0], {15, 10, 5}, 0);
+      gs::sample_blocks(graph, seeds[0], {15, 10, 5}, 0);
       int64_t edges = 0;
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t b = 1; b <= a.batches; ++b) {
-        const auto s = g::sample_blocks(graph, seeds[static_cast<size_t>(b)], {15, 10, 5}, static_cast<uint64_t>(b));
+        const auto s = gs::sample_blocks(graph, seeds[static_cast<size_t>(b)], {15, 10, 5}, static_cast<uint64_t>(b));
         for (const auto& block : s.blocks) edges += block.num_edges();
       }
       report(a, graph, "neighbor_sample_blocks", seconds_since(t0), static_cast<double>(edges), "edges/s");
@@ -135,13 +136,16 @@ int main(int argc, char** argv) {
     if (!wanted("lc") && !wanted("subgraphs") && !wanted("saint")) return 0;
     auto t_prep = std::chrono::steady_clock::now();
     const auto lc_graph = g::bidirected_with_self_loops(graph);
-    if (!a.json) std::printf("(bidirected_with_self_loops: %.2f s, peak RSS %.0f MiB)\n", seconds_since(t_prep), peak_rss_mib());
-    g::EgoGraphs egos;
+    if (!a.json) {
+      std::printf("(bidirected_with_self_loops: %.2f s, peak RSS %.0f MiB)\n", seconds_since(t_prep), peak_rss_mib());
+    }
+    gs::EgoGraphs egos;
     if (wanted("lc") || (wanted("subgraphs") && a.ego_file.empty())) {
       const int64_t count = std::min(a.lc_seeds, n);
-      const auto seeds = torch::randperm(n, at::make_generator<at::CPUGeneratorImpl>(1), torch::kLong).narrow(0, 0, count);
+      const auto order = torch::randperm(n, at::make_generator<at::CPUGeneratorImpl>(1), torch::kLong);
+      const auto seeds = order.narrow(0, 0, count);
       const auto t0 = std::chrono::steady_clock::now();
-      egos = g::local_clustering(lc_graph, seeds, {});
+      egos = gs::local_clustering(lc_graph, seeds, {});
       report(a, lc_graph, "local_clustering_ego256", seconds_since(t0), static_cast<double>(count), "seeds/s");
       // The ego-graphs as a node-set file, for the peers' induced-subgraph figure on the same sets.
       if (!a.write_egos.empty()) {
@@ -162,11 +166,13 @@ int main(int argc, char** argv) {
       const int64_t sets = std::min<int64_t>(512, egos.size());
       set_indptr = egos.indptr.narrow(0, 0, sets + 1);
       set_nodes = egos.indices.narrow(0, 0, set_indptr[sets].item<int64_t>()).to(torch::kLong);
-      g::batched_induced_subgraphs(graph, set_indptr, set_nodes);
+      gs::batched_induced_subgraphs(graph, set_indptr, set_nodes);
       const int64_t repeats = 10;
       int64_t edges = 0;
       const auto t0 = std::chrono::steady_clock::now();
-      for (int64_t r = 0; r < repeats; ++r) edges += g::batched_induced_subgraphs(graph, set_indptr, set_nodes).graph.num_edges();
+      for (int64_t r = 0; r < repeats; ++r) {
+        edges += gs::batched_induced_subgraphs(graph, set_indptr, set_nodes).graph.num_edges();
+      }
       const double s = seconds_since(t0);
       report(a, graph, "batched_induced_subgraphs_512", s, static_cast<double>(sets * repeats), "sets/s");
       report(a, graph, "batched_induced_subgraphs_512_edges", s, static_cast<double>(edges), "edges/s");
@@ -176,7 +182,7 @@ int main(int argc, char** argv) {
     if (wanted("saint")) {
       const int64_t repeats = 10;
       const auto t0 = std::chrono::steady_clock::now();
-      for (int64_t r = 0; r < repeats; ++r) g::saint_random_walk_sample(graph, 3000, 2, static_cast<uint64_t>(r));
+      for (int64_t r = 0; r < repeats; ++r) gs::saint_random_walk_sample(graph, 3000, 2, static_cast<uint64_t>(r));
       report(a, graph, "saint_rw_3000x2", seconds_since(t0), static_cast<double>(repeats), "samples/s");
     }
   } catch (const c10::Error& e) {

@@ -11,8 +11,8 @@ namespace graphmae2::models::graphmae2 {
 
 namespace {
 
-graph::EgoGraphs read_cached(const std::filesystem::path& file, const graph::CsrGraph& lc_graph,
-                             const GraphMAE2Config& cfg, const engine::LogSink& log) {
+graph::sampling::EgoGraphs read_cached(const std::filesystem::path& file, const graph::CsrGraph& lc_graph,
+                                       const GraphMAE2Config& cfg, const engine::LogSink& log) {
   auto loaded = datasets::load_ego_graphs_h5(file, lc_graph);
   if (loaded.options.ego_size != cfg.ego_size) {
     throw std::runtime_error(file.string() + ": ego-graphs of size " + std::to_string(loaded.options.ego_size) +
@@ -31,9 +31,9 @@ torch::Tensor split_seeds(const datasets::NodeDataset& data) {
                      data.test_mask.nonzero().flatten()});
 }
 
-graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
-                               const graph::CsrGraph& prepared, const std::filesystem::path& out_dir, bool progress,
-                               const engine::LogSink& log) {
+graph::sampling::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
+                                         const graph::CsrGraph& prepared, const std::filesystem::path& out_dir,
+                                         bool progress, const engine::LogSink& log) {
   const std::filesystem::path file = cfg.lc_file.empty()
                                          ? out_dir / ("lc-ego" + std::to_string(cfg.ego_size) + ".h5")
                                          : std::filesystem::path(cfg.lc_file);
@@ -43,11 +43,11 @@ graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeD
   if (std::filesystem::exists(file)) return read_cached(file, lc_graph, cfg, log);
   const auto seeds = split_seeds(data);
   if (seeds.size(0) == 0) throw std::runtime_error("lc sampler: the dataset has no train, valid or test nodes");
-  graph::LocalClusteringOptions lc;
+  graph::sampling::LocalClusteringOptions lc;
   lc.ego_size = cfg.ego_size;
   engine::ProgressBar bar("ego-graphs " + data.name, seeds.size(0), progress, 0);
   const auto t0 = util::Clock::now();
-  auto egos = graph::local_clustering(lc_graph, seeds, lc, [&](int64_t done) {
+  auto egos = graph::sampling::local_clustering(lc_graph, seeds, lc, [&](int64_t done) {
     const double rate = static_cast<double>(done) / std::max(util::seconds_since(t0), 1e-9);
     bar.update(done, std::to_string(static_cast<int64_t>(rate)) + " seeds/s");
   });

@@ -3,7 +3,7 @@
 // once (with a progress bar) and cached, so later runs and graphmae2-eval read them back.
 
 #include "datasets/dataset.h"
-#include "graph/ops/local_clustering.h"
+#include "graph/sampling/local_clustering.h"
 #include "models/engine/log.h"
 #include "models/graphmae2/config.h"
 
@@ -18,8 +18,8 @@ torch::Tensor split_seeds(const datasets::NodeDataset& data);
 /// against this graph and ego size; computed on the bidirected graph with self-loops (`prepared` when
 /// cfg.symmetrize, so a large graph is not copied) and cached there when it does not. Throws
 /// std::runtime_error for a file of another graph or ego size.
-graph::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
-                               const graph::CsrGraph& prepared, const std::filesystem::path& out_dir, bool progress,
-                               const engine::LogSink& log);
+graph::sampling::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
+                                         const graph::CsrGraph& prepared, const std::filesystem::path& out_dir,
+                                         bool progress, const engine::LogSink& log);
 
 }  // namespace graphmae2::models::graphmae2

@@ -98,7 +98,7 @@ class SeedRunner {
   const GraphMAE2Config remedied_;
   const RunInputs run_;
   std::optional<RunInputs> remedied_run_;
-  std::optional<graph::EgoGraphs> diag_egos_;
+  std::optional<graph::sampling::EgoGraphs> diag_egos_;
   bool collapsed_ = false;
 };
 

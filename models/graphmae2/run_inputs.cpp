@@ -1,6 +1,7 @@
 #include "models/graphmae2/run_inputs.h"
 
 #include "models/eval/finetune.h"
+#include "models/eval/finetune_ego_graphs.h"
 #include "models/graphmae2/ego_graph_cache.h"
 
 namespace graphmae2::models::graphmae2 {
@@ -91,8 +92,9 @@ eval::ProbeResult RunInputs::probe(GraphMAE2& model, const torch::Tensor& emb, c
   if (egos) {
     auto fopt = popt;
     fopt.batch_size = cfg.batch_size_f;
-    return finetune_ego_graphs(model->encoder, cpu_input.graph, features, *egos, data.labels, data.num_classes,
-                               data.train_mask, data.val_mask, data.test_mask, fopt, device, progress);
+    return eval::finetune_ego_graphs(model->encoder, cpu_input.graph, features, *egos, data.labels,
+                                     data.num_classes, data.train_mask, data.val_mask, data.test_mask, fopt, device,
+                                     progress);
   }
   model->to(torch::kCPU);  // the labels and masks live on the CPU
   return eval::finetune(model->encoder, cpu_input.graph, cpu_input.features, data.labels, data.num_classes,

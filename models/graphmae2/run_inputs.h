@@ -7,7 +7,8 @@
 #include "models/engine/log.h"
 #include "models/eval/linear_probe.h"
 #include "models/graphmae2/config.h"
-#include "models/graphmae2/minibatch.h"
+#include "models/graphmae2/batch_source.h"
+#include "models/graphmae2/inference.h"
 #include "models/graphmae2/trainer.h"
 
 #include <filesystem>
@@ -34,7 +35,7 @@ struct RunInputs {
   bool minibatch = false;
   PreparedGraph cpu_input, input;
   datasets::FeatureStore features;
-  std::optional<graph::EgoGraphs> egos;
+  std::optional<graph::sampling::EgoGraphs> egos;
   BatchSourceOptions batch_options;
   torch::Tensor embedded_nodes, labels, train_mask, val_mask, test_mask;
 

@@ -6,7 +6,7 @@
 #include "models/engine/loop.h"
 #include "models/graphmae2/config.h"
 #include "models/graphmae2/graphmae2.h"
-#include "models/graphmae2/minibatch.h"
+#include "models/graphmae2/batch_source.h"
 
 #include <filesystem>
 #include <functional>

@@ -28,9 +28,9 @@ graph::CsrGraph lc_graph(uint64_t seed) {
 
 TEST(EgoGraphsH5, RoundTripAndGraphCheck) {
   const auto g = lc_graph(1);
-  graph::LocalClusteringOptions o;
+  graph::sampling::LocalClusteringOptions o;
   o.ego_size = 20;
-  const auto egos = graph::local_clustering(g, torch::arange(0, 300, 3, torch::kLong), o);
+  const auto egos = graph::sampling::local_clustering(g, torch::arange(0, 300, 3, torch::kLong), o);
   const auto file = testing::scratch_dir("ego_h5") / "ego.h5";
   save_ego_graphs_h5(egos, g, o, "random", file);
   const auto back = load_ego_graphs_h5(file, g);
@@ -64,9 +64,9 @@ TEST(EgoGraphsH5, RoundTripAndGraphCheck) {
 
 TEST(EgoGraphsH5, DamagedFilesAreNamed) {
   const auto g = lc_graph(3);
-  graph::LocalClusteringOptions o;
+  graph::sampling::LocalClusteringOptions o;
   o.ego_size = 8;
-  const auto egos = graph::local_clustering(g, torch::arange(5, torch::kLong), o);
+  const auto egos = graph::sampling::local_clustering(g, torch::arange(5, torch::kLong), o);
   const auto dir = testing::scratch_dir("ego_h5_bad");
   const auto attrs = [&] {
     save_ego_graphs_h5(egos, g, o, "x", dir / "good.h5");

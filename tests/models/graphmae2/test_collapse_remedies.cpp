@@ -6,7 +6,7 @@
 #include "models/engine/checkpoint.h"
 #include "graph/transforms.h"
 #include "models/graphmae2/experiment.h"
-#include "models/graphmae2/minibatch.h"
+#include "models/graphmae2/inference.h"
 #include "models/graphmae2/trainer.h"
 #include "models/layers/gat.h"
 #include "models/ssl/losses.h"

@@ -4,7 +4,7 @@
 #include "models/eval/linear_probe.h"
 #include "models/engine/checkpoint.h"
 #include "models/graphmae2/trainer.h"
-#include "graph/ops/local_clustering.h"
+#include "graph/sampling/local_clustering.h"
 #include "graph/transforms.h"
 
 #include "fixtures/paths.h"
@@ -147,10 +147,10 @@ TEST(Trainer, MiniBatchRunResumedMidEpochContinuesBitForBit) {
   cfg.drop_edge_rate = 0.3;
   cfg.loader_workers = 2;
   auto input = gm::prepare_inputs(data, cfg);
-  graphmae2::graph::LocalClusteringOptions lc;
+  graphmae2::graph::sampling::LocalClusteringOptions lc;
   lc.ego_size = 8;
-  const auto egos = graphmae2::graph::local_clustering(graphmae2::graph::bidirected_with_self_loops(data.graph),
-                                                       torch::arange(50, torch::kLong), lc);
+  const auto egos = graphmae2::graph::sampling::local_clustering(
+      graphmae2::graph::bidirected_with_self_loops(data.graph), torch::arange(50, torch::kLong), lc);
   gm::BatchSourceOptions bo;
   bo.batch_size = cfg.batch_size;
   bo.drop_edge_rate = cfg.drop_edge_rate;
