@@ -7,7 +7,7 @@
 
 namespace graphmae2::graph::sampling::cpu {
 
-/// indptr int64 [N + 1], indices int64 [E], seeds int64 [S] in [0, N). Returns: see graph::local_clustering.
+/// indptr int64 [N + 1], indices int64 [E], seeds int64 [S] in [0, N). Returns: see graph::sampling::local_clustering.
 EgoGraphs local_clustering(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& seeds,
                            const LocalClusteringOptions& options);
 
