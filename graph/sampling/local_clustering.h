@@ -28,8 +28,8 @@ struct EgoGraphs {
   torch::Tensor seeds;               ///< int64 [S]
   torch::Tensor indptr;              ///< int64 [S + 1]
   /// Each seed's ego nodes, seed first: int32 when every node id fits (compact(); what local_clustering and the
-  /// ego-graph file reader return: 4 bytes per id instead of 8, where ogbn-products' 2.45M seeds at ego size 256
-  /// held 5.0 GB as int64), else int64. Take int64 ids with nodes() or `indices.to(torch::kLong)` per batch.
+  /// ego-graph file reader return: 4 bytes per id instead of 8, as these lists are the largest allocation of an
+  /// lc run on an ogbn graph), else int64. Take int64 ids with nodes() or `indices.to(torch::kLong)` per batch.
   torch::Tensor indices;
   std::optional<torch::Tensor> ppr;  ///< float64, aligned with indices (return_ppr only)
 
