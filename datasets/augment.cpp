@@ -39,9 +39,7 @@ AugmentOptions mocov3_view1(int64_t output_size) {
       .solarize_prob(0.0);
 }
 
-AugmentOptions mocov3_view2(int64_t output_size) {
-  return mocov3_view1(output_size).blur_prob(0.1).solarize_prob(0.2);
-}
+AugmentOptions mocov3_view2(int64_t output_size) { return mocov3_view1(output_size).blur_prob(0.1).solarize_prob(0.2); }
 
 namespace {
 
@@ -71,8 +69,8 @@ torch::Tensor resized_crop_and_flip(const torch::Tensor& x, const AugmentOptions
   auto theta = torch::stack({torch::stack({w * flip, zeros, cx}, 1), torch::stack({zeros, h, cy}, 1)}, 1);
   const int64_t s = o.output_size();
   auto grid = F::affine_grid(theta, {b, x.size(1), s, s}, /*align_corners=*/false);
-  return F::grid_sample(x, grid,
-                        F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
+  return F::grid_sample(
+      x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
 }
 
 torch::Tensor jitter(const torch::Tensor& x, const AugmentOptions& o, torch::Generator& gen) {

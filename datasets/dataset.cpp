@@ -38,8 +38,8 @@ torch::Tensor to_float16_checked(const torch::Tensor& features, int64_t first_ro
   if (too_large.any().item<bool>()) {
     const auto at = too_large.nonzero()[0];
     const int64_t row = at[0].item<int64_t>(), col = at[1].item<int64_t>();
-    throw std::invalid_argument("float16 features: feature [" + std::to_string(first_row + row) + ", " + std::to_string(col) +
-                                "] = " + std::to_string(features[row][col].item<double>()) +
+    throw std::invalid_argument("float16 features: feature [" + std::to_string(first_row + row) + ", " +
+                                std::to_string(col) + "] = " + std::to_string(features[row][col].item<double>()) +
                                 " overflows float16 (largest 65504); keep float32 or normalise the features");
   }
   return features.to(torch::kHalf);

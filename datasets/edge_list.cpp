@@ -9,8 +9,8 @@ namespace graphmae2::datasets {
 graph::CsrGraph build_graph(const std::vector<int64_t>& src, const std::vector<int64_t>& dst, int64_t num_nodes,
                             const EdgeListOptions& opts, const std::string& source) {
   if (src.size() != dst.size()) {
-    throw std::runtime_error(source + ": " + std::to_string(src.size()) + " sources but " +
-                             std::to_string(dst.size()) + " destinations");
+    throw std::runtime_error(source + ": " + std::to_string(src.size()) + " sources but " + std::to_string(dst.size()) +
+                             " destinations");
   }
   if (num_nodes < 0) throw std::runtime_error(source + ": negative node count " + std::to_string(num_nodes));
   const size_t m = src.size();

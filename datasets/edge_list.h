@@ -11,9 +11,9 @@ namespace graphmae2::datasets {
 
 /// @brief What build_graph does to an edge list before storing it.
 struct EdgeListOptions {
-  bool symmetrize = false;        ///< add dst -> src for every src -> dst
-  bool drop_self_loops = false;   ///< remove v -> v
-  bool deduplicate = false;       ///< keep one copy of each (src, dst)
+  bool symmetrize = false;       ///< add dst -> src for every src -> dst
+  bool drop_self_loops = false;  ///< remove v -> v
+  bool deduplicate = false;      ///< keep one copy of each (src, dst)
 };
 
 /// Builds the CsrGraph of `num_nodes` nodes whose row v lists the sources of v's incoming edges

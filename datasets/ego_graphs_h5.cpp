@@ -131,7 +131,8 @@ EgoGraphFile load_ego_graphs_h5(const std::filesystem::path& file) {
   const auto check = [&](const auto* ix) {
     for (int64_t s = 0; s < S; ++s) {
       const auto where = "seed number " + std::to_string(s) + " (node " + std::to_string(sd[s]) + ")";
-      if (sd[s] < 0 || sd[s] >= n) fail(file, where + " is out of range for a graph of " + std::to_string(n) + " nodes");
+      if (sd[s] < 0 || sd[s] >= n)
+        fail(file, where + " is out of range for a graph of " + std::to_string(n) + " nodes");
       const int64_t len = ip[s + 1] - ip[s];
       if (len < 1 || len > out.options.ego_size) {
         fail(file, where + " has " + std::to_string(len) + " ego nodes, expected 1 to " +

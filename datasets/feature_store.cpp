@@ -19,7 +19,9 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kPassRows = 1 << 16;  // rows per chunk of a pass over the whole matrix
 
-[[noreturn]] void fail(const fs::path& file, const std::string& what) { throw std::runtime_error(file.string() + ": " + what); }
+[[noreturn]] void fail(const fs::path& file, const std::string& what) {
+  throw std::runtime_error(file.string() + ": " + what);
+}
 
 }  // namespace
 
@@ -27,7 +29,7 @@ struct FeatureStore::DiskFile {
   fs::path file;
   std::string name;
   int fd = -1;
-  int64_t offset = 0;     // byte offset of row 0 in the file
+  int64_t offset = 0;  // byte offset of row 0 in the file
   int64_t row_bytes = 0;
 
   DiskFile() = default;
@@ -96,8 +98,9 @@ DiskLayout check_dataset(const H5::DataSet& ds, const fs::path& file, const std:
   }
   const auto plist = ds.getCreatePlist();
   if (plist.getLayout() != H5D_CONTIGUOUS || plist.getNfilters() > 0) {
-    fail(file, "dataset '" + name + "' is chunked or compressed; features read from disk must be stored "
-               "contiguously: rewrite the file with graphmae2-data convert");
+    fail(file, "dataset '" + name +
+                   "' is chunked or compressed; features read from disk must be stored "
+                   "contiguously: rewrite the file with graphmae2-data convert");
   }
   const haddr_t offset = H5Dget_offset(ds.getId());
   DiskLayout layout;
@@ -222,8 +225,8 @@ torch::Tensor FeatureStore::gather(const torch::Tensor& ids) const {
 }
 
 torch::Tensor FeatureStore::rows(int64_t begin, int64_t end) const {
-  TORCH_CHECK(defined() && 0 <= begin && begin <= end && end <= rows_, "FeatureStore: rows ", begin, "..", end,
-              " of ", rows_);
+  TORCH_CHECK(defined() && 0 <= begin && begin <= end && end <= rows_, "FeatureStore: rows ", begin, "..", end, " of ",
+              rows_);
   if (!disk_) return normalize(resident_.narrow(0, begin, end - begin));
   return normalize(read(torch::arange(begin, end, torch::kLong)));
 }

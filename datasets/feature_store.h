@@ -33,7 +33,8 @@ class FeatureStore {
   /// norm.standardize, to compute the column statistics (in double). Throws std::runtime_error naming the file
   /// and dataset if it is missing, chunked or compressed (rewrite it with graphmae2-data convert), shorter than
   /// its shape says, or holds a NaN or infinity (with the row and column of the first).
-  static FeatureStore open_h5(const std::filesystem::path& file, const std::string& name, FeatureNormalization norm = {});
+  static FeatureStore open_h5(const std::filesystem::path& file, const std::string& name,
+                              FeatureNormalization norm = {});
 
   int64_t num_rows() const { return rows_; }
   int64_t dim() const { return cols_; }

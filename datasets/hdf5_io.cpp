@@ -18,7 +18,9 @@ namespace fs = std::filesystem;
   throw std::runtime_error(file.string() + ": " + what);
 }
 
-std::string h5_detail(const H5::Exception& e) { return h5_failure_reason(e.getDetailMsg().empty() ? e.getFuncName() : e.getDetailMsg()); }
+std::string h5_detail(const H5::Exception& e) {
+  return h5_failure_reason(e.getDetailMsg().empty() ? e.getFuncName() : e.getDetailMsg());
+}
 
 // HDF5 prints its own error stack to stderr by default; we report errors ourselves.
 void quiet() {
@@ -87,14 +89,21 @@ const H5::FloatType& half_type() {
 
 const H5::DataType& mem_type(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat16: return half_type();
-    case torch::kFloat32: return H5::PredType::NATIVE_FLOAT;
-    case torch::kFloat64: return H5::PredType::NATIVE_DOUBLE;
-    case torch::kInt64: return H5::PredType::NATIVE_INT64;
-    case torch::kInt32: return H5::PredType::NATIVE_INT32;
+    case torch::kFloat16:
+      return half_type();
+    case torch::kFloat32:
+      return H5::PredType::NATIVE_FLOAT;
+    case torch::kFloat64:
+      return H5::PredType::NATIVE_DOUBLE;
+    case torch::kInt64:
+      return H5::PredType::NATIVE_INT64;
+    case torch::kInt32:
+      return H5::PredType::NATIVE_INT32;
     case torch::kUInt8:
-    case torch::kBool: return H5::PredType::NATIVE_UINT8;
-    default: throw std::invalid_argument(std::string("unsupported dtype ") + c10::toString(t));
+    case torch::kBool:
+      return H5::PredType::NATIVE_UINT8;
+    default:
+      throw std::invalid_argument(std::string("unsupported dtype ") + c10::toString(t));
   }
 }
 
@@ -112,7 +121,8 @@ H5::DataSet create_dataset(H5::H5File& f, const std::string& name, torch::Scalar
     if (H5Lexists(f.getId(), prefix.c_str(), H5P_DEFAULT) <= 0) f.createGroup(prefix);
   }
   std::vector<hsize_t> dims(shape.begin(), shape.end());
-  H5::DataSpace space = dims.empty() ? H5::DataSpace(H5S_SCALAR) : H5::DataSpace(static_cast<int>(dims.size()), dims.data());
+  H5::DataSpace space =
+      dims.empty() ? H5::DataSpace(H5S_SCALAR) : H5::DataSpace(static_cast<int>(dims.size()), dims.data());
   H5::DSetCreatPropList props;
   if (chunked_rows && !dims.empty() && dims[0] > 0) {
     // About 1 MiB per chunk: large sequential writes, and a reader of a row range touches few chunks.
@@ -132,7 +142,8 @@ H5::DataSet create_dataset(H5::H5File& f, const std::string& name, torch::Scalar
 
 std::string h5_failure_reason(const std::string& fallback) {
   // HDF5 keeps the failed call's error stack until the next call clears it; its innermost entry says why
-  // ("truncated file: eof = ...", "unable to open file: ... No such file"), where the C++ API says only "H5Fopen failed".
+  // ("truncated file: eof = ...", "unable to open file: ... No such file"), where the C++ API says only "H5Fopen
+  // failed".
   std::string innermost;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_UPWARD,

@@ -62,8 +62,9 @@ class ByteReader {
     const uint64_t start = offset_;
     const size_t got = read(dst, n);
     if (got != n) {
-      throw idx_error(path_, start + got, "truncated " + what + ": expected " + std::to_string(n) + " bytes at offset " +
-                                              std::to_string(start) + ", file ends after " + std::to_string(got));
+      throw idx_error(path_, start + got,
+                      "truncated " + what + ": expected " + std::to_string(n) + " bytes at offset " +
+                          std::to_string(start) + ", file ends after " + std::to_string(got));
     }
   }
 
@@ -82,13 +83,26 @@ struct IdxType {
 
 bool idx_type(uint8_t code, IdxType* out) {
   switch (code) {
-    case 0x08: *out = {torch::kUInt8, 1}; return true;
-    case 0x09: *out = {torch::kInt8, 1}; return true;
-    case 0x0B: *out = {torch::kInt16, 2}; return true;
-    case 0x0C: *out = {torch::kInt32, 4}; return true;
-    case 0x0D: *out = {torch::kFloat32, 4}; return true;
-    case 0x0E: *out = {torch::kFloat64, 8}; return true;
-    default: return false;
+    case 0x08:
+      *out = {torch::kUInt8, 1};
+      return true;
+    case 0x09:
+      *out = {torch::kInt8, 1};
+      return true;
+    case 0x0B:
+      *out = {torch::kInt16, 2};
+      return true;
+    case 0x0C:
+      *out = {torch::kInt32, 4};
+      return true;
+    case 0x0D:
+      *out = {torch::kFloat32, 4};
+      return true;
+    case 0x0E:
+      *out = {torch::kFloat64, 8};
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -127,8 +141,8 @@ torch::Tensor read_idx(const std::filesystem::path& path) {
   if (!idx_type(magic[2], &type)) {
     char buf[16];
     std::snprintf(buf, sizeof(buf), "0x%02x", magic[2]);
-    throw idx_error(path, 2, std::string("unknown element type ") + buf +
-                                 " (expected 0x08, 0x09, 0x0b, 0x0c, 0x0d or 0x0e)");
+    throw idx_error(path, 2,
+                    std::string("unknown element type ") + buf + " (expected 0x08, 0x09, 0x0b, 0x0c, 0x0d or 0x0e)");
   }
   const int rank = magic[3];
   if (rank == 0) throw idx_error(path, 3, "rank is 0");
@@ -152,13 +166,14 @@ torch::Tensor read_idx(const std::filesystem::path& path) {
   auto out = torch::empty(sizes, torch::TensorOptions().dtype(type.dtype));
   auto* data = static_cast<uint8_t*>(out.data_ptr());
   const size_t bytes = static_cast<size_t>(count) * type.width;
-  in.read_exact(data, bytes, "data (" + std::to_string(count) + " elements of " + std::to_string(type.width) +
-                                 " bytes)");
+  in.read_exact(data, bytes,
+                "data (" + std::to_string(count) + " elements of " + std::to_string(type.width) + " bytes)");
   uint8_t extra = 0;
   const uint64_t end = in.offset();
   if (in.read(&extra, 1) != 0) {
-    throw idx_error(path, end, "trailing bytes after the " + std::to_string(bytes) +
-                                   " data bytes the header announces (wrong sizes in the header?)");
+    throw idx_error(path, end,
+                    "trailing bytes after the " + std::to_string(bytes) +
+                        " data bytes the header announces (wrong sizes in the header?)");
   }
   if (type.width > 1 && host_is_little_endian()) swap_bytes(data, static_cast<size_t>(count), type.width);
   return out;
@@ -167,13 +182,26 @@ torch::Tensor read_idx(const std::filesystem::path& path) {
 void write_idx(const std::filesystem::path& path, const torch::Tensor& tensor) {
   uint8_t code = 0;
   switch (tensor.scalar_type()) {
-    case torch::kUInt8: code = 0x08; break;
-    case torch::kInt8: code = 0x09; break;
-    case torch::kInt16: code = 0x0B; break;
-    case torch::kInt32: code = 0x0C; break;
-    case torch::kFloat32: code = 0x0D; break;
-    case torch::kFloat64: code = 0x0E; break;
-    default: TORCH_CHECK(false, "write_idx: unsupported dtype ", tensor.scalar_type());
+    case torch::kUInt8:
+      code = 0x08;
+      break;
+    case torch::kInt8:
+      code = 0x09;
+      break;
+    case torch::kInt16:
+      code = 0x0B;
+      break;
+    case torch::kInt32:
+      code = 0x0C;
+      break;
+    case torch::kFloat32:
+      code = 0x0D;
+      break;
+    case torch::kFloat64:
+      code = 0x0E;
+      break;
+    default:
+      TORCH_CHECK(false, "write_idx: unsupported dtype ", tensor.scalar_type());
   }
   TORCH_CHECK(tensor.dim() >= 1 && tensor.dim() <= 255, "write_idx: rank must be in [1, 255], got ", tensor.dim());
   auto t = tensor.contiguous().cpu().clone();
@@ -188,8 +216,8 @@ void write_idx(const std::filesystem::path& path, const torch::Tensor& tensor) {
     os.write(reinterpret_cast<const char*>(header), 4);
     for (int64_t d = 0; d < t.dim(); ++d) {
       const uint32_t s = static_cast<uint32_t>(t.size(d));
-      const uint8_t b[4] = {static_cast<uint8_t>(s >> 24), static_cast<uint8_t>(s >> 16),
-                            static_cast<uint8_t>(s >> 8), static_cast<uint8_t>(s)};
+      const uint8_t b[4] = {static_cast<uint8_t>(s >> 24), static_cast<uint8_t>(s >> 16), static_cast<uint8_t>(s >> 8),
+                            static_cast<uint8_t>(s)};
       os.write(reinterpret_cast<const char*>(b), 4);
     }
     os.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(t.numel() * width));
@@ -199,11 +227,10 @@ void write_idx(const std::filesystem::path& path, const torch::Tensor& tensor) {
 }
 
 void ImageDataset::validate() const {
-  TORCH_CHECK(images.defined() && images.dim() == 4 && images.scalar_type() == torch::kUInt8,
-              "ImageDataset '", name, "': images must be uint8 [N, C, H, W], got ",
-              images.defined() ? images.sizes() : torch::IntArrayRef{});
-  TORCH_CHECK(labels.defined() && labels.dim() == 1 && labels.scalar_type() == torch::kInt64,
-              "ImageDataset '", name, "': labels must be int64 [N]");
+  TORCH_CHECK(images.defined() && images.dim() == 4 && images.scalar_type() == torch::kUInt8, "ImageDataset '", name,
+              "': images must be uint8 [N, C, H, W], got ", images.defined() ? images.sizes() : torch::IntArrayRef{});
+  TORCH_CHECK(labels.defined() && labels.dim() == 1 && labels.scalar_type() == torch::kInt64, "ImageDataset '", name,
+              "': labels must be int64 [N]");
   TORCH_CHECK(labels.size(0) == images.size(0), "ImageDataset '", name, "': ", images.size(0), " images but ",
               labels.size(0), " labels");
   TORCH_CHECK(num_classes >= 1, "ImageDataset '", name, "': num_classes must be >= 1, got ", num_classes);
@@ -229,8 +256,8 @@ ImageDataset load_idx_image_dataset(const std::filesystem::path& root, const std
   }
   if (labels.scalar_type() != torch::kUInt8 || labels.dim() != 1) {
     std::ostringstream os;
-    os << label_path.string() << ": expected uint8 labels of rank 1 [N], got " << labels.scalar_type()
-       << " of shape " << labels.sizes();
+    os << label_path.string() << ": expected uint8 labels of rank 1 [N], got " << labels.scalar_type() << " of shape "
+       << labels.sizes();
     throw std::runtime_error(os.str());
   }
   if (images.size(0) != labels.size(0)) {

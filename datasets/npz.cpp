@@ -132,9 +132,9 @@ int64_t itemsize_of(const std::string& descr) { return descr[2] - '0'; }
 
 torch::ScalarType dtype_of(const std::string& descr, const std::string& source) {
   static const std::pair<const char*, torch::ScalarType> known[] = {
-      {"<i8", torch::kInt64}, {"<i4", torch::kInt32}, {"<i2", torch::kInt16},   {"|i1", torch::kInt8},
-      {"|u1", torch::kUInt8}, {"|b1", torch::kBool},  {"<f2", torch::kFloat16}, {"<f4", torch::kFloat32},
-      {"<f8", torch::kFloat64}};
+      {"<i8", torch::kInt64},   {"<i4", torch::kInt32},   {"<i2", torch::kInt16},
+      {"|i1", torch::kInt8},    {"|u1", torch::kUInt8},   {"|b1", torch::kBool},
+      {"<f2", torch::kFloat16}, {"<f4", torch::kFloat32}, {"<f8", torch::kFloat64}};
   for (const auto& [d, t] : known) {
     if (descr == d) return t;
   }
@@ -150,7 +150,12 @@ class EntryStream {
  public:
   EntryStream(Source& src, uint64_t data_off, uint64_t comp, uint64_t uncomp, int method, uint32_t crc,
               std::string where)
-      : src_(src), off_(data_off), comp_left_(comp), uncomp_left_(uncomp), method_(method), crc_(crc),
+      : src_(src),
+        off_(data_off),
+        comp_left_(comp),
+        uncomp_left_(uncomp),
+        method_(method),
+        crc_(crc),
         where_(std::move(where)) {
     if (method_ == 8) {
       in_.resize(static_cast<size_t>(std::min<uint64_t>(comp, 1 << 20)));
@@ -225,7 +230,8 @@ class EntryStream {
 // Reads the .npy header at the start of `in` and checks that the data left matches its shape and dtype.
 NpyHeader read_header(EntryStream& in, const std::string& where) {
   char pre[12];
-  if (in.left() < 10) throw std::runtime_error(where + ": byte 0: truncated npy (" + std::to_string(in.left()) + " bytes)");
+  if (in.left() < 10)
+    throw std::runtime_error(where + ": byte 0: truncated npy (" + std::to_string(in.left()) + " bytes)");
   in.read(pre, 10);
   const int major = static_cast<unsigned char>(pre[6]);
   size_t header_len = 0;
@@ -256,8 +262,7 @@ NpyHeader read_header(EntryStream& in, const std::string& where) {
   int64_t nbytes = 0;
   if (__builtin_mul_overflow(numel, itemsize_of(h.descr), &nbytes) || static_cast<uint64_t>(nbytes) != in.left()) {
     throw std::runtime_error(where + ": npy data is " + std::to_string(in.left()) + " bytes, shape and dtype " +
-                             h.descr + " need " + std::to_string(numel) + " x " +
-                             std::to_string(itemsize_of(h.descr)));
+                             h.descr + " need " + std::to_string(numel) + " x " + std::to_string(itemsize_of(h.descr)));
   }
   return h;
 }
@@ -342,7 +347,8 @@ std::vector<Entry> read_directory(Source& src) {
   uint64_t p = 0;
   for (uint64_t k = 0; k < count; ++k) {
     const uint64_t at = cd_off + p;
-    if (cd_size - p < 46 || le(&cd[p], 4) != 0x02014b50) src.fail(at, "bad central directory record " + std::to_string(k));
+    if (cd_size - p < 46 || le(&cd[p], 4) != 0x02014b50)
+      src.fail(at, "bad central directory record " + std::to_string(k));
     const char* r = &cd[p];
     Entry en;
     en.dir_offset = at;

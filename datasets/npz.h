@@ -14,10 +14,10 @@ namespace graphmae2::datasets::npz {
 
 /// @brief The parsed header of a .npy array.
 struct NpyHeader {
-  std::string descr;            ///< e.g. "<f4"
+  std::string descr;  ///< e.g. "<f4"
   bool fortran_order = false;
   std::vector<int64_t> shape;
-  size_t data_offset = 0;       ///< bytes from the start of the .npy to its data
+  size_t data_offset = 0;  ///< bytes from the start of the .npy to its data
 };
 
 /// Parses the header at the start of `bytes` (needs the whole header, not the data). Accepts versions 1-3.

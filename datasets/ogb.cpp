@@ -120,8 +120,8 @@ const OgbInfo* find_known(const std::string& name) {
   std::string key = name;
   std::replace(key.begin(), key.end(), '_', '-');
   for (const auto& k : known) {
-    if (k.name.size() == key.size() &&
-        std::equal(key.begin(), key.end(), k.name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    if (k.name.size() == key.size() && std::equal(key.begin(), key.end(), k.name.begin(),
+                                                  [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
       return &k;
     }
   }
@@ -135,14 +135,16 @@ OgbInfo ogb_info(const std::string& name) {
   std::string key = name;
   std::replace(key.begin(), key.end(), '_', '-');
   if (key == "ogbn-proteins" || key == "ogbn-mag") {
-    throw std::runtime_error(name + ": not supported (proteins is multi-label with edge features; mag is heterogeneous)");
+    throw std::runtime_error(name +
+                             ": not supported (proteins is multi-label with edge features; mag is heterogeneous)");
   }
   throw std::runtime_error(name + ": unknown OGB dataset (known: ogbn-arxiv, ogbn-products, ogbn-papers100M)");
 }
 
 bool is_ogb_folder(const fs::path& dir) {
   std::error_code ec;
-  return fs::is_regular_file(dir / "raw" / "num-node-list.csv.gz", ec) || fs::is_regular_file(dir / "raw" / "data.npz", ec);
+  return fs::is_regular_file(dir / "raw" / "num-node-list.csv.gz", ec) ||
+         fs::is_regular_file(dir / "raw" / "data.npz", ec);
 }
 
 int64_t read_ogb_count(const fs::path& file) {
@@ -172,7 +174,8 @@ std::vector<int64_t> ogb_feature_shape(const fs::path& dir) {
   }
   gzclose(f);
   if (line.empty()) fail(feat_file, "line 1: empty file");
-  return {read_ogb_count(raw / "num-node-list.csv.gz"), 1 + static_cast<int64_t>(std::count(line.begin(), line.end(), ','))};
+  return {read_ogb_count(raw / "num-node-list.csv.gz"),
+          1 + static_cast<int64_t>(std::count(line.begin(), line.end(), ','))};
 }
 
 void read_ogb_features(const fs::path& dir, int64_t rows_per_chunk,
@@ -323,8 +326,8 @@ NodeDataset read_ogb_node_dataset(const fs::path& dir, const std::string& name_i
   const bool add_inverse = opts.add_inverse_edge.value_or(info.add_inverse_edge);
   const fs::path raw = dir / "raw";
   if (!fs::is_directory(raw)) fail(raw, "missing: an OGB dataset folder holds raw/ and split/");
-  const OgbRaw r = fs::is_regular_file(raw / "data.npz") ? read_npz_layout(raw, opts.features)
-                                                          : read_csv_layout(raw, opts.features);
+  const OgbRaw r =
+      fs::is_regular_file(raw / "data.npz") ? read_npz_layout(raw, opts.features) : read_csv_layout(raw, opts.features);
   const int64_t n = r.nodes;
   if (r.labels.size(0) != n) {
     fail(r.label_file, "has " + std::to_string(r.labels.size(0)) + " labels for " + std::to_string(n) + " nodes");
@@ -356,7 +359,8 @@ void write_gz(const fs::path& file, const std::function<void(const std::function
     if (gz == nullptr) throw std::runtime_error(tmp.string() + ": cannot open for writing");
     std::string buffer;
     const auto flush = [&] {
-      if (!buffer.empty() && gzwrite(gz, buffer.data(), static_cast<unsigned>(buffer.size())) != static_cast<int>(buffer.size())) {
+      if (!buffer.empty() &&
+          gzwrite(gz, buffer.data(), static_cast<unsigned>(buffer.size())) != static_cast<int>(buffer.size())) {
         gzclose(gz);
         throw std::runtime_error(file.string() + ": write failed (disk full?)");
       }
@@ -373,7 +377,8 @@ void write_gz(const fs::path& file, const std::function<void(const std::function
 
 }  // namespace
 
-void write_ogb_node_dataset(const NodeDataset& ds, const fs::path& dir, const std::string& split, bool undirected_once) {
+void write_ogb_node_dataset(const NodeDataset& ds, const fs::path& dir, const std::string& split,
+                            bool undirected_once) {
   ds.validate();
   const fs::path raw = dir / "raw";
   const auto ip = ds.graph.indptr.contiguous(), ix = ds.graph.indices.contiguous();

@@ -13,9 +13,9 @@ namespace graphmae2::datasets {
 
 /// @brief What OGB's master.csv says about a node dataset.
 struct OgbInfo {
-  std::string name;           ///< e.g. "ogbn-arxiv"
+  std::string name;  ///< e.g. "ogbn-arxiv"
   bool add_inverse_edge = false;
-  std::string split;          ///< folder under split/, e.g. "time"
+  std::string split;  ///< folder under split/, e.g. "time"
   int64_t num_classes = 0;
 };
 

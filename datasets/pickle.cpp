@@ -22,30 +22,42 @@ enum class Kind { None, Bool, Int, Bytes, Tuple, List, Dict, Global, NdArray, Dt
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::None: return "None";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Bytes: return "str";
-    case Kind::Tuple: return "tuple";
-    case Kind::List: return "list";
-    case Kind::Dict: return "dict";
-    case Kind::Global: return "global";
-    case Kind::NdArray: return "numpy.ndarray";
-    case Kind::Dtype: return "numpy.dtype";
-    case Kind::CsrMatrix: return "scipy.sparse.csr_matrix";
-    case Kind::DefaultDict: return "collections.defaultdict";
+    case Kind::None:
+      return "None";
+    case Kind::Bool:
+      return "bool";
+    case Kind::Int:
+      return "int";
+    case Kind::Bytes:
+      return "str";
+    case Kind::Tuple:
+      return "tuple";
+    case Kind::List:
+      return "list";
+    case Kind::Dict:
+      return "dict";
+    case Kind::Global:
+      return "global";
+    case Kind::NdArray:
+      return "numpy.ndarray";
+    case Kind::Dtype:
+      return "numpy.dtype";
+    case Kind::CsrMatrix:
+      return "scipy.sparse.csr_matrix";
+    case Kind::DefaultDict:
+      return "collections.defaultdict";
   }
   return "?";
 }
 
 struct Obj {
   Kind kind = Kind::None;
-  size_t pos = 0;                 // byte offset of the opcode that made it
-  int64_t i = 0;                  // Int, Bool
-  std::string_view s;             // Bytes (a view into the input), Global name, Dtype code
-  std::vector<Obj*> items;        // Tuple, List (List: ints only)
+  size_t pos = 0;                              // byte offset of the opcode that made it
+  int64_t i = 0;                               // Int, Bool
+  std::string_view s;                          // Bytes (a view into the input), Global name, Dtype code
+  std::vector<Obj*> items;                     // Tuple, List (List: ints only)
   std::vector<std::pair<Obj*, Obj*>> entries;  // Dict, DefaultDict
-  bool built = false;             // NdArray, Dtype, CsrMatrix: BUILD applied
+  bool built = false;                          // NdArray, Dtype, CsrMatrix: BUILD applied
   // NdArray after BUILD
   std::vector<int64_t> shape;
   const Obj* dtype = nullptr;
@@ -58,8 +70,8 @@ struct Obj {
 };
 
 constexpr std::string_view kAllowedGlobals[] = {
-    "numpy.core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype", "scipy.sparse.csr.csr_matrix",
-    "__builtin__.list", "collections.defaultdict"};
+    "numpy.core.multiarray._reconstruct", "numpy.ndarray",    "numpy.dtype",
+    "scipy.sparse.csr.csr_matrix",        "__builtin__.list", "collections.defaultdict"};
 
 std::string printable(std::string_view s) {
   std::string out;
@@ -78,34 +90,62 @@ std::string printable(std::string_view s) {
 
 std::string opcode_name(unsigned char op) {
   switch (op) {
-    case 0x80: return "PROTO";
-    case 'c': return "GLOBAL";
-    case 'q': return "BINPUT";
-    case 'r': return "LONG_BINPUT";
-    case 'h': return "BINGET";
-    case ')': return "EMPTY_TUPLE";
-    case 0x85: return "TUPLE1";
-    case 0x86: return "TUPLE2";
-    case 0x87: return "TUPLE3";
-    case 't': return "TUPLE";
-    case 0x81: return "NEWOBJ";
-    case '}': return "EMPTY_DICT";
-    case ']': return "EMPTY_LIST";
-    case '(': return "MARK";
-    case 'U': return "SHORT_BINSTRING";
-    case 'T': return "BINSTRING";
-    case 'K': return "BININT1";
-    case 'M': return "BININT2";
-    case 'J': return "BININT";
-    case 'R': return "REDUCE";
-    case 'N': return "NONE";
-    case 0x88: return "NEWTRUE";
-    case 0x89: return "NEWFALSE";
-    case 'b': return "BUILD";
-    case 'u': return "SETITEMS";
-    case 'a': return "APPEND";
-    case 'e': return "APPENDS";
-    case '.': return "STOP";
+    case 0x80:
+      return "PROTO";
+    case 'c':
+      return "GLOBAL";
+    case 'q':
+      return "BINPUT";
+    case 'r':
+      return "LONG_BINPUT";
+    case 'h':
+      return "BINGET";
+    case ')':
+      return "EMPTY_TUPLE";
+    case 0x85:
+      return "TUPLE1";
+    case 0x86:
+      return "TUPLE2";
+    case 0x87:
+      return "TUPLE3";
+    case 't':
+      return "TUPLE";
+    case 0x81:
+      return "NEWOBJ";
+    case '}':
+      return "EMPTY_DICT";
+    case ']':
+      return "EMPTY_LIST";
+    case '(':
+      return "MARK";
+    case 'U':
+      return "SHORT_BINSTRING";
+    case 'T':
+      return "BINSTRING";
+    case 'K':
+      return "BININT1";
+    case 'M':
+      return "BININT2";
+    case 'J':
+      return "BININT";
+    case 'R':
+      return "REDUCE";
+    case 'N':
+      return "NONE";
+    case 0x88:
+      return "NEWTRUE";
+    case 0x89:
+      return "NEWFALSE";
+    case 'b':
+      return "BUILD";
+    case 'u':
+      return "SETITEMS";
+    case 'a':
+      return "APPEND";
+    case 'e':
+      return "APPENDS";
+    case '.':
+      return "STOP";
     default: {
       char buf[32];
       std::snprintf(buf, sizeof buf, "opcode 0x%02x", op);
@@ -134,9 +174,15 @@ class Machine {
           if (at != 0 || v != 2) fail(at, "expected PROTO 2 at byte 0, got PROTO " + std::to_string(v));
           break;
         }
-        case 'c': op_global(at); break;
-        case 'q': memo_put(static_cast<unsigned char>(take(1, at, op)[0]), at); break;
-        case 'r': memo_put(static_cast<uint32_t>(le_int(take(4, at, op), false)), at); break;
+        case 'c':
+          op_global(at);
+          break;
+        case 'q':
+          memo_put(static_cast<unsigned char>(take(1, at, op)[0]), at);
+          break;
+        case 'r':
+          memo_put(static_cast<uint32_t>(le_int(take(4, at, op), false)), at);
+          break;
         case 'h': {
           const auto key = static_cast<unsigned char>(take(1, at, op)[0]);
           auto it = memo_.find(key);
@@ -144,7 +190,9 @@ class Machine {
           push(it->second);
           break;
         }
-        case ')': push(make(Kind::Tuple, at)); break;
+        case ')':
+          push(make(Kind::Tuple, at));
+          break;
         case 0x85:
         case 0x86:
         case 0x87: {
@@ -164,22 +212,42 @@ class Machine {
           push(t);
           break;
         }
-        case 0x81: op_newobj(at); break;
-        case '}': push(make(Kind::Dict, at)); break;
-        case ']': push(make(Kind::List, at)); break;
-        case '(': marks_.push_back(stack_.size()); break;
-        case 'U': push_bytes(take(static_cast<unsigned char>(take(1, at, op)[0]), at, op), at); break;
+        case 0x81:
+          op_newobj(at);
+          break;
+        case '}':
+          push(make(Kind::Dict, at));
+          break;
+        case ']':
+          push(make(Kind::List, at));
+          break;
+        case '(':
+          marks_.push_back(stack_.size());
+          break;
+        case 'U':
+          push_bytes(take(static_cast<unsigned char>(take(1, at, op)[0]), at, op), at);
+          break;
         case 'T': {
           const int64_t n = le_int(take(4, at, op), true);
           if (n < 0) fail(at, "BINSTRING with negative length " + std::to_string(n));
           push_bytes(take(static_cast<size_t>(n), at, op), at);
           break;
         }
-        case 'K': push_int(static_cast<unsigned char>(take(1, at, op)[0]), at); break;
-        case 'M': push_int(le_int(take(2, at, op), false), at); break;
-        case 'J': push_int(le_int(take(4, at, op), true), at); break;
-        case 'R': op_reduce(at); break;
-        case 'N': push(make(Kind::None, at)); break;
+        case 'K':
+          push_int(static_cast<unsigned char>(take(1, at, op)[0]), at);
+          break;
+        case 'M':
+          push_int(le_int(take(2, at, op), false), at);
+          break;
+        case 'J':
+          push_int(le_int(take(4, at, op), true), at);
+          break;
+        case 'R':
+          op_reduce(at);
+          break;
+        case 'N':
+          push(make(Kind::None, at));
+          break;
         case 0x88:
         case 0x89: {
           Obj* b = make(Kind::Bool, at);
@@ -187,8 +255,12 @@ class Machine {
           push(b);
           break;
         }
-        case 'b': op_build(at); break;
-        case 'u': op_setitems(at); break;
+        case 'b':
+          op_build(at);
+          break;
+        case 'u':
+          op_setitems(at);
+          break;
         case 'a': {
           need_stack(2, at, op);
           Obj* v = pop();
@@ -297,7 +369,8 @@ class Machine {
         return;
       }
     }
-    fail(at, "GLOBAL '" + printable(full) + "' is not allowed (only numpy arrays, dtypes, csr_matrix, list, defaultdict)");
+    fail(at,
+         "GLOBAL '" + printable(full) + "' is not allowed (only numpy arrays, dtypes, csr_matrix, list, defaultdict)");
   }
 
   void op_newobj(size_t at) {
@@ -308,7 +381,8 @@ class Machine {
       fail(at, std::string("NEWOBJ of ") + (cls->kind == Kind::Global ? std::string(cls->s) : kind_name(cls->kind)) +
                    " is not supported (only scipy.sparse.csr.csr_matrix)");
     }
-    if (args->kind != Kind::Tuple || !args->items.empty()) fail(at, "NEWOBJ csr_matrix expects an empty argument tuple");
+    if (args->kind != Kind::Tuple || !args->items.empty())
+      fail(at, "NEWOBJ csr_matrix expects an empty argument tuple");
     push(make(Kind::CsrMatrix, at));
   }
 
@@ -317,7 +391,8 @@ class Machine {
     Obj* args = pop();
     Obj* fn = pop();
     if (fn->kind != Kind::Global) fail(at, std::string("REDUCE of a ") + kind_name(fn->kind) + ", expected a global");
-    if (args->kind != Kind::Tuple) fail(at, "REDUCE arguments are a " + std::string(kind_name(args->kind)) + ", expected a tuple");
+    if (args->kind != Kind::Tuple)
+      fail(at, "REDUCE arguments are a " + std::string(kind_name(args->kind)) + ", expected a tuple");
     const auto& a = args->items;
     if (fn->s == "numpy.core.multiarray._reconstruct") {
       // _reconstruct(ndarray, (0,), 'b') makes an empty array that BUILD then fills.
@@ -380,7 +455,8 @@ class Machine {
         }
         int64_t numel = 1;
         for (const Obj* d : s[1]->items) {
-          if (d->kind != Kind::Int || d->i < 0) fail(at, "numpy.ndarray shape holds a non-negative int, got " + describe(d));
+          if (d->kind != Kind::Int || d->i < 0)
+            fail(at, "numpy.ndarray shape holds a non-negative int, got " + describe(d));
           if (__builtin_mul_overflow(numel, d->i, &numel)) fail(at, "numpy.ndarray shape overflows int64");
           obj->shape.push_back(d->i);
         }
@@ -502,7 +578,8 @@ torch::Tensor parse_ndarray(std::string_view bytes, const std::string& source) {
 CsrMatrix parse_csr_matrix(std::string_view bytes, const std::string& source) {
   Machine m(bytes, source);
   const Obj* top = m.run();
-  if (top->kind != Kind::CsrMatrix || !top->built) m.fail(top->pos, "expected a csr_matrix, got " + Machine::describe(top));
+  if (top->kind != Kind::CsrMatrix || !top->built)
+    m.fail(top->pos, "expected a csr_matrix, got " + Machine::describe(top));
   const Obj *format = nullptr, *shape = nullptr, *indptr = nullptr, *indices = nullptr, *data = nullptr;
   for (const auto& [k, v] : top->state->entries) {
     if (k->s == "format") {
@@ -588,7 +665,9 @@ std::string read_file_bytes(const std::filesystem::path& file) {
   return ss.str();
 }
 
-torch::Tensor read_ndarray(const std::filesystem::path& file) { return parse_ndarray(read_file_bytes(file), file.string()); }
+torch::Tensor read_ndarray(const std::filesystem::path& file) {
+  return parse_ndarray(read_file_bytes(file), file.string());
+}
 CsrMatrix read_csr_matrix(const std::filesystem::path& file) {
   return parse_csr_matrix(read_file_bytes(file), file.string());
 }

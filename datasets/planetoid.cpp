@@ -58,8 +58,8 @@ std::vector<int64_t> read_planetoid_test_index(const std::filesystem::path& file
     int64_t v = -1;
     auto [ptr, ec] = std::from_chars(line.data() + b, line.data() + e, v);
     if (b == e || ec != std::errc() || ptr != line.data() + e || v < 0) {
-      fail(file, "line " + std::to_string(lineno) + ": expected a non-negative node id, got '" +
-                     line.substr(0, 60) + "'");
+      fail(file,
+           "line " + std::to_string(lineno) + ": expected a non-negative node id, got '" + line.substr(0, 60) + "'");
     }
     ids.push_back(v);
   }
@@ -217,8 +217,7 @@ graph::CsrGraph planetoid_graph(const PlanetoidFiles& f, int64_t n) {
 
 }  // namespace
 
-NodeDataset read_planetoid(const std::filesystem::path& dir, const std::string& name_in,
-                           bool row_normalize_features) {
+NodeDataset read_planetoid(const std::filesystem::path& dir, const std::string& name_in, bool row_normalize_features) {
   const std::string name = lower(name_in);
   const auto files = read_files(dir, name);
   check_shapes(files);

@@ -139,11 +139,14 @@ void check_features_fit_memory(const std::string& name_or_path, const fs::path& 
   if (rows <= 0 || cols <= 0 || available <= 0) return;
   const double need = 2.0 * 4.0 * static_cast<double>(rows) * static_cast<double>(cols);
   if (need <= static_cast<double>(available)) return;
-  const auto gib = [](double b) { return std::to_string(static_cast<int64_t>(b / (1 << 30) * 10) / 10.0).substr(0, 5); };
-  throw std::runtime_error(name_or_path + ": the feature matrix (" + std::to_string(rows) + " x " + std::to_string(cols) +
-                           " float32 and a working copy) needs about " + gib(need) + " GiB, but " + gib(static_cast<double>(available)) +
-                           " GiB of memory are available. Keep the features on disk: graphmae2-data convert " + name_or_path +
-                           " FILE.h5 --feature-dtype float16 (once), then train with --dataset FILE.h5 --feature_storage disk");
+  const auto gib = [](double b) {
+    return std::to_string(static_cast<int64_t>(b / (1 << 30) * 10) / 10.0).substr(0, 5);
+  };
+  throw std::runtime_error(
+      name_or_path + ": the feature matrix (" + std::to_string(rows) + " x " + std::to_string(cols) +
+      " float32 and a working copy) needs about " + gib(need) + " GiB, but " + gib(static_cast<double>(available)) +
+      " GiB of memory are available. Keep the features on disk: graphmae2-data convert " + name_or_path +
+      " FILE.h5 --feature-dtype float16 (once), then train with --dataset FILE.h5 --feature_storage disk");
 }
 
 NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& data_root, const LoadOptions& opts) {
@@ -173,7 +176,8 @@ NodeDataset load_node_dataset(const std::string& name_or_path, const fs::path& d
     std::vector<fs::path> tried;
     for (const auto& dir : {data_root / folder, data_root / info.name}) {
       tried.push_back(dir / "raw");
-      if (is_ogb_folder(dir)) return finish(read_ogb_node_dataset(dir, info.name, ogb), opts, "OGB folder " + dir.string());
+      if (is_ogb_folder(dir))
+        return finish(read_ogb_node_dataset(dir, info.name, ogb), opts, "OGB folder " + dir.string());
     }
     throw std::runtime_error("dataset '" + name_or_path + "' not found; looked for OGB raw layout in:" + joined(tried));
   }

@@ -87,7 +87,8 @@ void check(const SyntheticOptions& o) {
     bad("degree must be >= 0 with degree * nodes <= 4e10, got " + text(o.avg_degree));
   }
   if (!(o.homophily >= 0 && o.homophily <= 1)) bad("homophily must be in [0, 1], got " + text(o.homophily));
-  if (!(o.feature_noise >= 0) || !std::isfinite(o.feature_noise)) bad("noise must be >= 0, got " + text(o.feature_noise));
+  if (!(o.feature_noise >= 0) || !std::isfinite(o.feature_noise))
+    bad("noise must be >= 0, got " + text(o.feature_noise));
   if (!(o.powerlaw == 0 || (o.powerlaw > 2 && std::isfinite(o.powerlaw)))) {
     bad("powerlaw must be 0 (off) or an exponent > 2, got " + text(o.powerlaw));
   }
@@ -187,16 +188,16 @@ void draw_edges(const SyntheticOptions& o, const Classes& k, const DegreeCdfs& c
     for (int64_t b = b0; b < b1; ++b) {
       Rng r(o.seed, kEdges, static_cast<uint64_t>(b));
       for (int64_t e = b * kEdgeBlock; e < std::min(m, (b + 1) * kEdgeBlock); ++e) {
-        const int64_t u = degree_corrected ? draw(cdf.all.data(), n, r)
-                                           : static_cast<int64_t>(r.below(static_cast<uint64_t>(n)));
+        const int64_t u =
+            degree_corrected ? draw(cdf.all.data(), n, r) : static_cast<int64_t>(r.below(static_cast<uint64_t>(n)));
         const int64_t cu = k.label[u];
         const bool same = c == 1 || r.uniform() < o.homophily;
         const int64_t cv = same ? cu : (cu + 1 + static_cast<int64_t>(r.below(static_cast<uint64_t>(c - 1)))) % c;
         const int64_t size = k.offset[cv + 1] - k.offset[cv];
         src[e] = u;
-        dst[e] = k.members[k.offset[cv] + (degree_corrected
-                                               ? draw(cdf.per_class.data() + k.offset[cv], size, r)
-                                               : static_cast<int64_t>(r.below(static_cast<uint64_t>(size))))];
+        dst[e] =
+            k.members[k.offset[cv] + (degree_corrected ? draw(cdf.per_class.data() + k.offset[cv], size, r)
+                                                       : static_cast<int64_t>(r.below(static_cast<uint64_t>(size))))];
       }
     }
   });
@@ -224,8 +225,9 @@ torch::Tensor draw_features(const SyntheticOptions& o, const std::vector<int64_t
         if (o.words > 0) {
           for (int64_t w = 0; w < o.words; ++w) {
             const bool on_topic = r.uniform() < o.informative;
-            const int64_t word = on_topic ? label[v] * topic + static_cast<int64_t>(r.below(static_cast<uint64_t>(topic)))
-                                          : static_cast<int64_t>(r.below(static_cast<uint64_t>(d)));
+            const int64_t word = on_topic
+                                     ? label[v] * topic + static_cast<int64_t>(r.below(static_cast<uint64_t>(topic)))
+                                     : static_cast<int64_t>(r.below(static_cast<uint64_t>(d)));
             row[word] = 1.0f;
           }
           continue;

@@ -11,14 +11,14 @@ namespace graphmae2::datasets {
 /// @brief Parameters of the contextual SBM (defaults give a small, fast graph).
 struct SyntheticOptions {
   int64_t num_nodes = 1000;
-  double avg_degree = 10;      ///< mean in-degree of the symmetric graph (before the rare duplicate is dropped)
+  double avg_degree = 10;  ///< mean in-degree of the symmetric graph (before the rare duplicate is dropped)
   int64_t num_classes = 5;
   int64_t feature_dim = 32;
-  double homophily = 0.8;      ///< probability that an edge joins two nodes of the same class
+  double homophily = 0.8;  ///< probability that an edge joins two nodes of the same class
   uint64_t seed = 0;
   double feature_noise = 1.0;  ///< std of the Gaussian noise around each class mean (means are N(0, 1))
   double train_fraction = 0.1;
-  double val_fraction = 0.1;   ///< the rest is test
+  double val_fraction = 0.1;  ///< the rest is test
   /// Degree-corrected (Chung-Lu) degrees: 0 = every node the same expected degree (the plain SBM); > 2 = a
   /// power-law degree distribution with this exponent (real graphs: 2-3), node v's expected degree proportional
   /// to (v + v0)^(-1 / (powerlaw - 1)), low ids the hubs.

@@ -28,8 +28,7 @@ void Block::validate() const {
   graph.validate();
   TORCH_CHECK(src_ids.defined(), "Block: src_ids is undefined");
   TORCH_CHECK(src_ids.dim() == 1 && src_ids.scalar_type() == torch::kInt64,
-              "Block: src_ids must be a 1-D int64 tensor, got ", src_ids.scalar_type(), " of shape ",
-              src_ids.sizes());
+              "Block: src_ids must be a 1-D int64 tensor, got ", src_ids.scalar_type(), " of shape ", src_ids.sizes());
   TORCH_CHECK(src_ids.device() == graph.indptr.device(), "Block: src_ids on ", src_ids.device(), " but the graph on ",
               graph.indptr.device());
   TORCH_CHECK(num_src() == graph.num_cols, "Block: src_ids has ", num_src(), " entries but the graph has ",

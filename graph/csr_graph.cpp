@@ -38,19 +38,18 @@ void CsrGraph::validate() const {
   const int64_t rows = ip.size(0) - 1;
   TORCH_CHECK(p[0] == 0, "CsrGraph: indptr[0] must be 0, got ", p[0]);
   for (int64_t r = 0; r < rows; ++r) {
-    TORCH_CHECK(p[r + 1] >= p[r], "CsrGraph: indptr is not non-decreasing: indptr[", r, "] = ", p[r],
-                " > indptr[", r + 1, "] = ", p[r + 1]);
+    TORCH_CHECK(p[r + 1] >= p[r], "CsrGraph: indptr is not non-decreasing: indptr[", r, "] = ", p[r], " > indptr[",
+                r + 1, "] = ", p[r + 1]);
   }
-  TORCH_CHECK(p[rows] == ix.size(0), "CsrGraph: indptr[-1] = ", p[rows], " but indices has ", ix.size(0),
-              " entries");
+  TORCH_CHECK(p[rows] == ix.size(0), "CsrGraph: indptr[-1] = ", p[rows], " but indices has ", ix.size(0), " entries");
   const int64_t* c = ix.data_ptr<int64_t>();
   for (int64_t e = 0; e < ix.size(0); ++e) {
-    TORCH_CHECK(c[e] >= 0 && c[e] < num_cols, "CsrGraph: indices[", e, "] = ", c[e], " is out of range [0, ",
-                num_cols, ")");
+    TORCH_CHECK(c[e] >= 0 && c[e] < num_cols, "CsrGraph: indices[", e, "] = ", c[e], " is out of range [0, ", num_cols,
+                ")");
   }
   if (weights) {
-    TORCH_CHECK(weights->dim() == 1 && weights->size(0) == ix.size(0), "CsrGraph: weights has shape ",
-                weights->sizes(), ", expected [", ix.size(0), "]");
+    TORCH_CHECK(weights->dim() == 1 && weights->size(0) == ix.size(0), "CsrGraph: weights has shape ", weights->sizes(),
+                ", expected [", ix.size(0), "]");
   }
 }
 
@@ -97,8 +96,8 @@ CsrGraph CsrGraph::from_edges(const torch::Tensor& rows_in, const torch::Tensor&
   }
 
   // The edge's input position rides along as its property, so weights follow the (stable) counting sort.
-  using BoostCsr = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, int64_t,
-                                                      boost::no_property, uint64_t, uint64_t>;
+  using BoostCsr = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, int64_t, boost::no_property,
+                                                      uint64_t, uint64_t>;
   std::vector<std::pair<uint64_t, uint64_t>> edges(m);
   std::vector<int64_t> edge_ids(m);
   for (int64_t e = 0; e < m; ++e) {

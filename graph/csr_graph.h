@@ -19,8 +19,8 @@ namespace graphmae2::graph {
 /// Host copies: validation (the validating constructor, validate()), from_edges, operator== and to(kCPU) copy
 /// tensors to the host; the other members launch device work only (row_ids passes its output size).
 struct CsrGraph {
-  torch::Tensor indptr;   ///< int64 [num_rows + 1], non-decreasing, indptr[0] = 0
-  torch::Tensor indices;  ///< int64 [num_edges], each in [0, num_cols)
+  torch::Tensor indptr;                  ///< int64 [num_rows + 1], non-decreasing, indptr[0] = 0
+  torch::Tensor indices;                 ///< int64 [num_edges], each in [0, num_cols)
   std::optional<torch::Tensor> weights;  ///< optional float [num_edges]
   int64_t num_cols = 0;
 
@@ -47,8 +47,8 @@ struct CsrGraph {
   /// Builds a CSR from an edge list (rows[i] -> cols[i]) through Boost.Graph's compressed_sparse_row_graph.
   /// Edges keep their input order within a row (stable); duplicates are kept. Throws on ids out of range.
   /// Copies the edges to the host and returns a CPU graph.
-  static CsrGraph from_edges(const torch::Tensor& rows, const torch::Tensor& cols, int64_t num_rows,
-                             int64_t num_cols, std::optional<torch::Tensor> weights = std::nullopt);
+  static CsrGraph from_edges(const torch::Tensor& rows, const torch::Tensor& cols, int64_t num_rows, int64_t num_cols,
+                             std::optional<torch::Tensor> weights = std::nullopt);
   static CsrGraph from_edges(const torch::Tensor& rows, const torch::Tensor& cols, int64_t num_nodes) {
     return from_edges(rows, cols, num_nodes, num_nodes);
   }

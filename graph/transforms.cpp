@@ -40,8 +40,8 @@ CsrGraph on_device_of(const CsrGraph& result, const CsrGraph& like) {
 // First occurrence of each (row, col) pair, ordered by (row, col); positions into the given COO.
 torch::Tensor first_of_each_pair(const torch::Tensor& rows, const torch::Tensor& cols, int64_t num_rows,
                                  int64_t num_cols) {
-  TORCH_CHECK(num_cols == 0 || num_rows <= std::numeric_limits<int64_t>::max() / num_cols,
-              "deduplicate: a ", num_rows, " x ", num_cols, " graph is too large for 64-bit (row, col) keys");
+  TORCH_CHECK(num_cols == 0 || num_rows <= std::numeric_limits<int64_t>::max() / num_cols, "deduplicate: a ", num_rows,
+              " x ", num_cols, " graph is too large for 64-bit (row, col) keys");
   const auto keys = rows * num_cols + cols;
   const auto [sorted, order] = keys.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
   if (sorted.numel() == 0) return order;
@@ -55,8 +55,8 @@ torch::Tensor first_of_each_pair(const torch::Tensor& rows, const torch::Tensor&
 CsrGraph deduplicate(const CsrGraph& graph) {
   const auto c = to_coo(graph);
   const auto keep = first_of_each_pair(c.rows, c.cols, graph.num_rows(), graph.num_cols);
-  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep),
-                                           graph.num_rows(), graph.num_cols, select(c.weights, keep)),
+  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep), graph.num_rows(),
+                                           graph.num_cols, select(c.weights, keep)),
                       graph);
 }
 
@@ -65,8 +65,8 @@ CsrGraph symmetrize(const CsrGraph& graph) {
   const auto c = to_coo(graph);
   std::optional<torch::Tensor> w;
   if (c.weights) w = torch::cat({*c.weights, *c.weights});
-  const auto both = CsrGraph::from_edges(torch::cat({c.rows, c.cols}), torch::cat({c.cols, c.rows}),
-                                         graph.num_rows(), graph.num_cols, w);
+  const auto both = CsrGraph::from_edges(torch::cat({c.rows, c.cols}), torch::cat({c.cols, c.rows}), graph.num_rows(),
+                                         graph.num_cols, w);
   return on_device_of(deduplicate(both), graph);
 }
 
@@ -140,8 +140,8 @@ CsrGraph remove_self_loops(const CsrGraph& graph) {
   check_square(graph, "remove_self_loops");
   const auto c = to_coo(graph);
   const auto keep = (c.rows != c.cols).nonzero().squeeze(1);
-  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep),
-                                           graph.num_rows(), graph.num_cols, select(c.weights, keep)),
+  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep), graph.num_rows(),
+                                           graph.num_cols, select(c.weights, keep)),
                       graph);
 }
 
@@ -151,8 +151,8 @@ CsrGraph add_self_loops(const CsrGraph& graph, double fill) {
   const auto loops = torch::arange(graph.num_rows(), torch::kInt64);
   std::optional<torch::Tensor> w;
   if (c.weights) w = torch::cat({*c.weights, torch::full({graph.num_rows()}, fill, c.weights->options())});
-  return on_device_of(CsrGraph::from_edges(torch::cat({c.rows, loops}), torch::cat({c.cols, loops}),
-                                           graph.num_rows(), graph.num_cols, w),
+  return on_device_of(CsrGraph::from_edges(torch::cat({c.rows, loops}), torch::cat({c.cols, loops}), graph.num_rows(),
+                                           graph.num_cols, w),
                       graph);
 }
 
@@ -207,8 +207,10 @@ CsrGraph select_row_edges(const CsrGraph& graph, const torch::Tensor& rows) {
 
 Block select_rows(const CsrGraph& graph, const torch::Tensor& rows) {
   check_row_ids(graph, rows, "select_rows");
-  TORCH_CHECK(graph.num_rows() <= graph.num_cols, "select_rows: destinations are sources too, so the graph needs "
-              "num_rows <= num_cols, got ", graph.num_rows(), " x ", graph.num_cols);
+  TORCH_CHECK(graph.num_rows() <= graph.num_cols,
+              "select_rows: destinations are sources too, so the graph needs "
+              "num_rows <= num_cols, got ",
+              graph.num_rows(), " x ", graph.num_cols);
   const int64_t k = rows.numel();
   if (k > 1) {
     const auto sorted = std::get<0>(rows.sort());
@@ -258,8 +260,7 @@ Subgraph induced_subgraph(const CsrGraph& graph, const torch::Tensor& nodes_in) 
   std::vector<int64_t> new_id(n, -1);
   const int64_t* p = nodes.data_ptr<int64_t>();
   for (int64_t i = 0; i < k; ++i) {
-    TORCH_CHECK(p[i] >= 0 && p[i] < n, "induced_subgraph: nodes[", i, "] = ", p[i], " is out of range [0, ", n,
-                ")");
+    TORCH_CHECK(p[i] >= 0 && p[i] < n, "induced_subgraph: nodes[", i, "] = ", p[i], " is out of range [0, ", n, ")");
     TORCH_CHECK(new_id[p[i]] < 0, "induced_subgraph: node ", p[i], " appears twice (nodes[", new_id[p[i]],
                 "] and nodes[", i, "])");
     new_id[p[i]] = i;
@@ -281,8 +282,8 @@ CsrGraph drop_edges(const CsrGraph& graph, double p, std::optional<at::Generator
   const auto c = to_coo(graph);
   // rand in [0, 1): kept with probability 1 - p; p = 0 keeps all, p = 1 none.
   const auto keep = (torch::rand({graph.num_edges()}, generator, torch::kDouble) >= p).nonzero().squeeze(1);
-  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep),
-                                           graph.num_rows(), graph.num_cols, select(c.weights, keep)),
+  return on_device_of(CsrGraph::from_edges(c.rows.index_select(0, keep), c.cols.index_select(0, keep), graph.num_rows(),
+                                           graph.num_cols, select(c.weights, keep)),
                       graph);
 }
 

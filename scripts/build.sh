@@ -30,6 +30,7 @@ apt_packages=(build-essential cmake ninja-build ccache pkg-config python3-venv z
               libgoogle-perftools-dev
               libgtest-dev libgmock-dev
               libbenchmark-dev dataset-fashion-mnist)
+[ "$tests" = ON ] && apt_packages+=(clang-format)
 [ "$fuzz" = ON ] && apt_packages+=(clang libclang-rt-14-dev libomp-14-dev)
 
 if [ "$install" = 1 ]; then

@@ -76,7 +76,8 @@ Args parse(int argc, char** argv) {
       .flag("row-normalize", "normalise feature rows to sum 1")
       .flag("standardize", "standardise feature columns")
       .value("out", "lc: the ego-graph file to write")
-      .value("split", "export-ogb: the split folder to write (default time); other commands: the OGB split folder to read")
+      .value("split",
+             "export-ogb: the split folder to write (default time); other commands: the OGB split folder to read")
       .value("ego-size", "lc: nodes per ego-graph (default 256)")
       .value("seeds", "lc: all | split (default all)")
       .value("threads", "lc: CPU threads (default: all cores)")
@@ -98,10 +99,12 @@ Args parse(int argc, char** argv) {
     a.positional.assign(parsed.positional.begin() + 1, parsed.positional.end());
   }
   if (a.command == "inspect" && a.positional.size() != 1) throw UsageError("inspect takes one dataset");
-  if (a.command == "convert" && a.positional.size() != 2) throw UsageError("convert takes a dataset and an output file");
+  if (a.command == "convert" && a.positional.size() != 2)
+    throw UsageError("convert takes a dataset and an output file");
   if (const auto dtype = parsed.get("feature-dtype"); !dtype.empty()) {
     if (a.command != "convert") throw UsageError("--feature-dtype belongs to the convert command");
-    if (dtype != "float32" && dtype != "float16") throw UsageError("--feature-dtype must be float32 or float16, got '" + dtype + "'");
+    if (dtype != "float32" && dtype != "float16")
+      throw UsageError("--feature-dtype must be float32 or float16, got '" + dtype + "'");
     a.feature_dtype = dtype == "float16" ? torch::kFloat16 : torch::kFloat32;
   }
   if (a.command == "export-ogb") {
@@ -137,8 +140,8 @@ using graphmae2::util::seconds_since;
 /// The seeds of `lc`: every node, or the train, valid and test nodes in that order (the reference's lists).
 torch::Tensor lc_seeds(const ds::NodeDataset& data, const std::string& which) {
   if (which == "all") return torch::arange(data.num_nodes(), torch::kLong);
-  return torch::cat({data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(),
-                     data.test_mask.nonzero().flatten()});
+  return torch::cat(
+      {data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(), data.test_mask.nonzero().flatten()});
 }
 
 int run_lc(const Args& a, const ds::NodeDataset& data) {
@@ -161,8 +164,8 @@ int run_lc(const Args& a, const ds::NodeDataset& data) {
   ds::save_ego_graphs_h5(egos, graph, options, data.name, a.out);
   const int64_t n = seeds.size(0);
   const int threads = at::get_num_threads();
-  std::cout << "wrote " << a.out << ": " << n << " ego-graphs (" << a.seeds << " seeds), "
-            << egos.indices.size(0) << " nodes in all, ego size " << a.ego_size << "\n"
+  std::cout << "wrote " << a.out << ": " << n << " ego-graphs (" << a.seeds << " seeds), " << egos.indices.size(0)
+            << " nodes in all, ego size " << a.ego_size << "\n"
             << "graph " << graph.num_nodes() << " nodes, " << graph.num_edges()
             << " edges (bidirected, one self-loop per node), prepared in " << prep_s << " s\n"
             << "local clustering: " << lc_s << " s, " << static_cast<int64_t>(n / std::max(lc_s, 1e-9))
@@ -206,9 +209,9 @@ int run(const Args& a) {
     const auto features = ds::FeatureStore::open_h5(out, "features");
     std::cout << "wrote " << out.string() << " (" << back.num_nodes() << " nodes, " << back.graph.num_edges()
               << " edges, " << features.num_rows() << " x " << features.dim() << " "
-              << (features.stored_dtype() == torch::kHalf ? "float16" : "float32") << " features, " << std::filesystem::file_size(out)
-              << " bytes)\nparse and write (features streamed): " << convert_s << " s; read back .h5: "
-              << seconds_since(t0) << " s\n";
+              << (features.stored_dtype() == torch::kHalf ? "float16" : "float32") << " features, "
+              << std::filesystem::file_size(out) << " bytes)\nparse and write (features streamed): " << convert_s
+              << " s; read back .h5: " << seconds_since(t0) << " s\n";
     return 0;
   }
   auto data = ds::load_node_dataset(a.positional[0], root, a.load);
@@ -219,7 +222,7 @@ int run(const Args& a) {
     // A symmetric graph is written as OGB stores arxiv: each undirected edge once.
     const bool symmetric = graphmae2::graph::reverse(data.graph) == data.graph;
     ds::write_ogb_node_dataset(data, a.positional[1], a.split, symmetric);
-    std::cout << "wrote " << a.positional[1] << " (OGB CSV layout, split/" << a.split << "): "  << data.num_nodes()
+    std::cout << "wrote " << a.positional[1] << " (OGB CSV layout, split/" << a.split << "): " << data.num_nodes()
               << " nodes, " << (symmetric ? data.graph.num_edges() / 2 : data.graph.num_edges())
               << (symmetric ? " undirected" : " directed") << " edges, in " << seconds_since(t0) << " s\n";
     return 0;
@@ -240,8 +243,9 @@ int run(const Args& a) {
   const auto features = ds::FeatureStore::open_h5(out, "features");
   const double load_s = seconds_since(t0);
   std::cout << "wrote " << out.string() << " (" << back.num_nodes() << " nodes, " << back.graph.num_edges()
-            << " edges, " << features.num_rows() << " x " << features.dim() << " " << (features.stored_dtype() == torch::kHalf ? "float16" : "float32")
-            << " features, " << std::filesystem::file_size(out) << " bytes)\n"
+            << " edges, " << features.num_rows() << " x " << features.dim() << " "
+            << (features.stored_dtype() == torch::kHalf ? "float16" : "float32") << " features, "
+            << std::filesystem::file_size(out) << " bytes)\n"
             << "parse " << a.positional[0] << ": " << parse_s << " s; write .h5: " << write_s
             << " s; read back .h5: " << load_s << " s\n";
   return 0;

@@ -13,7 +13,8 @@ namespace gm = graphmae2::models::graphmae2;
 
 namespace {
 
-const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.pt | --embeddings FILE.h5) [--mode linear|finetune]
+const char* kUsage =
+    R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.pt | --embeddings FILE.h5) [--mode linear|finetune]
                       [--seeds 0-9] [--data-root DIR] [--split NAME] [--lr_f X] [--weight_decay_f X] [--max_epoch_f N]
 
   --checkpoint FILE   a graphmae2-train checkpoint (OUT/seed<k>/checkpoint.pt); its stored config rebuilds the model
@@ -28,9 +29,15 @@ const char* kUsage = R"(usage: graphmae2-eval --dataset NAME (--checkpoint FILE.
 
 int evaluate(int argc, char** argv) {
   engine::CommandLine cli("graphmae2-eval");
-  cli.value("dataset", "dataset").value("checkpoint", "checkpoint").value("embeddings", "embeddings .h5")
-      .value("mode", "linear or finetune").value("seeds", "probe seeds").value("data-root", "dataset root")
-      .value("split", "OGB split folder").flag("help", "usage").flag("no-progress", "no progress bar")
+  cli.value("dataset", "dataset")
+      .value("checkpoint", "checkpoint")
+      .value("embeddings", "embeddings .h5")
+      .value("mode", "linear or finetune")
+      .value("seeds", "probe seeds")
+      .value("data-root", "dataset root")
+      .value("split", "OGB split folder")
+      .flag("help", "usage")
+      .flag("no-progress", "no progress bar")
       .config_keys({"lr_f", "weight_decay_f", "max_epoch_f"}, {});
   const auto args = cli.parse(argc, argv);
   if (args.on("help")) {
@@ -45,7 +52,8 @@ int evaluate(int argc, char** argv) {
   if (!mode.empty() && mode != "linear" && mode != "finetune") {
     throw engine::UsageError("--mode must be linear or finetune, got '" + mode + "'");
   }
-  if (mode == "finetune" && args.get("checkpoint").empty()) throw engine::UsageError("--mode finetune needs --checkpoint");
+  if (mode == "finetune" && args.get("checkpoint").empty())
+    throw engine::UsageError("--mode finetune needs --checkpoint");
   gm::EvaluationOptions options;
   options.dataset = args.get("dataset");
   options.data_root = graphmae2::datasets::resolve_data_root(
@@ -59,7 +67,8 @@ int evaluate(int argc, char** argv) {
   options.progress = !args.on("no-progress");
   options.log = graphmae2::tools::console_log();
   const auto result = gm::evaluate_pretrained(options);
-  for (size_t k = 0; k < result.seeds.size(); ++k) std::cout << gm::probe_line(result.seeds[k], result.probes[k]) << "\n";
+  for (size_t k = 0; k < result.seeds.size(); ++k)
+    std::cout << gm::probe_line(result.seeds[k], result.probes[k]) << "\n";
   std::cout << result.last_epoch_line() << "\n" << result.line() << std::endl;
   return 0;
 }

@@ -18,8 +18,10 @@ namespace gm = graphmae2::models::graphmae2;
 
 namespace {
 
-const char* kUsage = R"(usage: graphmae2-train --dataset NAME [--config FILE] [--seeds 0-4] [--out DIR] [--data-root DIR]
-                       [--device cpu|cuda[:N]] [--resume | --overwrite] [--on-collapse advise|stop|retry] [--no-eval] [--no-progress] [--KEY VALUE ...]
+const char* kUsage =
+    R"(usage: graphmae2-train --dataset NAME [--config FILE] [--seeds 0-4] [--out DIR] [--data-root DIR]
+                       [--device cpu|cuda[:N]] [--resume | --overwrite] [--on-collapse advise|stop|retry]
+                       [--no-eval] [--no-progress] [--KEY VALUE ...]
 
   --dataset NAME      cora | citeseer | pubmed | ogbn-arxiv | ... | an .h5 cache | a folder in OGB raw layout
                       (the config key `dataset`, recorded in every checkpoint)
@@ -65,8 +67,8 @@ gm::GraphMAE2Config resolve_config(const engine::ParsedArgs& args) {
 gm::ExperimentOptions experiment_options(const engine::ParsedArgs& args, const gm::GraphMAE2Config& cfg) {
   gm::ExperimentOptions options;
   options.seeds = engine::parse_seeds(args.get("seeds", "0"));
-  options.out_dir = args.get("out").empty() ? std::filesystem::path("runs") / cfg.dataset
-                                            : std::filesystem::path(args.get("out"));
+  options.out_dir =
+      args.get("out").empty() ? std::filesystem::path("runs") / cfg.dataset : std::filesystem::path(args.get("out"));
   options.resume = args.on("resume");
   options.progress = !args.on("no-progress");
   options.evaluate = !args.on("no-eval");
@@ -77,13 +79,20 @@ gm::ExperimentOptions experiment_options(const engine::ParsedArgs& args, const g
 
 int train(int argc, char** argv) {
   engine::CommandLine cli("graphmae2-train");
-  cli.value("config", "YAML config").value("seeds", "seed list").value("out", "output folder")
-      .value("data-root", "dataset root").value("split", "OGB split folder").value("device", "cpu or cuda[:N]")
+  cli.value("config", "YAML config")
+      .value("seeds", "seed list")
+      .value("out", "output folder")
+      .value("data-root", "dataset root")
+      .value("split", "OGB split folder")
+      .value("device", "cpu or cuda[:N]")
       .flag("resume", "continue from checkpoints")
-      .flag("overwrite", "replace the run in --out").flag("fail-on-collapse", "exit 4 on a collapse flag")
+      .flag("overwrite", "replace the run in --out")
+      .flag("fail-on-collapse", "exit 4 on a collapse flag")
       .value("on-collapse", "advise, stop or retry")
       .flag("no-eval", "pre-train only")
-      .flag("no-progress", "no progress bar").flag("help", "usage").flag("list-keys", "print every config key")
+      .flag("no-progress", "no progress bar")
+      .flag("help", "usage")
+      .flag("list-keys", "print every config key")
       .config_keys(gm::GraphMAE2Config::flag_names(), gm::GraphMAE2Config::bool_flag_names());
   const auto args = cli.parse(argc, argv);
   if (args.on("help")) {
@@ -104,8 +113,8 @@ int train(int argc, char** argv) {
       args.get("data-root").empty() ? std::nullopt : std::optional<std::string>(args.get("data-root")));
   auto dataset = gm::load_run_dataset(cfg, root, args.get("split"));
   options.features = dataset.features;
-  std::cout << "graphmae2-train: " << dataset.describe() << ", " << options.seeds.size()
-            << " seed(s), output in " << options.out_dir.string() << std::endl;
+  std::cout << "graphmae2-train: " << dataset.describe() << ", " << options.seeds.size() << " seed(s), output in "
+            << options.out_dir.string() << std::endl;
   const auto result = gm::run_experiment(cfg, dataset.data, options);
   if (!options.evaluate) return 0;
   std::cout << result.last_epoch_line() << "\n" << result.summary_line() << std::endl;

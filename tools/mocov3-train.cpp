@@ -55,9 +55,12 @@ void print_training_summary(const m3::RunResult& result) {
 
 int train(int argc, char** argv) {
   engine::CommandLine cli("mocov3-train");
-  cli.value("config", "YAML config").value("out", "run folder").flag("resume", "continue")
+  cli.value("config", "YAML config")
+      .value("out", "run folder")
+      .flag("resume", "continue")
       .flag("overwrite", "replace a finished run in --out")
-      .flag("no-progress", "no progress bar").flag("help", "usage")
+      .flag("no-progress", "no progress bar")
+      .flag("help", "usage")
       .config_keys(m3::mocov3_flag_names(), m3::mocov3_bool_flag_names());
   const auto args = cli.parse(argc, argv);
   if (args.on("help")) {

@@ -35,7 +35,8 @@ std::pair<int64_t, int64_t> remove_stale_temporaries(const std::filesystem::path
   int64_t files = 0, bytes = 0;
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return {0, 0};
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)(); it.increment(ec)) {
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)();
+       it.increment(ec)) {
     std::smatch match;
     const std::string name = it->path().filename().string();
     if (!it->is_regular_file(ec) || !std::regex_match(name, match, temporary)) continue;
@@ -77,15 +78,16 @@ void write_bytes_checked(const std::filesystem::path& file, const std::filesyste
     std::error_code ec;
     const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
     const auto space = std::filesystem::space(dir, ec);
-    throw std::runtime_error("cannot write " + target.string() + " (" + mebibytes(size) + "): " +
-                             (err ? std::strerror(err) : "write failed") +
+    throw std::runtime_error("cannot write " + target.string() + " (" + mebibytes(size) +
+                             "): " + (err ? std::strerror(err) : "write failed") +
                              (ec ? std::string() : "; " + mebibytes(space.available) + " free in " + dir.string()) +
                              ". The previous file, if any, is unchanged");
   }
 }
 
 void atomic_write_text(const std::filesystem::path& path, const std::string& text) {
-  atomic_write(path, [&](const std::filesystem::path& tmp) { write_bytes_checked(tmp, path, text.data(), text.size()); });
+  atomic_write(path,
+               [&](const std::filesystem::path& tmp) { write_bytes_checked(tmp, path, text.data(), text.size()); });
 }
 
 }  // namespace graphmae2::util

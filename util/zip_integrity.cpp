@@ -24,7 +24,8 @@ std::string hex32(unsigned long v) {
 void verify_zip_checksums(const std::filesystem::path& path, const char* what) {
   const std::string prefix = std::string(what) + " '" + path.string() + "'";
   const std::unique_ptr<void, int (*)(unzFile)> zip(unzOpen64(path.c_str()), unzClose);
-  if (!zip) throw std::runtime_error(prefix + " is not a readable zip archive (its central directory is missing or damaged)");
+  if (!zip)
+    throw std::runtime_error(prefix + " is not a readable zip archive (its central directory is missing or damaged)");
   std::vector<char> buffer(1 << 20);
   int rc = unzGoToFirstFile(zip.get());
   while (rc == UNZ_OK) {

@@ -125,8 +125,8 @@ int main(int argc, char** argv) {
   try {
     if (!only_case.empty()) return run_case(only_case, c);
     fs::create_directories(c.dir);
-    std::printf("dataset loading, %d threads, data root %s, scratch %s\n", at::get_num_threads(),
-                c.data_root.c_str(), c.dir.c_str());
+    std::printf("dataset loading, %d threads, data root %s, scratch %s\n", at::get_num_threads(), c.data_root.c_str(),
+                c.dir.c_str());
     std::printf("%-22s %12s %14s\n", "case", "median s", "peak RSS MiB");
     const std::pair<std::string, std::string> cases[] = {
         {"cora-parse", "Cora: ind.cora.* pickles -> NodeDataset"},

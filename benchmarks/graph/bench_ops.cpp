@@ -76,7 +76,7 @@ torch::Tensor torch_scatter_spmm(const CsrGraph& g, const torch::Tensor& w, cons
 enum Impl : int64_t { kTorchOps = 0, kKernel = 1, kTorchScatter = 2 };
 
 void label(benchmark::State& state) {
-  state.SetLabel(state.range(0) == kKernel    ? "graphmae2 kernel"
+  state.SetLabel(state.range(0) == kKernel     ? "graphmae2 kernel"
                  : state.range(0) == kTorchOps ? "torch ops (index_add_)"
                                                : "torch ops (scatter_add)");
 }
@@ -89,7 +89,7 @@ void BM_Spmm(benchmark::State& state, bool backward) {
   const auto grad = torch::randn({g.num_rows(), kHeads, kFeatures});
   torch::AutoGradMode grad_mode(backward);
   for (auto _ : state) {
-    auto out = state.range(0) == kKernel      ? graphmae2::graph::spmm(g, w, x)
+    auto out = state.range(0) == kKernel     ? graphmae2::graph::spmm(g, w, x)
                : state.range(0) == kTorchOps ? torch_ops_spmm(g, w, x, rows)
                                              : torch_scatter_spmm(g, w, x, rows);
     if (backward) {
@@ -118,8 +118,8 @@ void BM_SegmentSoftmax(benchmark::State& state, bool backward) {
     }
     benchmark::DoNotOptimize(out.data_ptr());
   }
-  state.counters["edges/s"] = benchmark::Counter(static_cast<double>(g.num_edges()),
-                                                 benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["edges/s"] =
+      benchmark::Counter(static_cast<double>(g.num_edges()), benchmark::Counter::kIsIterationInvariantRate);
   label(state);
 }
 
@@ -135,8 +135,8 @@ void BM_Dropout(benchmark::State& state) {
     auto gx = torch::autograd::grad({out}, {x}, {grad});
     benchmark::DoNotOptimize(gx[0].data_ptr());
   }
-  state.counters["elements/s"] = benchmark::Counter(static_cast<double>(x.numel()),
-                                                    benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["elements/s"] =
+      benchmark::Counter(static_cast<double>(x.numel()), benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(state.range(0) == kKernel ? "graph::dropout (Philox)" : "torch dropout (mt19937)");
 }
 

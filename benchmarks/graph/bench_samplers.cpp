@@ -52,10 +52,11 @@ void report(const Args& a, const g::CsrGraph& graph, const std::string& what, do
             const std::string& unit) {
   const double per_s = count / seconds;
   if (a.json) {
-    std::printf("{\"peer\": \"graphmae2\", \"what\": \"%s\", \"graph\": \"%s\", \"nodes\": %lld, \"edges\": %lld, "
-                "\"threads\": %d, \"seconds\": %.4f, \"per_s\": %.1f, \"unit\": \"%s\", \"peak_rss_mib\": %.0f}\n",
-                what.c_str(), a.graph.c_str(), static_cast<long long>(graph.num_nodes()),
-                static_cast<long long>(graph.num_edges()), a.threads, seconds, per_s, unit.c_str(), peak_rss_mib());
+    std::printf(
+        "{\"peer\": \"graphmae2\", \"what\": \"%s\", \"graph\": \"%s\", \"nodes\": %lld, \"edges\": %lld, "
+        "\"threads\": %d, \"seconds\": %.4f, \"per_s\": %.1f, \"unit\": \"%s\", \"peak_rss_mib\": %.0f}\n",
+        what.c_str(), a.graph.c_str(), static_cast<long long>(graph.num_nodes()),
+        static_cast<long long>(graph.num_edges()), a.threads, seconds, per_s, unit.c_str(), peak_rss_mib());
   } else {
     std::printf("%-28s %8.3f s  %14.0f %s  (%d thread(s), peak RSS %.0f MiB)\n", what.c_str(), seconds, per_s,
                 unit.c_str(), a.threads, peak_rss_mib());
@@ -71,17 +72,28 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
       return argv[++i];
     };
-    if (flag == "--graph") a.graph = value();
-    else if (flag == "--synthetic") a.synthetic = value();
-    else if (flag == "--write-graph") a.write_graph = value();
-    else if (flag == "--ego-file") a.ego_file = value();
-    else if (flag == "--threads") a.threads = std::stoi(value());
-    else if (flag == "--batches") a.batches = std::stoll(value());
-    else if (flag == "--lc-seeds") a.lc_seeds = std::stoll(value());
-    else if (flag == "--json") a.json = true;
-    else if (flag == "--only") a.only = value();
-    else if (flag == "--write-egos") a.write_egos = value();
-    else throw std::invalid_argument("unknown flag " + flag);
+    if (flag == "--graph")
+      a.graph = value();
+    else if (flag == "--synthetic")
+      a.synthetic = value();
+    else if (flag == "--write-graph")
+      a.write_graph = value();
+    else if (flag == "--ego-file")
+      a.ego_file = value();
+    else if (flag == "--threads")
+      a.threads = std::stoi(value());
+    else if (flag == "--batches")
+      a.batches = std::stoll(value());
+    else if (flag == "--lc-seeds")
+      a.lc_seeds = std::stoll(value());
+    else if (flag == "--json")
+      a.json = true;
+    else if (flag == "--only")
+      a.only = value();
+    else if (flag == "--write-egos")
+      a.write_egos = value();
+    else
+      throw std::invalid_argument("unknown flag " + flag);
   }
   if (a.graph.empty() == a.synthetic.empty()) throw std::invalid_argument("give --graph FILE.h5 or --synthetic SPEC");
   if (!a.synthetic.empty() && a.write_graph.empty()) throw std::invalid_argument("--synthetic needs --write-graph");

@@ -77,10 +77,11 @@ int main(int argc, char** argv) {
     cfg.num_threads = threads;
     cfg.validate();
 
-    nlohmann::ordered_json line{{"bench", "collapse"}, {"graph", data.name}, {"config", config}, {"set", sets},
-                                {"threads", threads}, {"edges", data.graph.num_edges()}};
+    nlohmann::ordered_json line{{"bench", "collapse"}, {"graph", data.name}, {"config", config},
+                                {"set", sets},         {"threads", threads}, {"edges", data.graph.num_edges()}};
     line["raw_feature_probe"] = 100 * probe(data.features, data, cfg, 0);
-    line["smoothed_2hop_probe"] = 100 * probe(mean_smooth(data.graph, mean_smooth(data.graph, data.features)), data, cfg, 0);
+    line["smoothed_2hop_probe"] =
+        100 * probe(mean_smooth(data.graph, mean_smooth(data.graph, data.features)), data, cfg, 0);
 
     gm::ExperimentOptions options;
     options.out_dir = out;
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
     line["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     line["runs"] = nlohmann::ordered_json::array();
     for (const auto& s : result.seeds) {
-      const auto emb = ds::read_h5_tensor(options.out_dir / ("embeddings_seed" + std::to_string(s.seed) + ".h5"), "embeddings");
+      const auto emb =
+          ds::read_h5_tensor(options.out_dir / ("embeddings_seed" + std::to_string(s.seed) + ".h5"), "embeddings");
       line["runs"].push_back({{"seed", s.seed},
                               {"probe", 100 * s.probe.test_acc},
                               {"effective_rank", engine::effective_rank(emb)},

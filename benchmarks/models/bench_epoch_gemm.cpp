@@ -190,8 +190,9 @@ int main(int argc, char** argv) {
   app.add_option("--set", sets, "KEY=VALUE overrides of the config (repeatable)");
   app.add_option("--threads", threads, "intra-op threads")->check(CLI::PositiveNumber);
   app.add_option("--epochs", epochs, "timed epochs")->check(CLI::PositiveNumber);
-  app.add_option("--ops", ops,
-                 "also list the N ops of most self time per step (7 extra epochs, profiled: a run of 6 less a run of 1)")
+  app.add_option(
+         "--ops", ops,
+         "also list the N ops of most self time per step (7 extra epochs, profiled: a run of 6 less a run of 1)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--op-shapes", op_shapes,
                "with --ops: list each op once per distinct shapes of its tensor inputs and enclosing op");
@@ -229,10 +230,10 @@ int main(int argc, char** argv) {
     nlohmann::ordered_json op_list = nlohmann::ordered_json::array();
     double op_seconds = 0, profiled_step_seconds = 0;
     if (ops > 0) {
-      const auto op_handle = at::addGlobalCallback(at::RecordFunctionCallback(&op_enter, &op_exit)
-                                                       .needsInputs(op_shapes)
-                                                       .scopes({at::RecordScope::FUNCTION,
-                                                                at::RecordScope::BACKWARD_FUNCTION}));
+      const auto op_handle =
+          at::addGlobalCallback(at::RecordFunctionCallback(&op_enter, &op_exit)
+                                    .needsInputs(op_shapes)
+                                    .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
       // A run of 1 epoch, subtracted from one of 6: what building the model costs (initialisers' draws) is in
       // both, so only the 5 epochs' ops are left.
       const auto baseline = train(1);
@@ -266,30 +267,36 @@ int main(int argc, char** argv) {
       const double alone = time_alone(g);
       flops += per_step * g.flops();
       gemm_seconds += per_step * alone;
-      shapes.push_back({{"op", g.op}, {"batch", g.batch}, {"m", g.m}, {"n", g.n}, {"k", g.k},
-                        {"a_t", g.a_transposed}, {"b_t", g.b_transposed}, {"per_step", per_step},
+      shapes.push_back({{"op", g.op},
+                        {"batch", g.batch},
+                        {"m", g.m},
+                        {"n", g.n},
+                        {"k", g.k},
+                        {"a_t", g.a_transposed},
+                        {"b_t", g.b_transposed},
+                        {"per_step", per_step},
                         {"gflop_s_alone", g.flops() * 1e-9 / alone}});
     }
     const auto blas = blas_rate();
     const double rate = blas.best_gflops;
-    nlohmann::ordered_json line{{"bench", "epoch_gemm"},
-                                {"dataset", data.name},
-                                {"config", config},
-                                {"set", sets},
-                                {"threads", threads},
-                                {"epochs", timed.epochs_run},
-                                {"epoch_seconds", epoch_seconds},
-                                {"gemm_gflop_per_step", flops * 1e-9},
-                                {"gemm_seconds", gemm_seconds},
-                                {"blas_gflops", rate},
-                                {"gemm_seconds_at_blas_rate", flops * 1e-9 / rate},
-                                {"epoch_over_gemm", epoch_seconds / gemm_seconds},
-                                {"epoch_over_gemm_at_blas_rate", epoch_seconds / (flops * 1e-9 / rate)},
-                                {"blas_gflops_median", blas.median_gflops},
-                                {"epoch_over_gemm_at_blas_median_rate",
-                                 epoch_seconds / (flops * 1e-9 / blas.median_gflops)},
-                                {"peak_rss_mib", bench::peak_rss_mib()},
-                                {"shapes", shapes}};
+    nlohmann::ordered_json line{
+        {"bench", "epoch_gemm"},
+        {"dataset", data.name},
+        {"config", config},
+        {"set", sets},
+        {"threads", threads},
+        {"epochs", timed.epochs_run},
+        {"epoch_seconds", epoch_seconds},
+        {"gemm_gflop_per_step", flops * 1e-9},
+        {"gemm_seconds", gemm_seconds},
+        {"blas_gflops", rate},
+        {"gemm_seconds_at_blas_rate", flops * 1e-9 / rate},
+        {"epoch_over_gemm", epoch_seconds / gemm_seconds},
+        {"epoch_over_gemm_at_blas_rate", epoch_seconds / (flops * 1e-9 / rate)},
+        {"blas_gflops_median", blas.median_gflops},
+        {"epoch_over_gemm_at_blas_median_rate", epoch_seconds / (flops * 1e-9 / blas.median_gflops)},
+        {"peak_rss_mib", bench::peak_rss_mib()},
+        {"shapes", shapes}};
     if (ops > 0) {
       // Time outside every recorded op: the engine's own work, allocation, the loop.
       line["profiled_step_seconds"] = profiled_step_seconds;

@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
       std::cout << "wrote " << write_graph << ": " << data.graph.summary() << "\n";
       return 0;
     }
-    if (graph_file.empty()) throw std::invalid_argument("give --graph FILE.h5 (or --synthetic SPEC --write-graph FILE)");
+    if (graph_file.empty())
+      throw std::invalid_argument("give --graph FILE.h5 (or --synthetic SPEC --write-graph FILE)");
     at::set_num_threads(threads);
     const torch::Device device(device_name);
     const auto dtype = parse_dtype(dtype_name);
@@ -178,19 +179,19 @@ int main(int argc, char** argv) {
                            static_cast<double>(n * width) * element;
       attention_forward_gb_s = bytes / attention_forward_s * 1e-9;
     }
-    std::printf("{\"peer\": \"graphmae2-%s\", \"device\": \"%s\", \"nodes\": %lld, \"edges\": %lld, \"in\": %lld, "
-                "\"heads\": %lld, \"out\": %lld, \"threads\": %d, \"median_s\": %.4f, \"min_s\": %.4f, "
-                "\"peak_rss_mib\": %.0f, \"baseline_rss_mib\": %.0f, \"peak_gpu_allocated_mib\": %.0f, "
-                "\"gemm_s\": %.4f, \"bandwidth_gb_s\": %.2f, \"roofline_s\": %.4f, \"dtype\": \"%s\", "
-                "\"attention_forward_s\": %.5f, \"attention_forward_backward_s\": %.5f, "
-                "\"attention_forward_gb_s\": %.1f, \"attention_forward_of_bandwidth\": %.3f}\n",
-                attention.c_str(), device.str().c_str(), static_cast<long long>(n),
-                static_cast<long long>(graph.num_edges()), static_cast<long long>(in_features),
-                static_cast<long long>(heads), static_cast<long long>(out_features), threads,
-                seconds[seconds.size() / 2], seconds.front(), layer_peak_rss, baseline_rss,
-                gpu ? static_cast<double>(gpu->allocated_bytes) / (1024.0 * 1024.0) : 0.0, gemm_s, bandwidth,
-                roofline_s, dtype_name.c_str(), attention_forward_s, attention_forward_backward_s,
-                attention_forward_gb_s, attention_forward_gb_s / bandwidth);
+    std::printf(
+        "{\"peer\": \"graphmae2-%s\", \"device\": \"%s\", \"nodes\": %lld, \"edges\": %lld, \"in\": %lld, "
+        "\"heads\": %lld, \"out\": %lld, \"threads\": %d, \"median_s\": %.4f, \"min_s\": %.4f, "
+        "\"peak_rss_mib\": %.0f, \"baseline_rss_mib\": %.0f, \"peak_gpu_allocated_mib\": %.0f, "
+        "\"gemm_s\": %.4f, \"bandwidth_gb_s\": %.2f, \"roofline_s\": %.4f, \"dtype\": \"%s\", "
+        "\"attention_forward_s\": %.5f, \"attention_forward_backward_s\": %.5f, "
+        "\"attention_forward_gb_s\": %.1f, \"attention_forward_of_bandwidth\": %.3f}\n",
+        attention.c_str(), device.str().c_str(), static_cast<long long>(n), static_cast<long long>(graph.num_edges()),
+        static_cast<long long>(in_features), static_cast<long long>(heads), static_cast<long long>(out_features),
+        threads, seconds[seconds.size() / 2], seconds.front(), layer_peak_rss, baseline_rss,
+        gpu ? static_cast<double>(gpu->allocated_bytes) / (1024.0 * 1024.0) : 0.0, gemm_s, bandwidth, roofline_s,
+        dtype_name.c_str(), attention_forward_s, attention_forward_backward_s, attention_forward_gb_s,
+        attention_forward_gb_s / bandwidth);
     if (profile) {
       const auto kernels = graphmae2::benchmarks::profile_device_kernels(static_cast<int>(repeats), pass);
       for (size_t i = 0; i < std::min<size_t>(kernels.size(), 20); ++i) {  // the 20 longest

@@ -34,7 +34,8 @@ struct Setup {
     const int64_t n = input.features.size(0);
     g2::MaskPlan p{g2::random_subset(n, cfg.mask_rate, torch::kCPU), {}};
     if (cfg.remask_method == g2::RemaskMethod::random) {
-      for (int64_t v = 0; v < cfg.num_remasking; ++v) p.remask_nodes.push_back(g2::random_subset(n, cfg.remask_rate, torch::kCPU));
+      for (int64_t v = 0; v < cfg.num_remasking; ++v)
+        p.remask_nodes.push_back(g2::random_subset(n, cfg.remask_rate, torch::kCPU));
     }
     return p;
   }

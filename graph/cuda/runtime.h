@@ -39,7 +39,9 @@ class ScratchBuffer {
   ScratchBuffer(const ScratchBuffer&) = delete;
   ScratchBuffer& operator=(const ScratchBuffer&) = delete;
   ScratchBuffer(ScratchBuffer&& other) noexcept
-      : allocator_(other.allocator_), data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+      : allocator_(other.allocator_),
+        data_(std::exchange(other.data_, nullptr)),
+        bytes_(std::exchange(other.bytes_, 0)) {}
   ScratchBuffer& operator=(ScratchBuffer&& other) noexcept {
     if (this != &other) {
       release();

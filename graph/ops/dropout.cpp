@@ -23,8 +23,8 @@ torch::Tensor run(const torch::Tensor& in, const torch::Tensor& like, const cpu:
 class Dropout : public torch::autograd::Function<Dropout> {
  public:
   // keep_mask: the CPU forward also writes its keep flags (1 bit per element) for backward.
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, double rate, int64_t seed,
-                               int64_t offset, bool keep_mask) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, double rate, int64_t seed, int64_t offset,
+                               bool keep_mask) {
     RECORD_FUNCTION("graphmae2::dropout", std::vector<c10::IValue>({x}));
     ctx->saved_data["rate"] = rate;
     ctx->saved_data["seed"] = seed;

@@ -66,9 +66,7 @@ class GatAttention : public torch::autograd::Function<GatAttention> {
           return cpu::gat_attention_backward(indptr, indices, feat, el, er, attention, kept, grad_out, params,
                                              needs_feat);
         },
-        [&] {
-          return cuda::gat_attention_backward(indptr, indices, feat, el, er, lse, grad_out, params, needs_feat);
-        });
+        [&] { return cuda::gat_attention_backward(indptr, indices, feat, el, er, lse, grad_out, params, needs_feat); });
     torch::Tensor grad_bias;
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(5)) {
       grad_bias = grad_out.sum(0).view({feat.size(1), feat.size(2)});
@@ -86,8 +84,8 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
   TORCH_CHECK(feat.defined() && el.defined() && er.defined(), "gat_attention: feat, el and er must be defined");
   TORCH_CHECK(feat.dim() == 3, "gat_attention: feat should be [num_cols, H, D], got shape ", feat.sizes());
   const int64_t H = feat.size(1);
-  TORCH_CHECK(feat.size(0) == graph.num_cols, "gat_attention: feat has ", feat.size(0),
-              " rows but the graph has ", graph.num_cols, " source columns");
+  TORCH_CHECK(feat.size(0) == graph.num_cols, "gat_attention: feat has ", feat.size(0), " rows but the graph has ",
+              graph.num_cols, " source columns");
   TORCH_CHECK(el.dim() == 2 && el.size(0) == graph.num_cols && el.size(1) == H, "gat_attention: el has shape ",
               el.sizes(), ", expected [", graph.num_cols, ", ", H, "]");
   TORCH_CHECK(er.dim() == 2 && er.size(0) == graph.num_rows() && er.size(1) == H, "gat_attention: er has shape ",
@@ -95,10 +93,9 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
   TORCH_CHECK(el.scalar_type() == feat.scalar_type() && er.scalar_type() == feat.scalar_type(),
               "gat_attention: feat is ", feat.scalar_type(), " but el is ", el.scalar_type(), " and er is ",
               er.scalar_type());
-  TORCH_CHECK(feat.device() == el.device() && feat.device() == er.device() &&
-                  feat.device() == graph.indptr.device(),
-              "gat_attention: feat on ", feat.device(), ", el on ", el.device(), ", er on ", er.device(),
-              ", graph on ", graph.indptr.device());
+  TORCH_CHECK(feat.device() == el.device() && feat.device() == er.device() && feat.device() == graph.indptr.device(),
+              "gat_attention: feat on ", feat.device(), ", el on ", el.device(), ", er on ", er.device(), ", graph on ",
+              graph.indptr.device());
   check_float_kernel_input("gat_attention", "feat", feat);
   TORCH_CHECK(!bias.defined() || (bias.numel() == H * feat.size(2) && bias.scalar_type() == feat.scalar_type() &&
                                   bias.device() == feat.device()),
@@ -115,13 +112,11 @@ torch::Tensor gat_attention(const CsrGraph& graph, const torch::Tensor& feat, co
   // Inside the autograd function grad mode is off, so whether a backward can follow is decided here.
   const bool backward_follows =
       torch::GradMode::is_enabled() && (feat.requires_grad() || el.requires_grad() || er.requires_grad());
-  return GatAttention::apply(graph.indptr.contiguous(), graph.indices.contiguous(), feat.contiguous(),
-                             el.contiguous(), er.contiguous(),
-                             // No bias: an empty tensor (a custom function's inputs must be defined).
-                             bias.defined() ? bias.reshape({H, feat.size(2)}).contiguous() : feat.new_empty({0}),
-                             options.negative_slope(), options.dropout(),
-                             static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second),
-                             backward_follows);
+  return GatAttention::apply(
+      graph.indptr.contiguous(), graph.indices.contiguous(), feat.contiguous(), el.contiguous(), er.contiguous(),
+      // No bias: an empty tensor (a custom function's inputs must be defined).
+      bias.defined() ? bias.reshape({H, feat.size(2)}).contiguous() : feat.new_empty({0}), options.negative_slope(),
+      options.dropout(), static_cast<int64_t>(philox.first), static_cast<int64_t>(philox.second), backward_follows);
 }
 
 }  // namespace graphmae2::graph

@@ -53,10 +53,12 @@ class HeadLogits : public torch::autograd::Function<HeadLogits> {
 
 std::pair<torch::Tensor, torch::Tensor> head_logits(const torch::Tensor& feat, const torch::Tensor& attn_l,
                                                     const torch::Tensor& attn_r, int64_t num_dst) {
-  TORCH_CHECK(feat.defined() && attn_l.defined() && attn_r.defined(), "head_logits: feat, attn_l and attn_r must "
-              "be defined, got ", feat.defined(), ", ", attn_l.defined(), ", ", attn_r.defined());
-  TORCH_CHECK(feat.dim() == 3, "head_logits: feat should be a 3-D [N, H, D] tensor, got ", feat.dim(),
-              "-D with shape ", feat.sizes());
+  TORCH_CHECK(feat.defined() && attn_l.defined() && attn_r.defined(),
+              "head_logits: feat, attn_l and attn_r must "
+              "be defined, got ",
+              feat.defined(), ", ", attn_l.defined(), ", ", attn_r.defined());
+  TORCH_CHECK(feat.dim() == 3, "head_logits: feat should be a 3-D [N, H, D] tensor, got ", feat.dim(), "-D with shape ",
+              feat.sizes());
   const int64_t H = feat.size(1), D = feat.size(2);
   for (const auto* attn : {&attn_l, &attn_r}) {
     TORCH_CHECK(attn->dim() == 3 && attn->size(0) == 1 && attn->size(1) == H && attn->size(2) == D,

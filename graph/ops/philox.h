@@ -31,7 +31,9 @@ GRAPHMAE2_HOST_DEVICE Philox4x32 philox4x32(Philox4x32 counter, uint32_t key0, u
 }
 
 /// Uniform in [0, 1) from the top 24 bits (exact in float).
-GRAPHMAE2_HOST_DEVICE float philox_uniform(uint32_t bits) { return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f); }
+GRAPHMAE2_HOST_DEVICE float philox_uniform(uint32_t bits) {
+  return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f);
+}
 
 /// The random bits of block `block` of `edge` when each edge owns `blocks` Philox blocks:
 /// counter (edge * blocks + block, offset), key = seed.

@@ -93,8 +93,10 @@ torch::Tensor sce_rows(const torch::Tensor& x, const torch::Tensor& y, double al
 
 torch::Tensor sce_gathered_rows(const torch::Tensor& x, const torch::Tensor& x_rows, const torch::Tensor& y,
                                 double alpha, double eps) {
-  TORCH_CHECK(x.defined() && x_rows.defined() && y.defined(), "sce_gathered_rows: x, x_rows and y must be defined, "
-              "got ", x.defined(), ", ", x_rows.defined(), ", ", y.defined());
+  TORCH_CHECK(x.defined() && x_rows.defined() && y.defined(),
+              "sce_gathered_rows: x, x_rows and y must be defined, "
+              "got ",
+              x.defined(), ", ", x_rows.defined(), ", ", y.defined());
   TORCH_CHECK(x.dim() == 2 && y.dim() == 2 && x.size(1) == y.size(1), "sce_gathered_rows: x has shape ", x.sizes(),
               " but y has shape ", y.sizes(), ", expected [M, D] and [N, D]");
   TORCH_CHECK(x_rows.dim() == 1 && x_rows.size(0) == y.size(0) &&

@@ -19,8 +19,7 @@ torch::Tensor forward_on_device(const torch::Tensor& scores, const torch::Tensor
       [&] { return cuda::segment_softmax_forward(scores, indptr); });
 }
 
-torch::Tensor backward_on_device(const torch::Tensor& out, const torch::Tensor& grad_out,
-                                 const torch::Tensor& indptr) {
+torch::Tensor backward_on_device(const torch::Tensor& out, const torch::Tensor& grad_out, const torch::Tensor& indptr) {
   return dispatch_by_device(
       "segment_softmax", out, [&] { return cpu::segment_softmax_backward(out, grad_out, indptr); },
       [&] { return cuda::segment_softmax_backward(out, grad_out, indptr); });
@@ -43,9 +42,8 @@ class SegmentSoftmax : public torch::autograd::Function<SegmentSoftmax> {
     if (torch::GradMode::is_enabled()) {
       // create_graph (double backward): the same formula in differentiable torch ops.
       const int64_t num_rows = indptr.size(0) - 1;
-      const auto rows =
-          torch::repeat_interleave(torch::arange(num_rows, indptr.options()), indptr.diff(), /*dim=*/0,
-                                  /*output_size=*/out.size(0));
+      const auto rows = torch::repeat_interleave(torch::arange(num_rows, indptr.options()), indptr.diff(), /*dim=*/0,
+                                                 /*output_size=*/out.size(0));
       const auto yg = out * grad_out;
       const auto dot = torch::zeros({num_rows, out.size(1)}, out.options()).index_add(0, rows, yg);
       return {yg - out * dot.index_select(0, rows), torch::Tensor()};
@@ -58,8 +56,8 @@ class SegmentSoftmax : public torch::autograd::Function<SegmentSoftmax> {
 
 torch::Tensor segment_softmax(const torch::Tensor& scores, const CsrGraph& graph) {
   TORCH_CHECK(scores.defined(), "segment_softmax: scores is undefined");
-  TORCH_CHECK(scores.dim() == 2, "segment_softmax: scores should be a 2-D [num_edges, H] tensor, got ",
-              scores.dim(), "-D with shape ", scores.sizes());
+  TORCH_CHECK(scores.dim() == 2, "segment_softmax: scores should be a 2-D [num_edges, H] tensor, got ", scores.dim(),
+              "-D with shape ", scores.sizes());
   TORCH_CHECK(scores.size(0) == graph.num_edges(), "segment_softmax: scores has ", scores.size(0),
               " rows but the graph has ", graph.num_edges(), " edges");
   TORCH_CHECK(scores.scalar_type() == torch::kFloat || scores.scalar_type() == torch::kDouble,

@@ -20,8 +20,8 @@ torch::Tensor forward_on_device(const torch::Tensor& indptr, const torch::Tensor
       [&] { return cuda::spmm_forward(indptr, indices, w, x); });
 }
 
-torch::Tensor weights_grad_on_device(const torch::Tensor& indptr, const torch::Tensor& indices,
-                                     const torch::Tensor& x, const torch::Tensor& grad_out) {
+torch::Tensor weights_grad_on_device(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& x,
+                                     const torch::Tensor& grad_out) {
   return dispatch_by_device(
       "spmm", x, [&] { return cpu::spmm_backward_weights(indptr, indices, x, grad_out); },
       [&] { return cuda::spmm_backward_weights(indptr, indices, x, grad_out); });
@@ -51,9 +51,8 @@ class Spmm : public torch::autograd::Function<Spmm> {
     if (torch::GradMode::is_enabled()) {
       // create_graph (double backward): differentiable formulas; the x gradient is spmm on the transpose.
       const int64_t num_rows = indptr.size(0) - 1;
-      const auto rows =
-          torch::repeat_interleave(torch::arange(num_rows, indptr.options()), indptr.diff(), /*dim=*/0,
-                                  /*output_size=*/indices.size(0));
+      const auto rows = torch::repeat_interleave(torch::arange(num_rows, indptr.options()), indptr.diff(), /*dim=*/0,
+                                                 /*output_size=*/indices.size(0));
       if (ctx->needs_input_grad(2)) {
         grad_w = (grad_out.index_select(0, rows) * x.index_select(0, indices)).sum(-1);
       }
@@ -88,11 +87,10 @@ torch::Tensor spmm(const CsrGraph& graph, const torch::Tensor& edge_weights, con
               "spmm: x must be float32 or float64, got ", x.scalar_type());
   TORCH_CHECK(edge_weights.scalar_type() == x.scalar_type(), "spmm: edge_weights is ", edge_weights.scalar_type(),
               " but x is ", x.scalar_type());
-  TORCH_CHECK(x.device() == edge_weights.device() && x.device() == graph.indptr.device(), "spmm: x on ",
-              x.device(), ", edge_weights on ", edge_weights.device(), ", graph on ", graph.indptr.device());
+  TORCH_CHECK(x.device() == edge_weights.device() && x.device() == graph.indptr.device(), "spmm: x on ", x.device(),
+              ", edge_weights on ", edge_weights.device(), ", graph on ", graph.indptr.device());
   TORCH_CHECK(x.is_cpu() || x.is_cuda(), "spmm: unsupported device ", x.device());
-  return Spmm::apply(graph.indptr.contiguous(), graph.indices.contiguous(), edge_weights.contiguous(),
-                     x.contiguous());
+  return Spmm::apply(graph.indptr.contiguous(), graph.indices.contiguous(), edge_weights.contiguous(), x.contiguous());
 }
 
 }  // namespace graphmae2::graph

@@ -23,18 +23,19 @@ BatchedGraph batch(const std::vector<Subgraph>& parts) {
   for (size_t b = 0; b < parts.size(); ++b) {
     const auto& g = parts[b].graph;
     TORCH_CHECK(g.indptr.defined() && g.is_square(), "batch: part ", b, " is not a square graph: ", g.summary());
-    TORCH_CHECK(parts[b].node_ids.defined() && parts[b].node_ids.size(0) == g.num_nodes(), "batch: part ", b,
-                " has ", g.num_nodes(), " nodes but ", parts[b].node_ids.defined() ? parts[b].node_ids.size(0) : 0,
-                " node ids");
-    TORCH_CHECK(parts[b].edge_ids.defined() && parts[b].edge_ids.size(0) == g.num_edges(), "batch: part ", b,
-                " has ", g.num_edges(), " edges but ", parts[b].edge_ids.defined() ? parts[b].edge_ids.size(0) : 0,
-                " edge ids");
+    TORCH_CHECK(parts[b].node_ids.defined() && parts[b].node_ids.size(0) == g.num_nodes(), "batch: part ", b, " has ",
+                g.num_nodes(), " nodes but ", parts[b].node_ids.defined() ? parts[b].node_ids.size(0) : 0, " node ids");
+    TORCH_CHECK(parts[b].edge_ids.defined() && parts[b].edge_ids.size(0) == g.num_edges(), "batch: part ", b, " has ",
+                g.num_edges(), " edges but ", parts[b].edge_ids.defined() ? parts[b].edge_ids.size(0) : 0, " edge ids");
     const auto ip = host_long(g.indptr);
     indptrs.push_back((b == 0 ? ip : ip.narrow(0, 1, ip.size(0) - 1)) + edge_offset);
     indices.push_back(host_long(g.indices) + offsets.back());
     node_ids.push_back(host_long(parts[b].node_ids));
     edge_ids.push_back(host_long(parts[b].edge_ids));
-    if (g.weights) weights.push_back(g.weights->to(torch::kCPU)); else weighted = false;
+    if (g.weights)
+      weights.push_back(g.weights->to(torch::kCPU));
+    else
+      weighted = false;
     edge_offset += g.num_edges();
     offsets.push_back(offsets.back() + g.num_nodes());
   }
@@ -62,11 +63,11 @@ struct NodeSets {
 void check_sets(const NodeSets& sets, int64_t n) {
   const int64_t *sp = sets.sp, *sn = sets.sn;
   const int64_t num_sets = sets.num_sets, total = sets.total;
-  TORCH_CHECK(sp[0] == 0 && sp[num_sets] == total, "batched_induced_subgraphs: set_indptr must run from 0 to ",
-              total, " (the node count), got ", sp[0], " .. ", sp[num_sets]);
+  TORCH_CHECK(sp[0] == 0 && sp[num_sets] == total, "batched_induced_subgraphs: set_indptr must run from 0 to ", total,
+              " (the node count), got ", sp[0], " .. ", sp[num_sets]);
   for (int64_t s = 0; s < num_sets; ++s) {
-    TORCH_CHECK(sp[s + 1] >= sp[s], "batched_induced_subgraphs: set_indptr decreases at set ", s, " (", sp[s],
-                " -> ", sp[s + 1], ")");
+    TORCH_CHECK(sp[s + 1] >= sp[s], "batched_induced_subgraphs: set_indptr decreases at set ", s, " (", sp[s], " -> ",
+                sp[s + 1], ")");
   }
   for (int64_t i = 0; i < total; ++i) {
     if (sn[i] < 0 || sn[i] >= n) {
@@ -110,8 +111,8 @@ torch::Tensor count_kept_edges(const CsrGraph& graph, const NodeSets& sets) {
 }
 
 // Pass 2: each row's kept edges, relabelled to batched ids, into indices and edge_ids (sized by `indptr`).
-void write_kept_edges(const CsrGraph& graph, const NodeSets& sets, const torch::Tensor& indptr,
-                      torch::Tensor& indices, torch::Tensor& edge_ids) {
+void write_kept_edges(const CsrGraph& graph, const NodeSets& sets, const torch::Tensor& indptr, torch::Tensor& indices,
+                      torch::Tensor& edge_ids) {
   const int64_t n = graph.num_nodes();
   const int64_t* ip = graph.indptr.data_ptr<int64_t>();
   const int64_t* ix = graph.indices.data_ptr<int64_t>();

@@ -123,12 +123,14 @@ GRAPHMAE2_HOST_DEVICE int64_t sample_positions_weighted(RandomStream& rng, const
       ++filled;
       if (filled == fanout) {
         smallest = 0;
-        for (int64_t s = 1; s < filled; ++s) if (keys[s] < keys[smallest]) smallest = s;
+        for (int64_t s = 1; s < filled; ++s)
+          if (keys[s] < keys[smallest]) smallest = s;
       }
     } else if (fanout > 0 && key > keys[smallest]) {
       out[smallest] = i;
       keys[smallest] = key;
-      for (int64_t s = 0; s < filled; ++s) if (keys[s] < keys[smallest]) smallest = s;
+      for (int64_t s = 0; s < filled; ++s)
+        if (keys[s] < keys[smallest]) smallest = s;
     }
   }
   sort_small(out, filled);

@@ -85,7 +85,10 @@ EgoGraphs concat(const std::vector<EgoGraphs>& parts) {
     seeds.push_back(p.seeds);
     indptr.push_back((i == 0 ? p.indptr : p.indptr.narrow(0, 1, p.indptr.size(0) - 1)) + offset);
     indices.push_back(p.indices);
-    if (p.ppr) ppr.push_back(*p.ppr); else with_ppr = false;
+    if (p.ppr)
+      ppr.push_back(*p.ppr);
+    else
+      with_ppr = false;
     offset += p.indices.size(0);
   }
   EgoGraphs out;

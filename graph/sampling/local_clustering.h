@@ -25,8 +25,8 @@ struct LocalClusteringOptions {
 
 /// @brief Ego-graphs of many seeds in CSR form: seed s owns indices[indptr[s] .. indptr[s+1]), seed first.
 struct EgoGraphs {
-  torch::Tensor seeds;               ///< int64 [S]
-  torch::Tensor indptr;              ///< int64 [S + 1]
+  torch::Tensor seeds;   ///< int64 [S]
+  torch::Tensor indptr;  ///< int64 [S + 1]
   /// Each seed's ego nodes, seed first: int32 when every node id fits (compact(); what local_clustering and the
   /// ego-graph file reader return: 4 bytes per id instead of 8, as these lists are the largest allocation of an
   /// lc run on an ogbn graph), else int64. Take int64 ids with nodes() or `indices.to(torch::kLong)` per batch.

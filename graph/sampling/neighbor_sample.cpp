@@ -12,8 +12,7 @@ void check_inputs(const CsrGraph& graph, const torch::Tensor& dst_nodes, int64_t
                   const NeighborSampleOptions& options) {
   TORCH_CHECK(graph.indptr.defined() && graph.indices.defined(), "sample_neighbors: the graph is empty (no indptr)");
   TORCH_CHECK(graph.is_square(),
-              "sample_neighbors: the graph must be square (destinations and sources share ids), got ",
-              graph.summary());
+              "sample_neighbors: the graph must be square (destinations and sources share ids), got ", graph.summary());
   TORCH_CHECK(fanout >= -1, "sample_neighbors: fan-out must be >= 0 or -1 (all neighbours), got ", fanout);
   TORCH_CHECK(dst_nodes.defined(), "sample_neighbors: the destination nodes are undefined");
   TORCH_CHECK(dst_nodes.dim() == 1, "sample_neighbors: destination nodes must be 1-D, got shape ", dst_nodes.sizes());

@@ -27,8 +27,8 @@ SaintSample saint_random_walk_sample(const CsrGraph& graph_in, int64_t num_roots
   for (int64_t i = 0; i < num_roots; ++i) roots[i] = static_cast<int64_t>(rng.below(num_nodes));
   const auto walks = random_walk(graph, out.roots, walk_length, seed).flatten();
   const auto visited = std::get<0>(torch::_unique(walks.masked_select(walks >= 0), /*sorted=*/true));
-  const auto batched = batched_induced_subgraphs(
-      graph, torch::tensor({int64_t{0}, visited.size(0)}, torch::kLong), visited);
+  const auto batched =
+      batched_induced_subgraphs(graph, torch::tensor({int64_t{0}, visited.size(0)}, torch::kLong), visited);
   out.subgraph = Subgraph{batched.graph, batched.node_ids, batched.edge_ids};
   return out;
 }

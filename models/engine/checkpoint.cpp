@@ -75,7 +75,8 @@ namespace {
 void open_archive(torch::serialize::InputArchive& archive, const std::filesystem::path& path,
                   const torch::Device& device) {
   if (!std::filesystem::exists(path)) throw std::runtime_error("checkpoint '" + path.string() + "' does not exist");
-  if (!std::filesystem::is_regular_file(path)) throw std::runtime_error("checkpoint '" + path.string() + "' is not a file");
+  if (!std::filesystem::is_regular_file(path))
+    throw std::runtime_error("checkpoint '" + path.string() + "' is not a file");
   util::verify_zip_checksums(path, "checkpoint");
   try {
     // Loading onto the model's device: a tensor read from another device would replace the parameter's storage
@@ -108,7 +109,8 @@ CheckpointState read_state(torch::serialize::InputArchive& archive, const std::f
   archive.read("model_name", text);
   state.model = text.toStringRef();
   if (!expected_model.empty() && state.model != expected_model) {
-    throw std::runtime_error("checkpoint '" + path.string() + "' holds a " + state.model + " model, not " + expected_model);
+    throw std::runtime_error("checkpoint '" + path.string() + "' holds a " + state.model + " model, not " +
+                             expected_model);
   }
   torch::Tensor step, metrics_bytes;
   archive.read("step", step);

@@ -16,13 +16,13 @@ inline constexpr int64_t kCheckpointFormat = 2;
 
 /// @brief Everything besides the weights that a run needs to continue bit for bit.
 struct CheckpointState {
-  std::string model;          ///< which model wrote it ("graphmae2", "mocov3"): another model's file is refused
-  int64_t step = 0;           ///< optimisation steps completed
-  std::string config_yaml;    ///< the resolved config of the run that wrote it
-  std::string dataset;        ///< the dataset it trained on
-  torch::Tensor cpu_rng;      ///< CPU generator state (uint8)
-  torch::Tensor cuda_rng;     ///< the CUDA generator's state when the run trains on CUDA (else undefined)
-  int64_t metrics_bytes = -1; ///< size of the run's metrics log when the checkpoint was written (-1: none)
+  std::string model;           ///< which model wrote it ("graphmae2", "mocov3"): another model's file is refused
+  int64_t step = 0;            ///< optimisation steps completed
+  std::string config_yaml;     ///< the resolved config of the run that wrote it
+  std::string dataset;         ///< the dataset it trained on
+  torch::Tensor cpu_rng;       ///< CPU generator state (uint8)
+  torch::Tensor cuda_rng;      ///< the CUDA generator's state when the run trains on CUDA (else undefined)
+  int64_t metrics_bytes = -1;  ///< size of the run's metrics log when the checkpoint was written (-1: none)
   std::map<std::string, torch::Tensor> extra;  ///< model- or sampler-specific state, saved and restored as is
 };
 

@@ -50,7 +50,9 @@ CommandLine& CommandLine::positional(const std::string& name, const std::string&
 CommandLine& CommandLine::config_keys(const std::vector<std::string>& keys, const std::vector<std::string>& bool_keys) {
   const std::set<std::string> bools(bool_keys.begin(), bool_keys.end());
   for (const auto& key : keys) {
-    auto* opt = app_->add_option("--" + key)->description("config key " + key)->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+    auto* opt = app_->add_option("--" + key)
+                    ->description("config key " + key)
+                    ->multi_option_policy(CLI::MultiOptionPolicy::Throw);
     if (bools.count(key)) opt->expected(0, 1)->default_str("true");
     key_names_.push_back(key);
   }
@@ -73,8 +75,7 @@ ParsedArgs CommandLine::parse(int argc, const char* const* argv) const {
     throw UsageError(what);
   } catch (const CLI::ExtrasError& e) {
     std::string what = e.what();
-    throw UsageError(what.find("--") != std::string::npos ? "unknown flag: " + what.substr(what.find("--"))
-                                                          : what);
+    throw UsageError(what.find("--") != std::string::npos ? "unknown flag: " + what.substr(what.find("--")) : what);
   } catch (const CLI::ParseError& e) {
     throw UsageError(e.what());
   }
@@ -146,7 +147,8 @@ std::vector<int64_t> parse_seeds(const std::string& text) {
       if (hi - lo >= kMaxSeeds) throw UsageError("--seeds: range '" + part + "' holds more than 100000 seeds");
       for (int64_t s = lo; s <= hi; ++s) seeds.push_back(s);
     }
-    if (static_cast<int64_t>(seeds.size()) > kMaxSeeds) throw UsageError("--seeds: more than 100000 seeds in '" + text + "'");
+    if (static_cast<int64_t>(seeds.size()) > kMaxSeeds)
+      throw UsageError("--seeds: more than 100000 seeds in '" + text + "'");
   }
   if (seeds.empty()) throw UsageError("--seeds: no seed in '" + text + "'");
   const std::set<int64_t> unique(seeds.begin(), seeds.end());

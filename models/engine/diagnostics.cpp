@@ -60,7 +60,7 @@ double effective_rank(const torch::Tensor& emb, int64_t max_rows, uint64_t seed)
   const auto x = sample_double(emb, max_rows, seed, "effective_rank");
   const auto s = torch::linalg_svdvals(x);
   const double total = s.sum().item<double>();
-  if (total <= 0.0) return 1.0;  // all-zero matrix: no direction at all; 1 keeps the figure in [1, min(N, D)]
+  if (total <= 0.0) return 1.0;     // all-zero matrix: no direction at all; 1 keeps the figure in [1, min(N, D)]
   const auto p = s / total + 1e-7;  // RankMe's epsilon
   return std::exp(-(p * p.log()).sum().item<double>());
 }
@@ -85,14 +85,22 @@ double mean_pairwise_cosine(const torch::Tensor& emb, int64_t max_rows, uint64_t
 
 const char* to_string(FlagKind kind) {
   switch (kind) {
-    case FlagKind::kLossCollapse: return "loss collapse";
-    case FlagKind::kRepresentationCollapse: return "representation collapse";
-    case FlagKind::kTrivialAgreement: return "trivial teacher-student agreement";
-    case FlagKind::kExplodingGradients: return "exploding gradients";
-    case FlagKind::kVanishingGradients: return "vanishing gradients";
-    case FlagKind::kGradientSpike: return "gradient spike";
-    case FlagKind::kNonFinite: return "non-finite values";
-    case FlagKind::kTinyLossScale: return "tiny loss scale";
+    case FlagKind::kLossCollapse:
+      return "loss collapse";
+    case FlagKind::kRepresentationCollapse:
+      return "representation collapse";
+    case FlagKind::kTrivialAgreement:
+      return "trivial teacher-student agreement";
+    case FlagKind::kExplodingGradients:
+      return "exploding gradients";
+    case FlagKind::kVanishingGradients:
+      return "vanishing gradients";
+    case FlagKind::kGradientSpike:
+      return "gradient spike";
+    case FlagKind::kNonFinite:
+      return "non-finite values";
+    case FlagKind::kTinyLossScale:
+      return "tiny loss scale";
   }
   return "unknown";
 }
@@ -154,22 +162,22 @@ void Diagnostics::observe_losses(int64_t epoch, const std::map<std::string, doub
     const bool resumed = first_epoch >= options_.loss_early_epochs();
     const bool tiny_scale = first_value > 0.0 && first_value < options_.loss_floor();
     if (tiny_scale && !resumed) {
-      // Small (but not zero) from the start: the target's scale (MSE on row-normalised bag-of-words features, entries ~1/20),
-      // not a solved task. Only a fall relative to the first value (below) says collapse then.
+      // Small (but not zero) from the start: the target's scale (MSE on row-normalised bag-of-words features, entries
+      // ~1/20), not a solved task. Only a fall relative to the first value (below) says collapse then.
       raise(FlagKind::kTinyLossScale, term, first_value, options_.loss_floor(), false, first_epoch,
-            term + " is already ~0 at its first value, so its size says nothing about collapse: the targets are "
-                   "tiny (e.g. MSE on row-normalised features) and so are its gradients. Judge collapse by "
-                   "effective_rank / embedding_std and the probe; for a useful signal use loss_fn sce (scale-free) "
-                   "or standardised features.");
+            term +
+                " is already ~0 at its first value, so its size says nothing about collapse: the targets are "
+                "tiny (e.g. MSE on row-normalised features) and so are its gradients. Judge collapse by "
+                "effective_rank / embedding_std and the probe; for a useful signal use loss_fn sce (scale-free) "
+                "or standardised features.");
     }
     if (!resumed && epoch - first_epoch < options_.loss_early_epochs() && !(latent && options_.latent_target_fixed())) {
       if (!tiny_scale && value < options_.loss_floor()) {
         raise(FlagKind::kLossCollapse, term, value, options_.loss_floor(), false, epoch,
-              term + " fell to ~0 within " + std::to_string(epoch - first_epoch + 1) +
-                  " epochs (first value " + num(first_value) + "): the pretext task has become trivial." + fix);
+              term + " fell to ~0 within " + std::to_string(epoch - first_epoch + 1) + " epochs (first value " +
+                  num(first_value) + "): the pretext task has become trivial." + fix);
       } else if (first_value > 0.0 && value < (1.0 - options_.loss_drop_fraction()) * first_value) {
-        raise(FlagKind::kLossCollapse, term, value, (1.0 - options_.loss_drop_fraction()) * first_value, false,
-              epoch,
+        raise(FlagKind::kLossCollapse, term, value, (1.0 - options_.loss_drop_fraction()) * first_value, false, epoch,
               term + " lost more than " + num(100.0 * options_.loss_drop_fraction()) + "% of its first value " +
                   num(first_value) + " within " + std::to_string(epoch - first_epoch + 1) +
                   " epochs: the pretext task has become trivial." + fix);

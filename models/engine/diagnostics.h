@@ -122,9 +122,9 @@ struct Flag {
   std::string measurement;  ///< plain name: "loss_rec", "effective_rank", "grad_norm[encoder]", ...
   double value = 0.0;
   double threshold = 0.0;
-  bool above = false;       ///< true when the problem is value > threshold, false when value < threshold
+  bool above = false;  ///< true when the problem is value > threshold, false when value < threshold
   int64_t epoch = 0;
-  std::string advice;       ///< concrete next step, with the context that makes it concrete
+  std::string advice;  ///< concrete next step, with the context that makes it concrete
 };
 
 /// One line: "WARNING: representation collapse at epoch 3: embedding_std = 1.2e-05 < 0.0031. <advice>".
@@ -163,8 +163,8 @@ class Diagnostics {
   const DiagnosticsOptions& options() const { return options_; }
 
  private:
-  void raise(FlagKind kind, const std::string& measurement, double value, double threshold, bool above,
-             int64_t epoch, std::string advice);
+  void raise(FlagKind kind, const std::string& measurement, double value, double threshold, bool above, int64_t epoch,
+             std::string advice);
   void check_agreement(int64_t epoch);
 
   DiagnosticsOptions options_;

@@ -10,9 +10,12 @@ namespace graphmae2::models::engine {
 
 const char* to_string(GradEvent::Kind kind) {
   switch (kind) {
-    case GradEvent::Kind::kSpike: return "spike";
-    case GradEvent::Kind::kExploding: return "exploding";
-    case GradEvent::Kind::kVanishing: return "vanishing";
+    case GradEvent::Kind::kSpike:
+      return "spike";
+    case GradEvent::Kind::kExploding:
+      return "exploding";
+    case GradEvent::Kind::kVanishing:
+      return "vanishing";
   }
   return "unknown";
 }

@@ -50,7 +50,10 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr) {
 
 TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                            std::vector<torch::Tensor> params, std::vector<ssl::EmaUpdater*> emas)
-    : options_(std::move(options)), model_(model), optimizer_(optimizer), params_(std::move(params)),
+    : options_(std::move(options)),
+      model_(model),
+      optimizer_(optimizer),
+      params_(std::move(params)),
       emas_(std::move(emas)) {
   TORCH_CHECK(options_.epochs >= 0, "TrainingLoop: epochs must be >= 0, got ", options_.epochs);
   TORCH_CHECK(options_.steps_per_epoch >= 1, "TrainingLoop: steps_per_epoch must be >= 1, got ",
@@ -97,8 +100,7 @@ std::string TrainingLoop::kept_checkpoint() const {
 }
 
 std::string TrainingLoop::record_divergence(const std::string& what, int64_t first_bad_step, double loss) {
-  if (std::filesystem::exists(checkpoint_path_) &&
-      read_checkpoint_state(checkpoint_path_, "").step >= first_bad_step) {
+  if (std::filesystem::exists(checkpoint_path_) && read_checkpoint_state(checkpoint_path_, "").step >= first_bad_step) {
     const auto previous = previous_checkpoint_path();
     if (std::filesystem::exists(previous) && read_checkpoint_state(previous, "").step < first_bad_step) {
       std::filesystem::rename(previous, checkpoint_path_);
@@ -107,8 +109,10 @@ std::string TrainingLoop::record_divergence(const std::string& what, int64_t fir
     }
   }
   const bool kept = std::filesystem::exists(checkpoint_path_);
-  nlohmann::json marker{{"step", first_bad_step}, {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json(std::to_string(loss))}};
-  marker["checkpoint_step"] = kept ? nlohmann::json(read_checkpoint_state(checkpoint_path_, "").step) : nlohmann::json();
+  nlohmann::json marker{{"step", first_bad_step},
+                        {"loss", std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json(std::to_string(loss))}};
+  marker["checkpoint_step"] =
+      kept ? nlohmann::json(read_checkpoint_state(checkpoint_path_, "").step) : nlohmann::json();
   util::atomic_write_text(options_.run_dir / kDivergedMarker, marker.dump() + "\n");
   std::string message = what + "; " + kept_checkpoint() + ". ";
   message += kept ? "Continue from it with a lower lr: the same command with --resume and a smaller --lr (lr, "

@@ -42,14 +42,14 @@ struct StepContext {
   int64_t epoch = 0;          ///< step / steps_per_epoch
   int64_t step_in_epoch = 0;  ///< step % steps_per_epoch
   double lr = 0.0;
-  double momentum = 0.0;      ///< EMA momentum of this step (whether or not the EMA runs yet)
-  bool log = false;           ///< a logging step: the values below were read on the host
+  double momentum = 0.0;  ///< EMA momentum of this step (whether or not the EMA runs yet)
+  bool log = false;       ///< a logging step: the values below were read on the host
   double loss = std::numeric_limits<double>::quiet_NaN();
-  std::map<std::string, double> terms;  ///< the step's terms (logging steps)
+  std::map<std::string, double> terms;                          ///< the step's terms (logging steps)
   double grad_norm = std::numeric_limits<double>::quiet_NaN();  ///< before clipping (measure_grad_norm)
-  double step_seconds = 0.0;  ///< wall time of the step (set before after_step)
-  Json record;                ///< this step's metrics line, written after after_step on logging steps
-  std::string status;         ///< the progress bar's text
+  double step_seconds = 0.0;                                    ///< wall time of the step (set before after_step)
+  Json record;         ///< this step's metrics line, written after after_step on logging steps
+  std::string status;  ///< the progress bar's text
 };
 
 /// @brief Model-specific work at fixed points of each step. Any may be empty; any may throw to stop training.
@@ -85,30 +85,30 @@ struct TrainingInterrupted : std::runtime_error {
 };
 
 struct LoopOptions {
-  std::string model_name;      ///< written into checkpoints; a checkpoint of another model is refused
+  std::string model_name;  ///< written into checkpoints; a checkpoint of another model is refused
   int64_t epochs = 1;
   int64_t steps_per_epoch = 1;
-  int64_t max_steps = 0;       ///< stop after this many steps (0: all); schedules keep their full length
-  std::function<double(int64_t step)> lr_at;        ///< empty: the optimizer's lr stays as it is
+  int64_t max_steps = 0;                      ///< stop after this many steps (0: all); schedules keep their full length
+  std::function<double(int64_t step)> lr_at;  ///< empty: the optimizer's lr stays as it is
   std::function<double(int64_t step)> momentum_at;  ///< empty: momentum 1 (the teacher never moves)
-  int64_t ema_start_step = 0;  ///< no EMA update before this step (GraphMAE2's delayed_ema_epoch)
+  int64_t ema_start_step = 0;                       ///< no EMA update before this step (GraphMAE2's delayed_ema_epoch)
   EmaTiming ema_timing = EmaTiming::after_optimizer_step;
-  double max_grad_norm = 0.0;  ///< clip the global gradient norm (0: off)
+  double max_grad_norm = 0.0;      ///< clip the global gradient norm (0: off)
   bool measure_grad_norm = false;  ///< compute the norm before clipping on logging steps (one host sync there)
   /// Loss values are copied to the host every log_every steps (and on the last); between them the loop never
   /// waits for the device. A NaN between logging steps is caught at the next one and before any checkpoint.
   int64_t log_every = 1;
-  std::filesystem::path run_dir;   ///< checkpoint.pt and metrics.jsonl go here
-  int64_t save_every_steps = 0;    ///< checkpoint cadence in steps (0: off)
-  double save_every_minutes = 0;   ///< also a checkpoint once this much wall time passed since the last (0: off)
+  std::filesystem::path run_dir;  ///< checkpoint.pt and metrics.jsonl go here
+  int64_t save_every_steps = 0;   ///< checkpoint cadence in steps (0: off)
+  double save_every_minutes = 0;  ///< also a checkpoint once this much wall time passed since the last (0: off)
   /// A first request_stop() during run() (models/engine/stop_request.h) finishes the step, writes a checkpoint and
   /// throws TrainingInterrupted. false: run() does not take stop requests.
   bool take_stop_requests = true;
-  std::string resume_hint;         ///< the command that continues the run, quoted on an interrupt
-  bool save_each_epoch = false;    ///< checkpoint after every epoch
-  bool resume = false;             ///< continue from run_dir/checkpoint.pt when it exists
-  std::string config_yaml;         ///< stored in checkpoints
-  std::string dataset;             ///< stored in checkpoints
+  std::string resume_hint;       ///< the command that continues the run, quoted on an interrupt
+  bool save_each_epoch = false;  ///< checkpoint after every epoch
+  bool resume = false;           ///< continue from run_dir/checkpoint.pt when it exists
+  std::string config_yaml;       ///< stored in checkpoints
+  std::string dataset;           ///< stored in checkpoints
   /// Called with a checkpoint's state before resuming from it: returns why it cannot continue this run ("" if it can).
   /// `after_divergence`: the run stopped on a NaN/inf loss (its run_dir holds kDivergedMarker), so the keys of
   /// keys_free_after_divergence() may differ too: that is how a diverged run continues with a lower lr.
@@ -121,12 +121,12 @@ struct LoopOptions {
 };
 
 struct LoopResult {
-  int64_t start_step = 0;   ///< where this call started (> 0 after a resume)
-  int64_t steps_done = 0;   ///< steps completed in all (including those before a resume)
-  int64_t steps_run = 0;    ///< steps run in this call
-  double seconds = 0.0;     ///< wall time of those steps
+  int64_t start_step = 0;  ///< where this call started (> 0 after a resume)
+  int64_t steps_done = 0;  ///< steps completed in all (including those before a resume)
+  int64_t steps_run = 0;   ///< steps run in this call
+  double seconds = 0.0;    ///< wall time of those steps
   bool diverged = false;
-  Json last;                ///< the last metrics record written
+  Json last;  ///< the last metrics record written
 };
 
 /// @brief Runs steps of one model with one optimizer. Construct, optionally inspect start_step(), then run().
@@ -195,7 +195,7 @@ class TrainingLoop {
   int64_t start_step_ = 0;
   bool resumed_ = false;
   bool resumed_after_divergence_ = false;  // the marker goes at this run's first checkpoint
-  torch::Tensor first_nonfinite_;  // device int64: first step since the last host check with a NaN/inf loss
+  torch::Tensor first_nonfinite_;          // device int64: first step since the last host check with a NaN/inf loss
 };
 
 /// Cosine decay over `total`: base * (1 + cos(pi * step / total)) / 2 (the reference's per-epoch scheduler).

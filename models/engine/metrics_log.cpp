@@ -9,8 +9,7 @@ MetricsLog::MetricsLog(std::filesystem::path path, int64_t keep_bytes) : path_(s
   std::error_code ec;
   if (keep_bytes < 0) {
     std::filesystem::remove(path_, ec);
-  } else if (std::filesystem::exists(path_) &&
-             static_cast<int64_t>(std::filesystem::file_size(path_)) > keep_bytes) {
+  } else if (std::filesystem::exists(path_) && static_cast<int64_t>(std::filesystem::file_size(path_)) > keep_bytes) {
     std::filesystem::resize_file(path_, static_cast<uintmax_t>(keep_bytes));
   }
   out_.open(path_, std::ios::binary | std::ios::app);

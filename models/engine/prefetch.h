@@ -26,7 +26,10 @@ template <typename T>
 class PrefetchLoader {
  public:
   PrefetchLoader(std::function<T(int64_t step)> make, int64_t begin, int64_t end, int workers, int64_t capacity)
-      : make_(std::move(make)), next_to_take_(begin), next_to_claim_(begin), end_(end),
+      : make_(std::move(make)),
+        next_to_take_(begin),
+        next_to_claim_(begin),
+        end_(end),
         capacity_(capacity < 1 ? 1 : capacity) {
     for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
   }
@@ -75,7 +78,8 @@ class PrefetchLoader {
       int64_t step;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return stopping_ || (next_to_claim_ < end_ && next_to_claim_ < next_to_take_ + capacity_); });
+        changed_.wait(
+            lock, [&] { return stopping_ || (next_to_claim_ < end_ && next_to_claim_ < next_to_take_ + capacity_); });
         if (stopping_ || next_to_claim_ >= end_) return;
         step = next_to_claim_++;
       }

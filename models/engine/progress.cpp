@@ -8,8 +8,13 @@
 namespace graphmae2::models::engine {
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled, int64_t already_done)
-    : label_(std::move(label)), total_(total), enabled_(enabled), tty_(isatty(fileno(stderr)) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_), start_done_(already_done) {}
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled),
+      tty_(isatty(fileno(stderr)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_),
+      start_done_(already_done) {}
 
 void ProgressBar::update(int64_t done, const std::string& status) {
   if (!enabled_ || total_ <= 0) return;
@@ -19,8 +24,8 @@ void ProgressBar::update(int64_t done, const std::string& status) {
     start_ = now;
   }
   const int64_t decile = done * 10 / total_;
-  const bool redraw = tty_ ? (now - last_draw_ > std::chrono::milliseconds(100) || done == total_)
-                           : (decile != last_decile_);
+  const bool redraw =
+      tty_ ? (now - last_draw_ > std::chrono::milliseconds(100) || done == total_) : (decile != last_decile_);
   if (!redraw) return;
   last_draw_ = now;
   last_decile_ = decile;

@@ -165,8 +165,8 @@ ProbeResult finetune_ego_graphs(const layers::GAT& encoder, const graph::CsrGrap
   }
   bar.finish();
   if (best_encoder) {
-    result.test_acc = accuracy_of(*best_encoder, *std::dynamic_pointer_cast<torch::nn::LinearImpl>(best_head),
-                                  split.test);
+    result.test_acc =
+        accuracy_of(*best_encoder, *std::dynamic_pointer_cast<torch::nn::LinearImpl>(best_head), split.test);
   }
   result.final_test_acc = accuracy_of(*m.encoder, *m.head, split.test);
   return result;

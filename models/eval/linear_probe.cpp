@@ -25,8 +25,9 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
   TORCH_CHECK(num_classes >= 2, "linear_probe: num_classes must be >= 2, got ", num_classes);
   if (const auto bad = embeddings.isfinite().logical_not(); bad.any().item<bool>()) {
     const auto at = bad.nonzero()[0];
-    TORCH_CHECK(false, "linear_probe: the embeddings hold ", bad.sum().item<int64_t>(), " NaN or infinite values (first ",
-                "at node row ", at[0].item<int64_t>(), ", column ", at[1].item<int64_t>(),
+    TORCH_CHECK(false, "linear_probe: the embeddings hold ", bad.sum().item<int64_t>(),
+                " NaN or infinite values (first ", "at node row ", at[0].item<int64_t>(), ", column ",
+                at[1].item<int64_t>(),
                 "); the encoder diverged or its input was not finite, so a probe would measure nothing");
   }
   TORCH_CHECK(train_mask.any().item<bool>(), "linear_probe: the train mask is empty");
@@ -41,8 +42,7 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
   auto y_train = labels.index_select(0, train_idx);
   torch::nn::Linear head(x.size(1), num_classes);
   head->to(x.device());
-  torch::optim::Adam opt(head->parameters(),
-                         torch::optim::AdamOptions(options.lr).weight_decay(options.weight_decay));
+  torch::optim::Adam opt(head->parameters(), torch::optim::AdamOptions(options.lr).weight_decay(options.weight_decay));
   ProbeResult result;
   for (int64_t epoch = 0; epoch < options.max_epoch; ++epoch) {
     head->train();
@@ -56,7 +56,8 @@ ProbeResult linear_probe(const torch::Tensor& embeddings, const torch::Tensor& l
       const auto order = torch::randperm(num_train, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
       for (int64_t begin = 0; begin < num_train; begin += options.batch_size) {
         const auto rows = order.narrow(0, begin, std::min(options.batch_size, num_train - begin));
-        auto loss = torch::nn::functional::cross_entropy(head(x_train.index_select(0, rows)), y_train.index_select(0, rows));
+        auto loss =
+            torch::nn::functional::cross_entropy(head(x_train.index_select(0, rows)), y_train.index_select(0, rows));
         opt.zero_grad();
         loss.backward();
         opt.step();

@@ -22,8 +22,8 @@ struct ProbeOptions {
 inline constexpr int64_t kMiniBatchProbeBatchSize = 5120;
 
 struct ProbeResult {
-  double best_val_acc = 0;  ///< best validation accuracy over the epochs
-  double test_acc = 0;      ///< test accuracy of the last epoch reaching the best validation accuracy
+  double best_val_acc = 0;    ///< best validation accuracy over the epochs
+  double test_acc = 0;        ///< test accuracy of the last epoch reaching the best validation accuracy
   double final_test_acc = 0;  ///< test accuracy after the last epoch
   int64_t best_epoch = -1;
 

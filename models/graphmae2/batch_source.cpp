@@ -65,8 +65,7 @@ void attach_sparse(OwnedBatch& owned, bool sparse_input) {
 /// shuffled orders.
 class SamplerBase : public StepBatches {
  public:
-  SamplerBase(graph::CsrGraph graph, datasets::FeatureStore features, const BatchSourceOptions& options,
-              uint64_t seed)
+  SamplerBase(graph::CsrGraph graph, datasets::FeatureStore features, const BatchSourceOptions& options, uint64_t seed)
       : graph_(std::move(graph)), features_(std::move(features)), options_(options), seed_(seed) {
     TORCH_CHECK(options_.batch_size >= 1, "mini-batch: batch_size must be >= 1, got ", options_.batch_size);
   }
@@ -155,8 +154,8 @@ class NeighborBatches final : public SamplerBase {
  private:
   std::unique_ptr<OwnedBatch> build(int64_t step) const override {
     const auto seeds = batch_positions(step, graph_.num_nodes());
-    const auto sample = graph::sampling::sample_blocks(graph_, seeds, options_.fanouts,
-                                                       sampler_seed(seed_, kNeighborPurpose, step));
+    const auto sample =
+        graph::sampling::sample_blocks(graph_, seeds, options_.fanouts, sampler_seed(seed_, kNeighborPurpose, step));
     auto owned = std::make_unique<OwnedBatch>();
     auto& b = owned->batch;
     b.graph = union_of_blocks(sample);
@@ -170,8 +169,7 @@ class NeighborBatches final : public SamplerBase {
 /// @brief saint: one random-walk subgraph per step.
 class SaintBatches final : public SamplerBase {
  public:
-  SaintBatches(graph::CsrGraph graph, datasets::FeatureStore features, const BatchSourceOptions& options,
-               uint64_t seed)
+  SaintBatches(graph::CsrGraph graph, datasets::FeatureStore features, const BatchSourceOptions& options, uint64_t seed)
       : SamplerBase(std::move(graph), std::move(features), options, seed) {
     const int64_t per_batch = options_.batch_size * (options_.saint_walk_length + 1);
     steps_per_epoch_ = std::max<int64_t>(1, (graph_.num_nodes() + per_batch - 1) / per_batch);

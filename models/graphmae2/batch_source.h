@@ -80,8 +80,8 @@ std::unique_ptr<StepBatches> make_step_batches(graph::CsrGraph graph, datasets::
 /// (make_step_batches), kept by value so a run can hold it as one object.
 class BatchSource final : public StepBatches {
  public:
-  BatchSource(graph::CsrGraph graph, datasets::FeatureStore features,
-              std::optional<graph::sampling::EgoGraphs> egos, BatchSourceOptions options, uint64_t seed)
+  BatchSource(graph::CsrGraph graph, datasets::FeatureStore features, std::optional<graph::sampling::EgoGraphs> egos,
+              BatchSourceOptions options, uint64_t seed)
       : impl_(make_step_batches(std::move(graph), std::move(features), std::move(egos), options, seed)) {}
   int64_t steps_per_epoch() const override { return impl_->steps_per_epoch(); }
   int64_t feature_dim() const override { return impl_->feature_dim(); }

@@ -41,8 +41,10 @@ std::filesystem::path collapsed_dir(const std::filesystem::path& out_dir, int64_
 }
 
 void keep_collapsed_attempt(const std::filesystem::path& seed_dir, const CollapsedAttempt& attempt) {
-  const engine::Json record{{"epoch", attempt.epoch},       {"figures", attempt.figures},
-                            {"warnings", attempt.warnings}, {"dir", attempt.dir.string()},
+  const engine::Json record{{"epoch", attempt.epoch},
+                            {"figures", attempt.figures},
+                            {"warnings", attempt.warnings},
+                            {"dir", attempt.dir.string()},
                             {"remedy", attempt.remedy}};
   util::atomic_write_text(seed_dir / kCollapseRecord, record.dump(2) + "\n");
   std::filesystem::remove_all(attempt.dir);

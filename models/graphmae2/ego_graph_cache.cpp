@@ -27,16 +27,15 @@ graph::sampling::EgoGraphs read_cached(const std::filesystem::path& file, const 
 }  // namespace
 
 torch::Tensor split_seeds(const datasets::NodeDataset& data) {
-  return torch::cat({data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(),
-                     data.test_mask.nonzero().flatten()});
+  return torch::cat(
+      {data.train_mask.nonzero().flatten(), data.val_mask.nonzero().flatten(), data.test_mask.nonzero().flatten()});
 }
 
 graph::sampling::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
                                          const graph::CsrGraph& prepared, const std::filesystem::path& out_dir,
                                          bool progress, const engine::LogSink& log) {
-  const std::filesystem::path file = cfg.lc_file.empty()
-                                         ? out_dir / ("lc-ego" + std::to_string(cfg.ego_size) + ".h5")
-                                         : std::filesystem::path(cfg.lc_file);
+  const std::filesystem::path file = cfg.lc_file.empty() ? out_dir / ("lc-ego" + std::to_string(cfg.ego_size) + ".h5")
+                                                         : std::filesystem::path(cfg.lc_file);
   std::optional<graph::CsrGraph> own;
   if (!cfg.symmetrize) own = graph::bidirected_with_self_loops(data.graph);
   const graph::CsrGraph& lc_graph = own ? *own : prepared;
@@ -54,8 +53,7 @@ graph::sampling::EgoGraphs lc_ego_graphs(const GraphMAE2Config& cfg, const datas
   bar.finish();
   std::filesystem::create_directories(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
   datasets::save_ego_graphs_h5(egos, lc_graph, lc, data.name, file);
-  engine::log_info(log, "ego-graphs: computed " + std::to_string(egos.size()) + " and cached them in " +
-                            file.string());
+  engine::log_info(log, "ego-graphs: computed " + std::to_string(egos.size()) + " and cached them in " + file.string());
   return egos;
 }
 

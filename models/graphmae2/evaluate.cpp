@@ -32,8 +32,8 @@ GraphMAE2Config embeddings_probe_config(const EvaluationOptions& options) {
     return {};
   }
   if (!trained->dataset.empty() && trained->dataset != options.dataset) {
-    throw std::invalid_argument(file + " holds embeddings of '" + trained->dataset + "', not of '" +
-                                options.dataset + "'");
+    throw std::invalid_argument(file + " holds embeddings of '" + trained->dataset + "', not of '" + options.dataset +
+                                "'");
   }
   return *trained;
 }
@@ -42,9 +42,8 @@ GraphMAE2Config embeddings_probe_config(const EvaluationOptions& options) {
 torch::Tensor read_embeddings(const std::filesystem::path& path, datasets::NodeDataset& data) {
   const auto file = path.string();
   auto embeddings = datasets::read_h5_tensor(path, "embeddings").to(torch::kFloat32);
-  const auto node_ids = datasets::h5_has(path, "node_ids")
-                            ? datasets::read_h5_tensor(path, "node_ids").to(torch::kLong)
-                            : torch::arange(data.num_nodes(), torch::kLong);
+  const auto node_ids = datasets::h5_has(path, "node_ids") ? datasets::read_h5_tensor(path, "node_ids").to(torch::kLong)
+                                                           : torch::arange(data.num_nodes(), torch::kLong);
   if (node_ids.dim() != 1 || embeddings.dim() != 2 || embeddings.size(0) != node_ids.size(0)) {
     throw std::invalid_argument(file + ": embeddings have shape " + c10::str(embeddings.sizes()) + " for " +
                                 std::to_string(node_ids.numel()) + " node ids (" + data.name + " has " +
@@ -101,8 +100,8 @@ Evaluation evaluate_pretrained(const EvaluationOptions& options) {
     for (const int64_t seed : out.seeds) {
       auto popt = cfg.probe_options(static_cast<uint64_t>(seed));
       popt.on_epoch = [&, seed](int64_t epoch) { on_epoch(seed, epoch); };
-      out.probes.push_back(eval::linear_probe(embeddings, data.labels, data.num_classes, data.train_mask,
-                                              data.val_mask, data.test_mask, popt));
+      out.probes.push_back(eval::linear_probe(embeddings, data.labels, data.num_classes, data.train_mask, data.val_mask,
+                                              data.test_mask, popt));
     }
   }
   bar.finish();

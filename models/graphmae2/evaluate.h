@@ -14,12 +14,12 @@
 namespace graphmae2::models::graphmae2 {
 
 struct EvaluationOptions {
-  std::string dataset;                  ///< the dataset the checkpoint or embeddings must be of
+  std::string dataset;  ///< the dataset the checkpoint or embeddings must be of
   std::filesystem::path data_root;
-  std::string split;                    ///< an OGB split folder, or empty
-  std::filesystem::path checkpoint;     ///< a graphmae2-train checkpoint (OUT/seed<k>/checkpoint.pt), or
-  std::filesystem::path embeddings;     ///< an .h5 with "embeddings" (and "node_ids"): exactly one of the two
-  std::optional<bool> linear;           ///< linear probe (true) or fine-tune (false); unset: the run's own
+  std::string split;                 ///< an OGB split folder, or empty
+  std::filesystem::path checkpoint;  ///< a graphmae2-train checkpoint (OUT/seed<k>/checkpoint.pt), or
+  std::filesystem::path embeddings;  ///< an .h5 with "embeddings" (and "node_ids"): exactly one of the two
+  std::optional<bool> linear;        ///< linear probe (true) or fine-tune (false); unset: the run's own
   /// Probe keys (lr_f, weight_decay_f, max_epoch_f) over the run's stored config.
   std::vector<std::pair<std::string, std::string>> overrides;
   std::vector<int64_t> seeds{0};

@@ -41,9 +41,8 @@ void check_probe_fits(const GraphMAE2Config& cfg, const datasets::NodeDataset& d
   throw std::invalid_argument("'" + data.name + "' has " + std::to_string(data.num_classes) +
                               " classes: its probe (num_hidden " + std::to_string(cfg.num_hidden) + " x " +
                               std::to_string(data.num_classes) + ", with gradients and Adam moments) needs " +
-                              std::to_string(static_cast<int64_t>(probe_bytes / (1 << 20))) +
-                              " MiB, more than the " + std::to_string(available / (1 << 20)) +
-                              " MiB available; check the labels");
+                              std::to_string(static_cast<int64_t>(probe_bytes / (1 << 20))) + " MiB, more than the " +
+                              std::to_string(available / (1 << 20)) + " MiB available; check the labels");
 }
 
 std::filesystem::path seed_dir(const std::filesystem::path& out_dir, int64_t seed) {
@@ -87,8 +86,8 @@ class SeedRunner {
   const RunInputs& remedied_inputs();
   TrainerOptions trainer_options(int64_t seed, const GraphMAE2Config& seed_cfg, const RunInputs& run, bool resume,
                                  engine::Diagnostics& diag, std::unique_ptr<BatchSource>& batches) const;
-  TrainResult attempt(int64_t seed, const GraphMAE2Config& seed_cfg, const RunInputs& run, bool may_retry,
-                      bool resume, SeedOutcome& outcome);
+  TrainResult attempt(int64_t seed, const GraphMAE2Config& seed_cfg, const RunInputs& run, bool may_retry, bool resume,
+                      SeedOutcome& outcome);
   TrainResult train_with_retry(int64_t seed, SeedOutcome& outcome);
   void evaluate(int64_t seed, const TrainResult& trained, SeedOutcome& outcome);
 
@@ -196,11 +195,9 @@ void SeedRunner::evaluate(int64_t seed, const TrainResult& trained, SeedOutcome&
       {{"dataset", data_.name},
        {"seed", std::to_string(seed)},
        {"config", (outcome.collapsed_attempt ? remedied_ : cfg_).to_yaml()}},
-      {"embeddings", torch::kFloat32, {run.embedded_nodes.size(0), cfg_.num_hidden}},
-      [&](datasets::H5RowSink& sink) {
+      {"embeddings", torch::kFloat32, {run.embedded_nodes.size(0), cfg_.num_hidden}}, [&](datasets::H5RowSink& sink) {
         emb = run.embed_nodes(
-            model, [&](int64_t first, const torch::Tensor& rows) { sink.write_rows(first, rows); },
-            options_.progress);
+            model, [&](int64_t first, const torch::Tensor& rows) { sink.write_rows(first, rows); }, options_.progress);
       });
   outcome.probe = run.probe(model, emb, cfg_.probe_options(static_cast<uint64_t>(seed)), options_.progress);
   const auto warnings = outcome.warnings.empty() ? "" : ", " + std::to_string(outcome.warnings.size()) + " warning(s)";
@@ -238,8 +235,7 @@ std::string SeedRunner::seed_metrics(int64_t seed) const {
 std::string RunDataset::describe() const {
   std::ostringstream os;
   os << data.name << " (" << data.num_nodes() << " nodes, " << data.graph.num_edges() << " edges, "
-     << (features.defined() ? features.dim() : data.feature_dim()) << " features, " << data.num_classes
-     << " classes)";
+     << (features.defined() ? features.dim() : data.feature_dim()) << " features, " << data.num_classes << " classes)";
   if (features.defined()) {
     os << ", features on disk (" << features.num_rows() << " x " << features.dim() << " "
        << (features.stored_dtype() == torch::kHalf ? "float16" : "float32") << ", "
@@ -262,7 +258,8 @@ RunDataset load_run_dataset(const GraphMAE2Config& cfg, const std::filesystem::p
   const std::filesystem::path file(cfg.dataset);
   if (file.extension() != ".h5" || !std::filesystem::is_regular_file(file)) {
     throw std::invalid_argument("feature_storage disk reads the features from a dataset cache, but --dataset is '" +
-                                cfg.dataset + "'; write one with graphmae2-data convert <dataset> FILE.h5 "
+                                cfg.dataset +
+                                "'; write one with graphmae2-data convert <dataset> FILE.h5 "
                                 "[--feature-dtype float16] and give --dataset FILE.h5");
   }
   out.data = datasets::load_dataset_h5(file, /*with_features=*/false);

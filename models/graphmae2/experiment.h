@@ -58,12 +58,12 @@ using engine::CollapseDetected;
 /// one (written by an older release or another tool).
 std::optional<GraphMAE2Config> embeddings_config(const std::filesystem::path& file);
 
-/// Runs every seed of `cfg` (whose `dataset` key names `data`): writes OUT/config.yaml (resolved), OUT/embeddings_seed<k>.h5, OUT/seed<k>/{checkpoint.pt,
-/// metrics.jsonl}, OUT/metrics.jsonl (all seeds) and OUT/result.json; prints one line per seed.
-/// With cfg.on_collapse retry, a seed whose diagnostics flag a collapse is stopped at that epoch, its folder kept
-/// as OUT/seed<k>-collapsed (with collapse.json: the epoch, figures and flags) and trained again from the start
-/// with cfg.with_collapse_remedy(), once; --resume continues a retried seed with the remedy.
-/// The embeddings file holds the embedded nodes' ids (node_ids: every node, or for lc the ego-graph seeds) and,
+/// Runs every seed of `cfg` (whose `dataset` key names `data`): writes OUT/config.yaml (resolved),
+/// OUT/embeddings_seed<k>.h5, OUT/seed<k>/{checkpoint.pt, metrics.jsonl}, OUT/metrics.jsonl (all seeds) and
+/// OUT/result.json; prints one line per seed. With cfg.on_collapse retry, a seed whose diagnostics flag a collapse is
+/// stopped at that epoch, its folder kept as OUT/seed<k>-collapsed (with collapse.json: the epoch, figures and flags)
+/// and trained again from the start with cfg.with_collapse_remedy(), once; --resume continues a retried seed with the
+/// remedy. The embeddings file holds the embedded nodes' ids (node_ids: every node, or for lc the ego-graph seeds) and,
 /// row for row, their embeddings (written in chunks as inference produces them), labels and split masks, and as
 /// attributes the dataset, the seed and the run's resolved config (embeddings_config).
 ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
@@ -75,7 +75,8 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
 /// linear_prob off), once per probe seed. Writes nothing else. `on_epoch(seed, epoch)`: after each probe epoch.
 std::vector<eval::ProbeResult> probe_checkpoint(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
                                                 const std::filesystem::path& checkpoint,
-                                                const std::vector<int64_t>& probe_seeds, const ExperimentOptions& options,
+                                                const std::vector<int64_t>& probe_seeds,
+                                                const ExperimentOptions& options,
                                                 const std::function<void(int64_t seed, int64_t epoch)>& on_epoch = {});
 
 }  // namespace graphmae2::models::graphmae2

@@ -13,8 +13,9 @@ namespace {
 // Encoder: in_dim -> heads x (num_hidden / heads) on every layer; decoder: num_hidden -> out_heads x in_dim.
 layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
   const int64_t per_head = o.num_hidden() / o.heads();
-  auto opts = encoding ? layers::GATOptions(o.in_dim(), per_head, per_head, o.num_layers()).out_heads(o.heads())
-                       : layers::GATOptions(o.num_hidden(), per_head, o.in_dim(), o.num_dec_layers()).out_heads(o.out_heads());
+  auto opts =
+      encoding ? layers::GATOptions(o.in_dim(), per_head, per_head, o.num_layers()).out_heads(o.heads())
+               : layers::GATOptions(o.num_hidden(), per_head, o.in_dim(), o.num_dec_layers()).out_heads(o.out_heads());
   return layers::GAT(opts.heads(o.heads())
                          .activation(o.activation())
                          .feat_drop(o.feat_drop())
@@ -28,8 +29,7 @@ layers::GAT make_gat(const GraphMAE2Options& o, bool encoding) {
 }
 
 torch::nn::Sequential make_projector(int64_t width, int64_t hidden) {
-  return torch::nn::Sequential(torch::nn::Linear(width, hidden),
-                               layers::PReLU(layers::PReLUOptions().init(0.25)),
+  return torch::nn::Sequential(torch::nn::Linear(width, hidden), layers::PReLU(layers::PReLUOptions().init(0.25)),
                                torch::nn::Linear(hidden, width));
 }
 
@@ -46,9 +46,9 @@ torch::Tensor encode(layers::GAT& encoder, const graph::CsrGraph& graph, const t
     layers::store_transposed(first->fc->weight);
     // The layer's attention logits from the same sparse input, through the folded attention vectors ([2H, F]):
     // an [N, F] x [F, 2H] product on the non-zeros instead of per-head dot products over the [N, H, D] projection.
-    const auto projected = layers::masked_sparse_linear(*sparse_x, {first->fc->weight, first->folded_attention()},
-                                                        mask_nodes, token, first->options.feat_drop(),
-                                                        first->is_training());
+    const auto projected =
+        layers::masked_sparse_linear(*sparse_x, {first->fc->weight, first->folded_attention()}, mask_nodes, token,
+                                     first->options.feat_drop(), first->is_training());
     return encoder->forward_projected(graph, projected[0], projected[1]);
   }
   return encoder->forward(graph, mask_nodes.defined() ? replace_rows(x, mask_nodes, token) : x);
@@ -105,13 +105,12 @@ void GraphMAE2Impl::reset() {
     self_decoder = register_module("self_decoder", torch::nn::Linear(o.num_hidden(), o.in_dim()));
   }
   projector = register_module("projector", make_projector(o.num_hidden(), o.projector_hidden()));
-  predictor = register_module("predictor",
-                              torch::nn::Sequential(layers::PReLU(layers::PReLUOptions().init(0.25)),
-                                                    torch::nn::Linear(o.num_hidden(), o.num_hidden())));
+  predictor = register_module("predictor", torch::nn::Sequential(layers::PReLU(layers::PReLUOptions().init(0.25)),
+                                                                 torch::nn::Linear(o.num_hidden(), o.num_hidden())));
   // The target starts as an exact copy of the student (the reference's load_state_dict).
   encoder_ema = register_module("encoder_ema", std::dynamic_pointer_cast<layers::GATImpl>(encoder->clone()));
-  projector_ema = register_module("projector_ema",
-                                  std::dynamic_pointer_cast<torch::nn::SequentialImpl>(projector->clone()));
+  projector_ema =
+      register_module("projector_ema", std::dynamic_pointer_cast<torch::nn::SequentialImpl>(projector->clone()));
   for (auto& p : encoder_ema->parameters()) p.set_requires_grad(false);
   for (auto& p : projector_ema->parameters()) p.set_requires_grad(false);
 }
@@ -160,11 +159,11 @@ void check_batch(const GraphMAE2Batch& batch, int64_t in_dim, const LossOptions&
   TORCH_CHECK(targets.defined() && targets.dim() == 1 && targets.scalar_type() == torch::kInt64,
               "GraphMAE2: targets must be a 1-D int64 tensor of node ids");
   // A wrong targets_lead would silently train on other rows: checked where it costs no device sync.
-  TORCH_CHECK(!batch.targets_lead ||
-                  (targets.size(0) <= n &&
-                   (!targets.is_cpu() || targets.equal(torch::arange(targets.size(0), targets.options())))),
-              "GraphMAE2: targets_lead is set but the ", targets.size(0), " targets are not rows 0.. of the ", n,
-              "-node batch in order");
+  TORCH_CHECK(
+      !batch.targets_lead || (targets.size(0) <= n &&
+                              (!targets.is_cpu() || targets.equal(torch::arange(targets.size(0), targets.options())))),
+      "GraphMAE2: targets_lead is set but the ", targets.size(0), " targets are not rows 0.. of the ", n,
+      "-node batch in order");
   TORCH_CHECK(loss.use_reconstruction || loss.use_latent || loss.self_reconstruction > 0.0,
               "GraphMAE2: use_reconstruction and use_latent are off and self_reconstruction is 0: nothing to train");
 }
@@ -253,10 +252,10 @@ GraphMAE2Losses GraphMAE2Impl::forward(const GraphMAE2Batch& batch, const MaskPl
     for (size_t v = 1; v < out.per_view.size(); ++v) out.reconstruction = out.reconstruction + out.per_view[v];
   }
   out.regulariser = regulariser(batch, loss, enc_rep, zero);
-  out.self_reconstruction = loss.self_reconstruction > 0.0 ? self_reconstruction_loss(*this, x, plan, loss, enc_rep)
-                                                           : zero;
-  out.total = out.reconstruction + loss.lam * out.latent + out.regulariser +
-              loss.self_reconstruction * out.self_reconstruction;
+  out.self_reconstruction =
+      loss.self_reconstruction > 0.0 ? self_reconstruction_loss(*this, x, plan, loss, enc_rep) : zero;
+  out.total =
+      out.reconstruction + loss.lam * out.latent + out.regulariser + loss.self_reconstruction * out.self_reconstruction;
   return out;
 }
 

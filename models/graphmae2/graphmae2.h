@@ -42,8 +42,8 @@ struct GraphMAE2Options {
 
 /// What one training step masks: drawn by the trainer (its RNG), consumed by the model.
 struct MaskPlan {
-  torch::Tensor mask_nodes;                  ///< int64 [M], nodes whose input is replaced by the mask token
-  std::vector<torch::Tensor> remask_nodes;   ///< per view, int64 nodes set to the decoder mask token (random)
+  torch::Tensor mask_nodes;                 ///< int64 [M], nodes whose input is replaced by the mask token
+  std::vector<torch::Tensor> remask_nodes;  ///< per view, int64 nodes set to the decoder mask token (random)
 };
 
 /// What the decoder sees: the encoding with the masked rows zeroed (fixed), or with fresh random subsets set to
@@ -81,7 +81,7 @@ struct GraphMAE2Batch {
   graph::CsrGraph graph;
   std::optional<graph::CsrGraph> student_graph;
   std::optional<graph::CsrGraph> teacher_graph;
-  torch::Tensor features;                        ///< float [N, in_dim]
+  torch::Tensor features;                          ///< float [N, in_dim]
   const layers::SparseFeatures* sparse = nullptr;  ///< the features' non-zeros, when they are sparse
   torch::Tensor targets;  ///< int64 node ids (of this batch) whose latent is predicted: every node, or the seeds
   /// Whether targets is arange(targets.size(0)), the batch's first rows in order (full graph, SAINT, neighbour
@@ -101,12 +101,12 @@ struct GraphMAE2Batch {
 struct GraphMAE2Losses {
   /// reconstruction + lam * latent + the regularisers + self_reconstruction weight x its loss (what backward runs on)
   torch::Tensor total;
-  torch::Tensor reconstruction;             ///< summed over remask views (0 when switched off)
-  torch::Tensor latent;                     ///< 0 when switched off
-  torch::Tensor regulariser;                ///< variance_reg * variance + covariance_reg * covariance (0: off)
-  torch::Tensor self_reconstruction;        ///< unweighted self_decoder loss on the unmasked nodes (0: off)
-  std::vector<torch::Tensor> per_view;      ///< reconstruction loss of each view
-  torch::Tensor encoding;                   ///< student encoder output [N, num_hidden]
+  torch::Tensor reconstruction;         ///< summed over remask views (0 when switched off)
+  torch::Tensor latent;                 ///< 0 when switched off
+  torch::Tensor regulariser;            ///< variance_reg * variance + covariance_reg * covariance (0: off)
+  torch::Tensor self_reconstruction;    ///< unweighted self_decoder loss on the unmasked nodes (0: off)
+  std::vector<torch::Tensor> per_view;  ///< reconstruction loss of each view
+  torch::Tensor encoding;               ///< student encoder output [N, num_hidden]
 };
 
 /// @brief The GraphMAE2 model: student encoder, decoder and heads, plus the EMA target encoder/projector.

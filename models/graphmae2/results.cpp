@@ -67,8 +67,11 @@ std::string collapse_figures(const CollapsedAttempt& a) {
 }
 
 engine::Json attempt_json(const CollapsedAttempt& a) {
-  return engine::Json{{"epoch", a.epoch},       {"figures", a.figures}, {"warnings", a.warnings},
-                      {"dir", a.dir.string()}, {"remedy", a.remedy}};
+  return engine::Json{{"epoch", a.epoch},
+                      {"figures", a.figures},
+                      {"warnings", a.warnings},
+                      {"dir", a.dir.string()},
+                      {"remedy", a.remedy}};
 }
 
 }  // namespace
@@ -86,8 +89,8 @@ std::string ExperimentResult::summary_line() const {
 }
 
 std::string ExperimentResult::to_json() const {
-  engine::Json j{{"dataset", dataset},       {"protocol", protocol},   {"mean", mean},
-                 {"std", std},               {"final_mean", final_mean}, {"final_std", final_std}};
+  engine::Json j{{"dataset", dataset}, {"protocol", protocol},     {"mean", mean},
+                 {"std", std},         {"final_mean", final_mean}, {"final_std", final_std}};
   for (const char* list : {"seeds", "accuracies", "final_accuracies", "train_seconds", "warnings", "retries"}) {
     j[list] = engine::Json::array();
   }

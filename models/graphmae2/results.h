@@ -27,7 +27,7 @@ struct SeedOutcome {
   eval::ProbeResult probe;
   double train_seconds = 0;
   int64_t epochs_run = 0;
-  std::string train_span;  ///< TrainResult::span(), for the summary lines
+  std::string train_span;             ///< TrainResult::span(), for the summary lines
   std::vector<std::string> warnings;  ///< diagnostics flags raised during training
   /// Set when on_collapse retry restarted this seed: the stopped attempt (the figures above are the retry's).
   std::optional<CollapsedAttempt> collapsed_attempt;
@@ -36,7 +36,7 @@ struct SeedOutcome {
 /// @brief Probe accuracies over seeds, as the reference reports them.
 struct ProbeSummary {
   std::string dataset;
-  std::string protocol;  ///< "linear-probe", "fine-tune", or "pre-training" (not evaluated)
+  std::string protocol;                  ///< "linear-probe", "fine-tune", or "pre-training" (not evaluated)
   double mean = 0, std = 0;              ///< test accuracy (%) at the best validation epoch, over seeds
   double final_mean = 0, final_std = 0;  ///< test accuracy (%) after the last probe epoch
   int64_t num_seeds = 0;

@@ -78,8 +78,8 @@ torch::Tensor RunInputs::embed_nodes(GraphMAE2& model, const EmbeddingRowsCallba
     return emb;
   }
   if (egos) {
-    return embed_ego_graphs(model, cpu_input.graph, features, *egos, cfg.batch_size, batch_options.sparse_input,
-                            device, on_rows, progress);
+    return embed_ego_graphs(model, cpu_input.graph, features, *egos, cfg.batch_size, batch_options.sparse_input, device,
+                            on_rows, progress);
   }
   auto emb = embed_layerwise(model, cpu_input.graph, features, 4096, device, progress);
   if (on_rows) on_rows(0, emb);
@@ -92,9 +92,8 @@ eval::ProbeResult RunInputs::probe(GraphMAE2& model, const torch::Tensor& emb, c
   if (egos) {
     auto fopt = popt;
     fopt.batch_size = cfg.batch_size_f;
-    return eval::finetune_ego_graphs(model->encoder, cpu_input.graph, features, *egos, data.labels,
-                                     data.num_classes, data.train_mask, data.val_mask, data.test_mask, fopt, device,
-                                     progress);
+    return eval::finetune_ego_graphs(model->encoder, cpu_input.graph, features, *egos, data.labels, data.num_classes,
+                                     data.train_mask, data.val_mask, data.test_mask, fopt, device, progress);
   }
   model->to(torch::kCPU);  // the labels and masks live on the CPU
   return eval::finetune(model->encoder, cpu_input.graph, cpu_input.features, data.labels, data.num_classes,

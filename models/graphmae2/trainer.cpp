@@ -21,7 +21,8 @@ namespace {
 // One pass per parameter (engine::FusedAdam); its state is torch::optim::Adam's, so older checkpoints resume.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const GraphMAE2Config& cfg, std::vector<torch::Tensor> params) {
   if (cfg.optimizer == OptimizerKind::adamw) {
-    return std::make_unique<engine::FusedAdamW>(params, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+    return std::make_unique<engine::FusedAdamW>(params,
+                                                torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
   }
   return std::make_unique<engine::FusedAdam>(params, torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
 }
@@ -31,7 +32,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const GraphMAE2Config& c
 void check_normalized_once(const datasets::NodeDataset& data, const GraphMAE2Config& cfg) {
   if (data.feature_normalization.empty() || cfg.feature_norm == FeatureNorm::none) return;
   throw std::invalid_argument("the features of '" + data.name + "' were already normalised (" +
-                              data.feature_normalization + ") when its cache was written; feature_norm would "
+                              data.feature_normalization +
+                              ") when its cache was written; feature_norm would "
                               "normalise them again. Set --feature_norm none, or write the cache without "
                               "--row-normalize/--standardize");
 }
@@ -73,9 +75,15 @@ PreparedGraph prepare_inputs(const datasets::NodeDataset& data, const GraphMAE2C
   check_normalized_once(data, cfg);
   PreparedGraph out;
   switch (cfg.feature_norm) {
-    case FeatureNorm::row: out.features = datasets::row_normalize(data.features); break;
-    case FeatureNorm::standard: out.features = datasets::standardize(data.features); break;
-    case FeatureNorm::none: out.features = data.features; break;
+    case FeatureNorm::row:
+      out.features = datasets::row_normalize(data.features);
+      break;
+    case FeatureNorm::standard:
+      out.features = datasets::standardize(data.features);
+      break;
+    case FeatureNorm::none:
+      out.features = data.features;
+      break;
   }
   out.graph = prepare_graph(data, cfg);
   if (cfg.sparse_input) {
@@ -101,7 +109,8 @@ GraphMAE2Batch PreparedGraph::full_batch() const {
   batch.graph = graph;
   batch.features = features;
   batch.sparse = sparse();
-  batch.targets = torch::arange(features.size(0), torch::TensorOptions().dtype(torch::kInt64).device(features.device()));
+  batch.targets =
+      torch::arange(features.size(0), torch::TensorOptions().dtype(torch::kInt64).device(features.device()));
   batch.targets_lead = true;
   return batch;
 }
@@ -167,7 +176,8 @@ MaskPlan draw_masks(const GraphMAE2Config& cfg, int64_t n, const torch::Device& 
   MaskPlan plan;
   plan.mask_nodes = random_subset(n, cfg.mask_rate, device);
   if (cfg.remask_method == RemaskMethod::random) {
-    for (int64_t v = 0; v < cfg.num_remasking; ++v) plan.remask_nodes.push_back(random_subset(n, cfg.remask_rate, device));
+    for (int64_t v = 0; v < cfg.num_remasking; ++v)
+      plan.remask_nodes.push_back(random_subset(n, cfg.remask_rate, device));
   }
   return plan;
 }
@@ -270,14 +280,13 @@ class SeedTraining {
     optimizer_ = make_optimizer(cfg, params_);
     ema_encoder_ = std::make_unique<ssl::EmaUpdater>(model_->encoder.ptr(), model_->encoder_ema.ptr());
     ema_projector_ = std::make_unique<ssl::EmaUpdater>(model_->projector.ptr(), model_->projector_ema.ptr());
-    loop_ = std::make_unique<engine::TrainingLoop>(loop_options(cfg, options, steps_per_epoch_), *model_, *optimizer_,
-                                                   params_,
-                                                   std::vector<ssl::EmaUpdater*>{ema_encoder_.get(), ema_projector_.get()});
+    loop_ = std::make_unique<engine::TrainingLoop>(
+        loop_options(cfg, options, steps_per_epoch_), *model_, *optimizer_, params_,
+        std::vector<ssl::EmaUpdater*>{ema_encoder_.get(), ema_projector_.get()});
     if (options.batches) {
       // Batches of upcoming steps are built on worker threads (they depend on the step only).
-      loader_ = std::make_unique<BatchLoader>([&](int64_t s) { return options.batches->batch(s); },
-                                              loop_->start_step(), loop_->stop_step(),
-                                              static_cast<int>(cfg.loader_workers),
+      loader_ = std::make_unique<BatchLoader>([&](int64_t s) { return options.batches->batch(s); }, loop_->start_step(),
+                                              loop_->stop_step(), static_cast<int>(cfg.loader_workers),
                                               2 * std::max<int64_t>(1, cfg.loader_workers));
     } else {
       full_batch_ = input.full_batch();
@@ -374,8 +383,9 @@ TrainResult train_graphmae2(const GraphMAE2Config& cfg, const PreparedGraph& inp
   const engine::Float32MatmulPrecisionScope precision(cfg.matmul_precision_name());
   // The run's draws are torch::manual_seed(seed)'s; the caller's generators are given back when it ends.
   const engine::SeedScope seeded(static_cast<uint64_t>(seed), options.device);
-  TORCH_CHECK(options.batches != nullptr || input.features.device() == options.device, "train_graphmae2: the inputs are on ",
-              input.features.device(), " but training runs on ", options.device, " (use PreparedGraph::to)");
+  TORCH_CHECK(options.batches != nullptr || input.features.device() == options.device,
+              "train_graphmae2: the inputs are on ", input.features.device(), " but training runs on ", options.device,
+              " (use PreparedGraph::to)");
   return SeedTraining(cfg, input, seed, options).run();
 }
 

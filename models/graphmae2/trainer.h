@@ -55,7 +55,7 @@ struct TrainerOptions {
   /// Mini-batch pre-training: the batches of each step (null: the whole graph every step). Steps per epoch,
   /// the per-epoch lr and momentum schedules, the EMA delay and the checkpoint cadence follow its
   /// steps_per_epoch(); figures are logged once per epoch (its last step), the only host syncs of the loop.
-  const BatchSource* batches = nullptr;
+  const StepBatches* batches = nullptr;
   /// Stop after this many steps in all (0: train to the end); the checkpoint then holds the run mid-way, and
   /// --resume continues it as if it had not stopped (the schedules keep their full length).
   int64_t max_steps = 0;
@@ -78,11 +78,11 @@ std::string resume_mismatch(const GraphMAE2Config& cfg, const engine::Checkpoint
 
 struct TrainResult {
   GraphMAE2 model{nullptr};
-  int64_t epochs_run = 0;       ///< epochs trained in this call, a started one counted (0 when a finished
-                                ///< checkpoint was loaded)
-  int64_t steps_run = 0;        ///< optimisation steps in this call
+  int64_t epochs_run = 0;  ///< epochs trained in this call, a started one counted (0 when a finished
+                           ///< checkpoint was loaded)
+  int64_t steps_run = 0;   ///< optimisation steps in this call
   int64_t steps_per_epoch = 1;
-  double seconds = 0;           ///< wall time of those steps
+  double seconds = 0;  ///< wall time of those steps
   /// "12.3 s for 200 epochs", or "358.6 s for 300 steps (0.06 epochs)" for a run stopped inside an epoch.
   std::string span() const;
   std::map<std::string, double> last;  ///< figures of the last epoch

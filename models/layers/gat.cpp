@@ -77,12 +77,11 @@ torch::Tensor GATImpl::forward_rows(const graph::CsrGraph& graph, const torch::T
 GATConv GATImpl::first_layer() const { return GATConv(std::dynamic_pointer_cast<GATConvImpl>((*layers)[0])); }
 
 torch::Tensor GATImpl::forward_blocks(const std::vector<graph::Block>& blocks, const torch::Tensor& x_src) {
-  TORCH_CHECK(static_cast<int64_t>(blocks.size()) == options.num_layers(), "GAT: got ", blocks.size(),
-              " blocks for ", options.num_layers(), " layers");
+  TORCH_CHECK(static_cast<int64_t>(blocks.size()) == options.num_layers(), "GAT: got ", blocks.size(), " blocks for ",
+              options.num_layers(), " layers");
   for (size_t l = 1; l < blocks.size(); ++l) {
     TORCH_CHECK(blocks[l].num_src() == blocks[l - 1].num_dst(), "GAT: the blocks do not chain: layer ", l, " has ",
-                blocks[l].num_src(), " sources but layer ", l - 1, " has ", blocks[l - 1].num_dst(),
-                " destinations");
+                blocks[l].num_src(), " sources but layer ", l - 1, " has ", blocks[l - 1].num_dst(), " destinations");
   }
   auto h = x_src;
   for (size_t l = 0; l < blocks.size(); ++l) h = (*layers)[l]->as<GATConv>()->forward(blocks[l], h);

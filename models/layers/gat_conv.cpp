@@ -25,9 +25,8 @@ GATConvImpl::GATConvImpl(GATConvOptions options_) : options(std::move(options_))
 
 void GATConvImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.in_features() > 0 && o.out_features() > 0 && o.heads() > 0, "GATConv: in_features (",
-              o.in_features(), "), out_features (", o.out_features(), ") and heads (", o.heads(),
-              ") must be positive");
+  TORCH_CHECK(o.in_features() > 0 && o.out_features() > 0 && o.heads() > 0, "GATConv: in_features (", o.in_features(),
+              "), out_features (", o.out_features(), ") and heads (", o.heads(), ") must be positive");
   TORCH_CHECK(o.feat_drop() >= 0 && o.feat_drop() < 1 && o.attn_drop() >= 0 && o.attn_drop() < 1,
               "GATConv: dropout rates must be in [0, 1), got feat_drop ", o.feat_drop(), ", attn_drop ", o.attn_drop());
   const int64_t width = o.heads() * o.out_features();
@@ -102,8 +101,8 @@ std::pair<torch::Tensor, torch::Tensor> GATConvImpl::project_and_attend(const gr
                                                                         const torch::Tensor& x, bool with_attention) {
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_features(), "GATConv: input has shape ", x.sizes(),
               ", expected [", graph.num_cols, ", ", options.in_features(), "]");
-  TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ",
-              graph.num_cols, " source nodes");
+  TORCH_CHECK(x.size(0) == graph.num_cols, "GATConv: input has ", x.size(0), " rows but the graph has ", graph.num_cols,
+              " source nodes");
   auto h = graph::dropout(x, options.feat_drop(), is_training());
   return attend(graph, fc(h), h, with_attention);
 }
@@ -120,8 +119,8 @@ torch::Tensor GATConvImpl::forward_projected(const graph::CsrGraph& graph, const
                   projected.size(1) == options.heads() * options.out_features(),
               "GATConv: projected input has shape ", projected.sizes(), ", expected [", graph.num_cols, ", ",
               options.heads() * options.out_features(), "]");
-  TORCH_CHECK(!logits.defined() || (logits.dim() == 2 && logits.size(0) == graph.num_cols &&
-                                    logits.size(1) == 2 * options.heads()),
+  TORCH_CHECK(!logits.defined() ||
+                  (logits.dim() == 2 && logits.size(0) == graph.num_cols && logits.size(1) == 2 * options.heads()),
               "GATConv: logits have shape ", logits.defined() ? logits.sizes() : torch::IntArrayRef{}, ", expected [",
               graph.num_cols, ", ", 2 * options.heads(), "]");
   return attend(graph, projected, torch::Tensor(), /*with_attention=*/false, logits).first;
@@ -129,7 +128,7 @@ torch::Tensor GATConvImpl::forward_projected(const graph::CsrGraph& graph, const
 
 torch::Tensor GATConvImpl::folded_attention() const {
   const int64_t heads = options.heads(), out = options.out_features();
-  const auto& w = fc->weight;  // [heads * out, in]
+  const auto& w = fc->weight;                                                                 // [heads * out, in]
   const auto attn = torch::stack({attn_l.view({heads, out}), attn_r.view({heads, out})}, 1);  // [H, 2, out]
   if (w.t().is_contiguous()) {
     // W stored column-major (store_transposed): W^T [in, H * out] times the block-diagonal [H * out, 2H] of the
@@ -149,8 +148,8 @@ torch::Tensor GATConvImpl::forward_rows(const graph::CsrGraph& graph, const torc
   if (o.heads() != 1 || !accepts_projected_input() || o.norm() != Norm::none) {
     return project_and_attend(graph, x, /*with_attention=*/false).first.index_select(0, rows);
   }
-  TORCH_CHECK(x.dim() == 2 && x.size(0) == graph.num_cols && x.size(1) == o.in_features(),
-              "GATConv: input has shape ", x.sizes(), ", expected [", graph.num_cols, ", ", o.in_features(), "]");
+  TORCH_CHECK(x.dim() == 2 && x.size(0) == graph.num_cols && x.size(1) == o.in_features(), "GATConv: input has shape ",
+              x.sizes(), ", expected [", graph.num_cols, ", ", o.in_features(), "]");
   // One head: sum_j a_ij W h_j = W sum_j a_ij h_j and <W h_j, a> = <h_j, W^T a>, so only the selected rows
   // are projected (the decoder's output width is the input's, 1433 on Cora: the costly product).
   auto h = graph::dropout(x, o.feat_drop(), is_training());
@@ -189,9 +188,8 @@ graph::GatAttentionOptions GATConvImpl::attention_options() const {
 }
 
 std::pair<torch::Tensor, torch::Tensor> GATConvImpl::attend(const graph::CsrGraph& graph,
-                                                            const torch::Tensor& projected,
-                                                            const torch::Tensor& h, bool with_attention,
-                                                            const torch::Tensor& logits) {
+                                                            const torch::Tensor& projected, const torch::Tensor& h,
+                                                            bool with_attention, const torch::Tensor& logits) {
   const auto& o = options;
   TORCH_CHECK(graph.num_rows() <= graph.num_cols, "GATConv: graph has ", graph.num_rows(),
               " destination rows but only ", graph.num_cols, " source nodes");

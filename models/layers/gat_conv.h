@@ -88,8 +88,7 @@ class GATConvImpl : public torch::nn::Cloneable<GATConvImpl> {
   torch::nn::AnyModule norm, activation;
 
  private:
-  friend std::pair<torch::Tensor, torch::Tensor> attention_coefficients(GATConvImpl& conv,
-                                                                        const graph::CsrGraph& graph,
+  friend std::pair<torch::Tensor, torch::Tensor> attention_coefficients(GATConvImpl& conv, const graph::CsrGraph& graph,
                                                                         const torch::Tensor& x);
   // Checks x, applies feature dropout and the projection, then attend.
   std::pair<torch::Tensor, torch::Tensor> project_and_attend(const graph::CsrGraph& graph, const torch::Tensor& x,

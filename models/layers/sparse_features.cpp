@@ -45,9 +45,9 @@ std::vector<torch::Tensor> masked_sparse_linear(const SparseFeatures& x, const s
   }
   TORCH_CHECK(dropout >= 0 && dropout < 1, "masked_sparse_linear: dropout must be in [0, 1), got ", dropout);
   const bool replace = token_nodes.defined() && token_nodes.numel() > 0;
-  TORCH_CHECK(!replace || !token.defined() || (token.dim() == 2 && token.size(0) == 1 &&
-                                               token.size(1) == x.num_features()),
-              "masked_sparse_linear: token has shape ", token.sizes(), ", expected [1, ", x.num_features(), "]");
+  TORCH_CHECK(
+      !replace || !token.defined() || (token.dim() == 2 && token.size(0) == 1 && token.size(1) == x.num_features()),
+      "masked_sparse_linear: token has shape ", token.sizes(), ", expected [1, ", x.num_features(), "]");
   auto values = x.values;
   if (replace) {
     // The replaced rows contribute only through the token below.
@@ -78,9 +78,8 @@ std::vector<torch::Tensor> masked_sparse_linear(const SparseFeatures& x, const s
   const auto weight_t = weights.size() == 1 ? weights_t.front().contiguous() : torch::cat(weights_t, 1);
   auto h = graph::csr_projection(x.pattern, values, weight_t);
   if (token_rows) {
-    const auto projected = token_keep.defined()
-                               ? graph::token_rows_linear(token, weight_t, token_keep)
-                               : torch::mm(token, weight_t).expand({rows, weight_t.size(1)});
+    const auto projected = token_keep.defined() ? graph::token_rows_linear(token, weight_t, token_keep)
+                                                : torch::mm(token, weight_t).expand({rows, weight_t.size(1)});
     h = h.index_add(0, token_nodes, projected);
   }
   if (weights.size() == 1) return {h};

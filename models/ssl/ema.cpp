@@ -14,8 +14,8 @@ EmaUpdater::EmaUpdater(std::shared_ptr<torch::nn::Module> student, std::shared_p
   for (const auto& item : sp) {
     const auto* t = tp.find(item.key());
     TORCH_CHECK(t, "EmaUpdater: teacher has no parameter '", item.key(), "'");
-    TORCH_CHECK(t->sizes() == item.value().sizes(), "EmaUpdater: parameter '", item.key(), "' has shape ",
-                t->sizes(), " in the teacher but ", item.value().sizes(), " in the student");
+    TORCH_CHECK(t->sizes() == item.value().sizes(), "EmaUpdater: parameter '", item.key(), "' has shape ", t->sizes(),
+                " in the teacher but ", item.value().sizes(), " in the student");
     t->set_requires_grad(false);
     add_pair(*t, item.value());
   }
@@ -32,7 +32,8 @@ EmaUpdater::EmaUpdater(std::shared_ptr<torch::nn::Module> student, std::shared_p
 void EmaUpdater::add_pair(const torch::Tensor& teacher, const torch::Tensor& student) {
   if (teacher.is_floating_point()) {
     teachers_.push_back(teacher);
-    students_.push_back(student);  // the module's own tensor, not a detached alias: loading a checkpoint may swap its storage
+    students_.push_back(
+        student);  // the module's own tensor, not a detached alias: loading a checkpoint may swap its storage
   } else {
     copied_.emplace_back(teacher, student);
   }

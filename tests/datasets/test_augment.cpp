@@ -139,7 +139,8 @@ TEST(Augment, BlurMatchesPlainLoopGaussian) {
   img.index_put_({0, 0, c, c}, 1.0);
   const double sigma = 1.3;
   auto g = gen_of(0);
-  const auto out = augment_batch(img, identity_options(n).blur_prob(1.0).blur_sigma_min(sigma).blur_sigma_max(sigma), g);
+  const auto out =
+      augment_batch(img, identity_options(n).blur_prob(1.0).blur_sigma_min(sigma).blur_sigma_max(sigma), g);
   const int radius = static_cast<int>(std::ceil(3.0 * sigma));
   double norm = 0.0;
   for (int d = -radius; d <= radius; ++d) norm += std::exp(-d * d / (2 * sigma * sigma));

@@ -41,16 +41,17 @@ bool has_word(const std::string& text, const std::string& word) {
   return std::regex_search(text, std::regex("(^|[^0-9A-Za-z])" + word + "([^0-9A-Za-z]|$)"));
 }
 
-#define REQUIRE_TOOL()                                                                    \
-  if (!fs::exists(fs::path(GRAPHMAE2_BINARY_DIR) / "bin" / "graphmae2-data")) {          \
-    GTEST_SKIP() << "graphmae2-data is not built in this tree";                            \
+#define REQUIRE_TOOL()                                                          \
+  if (!fs::exists(fs::path(GRAPHMAE2_BINARY_DIR) / "bin" / "graphmae2-data")) { \
+    GTEST_SKIP() << "graphmae2-data is not built in this tree";                 \
   }
 
 TEST(DataTool, InspectCoraPrintsReadmeFacts) {
   REQUIRE_TOOL();
   auto r = run_tool("inspect cora --data-root " + shared_datasets_dir().string());
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* w : {"2708", "1433", "7", "10556", "140", "500", "1000"}) EXPECT_TRUE(has_word(r.out, w)) << w << "\n" << r.out;
+  for (const char* w : {"2708", "1433", "7", "10556", "140", "500", "1000"})
+    EXPECT_TRUE(has_word(r.out, w)) << w << "\n" << r.out;
 }
 
 TEST(DataTool, ConvertThenInspectTheCache) {
@@ -68,7 +69,8 @@ TEST(DataTool, TruncatedFileIsACleanErrorNamingIt) {
   const auto root = scratch_dir("tool_truncated");
   fs::create_directories(root / "planetoid");
   for (const auto& e : fs::directory_iterator(shared_datasets_dir() / "planetoid")) {
-    if (e.path().filename().string().rfind("ind.cora.", 0) == 0) fs::copy_file(e.path(), root / "planetoid" / e.path().filename());
+    if (e.path().filename().string().rfind("ind.cora.", 0) == 0)
+      fs::copy_file(e.path(), root / "planetoid" / e.path().filename());
   }
   const auto allx = root / "planetoid" / "ind.cora.allx";
   fs::permissions(allx, fs::perms::owner_write, fs::perm_options::add);

@@ -15,7 +15,10 @@ namespace {
 
 std::string error_of_load(const std::filesystem::path& file, const graph::CsrGraph* g = nullptr) {
   try {
-    if (g != nullptr) load_ego_graphs_h5(file, *g); else load_ego_graphs_h5(file);
+    if (g != nullptr)
+      load_ego_graphs_h5(file, *g);
+    else
+      load_ego_graphs_h5(file);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -88,8 +91,7 @@ TEST(EgoGraphsH5, DamagedFilesAreNamed) {
     auto out_of_range = egos.indices.to(torch::kLong);
     out_of_range.data_ptr<int64_t>()[egos.indptr[1].item<int64_t>() + 1] = 300;
     msg = write("range.h5", egos.seeds, egos.indptr, out_of_range.to(dtype), attrs);
-    EXPECT_NE(msg.find("seed number 1 (node 1): ego node 300 at position 1 is out of range"), std::string::npos)
-        << msg;
+    EXPECT_NE(msg.find("seed number 1 (node 1): ego node 300 at position 1 is out of range"), std::string::npos) << msg;
   }
   msg = write("float.h5", egos.seeds, egos.indptr, egos.indices.to(torch::kFloat), attrs);
   EXPECT_NE(msg.find("'indices' should be 1-D int32 or int64, got 1-D Float"), std::string::npos) << msg;

@@ -49,8 +49,9 @@ TEST(FeatureStore, ResidentGatherIsIndexSelectWidenedToFloat32) {
 TEST(FeatureStore, RowsOnDiskEqualTheResidentRows) {
   const auto x = random_features(300, 9, 2);
   // Ids in every pattern the reader merges or not: runs of consecutive rows, repeats, reversed, the last row.
-  const auto ids = torch::cat({torch::arange(10, 90, torch::kLong), torch::tensor(std::vector<int64_t>{299, 5, 5, 4, 3}),
-                               torch::arange(200, 150, -1, torch::kLong)});
+  const auto ids =
+      torch::cat({torch::arange(10, 90, torch::kLong), torch::tensor(std::vector<int64_t>{299, 5, 5, 4, 3}),
+                  torch::arange(200, 150, -1, torch::kLong)});
   const auto f32 = ds::FeatureStore::open_h5(cache_with("fs-f32", x, torch::kFloat32), "features");
   EXPECT_TRUE(f32.on_disk());
   EXPECT_EQ(f32.num_rows(), 300);
@@ -118,7 +119,8 @@ TEST(FeatureStore, BadFilesAreRefusedNamingFileDatasetAndPosition) {
 
   const auto ints = dir / "ints.h5";
   ds::write_h5(ints, {{"features", torch::ones({4, 2}, torch::kLong)}});
-  EXPECT_NE(error_of([&] { ds::FeatureStore::open_h5(ints, "features"); }).find("not floating point"), std::string::npos);
+  EXPECT_NE(error_of([&] { ds::FeatureStore::open_h5(ints, "features"); }).find("not floating point"),
+            std::string::npos);
 }
 
 TEST(DatasetH5, Float16CacheHalvesTheFeaturesAndLoadsAsFloat32) {
@@ -157,8 +159,9 @@ TEST(Hdf5Io, StreamedRowsReadBackAndAFailedFillLeavesNoFile) {
   EXPECT_EQ(ds::read_h5_attrs(dir / "rows.h5").at("what"), "test");
 
   const auto wrong = error_of([&] {
-    ds::write_h5_streamed(dir / "wrong.h5", {}, {}, {"values", torch::kFloat32, {10, 5}},
-                          [&](ds::H5RowSink& sink) { sink.write_rows(8, torch::zeros({3, 5})); });
+    ds::write_h5_streamed(dir / "wrong.h5", {}, {}, {"values", torch::kFloat32, {10, 5}}, [&](ds::H5RowSink& sink) {
+      sink.write_rows(8, torch::zeros({3, 5}));
+    });
   });
   EXPECT_NE(wrong.find("do not fit at row 8"), std::string::npos) << wrong;
   EXPECT_FALSE(std::filesystem::exists(dir / "wrong.h5"));

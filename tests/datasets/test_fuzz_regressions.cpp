@@ -19,8 +19,10 @@ namespace fs = std::filesystem;
 
 const std::map<std::string, std::function<void(const uint8_t*, size_t)>>& targets() {
   static const std::map<std::string, std::function<void(const uint8_t*, size_t)>> all = {
-      {"pickle", graphmae2::fuzz::pickle_input}, {"csv", graphmae2::fuzz::csv_input},
-      {"npz", graphmae2::fuzz::npz_input},       {"ogb", graphmae2::fuzz::ogb_input},
+      {"pickle", graphmae2::fuzz::pickle_input},
+      {"csv", graphmae2::fuzz::csv_input},
+      {"npz", graphmae2::fuzz::npz_input},
+      {"ogb", graphmae2::fuzz::ogb_input},
       {"hdf5", graphmae2::fuzz::hdf5_input}};
   return all;
 }

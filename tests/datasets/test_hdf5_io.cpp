@@ -115,7 +115,8 @@ TEST(DatasetCache, NonFiniteFeaturesAndDegenerateGraphsAreRefusedAtLoad) {
   save_dataset_h5(ds, dir / "nan.h5");
   const auto msg = error_of([&] { load_node_dataset((dir / "nan.h5").string(), "unused-root"); });
   EXPECT_NE(msg.find("nan.h5: feature [7, 4] (node 7) is nan; every feature must be finite (2 are not)"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   auto one = make_synthetic(parse_synthetic_spec("synthetic:nodes=1,degree=0,classes=1,dim=3,homophily=0.5,seed=1"));
   save_dataset_h5(one, dir / "one.h5");
   const auto msg1 = error_of([&] { load_node_dataset((dir / "one.h5").string(), "unused-root"); });
@@ -150,14 +151,22 @@ TEST(DatasetCache, MissingOrInconsistentPartsAreNamed) {
   auto indices = torch::tensor({1, 0}, torch::kInt64);
   auto mask = torch::zeros({2}, torch::kBool);
   write_h5(dir / "no_labels.h5",
-           {{"graph/indptr", indptr}, {"graph/indices", indices}, {"features", torch::ones({2, 3})},
-            {"train_mask", mask}, {"val_mask", mask}, {"test_mask", mask}},
+           {{"graph/indptr", indptr},
+            {"graph/indices", indices},
+            {"features", torch::ones({2, 3})},
+            {"train_mask", mask},
+            {"val_mask", mask},
+            {"test_mask", mask}},
            attrs);
   auto msg = error_of([&] { load_dataset_h5(dir / "no_labels.h5"); });
   EXPECT_NE(msg.find("no_labels.h5: has no dataset 'labels'"), std::string::npos) << msg;
   write_h5(dir / "bad_label.h5",
-           {{"graph/indptr", indptr}, {"graph/indices", indices}, {"features", torch::ones({2, 3})},
-            {"labels", torch::tensor({0, 5}, torch::kInt64)}, {"train_mask", mask}, {"val_mask", mask},
+           {{"graph/indptr", indptr},
+            {"graph/indices", indices},
+            {"features", torch::ones({2, 3})},
+            {"labels", torch::tensor({0, 5}, torch::kInt64)},
+            {"train_mask", mask},
+            {"val_mask", mask},
             {"test_mask", mask}},
            attrs);
   msg = error_of([&] { load_dataset_h5(dir / "bad_label.h5"); });

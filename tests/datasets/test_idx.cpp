@@ -75,10 +75,12 @@ TEST(Idx, ReadsBigEndianInt32AndFloat) {
 TEST(Idx, WriteReadRoundTripEveryType) {
   const auto dir = graphmae2::testing::scratch_dir("idx_round");
   torch::manual_seed(0);
-  const std::vector<torch::Tensor> tensors = {
-      torch::randint(0, 256, {3, 4, 5}).to(torch::kUInt8), torch::randint(-128, 128, {7}).to(torch::kInt8),
-      torch::randint(-30000, 30000, {4, 2}).to(torch::kInt16), torch::randint(-100000, 100000, {9}).to(torch::kInt32),
-      torch::randn({2, 3}), torch::randn({5}, torch::kFloat64)};
+  const std::vector<torch::Tensor> tensors = {torch::randint(0, 256, {3, 4, 5}).to(torch::kUInt8),
+                                              torch::randint(-128, 128, {7}).to(torch::kInt8),
+                                              torch::randint(-30000, 30000, {4, 2}).to(torch::kInt16),
+                                              torch::randint(-100000, 100000, {9}).to(torch::kInt32),
+                                              torch::randn({2, 3}),
+                                              torch::randn({5}, torch::kFloat64)};
   for (size_t k = 0; k < tensors.size(); ++k) {
     const auto path = dir / ("t" + std::to_string(k) + ".idx");
     write_idx(path, tensors[k]);

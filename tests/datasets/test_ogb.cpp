@@ -225,7 +225,8 @@ TEST(CsvParse, AcceptsCrLfNoFinalNewlineAndPlus) {
 std::string npy(const std::string& descr, const std::vector<int64_t>& shape, const void* data, size_t nbytes,
                 bool fortran = false) {
   std::string dict = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': (";
-  for (size_t k = 0; k < shape.size(); ++k) dict += std::to_string(shape[k]) + (shape.size() == 1 ? "," : k + 1 < shape.size() ? ", " : "");
+  for (size_t k = 0; k < shape.size(); ++k)
+    dict += std::to_string(shape[k]) + (shape.size() == 1 ? "," : k + 1 < shape.size() ? ", " : "");
   dict += "), }";
   while ((10 + dict.size() + 1) % 64 != 0) dict += ' ';
   dict += '\n';
@@ -258,26 +259,49 @@ std::string zip(const std::vector<std::pair<std::string, std::string>>& entries,
       body.resize(z.total_out);
       deflateEnd(&z);
     }
-    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(raw.data()), static_cast<uInt>(raw.size())));
+    const uint32_t crc =
+        static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(raw.data()), static_cast<uInt>(raw.size())));
     const uint64_t offset = out.size();
     const int method = use_deflate ? 8 : 0;
     out += "PK\x03\x04";
-    put(out, 20, 2); put(out, 0, 2); put(out, method, 2); put(out, 0, 4);
-    put(out, crc, 4); put(out, body.size(), 4); put(out, raw.size(), 4);
-    put(out, name.size(), 2); put(out, 0, 2);
+    put(out, 20, 2);
+    put(out, 0, 2);
+    put(out, method, 2);
+    put(out, 0, 4);
+    put(out, crc, 4);
+    put(out, body.size(), 4);
+    put(out, raw.size(), 4);
+    put(out, name.size(), 2);
+    put(out, 0, 2);
     out += name + body;
     dir += "PK\x01\x02";
-    put(dir, 20, 2); put(dir, 20, 2); put(dir, 0, 2); put(dir, method, 2); put(dir, 0, 4);
-    put(dir, crc, 4); put(dir, body.size(), 4); put(dir, raw.size(), 4);
-    put(dir, name.size(), 2); put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 2); put(dir, 0, 4);
+    put(dir, 20, 2);
+    put(dir, 20, 2);
+    put(dir, 0, 2);
+    put(dir, method, 2);
+    put(dir, 0, 4);
+    put(dir, crc, 4);
+    put(dir, body.size(), 4);
+    put(dir, raw.size(), 4);
+    put(dir, name.size(), 2);
+    put(dir, 0, 2);
+    put(dir, 0, 2);
+    put(dir, 0, 2);
+    put(dir, 0, 2);
+    put(dir, 0, 4);
     put(dir, offset, 4);
     dir += name;
   }
   const uint64_t dir_off = out.size();
   out += dir;
   out += "PK\x05\x06";
-  put(out, 0, 2); put(out, 0, 2); put(out, entries.size(), 2); put(out, entries.size(), 2);
-  put(out, dir.size(), 4); put(out, dir_off, 4); put(out, 0, 2);
+  put(out, 0, 2);
+  put(out, 0, 2);
+  put(out, entries.size(), 2);
+  put(out, entries.size(), 2);
+  put(out, dir.size(), 4);
+  put(out, dir_off, 4);
+  put(out, 0, 2);
   return out;
 }
 
@@ -296,7 +320,8 @@ TEST(Npz, ReadsStoredAndDeflatedArrays) {
       {"empty.npy", npy("<f8", {0, 7}, nullptr, 0)}};
   for (bool deflate : {false, true}) {
     const auto bytes = zip(entries, deflate);
-    EXPECT_EQ(npz::parse_npz_names(bytes, "mem"), (std::vector<std::string>{"edge_index", "x", "h", "mask", "fort", "empty"}));
+    EXPECT_EQ(npz::parse_npz_names(bytes, "mem"),
+              (std::vector<std::string>{"edge_index", "x", "h", "mask", "fort", "empty"}));
     auto ei = npz::parse_npz_array(bytes, "edge_index", "mem");
     EXPECT_TRUE(torch::equal(ei, torch::tensor(std::vector<int64_t>{1, -2, 3, int64_t{1} << 40, 5, 6}).view({2, 3})));
     EXPECT_TRUE(torch::equal(npz::parse_npz_array(bytes, "x", "mem"), torch::tensor({0.5f, -1.f, 3.25f, 1e-3f})));
@@ -330,7 +355,8 @@ TEST(Npz, BadInputIsNamed) {
   EXPECT_NE(msg.find("z.npz"), std::string::npos) << msg;
   EXPECT_NE(msg.find("dimension 1 (4611686018427387904) makes the shape (0, 4611686018427387904, "
                      "4611686018427387904) overflow 64-bit sizes"),
-            std::string::npos) << msg;
+            std::string::npos)
+      << msg;
   msg = error_of([&] { npz::parse_npz_array(zip({{"a.npy", npy("<f8", {2}, c, 16)}}), "nope", "z.npz"); });
   EXPECT_NE(msg.find("z.npz: no array 'nope' (has: a)"), std::string::npos) << msg;
   // A flipped data byte fails the CRC; a cut archive has no directory.
@@ -386,7 +412,7 @@ TEST(OgbNpz, FloatEdgeIndexIsReadOnlyWhenIntegral) {
   const auto dir = write_papers_folder("ogb_float_edges");
   const uint16_t feat[3][2] = {{0x3c00, 0x0000}, {0x4000, 0x3800}, {0xbc00, 0x3c00}};
   const int64_t ne[1] = {3};
-  const auto write_data = [&](const double (&edges)[2][3], double nodes) {
+  const auto write_data = [&](const double(&edges)[2][3], double nodes) {
     const double nn[1] = {nodes};
     std::ofstream(dir / "raw" / "data.npz", std::ios::binary | std::ios::trunc)
         << zip({{"edge_index.npy", npy("<f8", {2, 3}, edges, sizeof edges)},
@@ -413,9 +439,9 @@ TEST(Npz, RowsInChunksEqualTheWholeArray) {
   const auto x = torch::arange(7 * 3, torch::kFloat32).view({7, 3}) / 4;
   for (const bool deflated : {false, true}) {
     const auto file = dir / (deflated ? "d.npz" : "s.npz");
-    std::ofstream(file, std::ios::binary) << zip({{"other.npy", npy("<i8", {1}, "\0\0\0\0\0\0\0\0", 8)},
-                                                   {"x.npy", npy("<f4", {7, 3}, x.data_ptr(), 7 * 3 * 4)}},
-                                                  deflated);
+    std::ofstream(file, std::ios::binary) << zip(
+        {{"other.npy", npy("<i8", {1}, "\0\0\0\0\0\0\0\0", 8)}, {"x.npy", npy("<f4", {7, 3}, x.data_ptr(), 7 * 3 * 4)}},
+        deflated);
     EXPECT_EQ(npz::npz_array_shape(file, "x"), (std::vector<int64_t>{7, 3}));
     std::vector<torch::Tensor> parts;
     std::vector<int64_t> firsts;
@@ -469,7 +495,8 @@ TEST(OgbRegistry, FeaturesLargerThanMemoryAreRefusedWithTheWayOut) {
   EXPECT_NO_THROW(check_features_fit_memory("ogbn-papers100M", root, 48));
   const auto msg = error_of([&] { check_features_fit_memory("ogbn-papers100M", root, 47); });
   EXPECT_NE(msg.find("3 x 2"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("graphmae2-data convert ogbn-papers100M FILE.h5 --feature-dtype float16"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("graphmae2-data convert ogbn-papers100M FILE.h5 --feature-dtype float16"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("--feature_storage disk"), std::string::npos) << msg;
   const auto cache = scratch_dir("ogb_papers_memory_h5") / "p.h5";
   save_dataset_h5(load_node_dataset("ogbn-papers100M", root), cache);

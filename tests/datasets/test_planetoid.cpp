@@ -185,7 +185,8 @@ INSTANTIATE_TEST_SUITE_P(Planetoid, PlanetoidTest, ::testing::Values(kCora, kCit
 fs::path copy_planetoid(const std::string& name, const std::string& scratch) {
   auto dir = scratch_dir(scratch);
   for (const auto& e : fs::directory_iterator(planetoid_dir())) {
-    if (e.path().filename().string().rfind("ind." + name + ".", 0) == 0) fs::copy_file(e.path(), dir / e.path().filename());
+    if (e.path().filename().string().rfind("ind." + name + ".", 0) == 0)
+      fs::copy_file(e.path(), dir / e.path().filename());
   }
   return dir;
 }
@@ -262,7 +263,10 @@ std::string pickled_int32_matrix() {
   std::string s = "\x80\x02";
   s += "cnumpy.core.multiarray\n_reconstruct\nq\x01";
   s += "cnumpy\nndarray\nq\x02";
-  s += std::string("K\x00\x85U\x01" "b\x87R(K\x01K\x02K\x03\x86", 16);
+  s += std::string(
+      "K\x00\x85U\x01"
+      "b\x87R(K\x01K\x02K\x03\x86",
+      16);
   s += "cnumpy\ndtype\n";
   s += std::string("U\x02i4K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89", 34);
   s += std::string("U\x18", 2);  // 6 int32 = 24 bytes
@@ -283,7 +287,10 @@ TEST(PickleReader, DecodesAHandWrittenArray) {
 
 TEST(PickleReader, RejectsAnotherGlobalWithOffset) {
   // The classic exploit: os.system('...') through GLOBAL + REDUCE. It must fail at the GLOBAL (byte 2).
-  const std::string evil = std::string("\x80\x02" "cos\nsystem\nU\x02lsR.", 19);
+  const std::string evil = std::string(
+      "\x80\x02"
+      "cos\nsystem\nU\x02lsR.",
+      19);
   const auto msg = error_of([&] { pickle::parse_ndarray(evil, "evil.pkl"); });
   EXPECT_NE(msg.find("evil.pkl: byte 2"), std::string::npos) << msg;
   EXPECT_NE(msg.find("os.system"), std::string::npos) << msg;
@@ -307,7 +314,10 @@ TEST(PickleReader, RejectsEveryTruncationOfAValidPickle) {
 
 TEST(PickleReader, RejectsLengthBeyondTheInput) {
   // BINSTRING claiming 2 GiB in a 12-byte input must not allocate; it fails on the length.
-  const std::string big = std::string("\x80\x02T\xff\xff\xff\x7f" "abc.", 11);
+  const std::string big = std::string(
+      "\x80\x02T\xff\xff\xff\x7f"
+      "abc.",
+      11);
   const auto msg = error_of([&] { pickle::parse_ndarray(big, "big"); });
   EXPECT_NE(msg.find("big: byte 2: truncated"), std::string::npos) << msg;
 }

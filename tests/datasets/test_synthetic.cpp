@@ -28,7 +28,8 @@ double edge_homophily(const NodeDataset& ds) {
 
 TEST(Synthetic, HomophilyDegreeAndStructureAsAsked) {
   for (double h : {0.0, 0.3, 0.8, 1.0}) {
-    SyntheticOptions o{.num_nodes = 3000, .avg_degree = 8, .num_classes = 4, .feature_dim = 16, .homophily = h, .seed = 7};
+    SyntheticOptions o{
+        .num_nodes = 3000, .avg_degree = 8, .num_classes = 4, .feature_dim = 16, .homophily = h, .seed = 7};
     auto ds = make_synthetic(o);
     EXPECT_NEAR(edge_homophily(ds), h, 0.03) << h;
     const double mean_degree = static_cast<double>(ds.graph.num_edges()) / 3000.0;
@@ -49,8 +50,14 @@ TEST(Synthetic, HomophilyDegreeAndStructureAsAsked) {
 }
 
 TEST(Synthetic, PowerLawDegreesHaveHubsAndKeepHomophily) {
-  SyntheticOptions o{.num_nodes = 20000, .avg_degree = 10, .num_classes = 4, .feature_dim = 4, .homophily = 0.7,
-                     .seed = 3, .powerlaw = 2.1, .max_degree = 1000};
+  SyntheticOptions o{.num_nodes = 20000,
+                     .avg_degree = 10,
+                     .num_classes = 4,
+                     .feature_dim = 4,
+                     .homophily = 0.7,
+                     .seed = 3,
+                     .powerlaw = 2.1,
+                     .max_degree = 1000};
   auto ds = make_synthetic(o);
   const auto degree = ds.graph.indptr.diff();
   const double mean = degree.to(torch::kDouble).mean().item<double>();
@@ -67,7 +74,9 @@ TEST(Synthetic, PowerLawDegreesHaveHubsAndKeepHomophily) {
   // The spec round-trips with the new keys, and bad exponents are refused.
   EXPECT_EQ(parse_synthetic_spec(synthetic_spec(o)).powerlaw, 2.1);
   EXPECT_EQ(parse_synthetic_spec("nodes=10,powerlaw=2.5,maxdegree=4").max_degree, 4);
-  EXPECT_NE(error_of([] { parse_synthetic_spec("nodes=10,powerlaw=1.5"); }).find("powerlaw must be 0 (off) or an exponent > 2, got 1.5"),
+  EXPECT_NE(error_of([] {
+              parse_synthetic_spec("nodes=10,powerlaw=1.5");
+            }).find("powerlaw must be 0 (off) or an exponent > 2, got 1.5"),
             std::string::npos);
 }
 
@@ -78,7 +87,9 @@ TEST(Synthetic, ClassesBalancedSplitAndFeatureSignal) {
   EXPECT_EQ(ds.train_mask.sum().item<int64_t>(), 200);
   EXPECT_EQ(ds.val_mask.sum().item<int64_t>(), 200);
   EXPECT_EQ(ds.test_mask.sum().item<int64_t>(), 1600);
-  EXPECT_EQ((ds.train_mask.to(torch::kInt) + ds.val_mask.to(torch::kInt) + ds.test_mask.to(torch::kInt)).max().item<int>(), 1);
+  EXPECT_EQ(
+      (ds.train_mask.to(torch::kInt) + ds.val_mask.to(torch::kInt) + ds.test_mask.to(torch::kInt)).max().item<int>(),
+      1);
   // Within a class the features scatter with std ~ noise around a common mean.
   for (int64_t k = 0; k < 5; ++k) {
     auto rows = ds.features.index({ds.labels == k});
@@ -158,7 +169,8 @@ TEST(Synthetic, SpecParsesRoundTripsAndRejectsBadInput) {
   EXPECT_EQ(o.seed, 3u);
   auto back = parse_synthetic_spec(synthetic_spec(o));
   EXPECT_EQ(synthetic_spec(back), synthetic_spec(o));
-  EXPECT_NE(error_of([] { parse_synthetic_spec("synthetic:nodes=10,colour=3"); }).find("unknown key 'colour'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_synthetic_spec("synthetic:nodes=10,colour=3"); }).find("unknown key 'colour'"),
+            std::string::npos);
   EXPECT_NE(error_of([] { parse_synthetic_spec("synthetic:nodes=abc"); }).find("nodes=abc"), std::string::npos);
   EXPECT_NE(error_of([] { parse_synthetic_spec("synthetic:homophily=1.5"); }).find("homophily"), std::string::npos);
   EXPECT_NE(error_of([] { parse_synthetic_spec("synthetic:nodes=3,classes=4"); }).find("classes"), std::string::npos);

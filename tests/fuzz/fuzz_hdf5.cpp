@@ -44,15 +44,25 @@ hid_t numpy_bool_type() {
 hid_t pick_type(graphmae2::fuzz::InputBytes& in, bool& owned) {
   owned = false;
   switch (in.in_range(0, 9)) {
-    case 0: return H5T_NATIVE_INT8;
-    case 1: return H5T_NATIVE_UINT8;
-    case 2: return H5T_NATIVE_INT32;
-    case 3: return H5T_NATIVE_INT64;
-    case 4: return H5T_NATIVE_UINT64;
-    case 5: return H5T_NATIVE_FLOAT;
-    case 6: return H5T_NATIVE_DOUBLE;
-    case 7: return H5T_IEEE_F32BE;
-    case 8: owned = true; return numpy_bool_type();
+    case 0:
+      return H5T_NATIVE_INT8;
+    case 1:
+      return H5T_NATIVE_UINT8;
+    case 2:
+      return H5T_NATIVE_INT32;
+    case 3:
+      return H5T_NATIVE_INT64;
+    case 4:
+      return H5T_NATIVE_UINT64;
+    case 5:
+      return H5T_NATIVE_FLOAT;
+    case 6:
+      return H5T_NATIVE_DOUBLE;
+    case 7:
+      return H5T_IEEE_F32BE;
+    case 8:
+      owned = true;
+      return numpy_bool_type();
     default: {
       owned = true;
       hid_t s = H5Tcopy(H5T_C_S1);
@@ -64,9 +74,12 @@ hid_t pick_type(graphmae2::fuzz::InputBytes& in, bool& owned) {
 
 hsize_t pick_dim(graphmae2::fuzz::InputBytes& in) {
   switch (in.in_range(0, 7)) {
-    case 0: return 0;
-    case 1: return hsize_t{1} << in.in_range(20, 62);
-    default: return in.in_range(1, 12);
+    case 0:
+      return 0;
+    case 1:
+      return hsize_t{1} << in.in_range(20, 62);
+    default:
+      return in.in_range(1, 12);
   }
 }
 
@@ -141,7 +154,8 @@ void graphmae2::fuzz::hdf5_input(const uint8_t* data, size_t size) {
   if (in.flag()) write_string_attr(file, "feature_normalization", in.text(16));
   const hid_t group = H5Gcreate2(file, "graph", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   H5Gclose(group);
-  for (const char* name : {"graph/indptr", "graph/indices", "features", "labels", "train_mask", "val_mask", "test_mask"}) {
+  for (const char* name :
+       {"graph/indptr", "graph/indices", "features", "labels", "train_mask", "val_mask", "test_mask"}) {
     if (in.in_range(0, 15) != 0) write_entry(file, name, in);
   }
   H5Fclose(file);

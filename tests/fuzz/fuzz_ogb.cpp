@@ -25,7 +25,10 @@ const fs::path& scratch_dir() {
     const char* shm = fs::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
     fs::path d = fs::path(shm) / ("graphmae2-fuzz-ogb-" + std::to_string(getpid()));
     fs::create_directories(d);
-    std::atexit([] { std::error_code ec; fs::remove_all(scratch_dir(), ec); });
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(scratch_dir(), ec);
+    });
     return d;
   }();
   return dir;

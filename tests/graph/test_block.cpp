@@ -44,10 +44,18 @@ TEST(Block, ValidConstructionAndAccessors) {
 TEST(Block, ValidationNamesTheBadValue) {
   const auto g = bipartite();
   expect_error([&] { Block(g, i64({10, 11, 12, 13})); }, "src_ids has 4 entries but the graph has 5 source columns");
-  expect_error([&] { Block(g, i64({10, 11, 12, 13, 11})); }, "node 11 appears twice in src_ids (src_ids[1] and src_ids[4])");
+  expect_error(
+      [&] {
+        Block(g, i64({10, 11, 12, 13, 11}));
+      },
+      "node 11 appears twice in src_ids (src_ids[1] and src_ids[4])");
   expect_error([&] { Block(g, i64({10, 11, -3, 13, 14})); }, "src_ids[2] = -3 is negative");
   expect_error([&] { Block(g, torch::zeros({5})); }, "src_ids must be a 1-D int64 tensor");
-  expect_error([&] { Block(g, i64({10, 11, 12, 13, 14}), i64({0, 1})); }, "edge_ids has 2 entries but the graph has 5 edges");
+  expect_error(
+      [&] {
+        Block(g, i64({10, 11, 12, 13, 14}), i64({0, 1}));
+      },
+      "edge_ids has 2 entries but the graph has 5 edges");
   expect_error([&] { Block(g, i64({10, 11, 12, 13, 14}), i64({0, 1, 2, -1, 4})); }, "edge_ids[3] = -1 is negative");
   // More destinations than sources: the destinations cannot be a prefix of the sources.
   const CsrGraph wide(i64({0, 1, 1, 2}), i64({0, 1}), 2);
@@ -125,8 +133,7 @@ TEST(Block, SelectRowEdgesKeepsTheParentsColumnsAndWeights) {
   auto weighted = CsrGraph(square.indptr, square.indices, square.num_cols,
                            torch::arange(square.num_edges(), torch::kFloat64) / 7.0);
   const std::vector<std::pair<CsrGraph, std::vector<int64_t>>> cases = {
-      {weighted, {3, 17, 3, 0, 39}}, {weighted, {}}, {bipartite(), {2, 0}},
-      {testing::tiny_edges().graph(), {5, 3, 5}}};
+      {weighted, {3, 17, 3, 0, 39}}, {weighted, {}}, {bipartite(), {2, 0}}, {testing::tiny_edges().graph(), {5, 3, 5}}};
   for (const auto& [g, rows] : cases) {
     const auto sub = select_row_edges(g, i64(rows));
     EXPECT_EQ(sub.num_rows(), static_cast<int64_t>(rows.size()));
@@ -148,8 +155,11 @@ TEST(Block, SelectRowEdgesKeepsTheParentsColumnsAndWeights) {
       EXPECT_TRUE(torch::equal(*sub.weights, torch::tensor(expected_weights, torch::kFloat64)));
     }
   }
-  expect_error([&] { select_row_edges(square, i64({1, 40})); },
-               "select_row_edges: row id 40 is out of range for 40 rows");
+  expect_error(
+      [&] {
+        select_row_edges(square, i64({1, 40}));
+      },
+      "select_row_edges: row id 40 is out of range for 40 rows");
 }
 
 // Each input's gradient of sum(y * upstream).
@@ -169,7 +179,13 @@ TEST_P(BlockRoundTrip, TwoLayerGATOverBlocksEqualsFullGraphAtTheTargets) {
   const auto p = GetParam();
   const auto g = add_self_loops(remove_self_loops(testing::random_edges(60, 60, 400, 9).graph()));
   torch::manual_seed(4);
-  GAT gat(GATOptions(5, 4, 3, 2).heads(2).out_heads(2).feat_drop(0).attn_drop(0).residual(true).activation(graphmae2::models::layers::Activation::prelu));
+  GAT gat(GATOptions(5, 4, 3, 2)
+              .heads(2)
+              .out_heads(2)
+              .feat_drop(0)
+              .attn_drop(0)
+              .residual(true)
+              .activation(graphmae2::models::layers::Activation::prelu));
   gat->to(p.dtype);
   gat->eval();
   {
@@ -224,14 +240,20 @@ TEST(Block, BlockLayersCheckTheirInputs) {
   const auto g = testing::random_edges(20, 20, 80, 1).graph();
   GATConv conv(GATConvOptions(4, 3, 2));
   const auto block = select_rows(g, i64({1, 2}));
-  expect_error([&] { conv->forward(block, torch::randn({block.num_src() + 1, 4})); },
-               "but the block has " + std::to_string(block.num_src()) + " sources");
+  expect_error(
+      [&] {
+        conv->forward(block, torch::randn({block.num_src() + 1, 4}));
+      },
+      "but the block has " + std::to_string(block.num_src()) + " sources");
   GAT gat(GATOptions(4, 3, 2, 2).heads(2));
   const auto b2 = select_rows(g, i64({5}));
   const auto wrong = select_rows(g, i64({5, 6}));
   ASSERT_NE(b2.num_src(), 2);
-  expect_error([&] { gat->forward_blocks({wrong, b2}, torch::randn({wrong.num_src(), 4})); },
-               "layer 1 has " + std::to_string(b2.num_src()) + " sources but layer 0 has 2 destinations");
+  expect_error(
+      [&] {
+        gat->forward_blocks({wrong, b2}, torch::randn({wrong.num_src(), 4}));
+      },
+      "layer 1 has " + std::to_string(b2.num_src()) + " sources but layer 0 has 2 destinations");
   expect_error([&] { gat->forward_blocks({b2}, torch::randn({b2.num_src(), 4})); }, "got 1 blocks for 2 layers");
 }
 

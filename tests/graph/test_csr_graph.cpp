@@ -60,8 +60,7 @@ TEST(CsrGraph, EqualityComparesStructureAndWeights) {
 
 TEST(CsrGraph, ValidationNamesTheBadValue) {
   expect_error([] { CsrGraph(i64({1, 2}), i64({0, 0}), 2); }, "indptr[0] must be 0, got 1");
-  expect_error([] { CsrGraph(i64({0, 2, 1, 3}), i64({0, 0, 0}), 2); },
-               "indptr[1] = 2 > indptr[2] = 1");
+  expect_error([] { CsrGraph(i64({0, 2, 1, 3}), i64({0, 0, 0}), 2); }, "indptr[1] = 2 > indptr[2] = 1");
   expect_error([] { CsrGraph(i64({0, 1, 2}), i64({0, 0, 1}), 2); }, "indptr[-1] = 2 but indices has 3 entries");
   expect_error([] { CsrGraph(i64({0, 1, 2}), i64({0, 5}), 2); }, "indices[1] = 5 is out of range [0, 2)");
   expect_error([] { CsrGraph(i64({0, 1, 2}), i64({-3, 0}), 2); }, "indices[0] = -3 is out of range");
@@ -73,12 +72,17 @@ TEST(CsrGraph, ValidationNamesTheBadValue) {
 }
 
 TEST(CsrGraph, FromEdgesRejectsBadEdges) {
-  expect_error([] { CsrGraph::from_edges(i64({0, 1, 7}), i64({0, 0, 0}), 3, 3); },
-               "edge 2 has row id 7 out of range [0, 3)");
-  expect_error([] { CsrGraph::from_edges(i64({0, 1}), i64({0, -1}), 3, 3); },
-               "edge 1 has column id -1 out of range [0, 3)");
-  expect_error([] { CsrGraph::from_edges(i64({0, 1, 2}), i64({0, 1}), 3, 3); },
-               "rows has 3 entries but cols has 2");
+  expect_error(
+      [] {
+        CsrGraph::from_edges(i64({0, 1, 7}), i64({0, 0, 0}), 3, 3);
+      },
+      "edge 2 has row id 7 out of range [0, 3)");
+  expect_error(
+      [] {
+        CsrGraph::from_edges(i64({0, 1}), i64({0, -1}), 3, 3);
+      },
+      "edge 1 has column id -1 out of range [0, 3)");
+  expect_error([] { CsrGraph::from_edges(i64({0, 1, 2}), i64({0, 1}), 3, 3); }, "rows has 3 entries but cols has 2");
   expect_error([] { CsrGraph::from_edges(i64({0}), i64({0}), 1, 1, torch::ones({3})); },
                "weights has shape [3], expected [1]");
   expect_error([] { CsrGraph::from_edges(i64({0}), i64({0}), -2, 1); }, "negative size -2 x 1");

@@ -83,9 +83,9 @@ fs::path tiny_graph(const fs::path& dir, bool constant_features) {
 }
 
 std::vector<std::string> small_graphmae2(const fs::path& data, const fs::path& out) {
-  return {"--dataset", data.string(), "--out", out.string(), "--seeds", "0", "--num_hidden", "8",
-          "--num_heads", "2", "--num_out_heads", "1", "--num_layers", "2", "--max_epoch_f", "5",
-          "--num_threads", "1", "--diag_every", "2", "--no-progress"};
+  return {"--dataset",     data.string(), "--out",           out.string(), "--seeds",      "0", "--num_hidden",  "8",
+          "--num_heads",   "2",           "--num_out_heads", "1",          "--num_layers", "2", "--max_epoch_f", "5",
+          "--num_threads", "1",           "--diag_every",    "2",          "--no-progress"};
 }
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
@@ -121,8 +121,8 @@ TEST_F(ToolExitCodes, GraphMAE2TrainGivesEachCode) {
   EXPECT_EQ(code, 3) << out;
   EXPECT_NE(out.find("diverged"), std::string::npos) << out;
   const auto constant = tiny_graph(dir_, true);
-  std::tie(code, out) = run("graphmae2-train",
-                            with(small_graphmae2(constant, dir_ / "c"), {"--max_epoch", "6", "--fail-on-collapse"}), dir_);
+  std::tie(code, out) = run(
+      "graphmae2-train", with(small_graphmae2(constant, dir_ / "c"), {"--max_epoch", "6", "--fail-on-collapse"}), dir_);
   EXPECT_EQ(code, 4) << out;
   const auto r = start("graphmae2-train", with(small_graphmae2(data, dir_ / "i"), {"--max_epoch", "100000"}),
                        dir_ / "interrupted.log");
@@ -137,7 +137,8 @@ TEST_F(ToolExitCodes, GraphMAE2EvalGivesEachCode) {
   ASSERT_EQ(run("graphmae2-train", with(small_graphmae2(data, dir_ / "run"), {"--max_epoch", "2"}), dir_).first, 0);
   const auto embeddings = (dir_ / "run" / "embeddings_seed0.h5").string();
   auto [code, out] =
-      run("graphmae2-eval", {"--dataset", data.string(), "--embeddings", embeddings, "--seeds", "0", "--no-progress"}, dir_);
+      run("graphmae2-eval", {"--dataset", data.string(), "--embeddings", embeddings, "--seeds", "0", "--no-progress"},
+          dir_);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("linear-probe"), std::string::npos) << out;
   std::tie(code, out) = run("graphmae2-eval", {"--embeddings", embeddings}, dir_);
@@ -170,10 +171,12 @@ fs::path tiny_images(const fs::path& dir) {
 }
 
 std::vector<std::string> small_mocov3(const fs::path& data, const fs::path& out) {
-  return {"--data_root", data.string(), "--dataset", "tiny", "--out", out.string(), "--patch_size", "4",
-          "--embed_dim", "16", "--depth", "1", "--num_heads", "2", "--moco_dim", "8", "--moco_mlp_dim", "16",
-          "--batch_size", "16", "--knn_k", "5", "--knn_train", "64", "--knn_test", "32", "--probe_epochs", "5",
-          "--eval_batch", "32", "--warmup_epochs", "0", "--no-progress"};
+  return {"--data_root",     data.string(), "--dataset",      "tiny", "--out",          out.string(),
+          "--patch_size",    "4",           "--embed_dim",    "16",   "--depth",        "1",
+          "--num_heads",     "2",           "--moco_dim",     "8",    "--moco_mlp_dim", "16",
+          "--batch_size",    "16",          "--knn_k",        "5",    "--knn_train",    "64",
+          "--knn_test",      "32",          "--probe_epochs", "5",    "--eval_batch",   "32",
+          "--warmup_epochs", "0",           "--no-progress"};
 }
 
 TEST_F(ToolExitCodes, MoCoV3TrainGivesEachCode) {

@@ -12,11 +12,11 @@ namespace graphmae2::tools {
 /// The exit codes of every tool (docs/reliability.md).
 enum ExitCode : int {
   kExitDone = 0,
-  kExitFailure = 1,      ///< data, I/O or any other runtime failure
-  kExitUsage = 2,        ///< a bad command line, config or input the user can fix
-  kExitDiverged = 3,     ///< training stopped on a NaN/inf loss (engine::TrainingDiverged)
-  kExitCollapse = 4,     ///< a collapse flag with on_collapse stop (engine::CollapseDetected)
-  kExitInterrupted = 130 ///< Ctrl-C / SIGTERM: the loop checkpointed and stopped (engine::TrainingInterrupted)
+  kExitFailure = 1,       ///< data, I/O or any other runtime failure
+  kExitUsage = 2,         ///< a bad command line, config or input the user can fix
+  kExitDiverged = 3,      ///< training stopped on a NaN/inf loss (engine::TrainingDiverged)
+  kExitCollapse = 4,      ///< a collapse flag with on_collapse stop (engine::CollapseDetected)
+  kExitInterrupted = 130  ///< Ctrl-C / SIGTERM: the loop checkpointed and stopped (engine::TrainingInterrupted)
 };
 
 /// Runs `body` as the main of tool `name` and returns its exit code. Installs SIGINT/SIGTERM handlers that ask a

@@ -150,8 +150,8 @@ template <typename T>
 #endif
 
 template <typename T>
-void dropout_chunks(const T* in, T* out, int64_t n, Range chunks, const DropoutParams& p, uint32_t threshold,
-                    T scale, uint64_t* flags) {
+void dropout_chunks(const T* in, T* out, int64_t n, Range chunks, const DropoutParams& p, uint32_t threshold, T scale,
+                    uint64_t* flags) {
 #ifdef GRAPHMAE2_X86_DISPATCH
   if (use_avx2_fma()) return dropout_chunks_avx2(in, out, n, chunks, p, threshold, scale, flags);
 #endif
@@ -219,8 +219,9 @@ torch::Tensor dropout_backward_from_mask(const torch::Tensor& grad, const torch:
     const scalar_t scale = static_cast<scalar_t>(1.0 / (1.0 - rate));
     const scalar_t* gp = g.data_ptr<scalar_t>();
     scalar_t* op = out.data_ptr<scalar_t>();
-    at::parallel_for(0, chunks_of(n), 512,
-                     [&](int64_t c0, int64_t c1) { masked_chunks(gp, op, n, Range{c0, c1}, flags, scale); });
+    at::parallel_for(0, chunks_of(n), 512, [&](int64_t c0, int64_t c1) {
+      masked_chunks(gp, op, n, Range{c0, c1}, flags, scale);
+    });
   });
   return out;
 }

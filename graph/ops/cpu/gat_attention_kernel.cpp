@@ -1,6 +1,6 @@
 #include "graph/ops/cpu/gat_attention_kernel.h"
 
-#include "graph/ops/cpu/parallel.h"
+#include "graph/cpu/parallel.h"
 #include "graph/ops/cpu/philox_words.h"
 #include "graph/ops/cpu/simd.h"
 #include "graph/ops/cpu/source_order.h"
@@ -77,19 +77,19 @@ struct ForwardArgs {
   GatAttentionParams params;
   T* out;
   T* lse;
-  T* attention;      // [E, H] when backward will follow: each edge's attention, signed as its logit; else null
-  uint8_t* kept;     // [E, H] when attention is saved and dropout is on: the keep flags; else null
+  T* attention;   // [E, H] when backward will follow: each edge's attention, signed as its logit; else null
+  uint8_t* kept;  // [E, H] when attention is saved and dropout is on: the keep flags; else null
 };
 
 template <typename T>
 struct BackwardArgs {
   ForwardArgs<T> fwd;  // the forward's inputs (read only here); out, lse, attention and kept are null
   const T* grad_out;
-  const T* attention;    // [E, H]: a, signed as the logit, as the forward saved it
-  const uint8_t* kept;   // [E, H] keep flags as the forward saved them, or null (no dropout)
-  T* grad_logit;  // [E, H]: grad_a (pass 1), then the logits' gradient (pass 2)
+  const T* attention;   // [E, H]: a, signed as the logit, as the forward saved it
+  const uint8_t* kept;  // [E, H] keep flags as the forward saved them, or null (no dropout)
+  T* grad_logit;        // [E, H]: grad_a (pass 1), then the logits' gradient (pass 2)
   T* grad_er;
-  T* grad_feat;   // [C, H, D], or null when not needed
+  T* grad_feat;  // [C, H, D], or null when not needed
   const SourceOrder* order;
 };
 
@@ -241,21 +241,21 @@ template <typename T>
 
 // Each pass in an AVX2 + FMA clone, chosen at run time when the processor has it.
 #ifdef GRAPHMAE2_X86_DISPATCH
-#define GRAPHMAE2_GAT_PASS(name, Args)                                                           \
-  template <typename T>                                                                          \
+#define GRAPHMAE2_GAT_PASS(name, Args)                                                            \
+  template <typename T>                                                                           \
   [[gnu::target("avx2,fma")]] void name##_avx2(const Args<T>& args, int64_t begin, int64_t end) { \
-    name##_impl(args, begin, end);                                                               \
-  }                                                                                              \
-  template <typename T>                                                                          \
-  void name(const Args<T>& args, int64_t begin, int64_t end) {                                   \
-    if (use_avx2_fma()) return name##_avx2(args, begin, end);                                    \
-    name##_impl(args, begin, end);                                                               \
+    name##_impl(args, begin, end);                                                                \
+  }                                                                                               \
+  template <typename T>                                                                           \
+  void name(const Args<T>& args, int64_t begin, int64_t end) {                                    \
+    if (use_avx2_fma()) return name##_avx2(args, begin, end);                                     \
+    name##_impl(args, begin, end);                                                                \
   }
 #else
-#define GRAPHMAE2_GAT_PASS(name, Args)                                 \
-  template <typename T>                                                \
-  void name(const Args<T>& args, int64_t begin, int64_t end) {         \
-    name##_impl(args, begin, end);                                     \
+#define GRAPHMAE2_GAT_PASS(name, Args)                         \
+  template <typename T>                                        \
+  void name(const Args<T>& args, int64_t begin, int64_t end) { \
+    name##_impl(args, begin, end);                             \
   }
 #endif
 GRAPHMAE2_GAT_PASS(forward_rows, ForwardArgs)
@@ -266,8 +266,19 @@ GRAPHMAE2_GAT_PASS(logit_grad_rows, BackwardArgs)
 template <typename T>
 ForwardArgs<T> forward_args(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat,
                             const torch::Tensor& el, const torch::Tensor& er, const GatAttentionParams& params) {
-  return {indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), feat.data_ptr<T>(), el.data_ptr<T>(),
-          er.data_ptr<T>(), nullptr, feat.size(1), feat.size(2), params, nullptr, nullptr, nullptr, nullptr};
+  return {indptr.data_ptr<int64_t>(),
+          indices.data_ptr<int64_t>(),
+          feat.data_ptr<T>(),
+          el.data_ptr<T>(),
+          er.data_ptr<T>(),
+          nullptr,
+          feat.size(1),
+          feat.size(2),
+          params,
+          nullptr,
+          nullptr,
+          nullptr,
+          nullptr};
 }
 
 // d el: each source's logit gradients [E, H] summed over its edges, in edge order (index_add_'s order). One
@@ -316,13 +327,13 @@ GatAttentionForward gat_attention_forward(const torch::Tensor& indptr, const tor
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
-    const torch::Tensor& er, const torch::Tensor& attention, const torch::Tensor& kept,
-    const torch::Tensor& grad_out, const GatAttentionParams& params, bool needs_feat) {
+    const torch::Tensor& er, const torch::Tensor& attention, const torch::Tensor& kept, const torch::Tensor& grad_out,
+    const GatAttentionParams& params, bool needs_feat) {
   const int64_t R = indptr.size(0) - 1, E = indices.size(0), C = feat.size(0), H = feat.size(1), D = feat.size(2);
   TORCH_CHECK(attention.defined() && attention.sizes() == torch::IntArrayRef({E, H}) &&
                   attention.scalar_type() == feat.scalar_type(),
-              "gat_attention_backward: the forward's saved attention should be [", E, ", ", H, "] ",
-              feat.scalar_type(), ", got ", attention.defined() ? attention.sizes() : torch::IntArrayRef{});
+              "gat_attention_backward: the forward's saved attention should be [", E, ", ", H, "] ", feat.scalar_type(),
+              ", got ", attention.defined() ? attention.sizes() : torch::IntArrayRef{});
   TORCH_CHECK(params.dropout <= 0 || (kept.defined() && kept.sizes() == attention.sizes()),
               "gat_attention_backward: dropout ", params.dropout, " needs the forward's keep flags [", E, ", ", H, "]");
   auto grad_logit = torch::empty({E, H}, feat.options());

@@ -39,7 +39,7 @@ GatAttentionForward gat_attention_forward(const torch::Tensor& indptr, const tor
 /// the per-edge products.
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat, const torch::Tensor& el,
-    const torch::Tensor& er, const torch::Tensor& attention, const torch::Tensor& kept,
-    const torch::Tensor& grad_out, const GatAttentionParams& params, bool needs_feat);
+    const torch::Tensor& er, const torch::Tensor& attention, const torch::Tensor& kept, const torch::Tensor& grad_out,
+    const GatAttentionParams& params, bool needs_feat);
 
 }  // namespace graphmae2::graph::cpu

@@ -82,8 +82,8 @@ void forward_rows(const LogitArgs<T>& a, T* el, T* er, int64_t begin, int64_t en
 }
 
 template <typename T>
-void backward_rows(const LogitArgs<T>& a, const T* grad_el, const T* grad_er, T* grad_feat, T* partial,
-                   int64_t begin, int64_t end) {
+void backward_rows(const LogitArgs<T>& a, const T* grad_el, const T* grad_er, T* grad_feat, T* partial, int64_t begin,
+                   int64_t end) {
 #ifdef GRAPHMAE2_X86_DISPATCH
   if (use_avx2_fma()) return backward_rows_avx2(a, grad_el, grad_er, grad_feat, partial, begin, end);
 #endif
@@ -93,7 +93,12 @@ void backward_rows(const LogitArgs<T>& a, const T* grad_el, const T* grad_er, T*
 template <typename T>
 LogitArgs<T> logit_args(const torch::Tensor& feat, const torch::Tensor& attn_l, const torch::Tensor& attn_r,
                         int64_t num_dst) {
-  return {feat.data_ptr<T>(), attn_l.data_ptr<T>(), attn_r.data_ptr<T>(), feat.size(0), feat.size(1), feat.size(2),
+  return {feat.data_ptr<T>(),
+          attn_l.data_ptr<T>(),
+          attn_r.data_ptr<T>(),
+          feat.size(0),
+          feat.size(1),
+          feat.size(2),
           num_dst};
 }
 

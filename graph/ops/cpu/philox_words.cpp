@@ -11,8 +11,8 @@ namespace graphmae2::graph::cpu {
 
 namespace {
 
-void philox_words_scalar(uint64_t index0, uint64_t stride, int64_t begin, int64_t n, uint64_t seed,
-                         uint64_t offset, uint32_t* const words[4]) {
+void philox_words_scalar(uint64_t index0, uint64_t stride, int64_t begin, int64_t n, uint64_t seed, uint64_t offset,
+                         uint32_t* const words[4]) {
   for (int64_t k = begin; k < n; ++k) {
     const uint64_t index = index0 + static_cast<uint64_t>(k) * stride;
     const auto bits = philox4x32(Philox4x32{{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),

@@ -79,8 +79,7 @@ inline void forward_block_impl(const T* __restrict x, T slope, T* __restrict y, 
 }
 
 #ifdef GRAPHMAE2_X86_DISPATCH
-[[gnu::target("avx2,fma")]] void forward_block_avx2(const float* x, float slope, float* y, int64_t begin,
-                                                    int64_t end) {
+[[gnu::target("avx2,fma")]] void forward_block_avx2(const float* x, float slope, float* y, int64_t begin, int64_t end) {
   const __m256 zero = _mm256_setzero_ps(), slopes = _mm256_set1_ps(slope);
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {

@@ -36,9 +36,9 @@ template <typename T>
 // d loss / d cos = -alpha (1 - cos)^(alpha - 1); the same for y with the roles swapped. Either gradient may be
 // null (not wanted): a target's gradient would be a pass over memory that nobody reads.
 template <typename T>
-[[gnu::always_inline]] inline void backward_rows_impl(const T* x, const int64_t* x_rows, const T* y, int64_t d,
-                                                      T alpha, T eps, const T* stats, const T* grad_loss, T* grad_x,
-                                                      T* grad_y, int64_t begin, int64_t end) {
+[[gnu::always_inline]] inline void backward_rows_impl(const T* x, const int64_t* x_rows, const T* y, int64_t d, T alpha,
+                                                      T eps, const T* stats, const T* grad_loss, T* grad_x, T* grad_y,
+                                                      int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     const T inv_x = std::abs(stats[3 * i]), inv_y = std::abs(stats[3 * i + 1]), cos = stats[3 * i + 2];
     // The clamp of 1 - cos at 0 passes the gradient (clamp_min's backward at equality); pow's derivative there is 0

@@ -1,6 +1,6 @@
 #include "graph/ops/cpu/segment_softmax_kernel.h"
 
-#include "graph/ops/cpu/parallel.h"
+#include "graph/cpu/parallel.h"
 
 #include <cmath>
 #include <limits>
@@ -12,8 +12,7 @@ namespace {
 
 // Pass 1 of the forward: out = scores - rowmax (per head); torch's vectorised exp_ follows.
 template <typename scalar_t>
-void subtract_row_max(const scalar_t* scores, const int64_t* indptr, int64_t rb, int64_t re, int64_t H,
-                      scalar_t* out) {
+void subtract_row_max(const scalar_t* scores, const int64_t* indptr, int64_t rb, int64_t re, int64_t H, scalar_t* out) {
   std::vector<scalar_t> mx(H);
   for (int64_t r = rb; r < re; ++r) {
     const int64_t b = indptr[r], e = indptr[r + 1];

@@ -1,6 +1,6 @@
 #include "graph/ops/cpu/spmm_kernel.h"
 
-#include "graph/ops/cpu/parallel.h"
+#include "graph/cpu/parallel.h"
 #include "graph/ops/cpu/simd.h"
 #include "graph/ops/cpu/source_order.h"
 
@@ -20,9 +20,8 @@ struct SpmmArgs {
 
 // out[r] = sum_e w[e, h] * x[indices[e], h, :] for rows [rb, re).
 template <typename T>
-[[gnu::always_inline]] inline void forward_rows_impl(const SpmmArgs& a, const T* __restrict w,
-                                                     const T* __restrict x, int64_t rb, int64_t re,
-                                                     T* __restrict out) {
+[[gnu::always_inline]] inline void forward_rows_impl(const SpmmArgs& a, const T* __restrict w, const T* __restrict x,
+                                                     int64_t rb, int64_t re, T* __restrict out) {
   const int64_t H = a.H, F = a.F, HF = H * F;
   const int64_t row_pf = row_prefetch_distance(HF * static_cast<int64_t>(sizeof(T))), edge_limit = a.indptr[re];
   for (int64_t r = rb; r < re; ++r) {
@@ -134,8 +133,8 @@ torch::Tensor spmm_backward_x(const torch::Tensor& indptr, const torch::Tensor& 
   const int64_t E = indices.size(0), H = weights.size(1);
   // Reverse CSR: column c's entries are the edges (r -> c) in CSR order (stable), with their weights.
   const SourceOrder order = source_order(indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), num_rows, num_cols);
-  const auto t_indptr = torch::from_blob(const_cast<int64_t*>(order.col_ptr.data()), {num_cols + 1},
-                                         indptr.options()).clone();
+  const auto t_indptr =
+      torch::from_blob(const_cast<int64_t*>(order.col_ptr.data()), {num_cols + 1}, indptr.options()).clone();
   auto t_indices = torch::empty({E}, indices.options());
   auto t_weights = torch::empty({E, H}, weights.options());
   int64_t* tx = t_indices.data_ptr<int64_t>();

@@ -50,8 +50,7 @@ __global__ void dropout_kernel(const T* __restrict__ in, T* __restrict__ out, in
 }  // namespace
 
 template <typename T>
-void launch_dropout(const T* in, T* out, int64_t n, double rate, uint64_t seed, uint64_t offset,
-                    cudaStream_t stream) {
+void launch_dropout(const T* in, T* out, int64_t n, double rate, uint64_t seed, uint64_t offset, cudaStream_t stream) {
   const int64_t blocks = (n + kDropoutChunk - 1) / kDropoutChunk * 16;
   if (empty_launch(blocks)) return;
   dropout_kernel<T><<<num_blocks(blocks), kThreadsPerBlock, 0, stream>>>(in, out, n, philox_dropout_threshold(rate),
@@ -62,7 +61,7 @@ void launch_dropout(const T* in, T* out, int64_t n, double rate, uint64_t seed, 
 template void launch_dropout<float>(const float*, float*, int64_t, double, uint64_t, uint64_t, cudaStream_t);
 template void launch_dropout<double>(const double*, double*, int64_t, double, uint64_t, uint64_t, cudaStream_t);
 template void launch_dropout<__half>(const __half*, __half*, int64_t, double, uint64_t, uint64_t, cudaStream_t);
-template void launch_dropout<__nv_bfloat16>(const __nv_bfloat16*, __nv_bfloat16*, int64_t, double, uint64_t,
-                                            uint64_t, cudaStream_t);
+template void launch_dropout<__nv_bfloat16>(const __nv_bfloat16*, __nv_bfloat16*, int64_t, double, uint64_t, uint64_t,
+                                            cudaStream_t);
 
 }  // namespace graphmae2::graph::cuda

@@ -15,8 +15,16 @@ namespace {
 
 GatAttentionShape shape_of(const torch::Tensor& indptr, const torch::Tensor& indices, const torch::Tensor& feat,
                            const cpu::GatAttentionParams& params) {
-  return {indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), indptr.size(0) - 1, indices.size(0),
-          feat.size(1), feat.size(2), params.negative_slope, params.dropout, params.seed, params.offset};
+  return {indptr.data_ptr<int64_t>(),
+          indices.data_ptr<int64_t>(),
+          indptr.size(0) - 1,
+          indices.size(0),
+          feat.size(1),
+          feat.size(2),
+          params.negative_slope,
+          params.dropout,
+          params.seed,
+          params.offset};
 }
 
 torch::ScalarType acc_type(torch::ScalarType t) { return t == torch::kDouble ? torch::kDouble : torch::kFloat; }
@@ -30,8 +38,7 @@ struct SlicePlan {
 
   GatSlices slices() const {
     if (!partial.defined()) return {nullptr, nullptr, 0, 0};
-    return {counts[0].data_ptr<int64_t>(), counts[1].data_ptr<int64_t>(), partial.size(0),
-            num_edges / kGatSliceEdges};
+    return {counts[0].data_ptr<int64_t>(), counts[1].data_ptr<int64_t>(), partial.size(0), num_edges / kGatSliceEdges};
   }
   template <typename A>
   A* partial_ptr() const {
@@ -62,8 +69,7 @@ std::pair<uint64_t, uint64_t> gat_attention_philox_inputs(const torch::Device& d
   return generator.get<at::CUDAGeneratorImpl>()->philox_engine_inputs(4);
 }
 
-std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tensor& indptr,
-                                                              const torch::Tensor& indices,
+std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tensor& indptr, const torch::Tensor& indices,
                                                               const torch::Tensor& feat, const torch::Tensor& el,
                                                               const torch::Tensor& er, const torch::Tensor& bias,
                                                               const cpu::GatAttentionParams& params) {
@@ -115,16 +121,15 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> gat_attention_backward(
     const auto edge_rows = torch::repeat_interleave(torch::arange(R, indptr.options()), indptr.diff(), /*dim=*/0,
                                                     /*output_size=*/E);
     grad_feat = torch::empty({C, H, D}, feat.options());
-    const GatTransposedShape transposed{col_ptr.data_ptr<int64_t>(), order.data_ptr<int64_t>(),
-                                        edge_rows.data_ptr<int64_t>(), C, H, D};
+    const GatTransposedShape transposed{
+        col_ptr.data_ptr<int64_t>(), order.data_ptr<int64_t>(), edge_rows.data_ptr<int64_t>(), C, H, D};
     const auto plan = plan_slices(col_ptr, E, H, D, acc_options);
     AT_DISPATCH_FLOATING_TYPES_AND2(
         torch::kHalf, torch::kBFloat16, feat.scalar_type(), "gat_attention_transposed", [&] {
           using K = typename KernelType<scalar_t>::type;
-          launch_gat_attention_transposed<K>(transposed, plan.slices(), attention.data_ptr<GatAcc<K>>(),
-                                             kernel_ptr<scalar_t>(grad_out),
-                                             reinterpret_cast<K*>(grad_feat.data_ptr<scalar_t>()),
-                                             plan.partial_ptr<GatAcc<K>>(), stream);
+          launch_gat_attention_transposed<K>(
+              transposed, plan.slices(), attention.data_ptr<GatAcc<K>>(), kernel_ptr<scalar_t>(grad_out),
+              reinterpret_cast<K*>(grad_feat.data_ptr<scalar_t>()), plan.partial_ptr<GatAcc<K>>(), stream);
         });
   }
   auto grad_el = torch::zeros({C, H}, acc_options).index_add_(0, indices, grad_logit).to(feat.scalar_type());

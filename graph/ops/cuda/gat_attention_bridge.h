@@ -17,8 +17,7 @@ namespace graphmae2::graph::cuda {
 std::pair<uint64_t, uint64_t> gat_attention_philox_inputs(const torch::Device& device);
 
 /// lse is float32 for float16/bfloat16 feat. bias: [H, D] contiguous, or undefined for none.
-std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tensor& indptr,
-                                                              const torch::Tensor& indices,
+std::pair<torch::Tensor, torch::Tensor> gat_attention_forward(const torch::Tensor& indptr, const torch::Tensor& indices,
                                                               const torch::Tensor& feat, const torch::Tensor& el,
                                                               const torch::Tensor& er, const torch::Tensor& bias,
                                                               const cpu::GatAttentionParams& params);

@@ -95,7 +95,7 @@ constexpr int kElems = 8;
 template <typename T, bool kVector>
 struct PackShape {
   static constexpr int kVec = kVector ? static_cast<int>(16 / sizeof(T)) : 1;  // elements per load
-  static constexpr int kPacks = kElems / kVec;                                // loads per lane and pass
+  static constexpr int kPacks = kElems / kVec;                                 // loads per lane and pass
 };
 
 template <typename T, int kVec>
@@ -134,8 +134,8 @@ constexpr int kBatch = 2;
 // multiply-add. A dropped edge (weight 0) loads nothing.
 template <int kGroup, bool kVector, typename T>
 __device__ __forceinline__ void accumulate_chunk(const T* __restrict__ rows, int64_t index, GatAcc<T> w, int n,
-                                                 int64_t H, int64_t h, int64_t D, int64_t c0, int lane,
-                                                 unsigned mask, GatAcc<T> (&acc)[kElems]) {
+                                                 int64_t H, int64_t h, int64_t D, int64_t c0, int lane, unsigned mask,
+                                                 GatAcc<T> (&acc)[kElems]) {
   using Acc = GatAcc<T>;
   constexpr int kVec = PackShape<T, kVector>::kVec, kPacks = PackShape<T, kVector>::kPacks;
   constexpr int kB = kBatch;
@@ -256,9 +256,8 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
 // slot_bound * H items are the slices of long segments (found by bisecting long_ptr; those past the last are
 // false, as the launch covers a bound, not the exact count), the next segments * H each short (segment, head)
 // (false for a long one, whose slices came first).
-__device__ __forceinline__ bool slice_item(const GatSlices& slices, const int64_t* __restrict__ ptr,
-                                           int64_t segments, int64_t H, int64_t item, int64_t& segment, int64_t& h,
-                                           int64_t& slice) {
+__device__ __forceinline__ bool slice_item(const GatSlices& slices, const int64_t* __restrict__ ptr, int64_t segments,
+                                           int64_t H, int64_t item, int64_t& segment, int64_t& h, int64_t& slice) {
   const int64_t slots = slices.slot_bound * H;
   h = item % H;
   if (item >= slots) {
@@ -365,8 +364,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
         w = weight(next, src_next, el_next);
       }
       if (sliced) {
-        store_row<kGroup, kVector, T>(partial + ((slices.long_ptr[r] + slice) * H + h) * D, nullptr, D, c0, lane,
-                                      acc);
+        store_row<kGroup, kVector, T>(partial + ((slices.long_ptr[r] + slice) * H + h) * D, nullptr, D, c0, lane, acc);
       } else {
         store_row<kGroup, kVector, T>(out + g * D, bias == nullptr ? nullptr : bias + h * D, D, c0, lane, acc);
       }
@@ -400,9 +398,9 @@ __device__ __forceinline__ GatAcc<T> partial_dot(const GatAcc<T> (&go)[kElems], 
 // ...): the products grad_a become the logit gradients a * (grad_a - <grad_out, out>), and their sum is er's.
 template <int kGroup, typename T>
 __device__ __forceinline__ void finish_row(const GatAttentionShape& s, const T* __restrict__ el, int64_t b, int64_t e,
-                                           int64_t h, int64_t g, GatAcc<T> er_rh, GatAcc<T> lse_rh,
-                                           GatAcc<T> dot_out, int lane, unsigned mask,
-                                           GatAcc<T>* __restrict__ grad_logit, GatAcc<T>* __restrict__ grad_er) {
+                                           int64_t h, int64_t g, GatAcc<T> er_rh, GatAcc<T> lse_rh, GatAcc<T> dot_out,
+                                           int lane, unsigned mask, GatAcc<T>* __restrict__ grad_logit,
+                                           GatAcc<T>* __restrict__ grad_er) {
   using Acc = GatAcc<T>;
   const int64_t H = s.heads;
   const Acc slope = static_cast<Acc>(s.negative_slope);
@@ -508,10 +506,9 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kGroup == 32 ? 2 : kMinBlock
 // The sliced rows' second pass: <grad_out, out> is the sum of the slices' shares, in slice order.
 template <int kGroup, typename T>
 __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
-    backward_finish_kernel(GatAttentionShape s, GatSlices slices, const T* __restrict__ el,
-                           const T* __restrict__ er, const GatAcc<T>* __restrict__ lse,
-                           const GatAcc<T>* __restrict__ dot_shares, GatAcc<T>* __restrict__ grad_logit,
-                           GatAcc<T>* __restrict__ grad_er) {
+    backward_finish_kernel(GatAttentionShape s, GatSlices slices, const T* __restrict__ el, const T* __restrict__ er,
+                           const GatAcc<T>* __restrict__ lse, const GatAcc<T>* __restrict__ dot_shares,
+                           GatAcc<T>* __restrict__ grad_logit, GatAcc<T>* __restrict__ grad_er) {
   using Acc = GatAcc<T>;
   const int lane = threadIdx.x % kGroup;
   const unsigned mask = group_mask<kGroup>();
@@ -576,8 +573,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
         w = w_next;
       }
       if (sliced) {
-        store_row<kGroup, kVector, T>(partial + ((slices.long_ptr[c] + slice) * H + h) * D, nullptr, D, c0, lane,
-                                      acc);
+        store_row<kGroup, kVector, T>(partial + ((slices.long_ptr[c] + slice) * H + h) * D, nullptr, D, c0, lane, acc);
       } else {
         store_row<kGroup, kVector, T>(grad_feat + g * D, nullptr, D, c0, lane, acc);
       }
@@ -589,8 +585,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock, kMinBlocksPerSm)
 // heads take several passes). The element-by-element fallback (a width that is not a whole number of packs, or
 // a row pointer not 16-byte aligned) always takes 8 lanes: it is rare, and one lane count keeps the build short.
 template <typename T, typename Launch>
-void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatAcc<T>* partial,
-                const Launch& launch) {
+void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatAcc<T>* partial, const Launch& launch) {
   constexpr int kVec = PackShape<T, true>::kVec;
   const auto aligned = [](const void* p, size_t bytes) {
     return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0;
@@ -602,10 +597,18 @@ void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatA
     return;
   }
   switch (group_size((dim + kElems - 1) / kElems, 4)) {
-    case 4: launch(std::integral_constant<int, 4>{}, std::true_type{}); break;
-    case 8: launch(std::integral_constant<int, 8>{}, std::true_type{}); break;
-    case 16: launch(std::integral_constant<int, 16>{}, std::true_type{}); break;
-    default: launch(std::integral_constant<int, 32>{}, std::true_type{}); break;
+    case 4:
+      launch(std::integral_constant<int, 4>{}, std::true_type{});
+      break;
+    case 8:
+      launch(std::integral_constant<int, 8>{}, std::true_type{});
+      break;
+    case 16:
+      launch(std::integral_constant<int, 16>{}, std::true_type{});
+      break;
+    default:
+      launch(std::integral_constant<int, 32>{}, std::true_type{});
+      break;
   }
 }
 
@@ -632,69 +635,70 @@ void launch_gat_slice_counts(const int64_t* ptr, int64_t segments, int64_t* coun
 }
 
 template <typename T>
-void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
-                                  const T* el, const T* er, const T* bias, T* out, GatAcc<T>* lse,
-                                  GatAcc<T>* partial, cudaStream_t stream) {
+void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat, const T* el,
+                                  const T* er, const T* bias, T* out, GatAcc<T>* lse, GatAcc<T>* partial,
+                                  cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
   with_lanes<T>(shape.dim, {feat, bias, out}, partial, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     forward_kernel<kGroup, kVector, T>
-        <<<num_blocks((slices.slot_bound + shape.num_rows) * shape.heads * kGroup), kThreadsPerBlock, 0,
-           stream>>>(shape, slices, feat, el, er, bias, out, lse, partial);
+        <<<num_blocks((slices.slot_bound + shape.num_rows) * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
+            shape, slices, feat, el, er, bias, out, lse, partial);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention forward_kernel");
     if (partial == nullptr) return;
-    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0,
-                                           stream>>>(slices, shape.num_rows, shape.heads, shape.dim, partial, bias,
-                                                     out);
+    slice_sum_kernel<kGroup, kVector, T>
+        <<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
+            slices, shape.num_rows, shape.heads, shape.dim, partial, bias, out);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention slice_sum_kernel");
   });
 }
 
 template <typename T>
-void launch_gat_attention_backward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
-                                   const T* el, const T* er, const GatAcc<T>* lse, const T* grad_out,
-                                   GatAcc<T>* attention, GatAcc<T>* grad_logit, GatAcc<T>* grad_er,
-                                   GatAcc<T>* dot_shares, cudaStream_t stream) {
+void launch_gat_attention_backward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat, const T* el,
+                                   const T* er, const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
+                                   GatAcc<T>* grad_logit, GatAcc<T>* grad_er, GatAcc<T>* dot_shares,
+                                   cudaStream_t stream) {
   if (empty_launch(shape.num_rows * shape.heads)) return;
   with_lanes<T>(shape.dim, {feat, grad_out}, nullptr, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     backward_kernel<kGroup, kVector, T>
-        <<<num_blocks((slices.slot_bound + shape.num_rows) * shape.heads * kGroup), kThreadsPerBlock, 0,
-           stream>>>(shape, slices, feat, el, er, lse, grad_out, attention, grad_logit, grad_er, dot_shares);
+        <<<num_blocks((slices.slot_bound + shape.num_rows) * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
+            shape, slices, feat, el, er, lse, grad_out, attention, grad_logit, grad_er, dot_shares);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_kernel");
     if (dot_shares == nullptr) return;
-    backward_finish_kernel<kGroup, T><<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0,
-                                        stream>>>(shape, slices, el, er, lse, dot_shares, grad_logit, grad_er);
+    backward_finish_kernel<kGroup, T>
+        <<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
+            shape, slices, el, er, lse, dot_shares, grad_logit, grad_er);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention backward_finish_kernel");
   });
 }
 
 template <typename T>
 void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatSlices& slices,
-                                     const GatAcc<T>* attention, const T* grad_out, T* grad_feat,
-                                     GatAcc<T>* partial, cudaStream_t stream) {
+                                     const GatAcc<T>* attention, const T* grad_out, T* grad_feat, GatAcc<T>* partial,
+                                     cudaStream_t stream) {
   if (empty_launch(shape.num_cols * shape.heads * shape.dim)) return;
   with_lanes<T>(shape.dim, {grad_out, grad_feat}, partial, [&](auto group, auto vector) {
     constexpr int kGroup = decltype(group)::value;
     constexpr bool kVector = decltype(vector)::value;
     transposed_kernel<kGroup, kVector, T>
-        <<<num_blocks((slices.slot_bound + shape.num_cols) * shape.heads * kGroup), kThreadsPerBlock, 0,
-           stream>>>(shape, slices, attention, grad_out, grad_feat, partial);
+        <<<num_blocks((slices.slot_bound + shape.num_cols) * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
+            shape, slices, attention, grad_out, grad_feat, partial);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention transposed_kernel");
     if (partial == nullptr) return;
-    slice_sum_kernel<kGroup, kVector, T><<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0,
-                                           stream>>>(slices, shape.num_cols, shape.heads, shape.dim, partial,
-                                                     nullptr, grad_feat);
+    slice_sum_kernel<kGroup, kVector, T>
+        <<<num_blocks(slices.long_bound * shape.heads * kGroup), kThreadsPerBlock, 0, stream>>>(
+            slices, shape.num_cols, shape.heads, shape.dim, partial, nullptr, grad_feat);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("gat_attention slice_sum_kernel");
   });
 }
 
-#define GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(T)                                                                   \
-  template void launch_gat_attention_forward<T>(const GatAttentionShape&, const GatSlices&, const T*, const T*,  \
-                                                const T*, const T*, T*, GatAcc<T>*, GatAcc<T>*, cudaStream_t);   \
-  template void launch_gat_attention_backward<T>(const GatAttentionShape&, const GatSlices&, const T*, const T*, \
+#define GRAPHMAE2_INSTANTIATE_GAT_ATTENTION(T)                                                                    \
+  template void launch_gat_attention_forward<T>(const GatAttentionShape&, const GatSlices&, const T*, const T*,   \
+                                                const T*, const T*, T*, GatAcc<T>*, GatAcc<T>*, cudaStream_t);    \
+  template void launch_gat_attention_backward<T>(const GatAttentionShape&, const GatSlices&, const T*, const T*,  \
                                                  const T*, const GatAcc<T>*, const T*, GatAcc<T>*, GatAcc<T>*,    \
                                                  GatAcc<T>*, GatAcc<T>*, cudaStream_t);                           \
   template void launch_gat_attention_transposed<T>(const GatTransposedShape&, const GatSlices&, const GatAcc<T>*, \

@@ -60,25 +60,25 @@ void launch_gat_slice_counts(const int64_t* ptr, int64_t segments, int64_t* coun
 /// each output row in the accumulation type before the row is rounded to T. Rows of more than kGatSliceEdges edges
 /// go through `partial` (slices over indptr).
 template <typename T>
-void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
-                                  const T* el, const T* er, const T* bias, T* out, GatAcc<T>* lse,
-                                  GatAcc<T>* partial, cudaStream_t stream);
+void launch_gat_attention_forward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat, const T* el,
+                                  const T* er, const T* bias, T* out, GatAcc<T>* lse, GatAcc<T>* partial,
+                                  cudaStream_t stream);
 
 /// Per edge: attention [E, H] (after dropout) and logit gradient [E, H]; per row grad_er [R, H]. The forward's
 /// output is not read: each row's <grad_out, out> is summed from the per-edge products. Rows of more than
 /// kGatSliceEdges edges are summed in slices (over indptr), whose shares go through dot_shares [slots, H].
 template <typename T>
-void launch_gat_attention_backward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat,
-                                   const T* el, const T* er, const GatAcc<T>* lse, const T* grad_out,
-                                   GatAcc<T>* attention, GatAcc<T>* grad_logit, GatAcc<T>* grad_er,
-                                   GatAcc<T>* dot_shares, cudaStream_t stream);
+void launch_gat_attention_backward(const GatAttentionShape& shape, const GatSlices& slices, const T* feat, const T* el,
+                                   const T* er, const GatAcc<T>* lse, const T* grad_out, GatAcc<T>* attention,
+                                   GatAcc<T>* grad_logit, GatAcc<T>* grad_er, GatAcc<T>* dot_shares,
+                                   cudaStream_t stream);
 
 /// grad_feat [C, H, D] = the aggregation of grad_out [R, H, D] over the transposed graph with the weights
 /// attention [E, H]; every row of grad_feat is written (zeros for a source without edges). Sources of more than
 /// kGatSliceEdges edges go through `partial` (slices over col_ptr).
 template <typename T>
 void launch_gat_attention_transposed(const GatTransposedShape& shape, const GatSlices& slices,
-                                     const GatAcc<T>* attention, const T* grad_out, T* grad_feat,
-                                     GatAcc<T>* partial, cudaStream_t stream);
+                                     const GatAcc<T>* attention, const T* grad_out, T* grad_feat, GatAcc<T>* partial,
+                                     cudaStream_t stream);
 
 }  // namespace graphmae2::graph::cuda

@@ -32,9 +32,8 @@ torch::Tensor segment_softmax_backward(const torch::Tensor& out, const torch::Te
     launch_segment_softmax_backward(out.data_ptr<float>(), grad_out.data_ptr<float>(), indptr.data_ptr<int64_t>(),
                                     num_rows, num_edges, H, grad_in.data_ptr<float>(), stream);
   } else {
-    launch_segment_softmax_backward(out.data_ptr<double>(), grad_out.data_ptr<double>(),
-                                    indptr.data_ptr<int64_t>(), num_rows, num_edges, H,
-                                    grad_in.data_ptr<double>(), stream);
+    launch_segment_softmax_backward(out.data_ptr<double>(), grad_out.data_ptr<double>(), indptr.data_ptr<int64_t>(),
+                                    num_rows, num_edges, H, grad_in.data_ptr<double>(), stream);
   }
   return grad_in;
 }

@@ -66,10 +66,18 @@ __global__ void backward_kernel(const T* __restrict__ out, const T* __restrict__
 template <typename Launch>
 void with_group_size(int64_t num_rows, int64_t num_edges, const Launch& launch) {
   switch (group_size(num_rows > 0 ? (num_edges + num_rows - 1) / num_rows : 1, 4)) {
-    case 4: launch(std::integral_constant<int, 4>{}); break;
-    case 8: launch(std::integral_constant<int, 8>{}); break;
-    case 16: launch(std::integral_constant<int, 16>{}); break;
-    default: launch(std::integral_constant<int, 32>{}); break;
+    case 4:
+      launch(std::integral_constant<int, 4>{});
+      break;
+    case 8:
+      launch(std::integral_constant<int, 8>{});
+      break;
+    case 16:
+      launch(std::integral_constant<int, 16>{});
+      break;
+    default:
+      launch(std::integral_constant<int, 32>{});
+      break;
   }
 }
 
@@ -79,8 +87,8 @@ void forward(const T* scores, const int64_t* indptr, int64_t num_rows, int64_t n
   if (empty_launch(num_edges * H)) return;
   with_group_size(num_rows, num_edges, [&](auto group) {
     constexpr int kGroup = decltype(group)::value;
-    forward_kernel<kGroup, T><<<num_blocks(num_rows * H * kGroup), kThreadsPerBlock, 0, stream>>>(
-        scores, indptr, num_rows, H, out);
+    forward_kernel<kGroup, T>
+        <<<num_blocks(num_rows * H * kGroup), kThreadsPerBlock, 0, stream>>>(scores, indptr, num_rows, H, out);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("segment_softmax forward_kernel");
   });
 }
@@ -103,18 +111,16 @@ void launch_segment_softmax_forward(const float* scores, const int64_t* indptr, 
                                     int64_t H, float* out, cudaStream_t stream) {
   forward(scores, indptr, num_rows, num_edges, H, out, stream);
 }
-void launch_segment_softmax_forward(const double* scores, const int64_t* indptr, int64_t num_rows,
-                                    int64_t num_edges, int64_t H, double* out, cudaStream_t stream) {
+void launch_segment_softmax_forward(const double* scores, const int64_t* indptr, int64_t num_rows, int64_t num_edges,
+                                    int64_t H, double* out, cudaStream_t stream) {
   forward(scores, indptr, num_rows, num_edges, H, out, stream);
 }
-void launch_segment_softmax_backward(const float* out, const float* grad_out, const int64_t* indptr,
-                                     int64_t num_rows, int64_t num_edges, int64_t H, float* grad_in,
-                                     cudaStream_t stream) {
+void launch_segment_softmax_backward(const float* out, const float* grad_out, const int64_t* indptr, int64_t num_rows,
+                                     int64_t num_edges, int64_t H, float* grad_in, cudaStream_t stream) {
   backward(out, grad_out, indptr, num_rows, num_edges, H, grad_in, stream);
 }
-void launch_segment_softmax_backward(const double* out, const double* grad_out, const int64_t* indptr,
-                                     int64_t num_rows, int64_t num_edges, int64_t H, double* grad_in,
-                                     cudaStream_t stream) {
+void launch_segment_softmax_backward(const double* out, const double* grad_out, const int64_t* indptr, int64_t num_rows,
+                                     int64_t num_edges, int64_t H, double* grad_in, cudaStream_t stream) {
   backward(out, grad_out, indptr, num_rows, num_edges, H, grad_in, stream);
 }
 

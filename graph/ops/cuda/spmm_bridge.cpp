@@ -31,12 +31,10 @@ torch::Tensor spmm_backward_weights(const torch::Tensor& indptr, const torch::Te
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   if (x.scalar_type() == torch::kFloat) {
     launch_spmm_weights_grad(indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), x.data_ptr<float>(),
-                             grad_out.data_ptr<float>(), num_rows, num_edges, H, F, grad_w.data_ptr<float>(),
-                             stream);
+                             grad_out.data_ptr<float>(), num_rows, num_edges, H, F, grad_w.data_ptr<float>(), stream);
   } else {
     launch_spmm_weights_grad(indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), x.data_ptr<double>(),
-                             grad_out.data_ptr<double>(), num_rows, num_edges, H, F, grad_w.data_ptr<double>(),
-                             stream);
+                             grad_out.data_ptr<double>(), num_rows, num_edges, H, F, grad_w.data_ptr<double>(), stream);
   }
   return grad_w;
 }

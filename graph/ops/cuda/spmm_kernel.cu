@@ -14,8 +14,8 @@ namespace {
 // contiguous [H * F] feature row, so x rows are read coalesced and each output element is written once.
 template <typename T>
 __global__ void forward_kernel(const int64_t* __restrict__ indptr, const int64_t* __restrict__ indices,
-                               const T* __restrict__ w, const T* __restrict__ x, int64_t num_rows, int64_t H,
-                               int64_t F, T* __restrict__ out) {
+                               const T* __restrict__ w, const T* __restrict__ x, int64_t num_rows, int64_t H, int64_t F,
+                               T* __restrict__ out) {
   const int64_t HF = H * F;
   const int64_t j = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
   if (j >= HF) return;
@@ -33,7 +33,10 @@ __device__ __forceinline__ int64_t row_of_edge(const int64_t* __restrict__ indpt
   int64_t lo = 0, hi = num_rows;  // answer in [lo, hi)
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (indptr[mid] <= e) lo = mid; else hi = mid;
+    if (indptr[mid] <= e)
+      lo = mid;
+    else
+      hi = mid;
   }
   return lo;
 }
@@ -69,8 +72,8 @@ void forward(const int64_t* indptr, const int64_t* indices, const T* w, const T*
              int64_t F, T* out, cudaStream_t stream) {
   const int64_t HF = H * F;
   if (empty_launch(num_rows * HF)) return;
-  const int threads = static_cast<int>(HF < kThreadsPerBlock ? (HF + kWarpSize - 1) / kWarpSize * kWarpSize
-                                                             : kThreadsPerBlock);
+  const int threads =
+      static_cast<int>(HF < kThreadsPerBlock ? (HF + kWarpSize - 1) / kWarpSize * kWarpSize : kThreadsPerBlock);
   const int64_t column_blocks = (HF + threads - 1) / threads;
   if (column_blocks > kMaxGridYZ) {
     throw std::invalid_argument("spmm (CUDA): H * F = " + std::to_string(HF) + " columns exceed the grid limit");
@@ -92,10 +95,18 @@ void weights_grad(const int64_t* indptr, const int64_t* indices, const T* x, con
     GRAPHMAE2_CUDA_CHECK_LAUNCH("spmm weights_grad_kernel");
   };
   switch (group_size(F, 4)) {
-    case 4: launch(std::integral_constant<int, 4>{}); break;
-    case 8: launch(std::integral_constant<int, 8>{}); break;
-    case 16: launch(std::integral_constant<int, 16>{}); break;
-    default: launch(std::integral_constant<int, 32>{}); break;
+    case 4:
+      launch(std::integral_constant<int, 4>{});
+      break;
+    case 8:
+      launch(std::integral_constant<int, 8>{});
+      break;
+    case 16:
+      launch(std::integral_constant<int, 16>{});
+      break;
+    default:
+      launch(std::integral_constant<int, 32>{});
+      break;
   }
 }
 
@@ -114,9 +125,9 @@ void launch_spmm_weights_grad(const int64_t* indptr, const int64_t* indices, con
                               cudaStream_t stream) {
   weights_grad(indptr, indices, x, grad_out, num_rows, num_edges, H, F, grad_w, stream);
 }
-void launch_spmm_weights_grad(const int64_t* indptr, const int64_t* indices, const double* x,
-                              const double* grad_out, int64_t num_rows, int64_t num_edges, int64_t H, int64_t F,
-                              double* grad_w, cudaStream_t stream) {
+void launch_spmm_weights_grad(const int64_t* indptr, const int64_t* indices, const double* x, const double* grad_out,
+                              int64_t num_rows, int64_t num_edges, int64_t H, int64_t F, double* grad_w,
+                              cudaStream_t stream) {
   weights_grad(indptr, indices, x, grad_out, num_rows, num_edges, H, F, grad_w, stream);
 }
 

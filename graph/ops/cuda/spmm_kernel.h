@@ -19,8 +19,8 @@ void launch_spmm_forward(const int64_t* indptr, const int64_t* indices, const do
 void launch_spmm_weights_grad(const int64_t* indptr, const int64_t* indices, const float* x, const float* grad_out,
                               int64_t num_rows, int64_t num_edges, int64_t H, int64_t F, float* grad_w,
                               cudaStream_t stream);
-void launch_spmm_weights_grad(const int64_t* indptr, const int64_t* indices, const double* x,
-                              const double* grad_out, int64_t num_rows, int64_t num_edges, int64_t H, int64_t F,
-                              double* grad_w, cudaStream_t stream);
+void launch_spmm_weights_grad(const int64_t* indptr, const int64_t* indices, const double* x, const double* grad_out,
+                              int64_t num_rows, int64_t num_edges, int64_t H, int64_t F, double* grad_w,
+                              cudaStream_t stream);
 
 }  // namespace graphmae2::graph::cuda

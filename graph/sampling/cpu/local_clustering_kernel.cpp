@@ -118,8 +118,7 @@ EgoGraphs local_clustering(const torch::Tensor& indptr, const torch::Tensor& ind
         const double d_inv = d == 0 ? 0.0 : std::min(1.0, 1.0 / d);
         kept.emplace_back(sol[static_cast<size_t>(i)].first * d_inv, i);
       }
-      std::stable_sort(kept.begin(), kept.end(),
-                       [](const auto& a, const auto& b) { return a.first > b.first; });
+      std::stable_sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
       const auto is_seed = [&](const auto& k) { return sol[static_cast<size_t>(k.second)].second == seed; };
       const auto seed_at = std::find_if(kept.begin(), kept.end(), is_seed);
       if (seed_at != kept.end()) std::rotate(kept.begin(), seed_at, seed_at + 1);

@@ -1,7 +1,7 @@
 #include "graph/sampling/cpu/neighbor_sample_kernel.h"
 
 #include "graph/sampling/cpu/node_map.h"
-#include "graph/ops/cpu/parallel.h"
+#include "graph/cpu/parallel.h"
 #include "graph/sampling/common.h"
 
 #include <ATen/Parallel.h>

@@ -44,8 +44,7 @@ __global__ void sample_neighbors_kernel(const int64_t* indptr, const int64_t* in
     if (weights == nullptr) {
       sampling::sample_positions_uniform(rng, degree, fanout, out_edge_ids + begin);
     } else {
-      sampling::sample_positions_weighted(rng, weights + indptr[v], degree, fanout, out_edge_ids + begin,
-                                          keys + begin);
+      sampling::sample_positions_weighted(rng, weights + indptr[v], degree, fanout, out_edge_ids + begin, keys + begin);
     }
     for (int64_t j = begin; j < out_indptr[i + 1]; ++j) {
       out_edge_ids[j] += indptr[v];
@@ -63,18 +62,17 @@ void launch_sample_counts(const int64_t* indptr, const float* weights, const int
   GRAPHMAE2_CUDA_CHECK_LAUNCH("sample_counts_kernel");
 }
 
-void launch_sample_neighbors(const int64_t* indptr, const int64_t* indices, const float* weights,
-                             const int64_t* dst, int64_t n, int64_t fanout, uint64_t seed, uint64_t stream_id,
-                             const int64_t* out_indptr, int64_t num_out_edges, int64_t* out_edge_ids,
-                             int64_t* out_src, const ScratchAllocator& allocator, cudaStream_t stream) {
+void launch_sample_neighbors(const int64_t* indptr, const int64_t* indices, const float* weights, const int64_t* dst,
+                             int64_t n, int64_t fanout, uint64_t seed, uint64_t stream_id, const int64_t* out_indptr,
+                             int64_t num_out_edges, int64_t* out_edge_ids, int64_t* out_src,
+                             const ScratchAllocator& allocator, cudaStream_t stream) {
   if (empty_launch(n)) return;
   // Weighted draws keep one key per output slot (each destination's slice of the output is its reservoir).
   ScratchBuffer keys(allocator, weights != nullptr ? sizeof(double) * static_cast<size_t>(num_out_edges) : 0, stream);
   // Small blocks: per-thread work is skewed by the degree, so many blocks keep the SMs busy.
   constexpr int kThreads = 128;
   sample_neighbors_kernel<<<num_blocks(n, kThreads), kThreads, 0, stream>>>(
-      indptr, indices, weights, dst, n, fanout, seed, stream_id, out_indptr, out_edge_ids, out_src,
-      keys.as<double>());
+      indptr, indices, weights, dst, n, fanout, seed, stream_id, out_indptr, out_edge_ids, out_src, keys.as<double>());
   GRAPHMAE2_CUDA_CHECK_LAUNCH("sample_neighbors_kernel");
 }
 

@@ -8,7 +8,7 @@ namespace {
 // StatType::AGGREGATE (all pools) is entry 0 of each stat array; the enum's namespace moved between torch
 // releases, the index did not.
 constexpr size_t kAggregate = 0;
-}
+}  // namespace
 
 std::optional<DevicePeakMemory> peak_device_memory(const torch::Device& device) {
   if (!device.is_cuda()) return std::nullopt;

@@ -44,7 +44,7 @@ void launch_philox_fill(const ScratchAllocator& allocator, PhiloxState philox, i
   if (empty_launch(n)) return;
   ScratchBuffer scratch(allocator, static_cast<std::size_t>(n) * sizeof(uint32_t), stream);
   philox_fill_kernel<<<num_blocks(threads), kThreadsPerBlock, 0, stream>>>(philox, threads, draws,
-                                                                            scratch.as<uint32_t>());
+                                                                           scratch.as<uint32_t>());
   GRAPHMAE2_CUDA_CHECK_LAUNCH("philox_fill_kernel");
   GRAPHMAE2_CUDA_CHECK(cudaMemcpyAsync(out, scratch.data(), scratch.size(), cudaMemcpyDeviceToDevice, stream));
 }

@@ -23,8 +23,8 @@ Case random_case(int64_t rows, int64_t cols, int64_t nnz, torch::Dtype dtype, ui
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 1);
   const auto values = torch::randn({pattern.num_edges()}, gen, torch::TensorOptions().dtype(dtype));
   // COO to dense sums duplicate entries.
-  const auto dense = torch::sparse_coo_tensor(torch::stack({pattern.row_ids(), pattern.indices}), values, {rows, cols})
-                         .to_dense();
+  const auto dense =
+      torch::sparse_coo_tensor(torch::stack({pattern.row_ids(), pattern.indices}), values, {rows, cols}).to_dense();
   return {pattern, values, dense};
 }
 
@@ -91,8 +91,11 @@ TEST(CsrProjection, RejectsBadInputsNamingThem) {
   expect_error([&] { csr_projection(c.pattern, c.values.narrow(0, 0, nnz - 1), w); },
                "csr_projection: values should be [" + std::to_string(nnz) + "] (the pattern's non-zeros), got [" +
                    std::to_string(nnz - 1) + "]");
-  expect_error([&] { csr_projection(c.pattern, c.values, torch::randn({4, 3})); },
-               "csr_projection: weight_t should be [5, out] (the pattern's columns), got [4, 3]");
+  expect_error(
+      [&] {
+        csr_projection(c.pattern, c.values, torch::randn({4, 3}));
+      },
+      "csr_projection: weight_t should be [5, out] (the pattern's columns), got [4, 3]");
   expect_error([&] { csr_projection(c.pattern, c.values, w.to(torch::kDouble)); },
                "csr_projection: values are Float but weight_t is Double");
   expect_error([&] { csr_projection(c.pattern, torch::Tensor(), w); }, "must be defined, got 0, 1");

@@ -56,8 +56,7 @@ torch::Tensor reference_forward(const CsrGraph& g, const Inputs& in, double slop
       for (size_t k = 0; k < srcs.size(); ++k) {
         long double a = std::exp(z[k] - mx) / sum;
         if (rate > 0) {
-          a = philox_keep(seed, 0, edge + static_cast<int64_t>(k), h, H, static_cast<float>(rate)) ? a / (1 - rate)
-                                                                                                    : 0;
+          a = philox_keep(seed, 0, edge + static_cast<int64_t>(k), h, H, static_cast<float>(rate)) ? a / (1 - rate) : 0;
         }
         for (int64_t j = 0; j < D; ++j) o[row][h][j] += static_cast<double>(a * f[srcs[k]][h][j]);
       }
@@ -118,13 +117,12 @@ TEST(Philox, ManyBlocksAtOnceEqualOneAtATime) {
           graphmae2::graph::cpu::philox_words(index0, stride, n, seed, offset, out);
           for (int64_t k = 0; k < n; ++k) {
             const uint64_t index = index0 + static_cast<uint64_t>(k) * stride;
-            const auto expected =
-                philox4x32({{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
-                             static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)}},
-                           static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+            const auto expected = philox4x32({{static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32),
+                                               static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)}},
+                                             static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
             for (int w = 0; w < 4; ++w) {
-              ASSERT_EQ(words[w][k], expected.v[w]) << "index0 " << index0 << " stride " << stride << " n " << n
-                                                    << " block " << k << " word " << w;
+              ASSERT_EQ(words[w][k], expected.v[w])
+                  << "index0 " << index0 << " stride " << stride << " n " << n << " block " << k << " word " << w;
             }
           }
         }

@@ -96,8 +96,8 @@ TEST(HeadLogits, OnlyOneOutputUsedAndDoubleBackward) {
   const auto el = head_logits(feat, in.attn_l, in.attn_r, 30).first;
   const auto g = torch::autograd::grad({el.pow(2).sum()}, {feat}, {}, std::nullopt, /*create_graph=*/true)[0];
   auto feat_ref = in.feat.clone().requires_grad_();
-  const auto g_ref = torch::autograd::grad({(feat_ref * in.attn_l).sum(-1).pow(2).sum()}, {feat_ref}, {},
-                                           std::nullopt, /*create_graph=*/true)[0];
+  const auto g_ref = torch::autograd::grad({(feat_ref * in.attn_l).sum(-1).pow(2).sum()}, {feat_ref}, {}, std::nullopt,
+                                           /*create_graph=*/true)[0];
   EXPECT_TRUE(torch::allclose(g, g_ref, 1e-12, 1e-12));
   const auto gg = torch::autograd::grad({g.sum()}, {feat})[0];
   const auto gg_ref = torch::autograd::grad({g_ref.sum()}, {feat_ref})[0];
@@ -123,8 +123,11 @@ TEST(HeadLogits, RejectsBadShapesNamingThem) {
   const auto in = random_inputs(6, 2, 3, torch::kFloat, 1);
   expect_error([&] { head_logits(in.feat.flatten(1), in.attn_l, in.attn_r, 6); },
                "head_logits: feat should be a 3-D [N, H, D] tensor, got 2-D with shape [6, 6]");
-  expect_error([&] { head_logits(in.feat, in.attn_l.view({2, 3}), in.attn_r, 6); },
-               "head_logits: attention vectors should be [1, 2, 3], got [2, 3]");
+  expect_error(
+      [&] {
+        head_logits(in.feat, in.attn_l.view({2, 3}), in.attn_r, 6);
+      },
+      "head_logits: attention vectors should be [1, 2, 3], got [2, 3]");
   expect_error([&] { head_logits(in.feat, in.attn_l, in.attn_r, 7); }, "head_logits: num_dst is 7, outside [0, 6]");
   expect_error([&] { head_logits(in.feat, torch::Tensor(), in.attn_r, 6); }, "must be defined, got 1, 0, 1");
 }

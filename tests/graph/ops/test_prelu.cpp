@@ -50,7 +50,7 @@ TEST(Prelu, ValuesAndGradientsEqualTheReferenceOnBothPaths) {
       expect_matches(x, 0.25, 1e-12);
       expect_matches(x.reshape({n, 1}).to(torch::kFloat), -0.6, 1e-4);
     }
-    expect_matches(torch::randn({17, 300}, torch::kFloat).t(), 0.3, 1e-4);   // transposed: not contiguous
+    expect_matches(torch::randn({17, 300}, torch::kFloat).t(), 0.3, 1e-4);  // transposed: not contiguous
     expect_matches(torch::randn({40, 30}, torch::kDouble).slice(1, 0, 30, 3), 0.1, 1e-12);  // strided columns
   });
 }

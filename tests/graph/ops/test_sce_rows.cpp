@@ -92,8 +92,7 @@ TEST(SceRows, Float64GradientsMatchFiniteDifferences) {
   for_each_simd_path([](bool) {
     auto [x, y] = random_rows(4, 5, torch::kDouble, 7);
     testing::expect_gradients_match_finite_differences(
-        [](const std::vector<torch::Tensor>& in) { return sce_rows(in[0], in[1], 2.5, 1e-6); }, {x, y},
-        {true, true});
+        [](const std::vector<torch::Tensor>& in) { return sce_rows(in[0], in[1], 2.5, 1e-6); }, {x, y}, {true, true});
   });
 }
 
@@ -128,21 +127,33 @@ TEST(SceRows, GatheredRowsEqualTheRowsOfTheGather) {
 
 TEST(SceRows, RejectsBadInputsNamingThem) {
   const auto a = torch::ones({2, 3});
-  expect_error([&] { sce_rows(a, torch::ones({3, 3}), 2, 1e-6); },
-               "sce_rows: x has shape [2, 3] but y has shape [3, 3]");
+  expect_error(
+      [&] {
+        sce_rows(a, torch::ones({3, 3}), 2, 1e-6);
+      },
+      "sce_rows: x has shape [2, 3] but y has shape [3, 3]");
   expect_error([&] { sce_rows(a, a, 0.5, 1e-6); }, "sce_rows: alpha must be >= 1, got 0.5");
   expect_error([&] { sce_rows(a, a, 2, 0.0); }, "sce_rows: eps must be > 0, got 0");
   expect_error([&] { sce_rows(torch::ones({2, 3, 1}), torch::ones({2, 3, 1}), 2, 1e-6); }, "got 3-D");
   const auto x = torch::randn({10, 6}, torch::kDouble), y = torch::randn({4, 6}, torch::kDouble);
-  expect_error([&] { sce_gathered_rows(x, torch::tensor({1, 10, 2, 3}), y, 3, 1e-6); },
-               "sce_gathered_rows: x_rows holds 10, outside x's 10 rows");
+  expect_error(
+      [&] {
+        sce_gathered_rows(x, torch::tensor({1, 10, 2, 3}), y, 3, 1e-6);
+      },
+      "sce_gathered_rows: x_rows holds 10, outside x's 10 rows");
   expect_error([&] { sce_gathered_rows(x, torch::tensor({1, -1, 2, 3}), y, 3, 1e-6); }, "x_rows holds -1");
-  expect_error([&] { sce_gathered_rows(x, torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}), y, 3, 1e-6); },
-               "expected int64 or int32 [4]");
+  expect_error(
+      [&] {
+        sce_gathered_rows(x, torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}), y, 3, 1e-6);
+      },
+      "expected int64 or int32 [4]");
   expect_error([&] { sce_gathered_rows(x, torch::tensor({1, 2, 3}), y, 3, 1e-6); }, "expected int64 or int32 [4]");
   const auto narrow = torch::randn({10, 5}, torch::kDouble);
-  expect_error([&] { sce_gathered_rows(narrow, torch::tensor({1, 2, 3, 4}), y, 3, 1e-6); },
-               "sce_gathered_rows: x has shape [10, 5] but y has shape [4, 6]");
+  expect_error(
+      [&] {
+        sce_gathered_rows(narrow, torch::tensor({1, 2, 3, 4}), y, 3, 1e-6);
+      },
+      "sce_gathered_rows: x has shape [10, 5] but y has shape [4, 6]");
 }
 
 TEST(SceRowsCuda, MatchesCpu) {

@@ -162,8 +162,8 @@ TEST(Spmm, XGradientOfFewWideColumnsAndOfManyNarrowOnes) {
     const auto x = randn({g.num_cols, c.heads, c.width}, c.dtype, 23).requires_grad_(true);
     const auto gout = randn({g.num_rows(), c.heads, c.width}, c.dtype, 24);
     const auto gx = torch::autograd::grad({spmm(g, w, x)}, {x}, {gout})[0];
-    const auto expected = reference_grads(g, w.to(torch::kDouble), x.detach().to(torch::kDouble),
-                                          gout.to(torch::kDouble)).second;
+    const auto expected =
+        reference_grads(g, w.to(torch::kDouble), x.detach().to(torch::kDouble), gout.to(torch::kDouble)).second;
     EXPECT_TRUE(torch::allclose(gx.to(torch::kDouble), expected, 1e-5, 1e-5)) << c.cols << " columns";
   }
 }
@@ -212,14 +212,13 @@ TEST(Spmm, EmptyRowsAndZeroEdges) {
   EXPECT_TRUE(torch::equal(ot[3], torch::zeros({1, 2})));
   EXPECT_TRUE(torch::equal(ot[5], torch::zeros({1, 2})));
   // Zero features.
-  EXPECT_EQ(spmm(t, torch::ones({t.num_edges(), 2}), torch::ones({6, 2, 0})).sizes(),
-            (std::vector<int64_t>{6, 2, 0}));
+  EXPECT_EQ(spmm(t, torch::ones({t.num_edges(), 2}), torch::ones({6, 2, 0})).sizes(), (std::vector<int64_t>{6, 2, 0}));
 }
 
 TEST(Spmm, NonContiguousInputs) {
   graphmae2::testing::for_each_simd_path([&](bool) {
     const auto g = testing::bipartite_edges().graph();
-    const auto w = randn({3, g.num_edges()}, torch::kDouble, 19).t();      // [E, H] transposed
+    const auto w = randn({3, g.num_edges()}, torch::kDouble, 19).t();                 // [E, H] transposed
     const auto x = randn({2, g.num_cols, 4}, torch::kDouble, 20).permute({1, 0, 2});  // [C, H, F] permuted
     const auto wc = randn({g.num_edges(), 3}, torch::kDouble, 21);
     const auto xs = randn({g.num_cols, 3, 8}, torch::kDouble, 22).slice(2, 0, 8, 2);  // strided features

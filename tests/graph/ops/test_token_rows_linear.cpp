@@ -52,10 +52,16 @@ TEST(TokenRowsLinear, Float64GradientsMatchFiniteDifferences) {
 
 TEST(TokenRowsLinear, RejectsBadInputsNamingThem) {
   const auto token = torch::randn({1, 10}), w_t = torch::randn({10, 5}), keep = torch::ones({7, 10});
-  expect_error([&] { token_rows_linear(torch::randn({2, 10}), w_t, keep); },
-               "token_rows_linear: token has shape [2, 10], expected [1, F]");
-  expect_error([&] { token_rows_linear(token, w_t, torch::ones({7, 9})); },
-               "token_rows_linear: keep has shape [7, 9], expected [rows, 10]");
+  expect_error(
+      [&] {
+        token_rows_linear(torch::randn({2, 10}), w_t, keep);
+      },
+      "token_rows_linear: token has shape [2, 10], expected [1, F]");
+  expect_error(
+      [&] {
+        token_rows_linear(token, w_t, torch::ones({7, 9}));
+      },
+      "token_rows_linear: keep has shape [7, 9], expected [rows, 10]");
   expect_error([&] { token_rows_linear(token, w_t.t(), keep); },  // not transposed: [5, 10]
                "token_rows_linear: weight_t has shape [5, 10], expected [10, out]");
   expect_error([&] { token_rows_linear(token, torch::Tensor(), keep); }, "must be defined, got 1, 0, 1");

@@ -63,10 +63,16 @@ TEST(Batch, BatchedInducedSubgraphsEqualOneAtATime) {
 
 TEST(Batch, BadSetsAreRefusedNamingSetAndPosition) {
   const auto g = testing::path_edges(6).graph();
-  expect_error([&] { batched_induced_subgraphs(g, i64({0, 2, 4}), i64({0, 1, 2, 9})); },
-               "set 1 position 1 holds node 9, out of range");
-  expect_error([&] { batched_induced_subgraphs(g, i64({0, 2, 5}), i64({0, 1, 2, 3, 2})); },
-               "set 1 holds node 2 twice (positions 0 and 2)");
+  expect_error(
+      [&] {
+        batched_induced_subgraphs(g, i64({0, 2, 4}), i64({0, 1, 2, 9}));
+      },
+      "set 1 position 1 holds node 9, out of range");
+  expect_error(
+      [&] {
+        batched_induced_subgraphs(g, i64({0, 2, 5}), i64({0, 1, 2, 3, 2}));
+      },
+      "set 1 holds node 2 twice (positions 0 and 2)");
   expect_error([&] { batched_induced_subgraphs(g, i64({0, 3, 3}), i64({0, 1})); }, "must run from 0 to 2");
   expect_error([&] { batched_induced_subgraphs(g, i64({0, 2, 1, 2}), i64({0, 1})); }, "decreases at set 1");
   // The per-thread maps are clean after a refusal.

@@ -131,7 +131,8 @@ TEST(LocalClustering, PropertiesAndThreadInvariance) {
   at::set_num_threads(1);
   const auto one = local_clustering(g, seeds, o);
   at::set_num_threads(std::max(2, threads));
-  const auto many = local_clustering(g, seeds, o, [](int64_t) {}, 777);
+  const auto many = local_clustering(
+      g, seeds, o, [](int64_t) {}, 777);
   at::set_num_threads(threads);
   EXPECT_TRUE(torch::equal(one.indptr, many.indptr));
   EXPECT_TRUE(torch::equal(one.indices, many.indices));
@@ -166,8 +167,11 @@ TEST(LocalClustering, BadInputIsRefusedNamingTheValue) {
   LocalClusteringOptions o;
   o.ego_size = 0;
   expect_error([&] { local_clustering(g, torch::arange(3, torch::kLong), o); }, "ego size must be >= 1, got 0");
-  expect_error([&] { local_clustering(g, torch::tensor({1, 50}, torch::kLong)); },
-               "seed 50 (position 1) is out of range");
+  expect_error(
+      [&] {
+        local_clustering(g, torch::tensor({1, 50}, torch::kLong));
+      },
+      "seed 50 (position 1) is out of range");
   expect_error([&] { local_clustering(g, torch::tensor({1, 2}, torch::kInt32)); }, "seeds must be int64");
   o = {};
   o.rho = 0;

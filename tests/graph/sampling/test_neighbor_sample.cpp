@@ -218,7 +218,7 @@ TEST(NeighborSample, BlocksChainFromSeedsToInputs) {
   EXPECT_TRUE(torch::equal(s.blocks[1].dst_ids(), s.blocks[2].src_ids));
   EXPECT_TRUE(torch::equal(s.blocks[0].dst_ids(), s.blocks[1].src_ids));
   EXPECT_TRUE(torch::equal(s.input_nodes, s.blocks[0].src_ids));
-  expect_valid_hop(g, seeds, 5, s.blocks[2]);   // the output layer uses the last fan-out
+  expect_valid_hop(g, seeds, 5, s.blocks[2]);  // the output layer uses the last fan-out
   expect_valid_hop(g, s.blocks[1].dst_ids(), 10, s.blocks[1]);
   expect_valid_hop(g, s.blocks[0].dst_ids(), 15, s.blocks[0]);
 }

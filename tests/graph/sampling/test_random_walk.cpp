@@ -26,8 +26,8 @@ TEST(RandomWalk, StepsFollowEdgesAndDeadEndsStop) {
   // 0 -> 1 -> 2, 2 has no edges; 3 -> 3.
   const auto g = CsrGraph::from_edges(i64({0, 1, 3}), i64({1, 2, 3}), 4);
   const auto walks = random_walk(g, i64({0, 3, 2}), 4, 1);
-  EXPECT_TRUE(torch::equal(walks, torch::tensor({0, 1, 2, -1, -1, 3, 3, 3, 3, 3, 2, -1, -1, -1, -1}, torch::kLong)
-                                      .view({3, 5})));
+  EXPECT_TRUE(torch::equal(
+      walks, torch::tensor({0, 1, 2, -1, -1, 3, 3, 3, 3, 3, 2, -1, -1, -1, -1}, torch::kLong).view({3, 5})));
   const auto r = symmetrize(testing::random_edges(500, 500, 3000, 2).graph());
   const auto adj = testing::adjacency(r);
   const auto w = random_walk(r, torch::arange(500, torch::kLong), 8, 7);
@@ -38,8 +38,10 @@ TEST(RandomWalk, StepsFollowEdgesAndDeadEndsStop) {
         EXPECT_EQ(b, -1);
         continue;
       }
-      if (adj[a].empty()) EXPECT_EQ(b, -1);
-      else EXPECT_NE(std::find(adj[a].begin(), adj[a].end(), b), adj[a].end()) << a << " -> " << b << " is no edge";
+      if (adj[a].empty())
+        EXPECT_EQ(b, -1);
+      else
+        EXPECT_NE(std::find(adj[a].begin(), adj[a].end(), b), adj[a].end()) << a << " -> " << b << " is no edge";
     }
   }
 }

@@ -79,8 +79,9 @@ TEST(Checkpoint, AFlippedBitInAStoredWeightIsRefusedNamingTheRecord) {
   *at ^= 0x01;  // the lowest mantissa bit of one weight
   const auto damaged = dir / "damaged.pt";
   write_bytes(damaged, bytes);
-  for (const auto& check : {std::function<void()>([&] { engine::load_checkpoint(damaged, "linear", *loaded, nullptr); }),
-                            std::function<void()>([&] { engine::read_checkpoint_state(damaged, "linear"); })}) {
+  for (const auto& check :
+       {std::function<void()>([&] { engine::load_checkpoint(damaged, "linear", *loaded, nullptr); }),
+        std::function<void()>([&] { engine::read_checkpoint_state(damaged, "linear"); })}) {
     try {
       check();
       ADD_FAILURE() << "the damaged checkpoint was accepted";
@@ -129,7 +130,8 @@ TEST(Checkpoint, AFailedWriteThrowsNamingTheFileAndKeepsThePreviousCheckpoint) {
     model->weight.add_(1.0);
   }
   // The checkpoint is about 17 KB.
-  const auto message = message_under_file_size_limit(4096, [&] { engine::save_checkpoint(path, *model, nullptr, state); });
+  const auto message =
+      message_under_file_size_limit(4096, [&] { engine::save_checkpoint(path, *model, nullptr, state); });
   EXPECT_NE(message.find("cannot write " + path.string()), std::string::npos) << message;
   EXPECT_NE(message.find("free in"), std::string::npos) << message;
   EXPECT_EQ(read_bytes(path), before) << "the previous checkpoint changed";

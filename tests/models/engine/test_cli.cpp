@@ -41,8 +41,8 @@ std::string usage_error(const std::vector<const char*>& words) {
 }  // namespace
 
 TEST(Cli, FlagsKeysAndMistakes) {
-  auto args = parse({"--dataset", "cora", "--max_epoch", "50", "--residual", "--lr=0.5", "--resume", "--fanouts",
-                     "15,10,5"});
+  auto args =
+      parse({"--dataset", "cora", "--max_epoch", "50", "--residual", "--lr=0.5", "--resume", "--fanouts", "15,10,5"});
   EXPECT_EQ(args.get("dataset"), "cora");
   EXPECT_TRUE(args.on("resume"));
   ASSERT_EQ(args.overrides.size(), 4u);
@@ -101,9 +101,9 @@ TEST(Cli, AFolderHoldingARunIsRefusedUnlessResumedOrOverwritten) {
   std::ofstream(out / "seed1" / "metrics.jsonl") << "{}";
   std::ofstream(out / "result.json") << "{}";
   std::ofstream(out / "embeddings_seed0.h5") << "x";
-  EXPECT_EQ(engine::run_outputs(out), (std::vector<fs::path>{"embeddings_seed0.h5", "result.json",
-                                                              fs::path("seed0") / "checkpoint.pt",
-                                                              fs::path("seed1") / "metrics.jsonl"}));
+  EXPECT_EQ(engine::run_outputs(out),
+            (std::vector<fs::path>{"embeddings_seed0.h5", "result.json", fs::path("seed0") / "checkpoint.pt",
+                                   fs::path("seed1") / "metrics.jsonl"}));
   const auto msg = graphmae2::testing::error_of([&] { engine::claim_output_dir(out, false, false); });
   EXPECT_NE(msg.find(out.string() + " already holds a run"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;

@@ -55,8 +55,8 @@ engine::LoopOptions options(const fs::path& dir) {
 engine::LoopHooks log_hooks() {
   engine::LoopHooks hooks;
   hooks.after_step = [](engine::StepContext& ctx) {
-    ctx.record = engine::Json{{"step", ctx.step}, {"epoch", ctx.epoch}, {"lr", ctx.lr}, {"loss", ctx.loss},
-                              {"twice", ctx.terms.at("twice")}};
+    ctx.record = engine::Json{
+        {"step", ctx.step}, {"epoch", ctx.epoch}, {"lr", ctx.lr}, {"loss", ctx.loss}, {"twice", ctx.terms.at("twice")}};
   };
   return hooks;
 }
@@ -128,7 +128,8 @@ TEST(TrainingLoop, ANanBetweenLoggingStepsStopsTrainingAndKeepsTheLastGoodCheckp
     ADD_FAILURE() << "no divergence";
   } catch (const engine::TrainingDiverged& e) {
     EXPECT_NE(std::string(e.what()).find("at step 3 (epoch 0)"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("the last good checkpoint, step 2, is kept at"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the last good checkpoint, step 2, is kept at"), std::string::npos)
+        << e.what();
   }
   // The checkpoint after step 4 was due while the NaN was unchecked: refused, so the last good one (step 2) stays.
   EXPECT_EQ(engine::read_checkpoint_state(loop.checkpoint_path(), "toy").step, 2);
@@ -267,7 +268,7 @@ TEST(TrainingLoop, TimedCheckpointsAndAResumeWithoutACheckpointSaysSo) {
   auto dir = graphmae2::testing::scratch_dir("loop-timed");
   Toy toy;
   auto o = options(dir);
-  o.resume = true;  // nothing there yet: starts from scratch, and says so
+  o.resume = true;              // nothing there yet: starts from scratch, and says so
   o.save_every_minutes = 1e-9;  // every step is past the deadline
   std::string said;
   o.log = [&said](engine::LogLevel, const std::string& line) { said += line + "\n"; };

@@ -49,7 +49,8 @@ TEST(PrefetchLoader, StaysWithinCapacityAndStopsWithWorkPending) {
     PrefetchLoader<int64_t> loader(
         [&](int64_t s) {
           int64_t h = highest.load();
-          while (s > h && !highest.compare_exchange_weak(h, s)) {}
+          while (s > h && !highest.compare_exchange_weak(h, s)) {
+          }
           return s;
         },
         0, 1000000, 2, 5);

@@ -72,7 +72,8 @@ TEST(MiniBatch, LcBatchIsBlockDiagonalWithSeedsAsTargets) {
   EXPECT_TRUE(torch::equal(b.targets, torch::tensor({int64_t{0}, int64_t{5}})));
   // Features are the parent rows of the batched nodes, node 3 twice (once per ego-graph).
   EXPECT_TRUE(torch::equal(b.features.select(1, 0), torch::tensor({12.f, 13.f, 3.f, 20.f, 21.f, 3.f, 4.f, 5.f, 9.f})));
-  const auto first = torch::tensor({12, 13, 3, 20, 21}, torch::kLong), second = torch::tensor({3, 4, 5, 9}, torch::kLong);
+  const auto first = torch::tensor({12, 13, 3, 20, 21}, torch::kLong),
+             second = torch::tensor({3, 4, 5, 9}, torch::kLong);
   const auto want = graph::sampling::batch({graph::induced_subgraph(g, first), graph::induced_subgraph(g, second)});
   EXPECT_TRUE(b.graph == want.graph);
   EXPECT_FALSE(b.student_graph.has_value());

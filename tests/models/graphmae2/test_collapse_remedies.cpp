@@ -45,8 +45,10 @@ TEST(Vicreg, VarianceAndCovarianceTermsMatchAPlainLoop) {
       double c = 0.0;
       for (int64_t i = 0; i < n; ++i) c += (p[i * d + a] - mean[a]) * (p[i * d + b] - mean[b]);
       c /= (n - 1);
-      if (a == b) variance += std::max(0.0, 1.0 - std::sqrt(c + 1e-4)) / d;
-      else covariance += c * c / d;
+      if (a == b)
+        variance += std::max(0.0, 1.0 - std::sqrt(c + 1e-4)) / d;
+      else
+        covariance += c * c / d;
     }
   }
   EXPECT_NEAR(ssl::variance_loss(z).item<double>(), variance, 1e-12);
@@ -94,8 +96,9 @@ TEST(InputSkip, EveryEncoderPathAddsLayerZerosProjection) {
     EXPECT_TRUE(torch::allclose(blocks, expected.index_select(0, rows), 1e-5, 1e-6)) << "residual " << residual;
   }
   // The skip adds layer 0's width to the output's: they must agree.
-  EXPECT_NE(error_of([&] { layers::GAT(layers::GATOptions(in, 4, 6, 2).heads(2).out_heads(1).input_skip(true)); })
-                .find("input_skip"),
+  EXPECT_NE(error_of([&] {
+              layers::GAT(layers::GATOptions(in, 4, 6, 2).heads(2).out_heads(1).input_skip(true));
+            }).find("input_skip"),
             std::string::npos);
 }
 
@@ -161,7 +164,8 @@ TEST(SelfReconstruction, IsTheUnmaskedRowsSceThroughTheSelfDecoderAndTrainsTheEn
   }
   EXPECT_NEAR(losses.self_reconstruction.item<double>(), expected, 1e-5);
   EXPECT_NEAR(losses.total.item<double>(),
-              (losses.reconstruction + cfg.lam * losses.latent + 0.5 * losses.self_reconstruction).item<double>(), 1e-6);
+              (losses.reconstruction + cfg.lam * losses.latent + 0.5 * losses.self_reconstruction).item<double>(),
+              1e-6);
 
   // Its gradient reaches the encoder's first projection, not only the self decoder.
   model->zero_grad();
@@ -241,9 +245,11 @@ TEST(OnCollapse, RetryStopsTheSeedAtTheFlagAndTrainsItOnceMoreWithTheRemedy) {
     remedy += (remedy.empty() ? "" : " ") + key + "=" + value;
   }
   EXPECT_EQ(result.seeds[0].collapsed_attempt->remedy, remedy);
-  const auto state = graphmae2::models::engine::read_checkpoint_state(o.out_dir / "seed0" / "checkpoint.pt", "graphmae2");
+  const auto state =
+      graphmae2::models::engine::read_checkpoint_state(o.out_dir / "seed0" / "checkpoint.pt", "graphmae2");
   EXPECT_NE(state.config_yaml.find("input_skip: true"), std::string::npos);
-  EXPECT_FALSE(std::filesystem::exists(o.out_dir / "seed0" / "collapse.json")) << "the record stays with the stopped run";
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir / "seed0" / "collapse.json"))
+      << "the record stays with the stopped run";
   const auto json = read_json(o.out_dir / "result.json");
   ASSERT_EQ(json.at("retries").size(), 2u);
   EXPECT_EQ(json["retries"][0].at("seed"), 0);

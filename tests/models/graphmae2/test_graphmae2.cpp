@@ -27,8 +27,9 @@ TEST(Sce, HandComputedValues) {
   const double c = 1 - 1 / std::sqrt(2.0);
   EXPECT_NEAR(sce_loss(torch::tensor({{2.0, 2.0}}), torch::tensor({{5.0, 0.0}}), 2).item<double>(), c * c, 1e-7);
   // Mean over rows: identical row (0) and opposite row ((1 - -1)^1 = 2) -> 1.
-  EXPECT_NEAR(sce_loss(torch::tensor({{1.0, 1.0}, {1.0, 0.0}}), torch::tensor({{1.0, 1.0}, {-1.0, 0.0}}), 1).item<double>(),
-              1.0, 1e-7);
+  EXPECT_NEAR(
+      sce_loss(torch::tensor({{1.0, 1.0}, {1.0, 0.0}}), torch::tensor({{1.0, 1.0}, {-1.0, 0.0}}), 1).item<double>(),
+      1.0, 1e-7);
   EXPECT_THROW(sce_loss(torch::ones({2, 3}), torch::ones({3, 3}), 2), c10::Error);
 }
 
@@ -256,15 +257,21 @@ TEST(GraphMAE2, UnmaskedInputDoesNotChangeTheTargetOfMaskedNodes) {
   g2::MaskPlan plan{torch::tensor({2, 5}, torch::kInt64), {}};
   auto cfg = graphmae2::testing::fixed_remask();
   cfg.use_latent = false;
-  auto base = model->forward(graphmae2::testing::batch_of(g, x, torch::arange(8, torch::kInt64)), plan, cfg).reconstruction.item<double>();
+  auto base = model->forward(graphmae2::testing::batch_of(g, x, torch::arange(8, torch::kInt64)), plan, cfg)
+                  .reconstruction.item<double>();
   // Masked node 2's own features are hidden from the encoder: scaling them keeps SCE's cosine target
   // direction and so the loss (the encoder only sees the token for that row).
   auto x2 = x.clone();
   x2[2].mul_(3.0);
-  EXPECT_NEAR(model->forward(graphmae2::testing::batch_of(g, x2, torch::arange(8, torch::kInt64)), plan, cfg).reconstruction.item<double>(), base, 1e-6);
+  EXPECT_NEAR(model->forward(graphmae2::testing::batch_of(g, x2, torch::arange(8, torch::kInt64)), plan, cfg)
+                  .reconstruction.item<double>(),
+              base, 1e-6);
   auto x3 = x.clone();
   x3[3].add_(1.0);
-  EXPECT_GT(std::abs(model->forward(graphmae2::testing::batch_of(g, x3, torch::arange(8, torch::kInt64)), plan, cfg).reconstruction.item<double>() - base), 1e-7);
+  EXPECT_GT(std::abs(model->forward(graphmae2::testing::batch_of(g, x3, torch::arange(8, torch::kInt64)), plan, cfg)
+                         .reconstruction.item<double>() -
+                     base),
+            1e-7);
 }
 
 }  // namespace

@@ -27,10 +27,32 @@ using Clock = std::chrono::steady_clock;
 const fs::path kTrainer = fs::path(GRAPHMAE2_BINARY_DIR) / "bin" / "graphmae2-train";
 
 pid_t start_trainer(const fs::path& data, const fs::path& out, bool resume) {
-  std::vector<std::string> args{kTrainer.string(), "--dataset", data.string(), "--out", out.string(),
-                                "--seeds", "0", "--num_hidden", "16", "--num_heads", "2", "--num_out_heads", "1",
-                                "--num_layers", "2", "--max_epoch", "30", "--save_every", "1", "--max_epoch_f", "30",
-                                "--num_threads", "1", "--diag_every", "5", "--no-progress"};
+  std::vector<std::string> args{kTrainer.string(),
+                                "--dataset",
+                                data.string(),
+                                "--out",
+                                out.string(),
+                                "--seeds",
+                                "0",
+                                "--num_hidden",
+                                "16",
+                                "--num_heads",
+                                "2",
+                                "--num_out_heads",
+                                "1",
+                                "--num_layers",
+                                "2",
+                                "--max_epoch",
+                                "30",
+                                "--save_every",
+                                "1",
+                                "--max_epoch_f",
+                                "30",
+                                "--num_threads",
+                                "1",
+                                "--diag_every",
+                                "5",
+                                "--no-progress"};
   if (resume) args.emplace_back("--resume");
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -59,7 +81,8 @@ std::vector<nlohmann::json> losses(const fs::path& metrics) {
   std::ifstream in(metrics);
   for (std::string line; std::getline(in, line);) {
     auto rec = nlohmann::json::parse(line);
-    for (const char* key : {"epoch_seconds", "effective_rank", "embedding_std", "mean_cosine", "diag_flags", "grad_spikes"}) {
+    for (const char* key :
+         {"epoch_seconds", "effective_rank", "embedding_std", "mean_cosine", "diag_flags", "grad_spikes"}) {
       rec.erase(key);
     }
     out.push_back(rec);
@@ -88,7 +111,8 @@ TEST(KillResume, SigkillAtRandomMomentsThenResumeEqualsTheStraightRun) {
   int kills_landed = 0;
   for (int trial = 0; trial < 5; ++trial) {
     const auto out = dir / ("trial" + std::to_string(trial));
-    std::string history = "seed " + std::to_string(seed) + ", straight run " + std::to_string(straight_ms) + " ms; kills at";
+    std::string history =
+        "seed " + std::to_string(seed) + ", straight run " + std::to_string(straight_ms) + " ms; kills at";
     int code = -1;
     // Two kills per trial (the second one kills a resumed run), then a resume that finishes.
     for (int attempt = 0; attempt < 3 && code != 0; ++attempt) {

@@ -104,7 +104,8 @@ TEST(MiniBatchExperiment, FeaturesOnDiskTrainExactlyAsInMemory) {
     const auto disk = gm::run_experiment(cfg, graphmae2::datasets::load_dataset_h5(cache, false), on_disk);
 
     EXPECT_EQ(memory.seeds[0].probe.test_acc, disk.seeds[0].probe.test_acc) << tag;
-    const auto emb_memory = graphmae2::datasets::read_h5_tensor(in_memory.out_dir / "embeddings_seed0.h5", "embeddings");
+    const auto emb_memory =
+        graphmae2::datasets::read_h5_tensor(in_memory.out_dir / "embeddings_seed0.h5", "embeddings");
     const auto emb_disk = graphmae2::datasets::read_h5_tensor(on_disk.out_dir / "embeddings_seed0.h5", "embeddings");
     EXPECT_TRUE(torch::equal(emb_memory, emb_disk)) << tag << ": the same rows, the same training";
   }
@@ -122,14 +123,16 @@ TEST(MiniBatchExperiment, EmbeddingsFileHoldsTheSeedsRowForRow) {
   EXPECT_EQ(emb.sizes(), (std::vector<int64_t>{80, 8}));
   EXPECT_TRUE(torch::equal(ids, torch::arange(80, torch::kLong)));
   EXPECT_TRUE(torch::equal(graphmae2::datasets::read_h5_tensor(file, "labels"), data.labels.index_select(0, ids)));
-  EXPECT_TRUE(torch::equal(graphmae2::datasets::read_h5_tensor(file, "test_mask"), data.test_mask.index_select(0, ids)));
+  EXPECT_TRUE(
+      torch::equal(graphmae2::datasets::read_h5_tensor(file, "test_mask"), data.test_mask.index_select(0, ids)));
 }
 
 TEST(MiniBatchExperiment, FeaturesOnDiskNeedAMiniBatchSamplerAndTheLinearProbe) {
   auto cfg = lc_config();
   cfg.feature_storage = gm::FeatureStorage::disk;
   cfg.sampler = gm::Sampler::full;
-  EXPECT_NE(error_of([&] { cfg.validate(); }).find("feature_storage disk needs a mini-batch sampler"), std::string::npos);
+  EXPECT_NE(error_of([&] { cfg.validate(); }).find("feature_storage disk needs a mini-batch sampler"),
+            std::string::npos);
   cfg.sampler = gm::Sampler::neighbor;
   cfg.fanouts = {3, 3};
   cfg.linear_prob = false;

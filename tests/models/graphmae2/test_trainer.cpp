@@ -55,7 +55,7 @@ void expect_same_state(const std::map<std::string, torch::Tensor>& a, const std:
 
 /// Seed 5 stopped by an exception at epoch 4, then resumed from its last checkpoint; leaves `o` resuming.
 gm::TrainResult interrupted_then_resumed(const gm::GraphMAE2Config& cfg, const gm::PreparedGraph& input,
-                                           gm::TrainerOptions& o, const std::string& dir) {
+                                         gm::TrainerOptions& o, const std::string& dir) {
   o.seed_dir = graphmae2::testing::scratch_dir(dir);
   o.on_epoch = [](int64_t epoch, std::map<std::string, double>&) {
     if (epoch == 4) throw std::runtime_error("interrupted");
@@ -187,7 +187,8 @@ TEST(Trainer, MetricsOfAResumedRunHaveEachEpochOnce) {
   interrupted_then_resumed(cfg, input, o, "resume-metrics");
   std::ifstream in(o.seed_dir / "metrics.jsonl");
   std::vector<int64_t> epochs;
-  for (std::string line; std::getline(in, line);) epochs.push_back(engine::Json::parse(line).at("epoch").get<int64_t>());
+  for (std::string line; std::getline(in, line);)
+    epochs.push_back(engine::Json::parse(line).at("epoch").get<int64_t>());
   EXPECT_EQ(epochs, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
 }
 
@@ -228,8 +229,10 @@ TEST(Trainer, CheckpointRoundTrip) {
   EXPECT_EQ(meta.model, "graphmae2");
   EXPECT_EQ(meta.config_yaml, cfg.to_yaml());
   auto trained = r.model->named_parameters();
-  for (const auto& item : fresh->named_parameters()) EXPECT_TRUE(torch::equal(item.value(), trained[item.key()])) << item.key();
-  for (const auto& item : fresh->named_buffers()) EXPECT_TRUE(torch::equal(item.value(), r.model->named_buffers()[item.key()]));
+  for (const auto& item : fresh->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), trained[item.key()])) << item.key();
+  for (const auto& item : fresh->named_buffers())
+    EXPECT_TRUE(torch::equal(item.value(), r.model->named_buffers()[item.key()]));
   EXPECT_TRUE(torch::equal(gm::embed(fresh, input), gm::embed(r.model, input)));
   // A truncated checkpoint is a clear error naming the file.
   auto bad = o.seed_dir / "broken.pt";
@@ -291,7 +294,8 @@ TEST(LinearProbe, MiniBatchesFollowAPlainShuffledLoop) {
     const auto order = torch::randperm(120, torch::kLong);
     for (int64_t b = 0; b < 120; b += 32) {
       const auto rows = order.narrow(0, b, std::min<int64_t>(32, 120 - b));
-      auto loss = torch::nn::functional::cross_entropy(head(x_train.index_select(0, rows)), y_train.index_select(0, rows));
+      auto loss =
+          torch::nn::functional::cross_entropy(head(x_train.index_select(0, rows)), y_train.index_select(0, rows));
       opt.zero_grad();
       loss.backward();
       opt.step();

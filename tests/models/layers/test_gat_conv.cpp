@@ -96,8 +96,8 @@ TEST_P(GATConvVsLoop, ForwardAndGradientsMatchPlainLoop) {
   auto g1 = torch::autograd::grad({y}, inputs, {upstream});
   auto g2 = torch::autograd::grad({ref}, inputs, {upstream});
   for (size_t i = 0; i < inputs.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-9, 1e-11)) << "gradient " << i << " differs by "
-                                                             << (g1[i] - g2[i]).abs().max();
+    EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-9, 1e-11))
+        << "gradient " << i << " differs by " << (g1[i] - g2[i]).abs().max();
   }
 }
 
@@ -138,35 +138,35 @@ TEST(GATConv, ForwardRowsEqualsTheSelectedRowsOfTheFullOutput) {
   // One head takes the aggregate-then-project path, two heads the plain one; values and gradients in float64
   // against the plain-loop reference's rows, for distinct rows and for a repeated one.
   for (const auto& row_ids : {std::vector<int64_t>{4, 0, 3}, std::vector<int64_t>{2, 2, 0}})
-  for (int64_t heads : {1, 2}) {
-    torch::manual_seed(7);
-    const int64_t out = 6;
-    GATConv conv(GATConvOptions(4, out, heads).activation(graphmae2::models::layers::Activation::prelu));
-    conv->to(torch::kFloat64);
-    conv->eval();
-    {
-      torch::NoGradGuard g;
-      conv->bias.uniform_(-0.5, 0.5);
+    for (int64_t heads : {1, 2}) {
+      torch::manual_seed(7);
+      const int64_t out = 6;
+      GATConv conv(GATConvOptions(4, out, heads).activation(graphmae2::models::layers::Activation::prelu));
+      conv->to(torch::kFloat64);
+      conv->eval();
+      {
+        torch::NoGradGuard g;
+        conv->bias.uniform_(-0.5, 0.5);
+      }
+      auto graph = small_graph();
+      auto rows = torch::tensor(row_ids, torch::kInt64);
+      auto x = torch::randn({5, 4}, torch::kFloat64).requires_grad_(true);
+      auto y = conv->forward(graph, GATConvInput(x).with_rows(rows));
+      auto prelu_slope = conv->named_parameters()["activation.weight"];
+      auto ref = reference_gat(graph, x, conv->fc->weight, conv->attn_l, conv->attn_r, conv->bias, heads, out, 0.2,
+                               true, torch::Tensor())
+                     .index_select(0, rows);
+      ref = torch::where(ref > 0, ref, ref * prelu_slope);
+      ASSERT_EQ(y.sizes(), ref.sizes());
+      EXPECT_TRUE(torch::allclose(y, ref, 1e-10, 1e-12)) << "heads " << heads << ": " << (y - ref).abs().max();
+      auto upstream = torch::randn_like(y);
+      std::vector<torch::Tensor> inputs{x, conv->fc->weight, conv->attn_l, conv->attn_r, conv->bias};
+      auto g1 = torch::autograd::grad({y}, inputs, {upstream});
+      auto g2 = torch::autograd::grad({ref}, inputs, {upstream});
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-9, 1e-11)) << "heads " << heads << ", gradient " << i;
+      }
     }
-    auto graph = small_graph();
-    auto rows = torch::tensor(row_ids, torch::kInt64);
-    auto x = torch::randn({5, 4}, torch::kFloat64).requires_grad_(true);
-    auto y = conv->forward(graph, GATConvInput(x).with_rows(rows));
-    auto prelu_slope = conv->named_parameters()["activation.weight"];
-    auto ref = reference_gat(graph, x, conv->fc->weight, conv->attn_l, conv->attn_r, conv->bias, heads, out, 0.2,
-                             true, torch::Tensor())
-                   .index_select(0, rows);
-    ref = torch::where(ref > 0, ref, ref * prelu_slope);
-    ASSERT_EQ(y.sizes(), ref.sizes());
-    EXPECT_TRUE(torch::allclose(y, ref, 1e-10, 1e-12)) << "heads " << heads << ": " << (y - ref).abs().max();
-    auto upstream = torch::randn_like(y);
-    std::vector<torch::Tensor> inputs{x, conv->fc->weight, conv->attn_l, conv->attn_r, conv->bias};
-    auto g1 = torch::autograd::grad({y}, inputs, {upstream});
-    auto g2 = torch::autograd::grad({ref}, inputs, {upstream});
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-9, 1e-11)) << "heads " << heads << ", gradient " << i;
-    }
-  }
 }
 
 TEST(GATConv, FoldedAttentionIsWTransposedTimesTheVectorsWithWsGradientInWsLayout) {
@@ -195,8 +195,8 @@ TEST(GATConv, FoldedAttentionIsWTransposedTimesTheVectorsWithWsGradientInWsLayou
     auto expected_grad = torch::zeros_like(w);
     for (int64_t h = 0; h < heads; ++h) {
       for (int64_t d = 0; d < out; ++d) {
-        expected_grad[h * out + d] = conv->attn_l.detach()[0][h][d] * upstream[h] +
-                                     conv->attn_r.detach()[0][h][d] * upstream[heads + h];
+        expected_grad[h * out + d] =
+            conv->attn_l.detach()[0][h][d] * upstream[h] + conv->attn_r.detach()[0][h][d] * upstream[heads + h];
       }
     }
     EXPECT_TRUE(torch::allclose(conv->fc->weight.grad(), expected_grad, 1e-12, 1e-12));

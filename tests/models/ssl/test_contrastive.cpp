@@ -102,7 +102,8 @@ TEST(Contrastive, InfoNceOnNodeEmbeddingsAndGradient) {
       plus[i][c] += eps;
       minus[i][c] -= eps;
       const double numeric =
-          (info_nce_loss(plus, target, 0.5).item<double>() - info_nce_loss(minus, target, 0.5).item<double>()) / (2 * eps);
+          (info_nce_loss(plus, target, 0.5).item<double>() - info_nce_loss(minus, target, 0.5).item<double>()) /
+          (2 * eps);
       EXPECT_NEAR(grad[i][c].item<double>(), numeric, 1e-6) << i << "," << c;
     }
   }

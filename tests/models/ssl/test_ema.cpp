@@ -88,12 +88,14 @@ TEST(Ema, TeacherGetsNoGradientAndIsNotInTheOptimizer) {
   }
   // Teacher starts as an exact copy of the student.
   auto s = model->encoder->named_parameters();
-  for (const auto& item : model->encoder_ema->named_parameters()) EXPECT_TRUE(torch::equal(item.value(), s[item.key()]));
+  for (const auto& item : model->encoder_ema->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), s[item.key()]));
   // A full step leaves the teacher's .grad undefined.
   auto g = graphmae2::graph::CsrGraph::from_edges(torch::tensor({0, 1, 2, 3, 0, 1, 2, 3}, torch::kInt64),
                                                   torch::tensor({1, 2, 3, 0, 0, 1, 2, 3}, torch::kInt64), 4);
   g2::MaskPlan plan{torch::tensor({1, 2}, torch::kInt64), {}};
-  auto losses = model->forward(graphmae2::testing::batch_of(g, torch::rand({4, 6}), torch::arange(4, torch::kInt64)), plan, graphmae2::testing::fixed_remask());
+  auto losses = model->forward(graphmae2::testing::batch_of(g, torch::rand({4, 6}), torch::arange(4, torch::kInt64)),
+                               plan, graphmae2::testing::fixed_remask());
   losses.total.backward();
   for (const auto& p : model->encoder_ema->parameters()) EXPECT_FALSE(p.grad().defined());
   for (const auto& p : model->encoder->parameters()) EXPECT_TRUE(p.grad().defined());

@@ -1,5 +1,6 @@
 #pragma once
-// Edge-balanced parallel loop over CSR rows, shared by the CPU kernels of graph/ops.
+// Edge-balanced parallel loop over CSR rows, shared by the CPU kernels of graph/ops and graph/sampling (private
+// to them: nothing outside graph/ includes graph/*/cpu/).
 
 #include <ATen/Parallel.h>
 
@@ -29,7 +30,10 @@ void parallel_for_rows(const int64_t* indptr, int64_t num_rows, int64_t edge_cos
     int64_t lo = 0, hi = num_rows;
     while (lo < hi) {
       const int64_t mid = lo + (hi - lo) / 2;
-      if (key(mid) < target) lo = mid + 1; else hi = mid;
+      if (key(mid) < target)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     return lo;
   };
