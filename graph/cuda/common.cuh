@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace graphmae2::graph::cuda {
 
@@ -43,6 +44,26 @@ inline int group_size(int64_t n, int lo = 1) {
   int g = lo;
   while (g < kWarpSize && g < n) g *= 2;
   return g;
+}
+
+/// Calls launch(std::integral_constant<int, G>{}) with G = group_size(n, 4), one of 4, 8, 16 or 32: the lane count
+/// chosen at run time as the compile-time one the kernels are instantiated for.
+template <typename Launch>
+void with_lane_group(int64_t n, const Launch& launch) {
+  switch (group_size(n, 4)) {
+    case 4:
+      launch(std::integral_constant<int, 4>{});
+      break;
+    case 8:
+      launch(std::integral_constant<int, 8>{});
+      break;
+    case 16:
+      launch(std::integral_constant<int, 16>{});
+      break;
+    default:
+      launch(std::integral_constant<int, 32>{});
+      break;
+  }
 }
 
 /// Sum / max over aligned groups of kGroup lanes (kGroup a power of two <= 32); every lane gets the result.

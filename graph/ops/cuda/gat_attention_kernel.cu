@@ -596,20 +596,7 @@ void with_lanes(int64_t dim, std::initializer_list<const void*> rows, const GatA
     launch(std::integral_constant<int, 8>{}, std::false_type{});
     return;
   }
-  switch (group_size((dim + kElems - 1) / kElems, 4)) {
-    case 4:
-      launch(std::integral_constant<int, 4>{}, std::true_type{});
-      break;
-    case 8:
-      launch(std::integral_constant<int, 8>{}, std::true_type{});
-      break;
-    case 16:
-      launch(std::integral_constant<int, 16>{}, std::true_type{});
-      break;
-    default:
-      launch(std::integral_constant<int, 32>{}, std::true_type{});
-      break;
-  }
+  with_lane_group((dim + kElems - 1) / kElems, [&](auto group) { launch(group, std::true_type{}); });
 }
 
 __global__ void slice_counts_kernel(const int64_t* __restrict__ ptr, int64_t segments, int64_t* __restrict__ counts) {

@@ -65,20 +65,7 @@ __global__ void backward_kernel(const T* __restrict__ out, const T* __restrict__
 // Lanes per row: the average degree rounded up to a power of two (a whole warp on a 5-edge row idles 27 lanes).
 template <typename Launch>
 void with_group_size(int64_t num_rows, int64_t num_edges, const Launch& launch) {
-  switch (group_size(num_rows > 0 ? (num_edges + num_rows - 1) / num_rows : 1, 4)) {
-    case 4:
-      launch(std::integral_constant<int, 4>{});
-      break;
-    case 8:
-      launch(std::integral_constant<int, 8>{});
-      break;
-    case 16:
-      launch(std::integral_constant<int, 16>{});
-      break;
-    default:
-      launch(std::integral_constant<int, 32>{});
-      break;
-  }
+  with_lane_group(num_rows > 0 ? (num_edges + num_rows - 1) / num_rows : 1, launch);
 }
 
 template <typename T>

@@ -94,20 +94,7 @@ void weights_grad(const int64_t* indptr, const int64_t* indices, const T* x, con
         indptr, indices, x, grad_out, num_rows, num_edges, H, F, grad_w);
     GRAPHMAE2_CUDA_CHECK_LAUNCH("spmm weights_grad_kernel");
   };
-  switch (group_size(F, 4)) {
-    case 4:
-      launch(std::integral_constant<int, 4>{});
-      break;
-    case 8:
-      launch(std::integral_constant<int, 8>{});
-      break;
-    case 16:
-      launch(std::integral_constant<int, 16>{});
-      break;
-    default:
-      launch(std::integral_constant<int, 32>{});
-      break;
-  }
+  with_lane_group(F, launch);
 }
 
 }  // namespace
