@@ -198,12 +198,7 @@ graphmae2::datasets::NodeDataset collapsing_dataset() {
 }
 
 gm::GraphMAE2Config small_config() {
-  gm::GraphMAE2Config cfg;
-  cfg.dataset = "tiny";
-  cfg.num_hidden = 8;
-  cfg.num_heads = 2;
-  cfg.max_epoch = 6;
-  cfg.max_epoch_f = 5;
+  auto cfg = graphmae2::testing::small_graphmae2_config(6);
   cfg.diag_every = 2;
   return cfg;
 }

@@ -12,12 +12,7 @@ namespace engine = graphmae2::models::engine;
 
 TEST(ExperimentOutput, LinesGoToTheSinkNothingToStdoutAndTheCallersGeneratorIsUntouched) {
   const auto data = graphmae2::testing::tiny_dataset(80, 12, 3, 3);
-  gm::GraphMAE2Config cfg;
-  cfg.dataset = "tiny";
-  cfg.num_hidden = 8;
-  cfg.num_heads = 2;
-  cfg.max_epoch = 2;
-  cfg.max_epoch_f = 5;
+  const auto cfg = graphmae2::testing::small_graphmae2_config(2);
   auto options = graphmae2::testing::quiet_experiment("experiment-output");
   std::vector<std::pair<engine::LogLevel, std::string>> lines;
   options.log = [&](engine::LogLevel level, const std::string& line) { lines.emplace_back(level, line); };

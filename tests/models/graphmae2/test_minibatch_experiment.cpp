@@ -23,12 +23,7 @@ using graphmae2::testing::error_of;
 namespace {
 
 gm::GraphMAE2Config lc_config() {
-  gm::GraphMAE2Config cfg;
-  cfg.dataset = "tiny";
-  cfg.num_hidden = 8;
-  cfg.num_heads = 2;
-  cfg.max_epoch = 2;
-  cfg.max_epoch_f = 5;
+  auto cfg = graphmae2::testing::small_graphmae2_config(2);
   cfg.sampler = gm::Sampler::lc;
   cfg.ego_size = 8;
   cfg.batch_size = 16;
