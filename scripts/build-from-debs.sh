@@ -4,7 +4,7 @@
 # of the python3 that imports torch (a CUDA LibTorch there). Fetch the .deb files on a Debian 12 machine with
 #   apt-get download libeigen3-dev libboost1.74-dev libhdf5-dev libhdf5-103-1 libhdf5-cpp-103-1 libyaml-cpp-dev \
 #     libyaml-cpp0.7 libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev googletest zlib1g-dev \
-#     libminizip-dev libminizip1 libbenchmark-dev libbenchmark1debian libgoogle-perftools-dev libtcmalloc-minimal4
+#     libminizip-dev libminizip1 libbenchmark-dev libbenchmark1debian libgloo-dev libgoogle-perftools-dev libtcmalloc-minimal4
 #     (the last two optional: without them the executables use glibc's malloc)
 #     (plus the libraries `ldd` shows libhdf5 needs)
 #

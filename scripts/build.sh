@@ -27,7 +27,7 @@ done
 
 apt_packages=(build-essential cmake ninja-build ccache pkg-config python3-venv zlib1g-dev
               libeigen3-dev libboost-graph-dev libhdf5-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libminizip-dev
-              libgoogle-perftools-dev
+              libgoogle-perftools-dev libgloo-dev
               libgtest-dev libgmock-dev
               libbenchmark-dev dataset-fashion-mnist)
 [ "$tests" = ON ] && apt_packages+=(clang-format)

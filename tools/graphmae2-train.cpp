@@ -64,6 +64,20 @@ gm::GraphMAE2Config resolve_config(const engine::ParsedArgs& args) {
   return cfg;
 }
 
+double seconds_flag(const std::string& name, const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || !(value > 0)) {
+    throw engine::UsageError("--" + name + " '" + text + "': expected a number of seconds > 0");
+  }
+  return value;
+}
+
 gm::ExperimentOptions experiment_options(const engine::ParsedArgs& args, const gm::GraphMAE2Config& cfg) {
   gm::ExperimentOptions options;
   options.seeds = engine::parse_seeds(args.get("seeds", "0"));
@@ -91,6 +105,7 @@ int train(int argc, char** argv) {
       .value("on-collapse", "advise, stop or retry")
       .flag("no-eval", "pre-train only")
       .flag("no-progress", "no progress bar")
+      .value("dist-timeout", "seconds a process waits for the others under torchrun (default 600)")
       .flag("help", "usage")
       .flag("list-keys", "print every config key")
       .config_keys(gm::GraphMAE2Config::flag_names(), gm::GraphMAE2Config::bool_flag_names());
@@ -106,17 +121,27 @@ int train(int argc, char** argv) {
   const auto cfg = resolve_config(args);
   if (cfg.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.num_threads));
   auto options = experiment_options(args, cfg);
-  for (const auto& line : engine::claim_output_dir(options.out_dir, options.resume, args.on("overwrite"))) {
-    std::cout << line << std::endl;
+  options.group = graphmae2::tools::join_launch_group("graphmae2-train",
+                                                      seconds_flag("dist-timeout", args.get("dist-timeout", "600")));
+  options.log = graphmae2::tools::console_log(options.group.get());
+  const bool main_rank = !options.group || options.group->is_main();
+  if (options.group && !main_rank) options.progress = false;
+  // Rank 0 claims --out; the others wait until it has.
+  if (main_rank) {
+    for (const auto& line : engine::claim_output_dir(options.out_dir, options.resume, args.on("overwrite"))) {
+      std::cout << line << std::endl;
+    }
   }
+  if (options.group) options.group->barrier("rank 0 claiming " + options.out_dir.string());
   const auto root = graphmae2::datasets::resolve_data_root(
       args.get("data-root").empty() ? std::nullopt : std::optional<std::string>(args.get("data-root")));
   auto dataset = gm::load_run_dataset(cfg, root, args.get("split"));
   options.features = dataset.features;
-  std::cout << "graphmae2-train: " << dataset.describe() << ", " << options.seeds.size() << " seed(s), output in "
-            << options.out_dir.string() << std::endl;
+  if (main_rank)
+    std::cout << "graphmae2-train: " << dataset.describe() << ", " << options.seeds.size() << " seed(s), output in "
+              << options.out_dir.string() << std::endl;
   const auto result = gm::run_experiment(cfg, dataset.data, options);
-  if (!options.evaluate) return 0;
+  if (!options.evaluate || !main_rank) return 0;
   std::cout << result.last_epoch_line() << "\n" << result.summary_line() << std::endl;
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "models/engine/loop.h"
 #include "models/mocov3/config.h"
 #include "models/mocov3/experiment.h"
+#include "models/engine/distributed.h"
 #include "tools/common/tool_main.h"
 
 #include <unistd.h>
@@ -72,6 +73,12 @@ int train(int argc, char** argv) {
   m3::apply_mocov3_overrides(cfg, args.overrides);
   if (cfg.data_root.empty()) cfg.data_root = kDebianFashionMnist;
   cfg.validate();
+  if (const auto launch = engine::LaunchEnvironment::from_process(); launch && launch->world_size > 1) {
+    // Several copies would each train on the whole data and write into the same --out.
+    throw std::invalid_argument("mocov3-train runs in one process: launched as rank " + std::to_string(launch->rank) +
+                                " of " + std::to_string(launch->world_size) +
+                                " (WORLD_SIZE); run it without torchrun, or with --nproc-per-node 1");
+  }
   for (const auto& note : cfg.notes) std::cerr << "mocov3-train: " << note << "\n";
   if (cfg.num_threads > 0) torch::set_num_threads(static_cast<int>(cfg.num_threads));
   const std::string out = args.get("out", "runs/mocov3-" + cfg.dataset);

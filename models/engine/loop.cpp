@@ -87,8 +87,44 @@ TrainingLoop::TrainingLoop(LoopOptions options, torch::nn::Module& model, torch:
     log_info(options_.log, options_.label + ": --resume found no checkpoint at " + checkpoint_path_.string() +
                                ": starting from scratch");
   }
-  metrics_ = std::make_unique<MetricsLog>(options_.run_dir / "metrics.jsonl", keep_metrics);
-  progress_ = std::make_unique<ProgressBar>(options_.label, stop_step(), options_.progress);
+  if (distributed()) {
+    // Every rank starts from rank 0's weights, whatever each one initialised or read.
+    const auto state = model_.parameters();
+    std::vector<torch::Tensor> values(state.begin(), state.end());
+    for (const auto& b : model_.buffers()) values.push_back(b);
+    torch::NoGradGuard no_grad;
+    options_.group->broadcast_(values, 0, "the model's weights");
+    const int64_t earliest = options_.group->all_reduce_min(start_step_, "the start step");
+    TORCH_CHECK(earliest == start_step_, "TrainingLoop: rank ", options_.group->rank(), " resumes from step ",
+                start_step_, " but another rank from step ", earliest,
+                ": every rank must read the same run directory (a shared file system on several machines)");
+  }
+  metrics_ = is_main() ? std::make_unique<MetricsLog>(options_.run_dir / "metrics.jsonl", keep_metrics)
+                       : std::make_unique<MetricsLog>();
+  progress_ = std::make_unique<ProgressBar>(options_.label, stop_step(), options_.progress && is_main());
+}
+
+bool TrainingLoop::reduce_over_ranks(const StepContext& ctx, StepOutput& out) {
+  std::vector<torch::Tensor> tensors;
+  tensors.reserve(params_.size() + 1);
+  for (auto& p : params_) {
+    // A parameter without a gradient on this rank may have one on another: the buckets must match.
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    tensors.push_back(p.grad());
+  }
+  std::vector<torch::Tensor> figures{out.loss.detach().reshape({1}),
+                                     torch::full({1}, stop_requested() ? 1.0 : 0.0, out.loss.options())};
+  if (ctx.log) {
+    for (const auto& term : out.terms) figures.push_back(term.second.detach().reshape({1}).to(out.loss.options()));
+  }
+  auto packed = torch::cat(figures).to(params_.empty() ? out.loss.scalar_type() : params_.front().scalar_type());
+  tensors.push_back(packed);
+  options_.group->all_reduce_mean_(tensors, "the gradients of step " + std::to_string(ctx.step));
+  out.loss = packed[0];
+  if (ctx.log) {
+    for (size_t i = 0; i < out.terms.size(); ++i) out.terms[i].second = packed[static_cast<int64_t>(i) + 2];
+  }
+  return packed[1].item<double>() > 0.0;  // host read: the all-reduce already waited for every rank
 }
 
 std::string TrainingLoop::kept_checkpoint() const {
@@ -100,6 +136,9 @@ std::string TrainingLoop::kept_checkpoint() const {
 }
 
 std::string TrainingLoop::record_divergence(const std::string& what, int64_t first_bad_step, double loss) {
+  if (!is_main()) {
+    return what + " (the loss averaged over the ranks); rank 0 keeps the last finite checkpoint and says where";
+  }
   if (std::filesystem::exists(checkpoint_path_) && read_checkpoint_state(checkpoint_path_, "").step >= first_bad_step) {
     const auto previous = previous_checkpoint_path();
     if (std::filesystem::exists(previous) && read_checkpoint_state(previous, "").step < first_bad_step) {
@@ -145,6 +184,7 @@ void TrainingLoop::save(int64_t steps_done) {
                                                  std::to_string(first / options_.steps_per_epoch) + ")",
                                              first, std::nan("")));
   }
+  if (!is_main()) return;  // rank 0 writes the run's checkpoints
   const auto previous = previous_checkpoint_path();
   // A run killed between linking and replacing left both names on one file: rename() of a link onto its twin
   // does nothing (POSIX), so that case is skipped, not redone.
@@ -211,6 +251,11 @@ bool TrainingLoop::run_step(StepContext& ctx, const std::function<StepOutput(Ste
   const auto started = Clock::now();
   auto out = step_fn(ctx);
   TORCH_CHECK(out.loss.defined() && out.loss.numel() == 1, "TrainingLoop: the step returned no scalar loss");
+  // Backward first: the EMA below reads the student's weights, which backward does not change, so it moves
+  // "before backward" in value; the figures read after it are the ranks' averages when several train.
+  optimizer_.zero_grad();
+  out.loss.backward();
+  if (distributed()) stop_agreed_ = reduce_over_ranks(ctx, out);
   bool finite = true;
   int64_t first_bad_step = ctx.step;
   if (ctx.log) {
@@ -222,8 +267,6 @@ bool TrainingLoop::run_step(StepContext& ctx, const std::function<StepOutput(Ste
   if (finite && ema_on && options_.ema_timing == EmaTiming::before_backward) {
     for (auto* ema : emas_) ema->update(ctx.momentum);
   }
-  optimizer_.zero_grad();
-  out.loss.backward();
   torch::Tensor grad_norm;
   if (ctx.log && options_.measure_grad_norm) {
     grad_norm = total_grad_norm(params_);
@@ -277,7 +320,8 @@ void TrainingLoop::checkpoint_if_due(int64_t step, int64_t stop_at, RunState& st
 }
 
 void TrainingLoop::stop_if_requested(int64_t step, int64_t stop_at, const RunState& state) {
-  if (!options_.take_stop_requests || !stop_requested()) return;
+  // Several ranks stop at the step where any of them was asked to (reduce_over_ranks), all together.
+  if (!options_.take_stop_requests || !(distributed() ? stop_agreed_ : stop_requested())) return;
   if (!state.saved_at_end) save(step);
   progress_->finish();
   std::ostringstream what;
@@ -325,7 +369,8 @@ LoopResult TrainingLoop::run(const std::function<StepOutput(StepContext&)>& step
   result.seconds = seconds_since(t0);
   result.steps_done = step;
   if ((result.steps_run > 0 && !state.saved_at_end) || !std::filesystem::exists(checkpoint_path_)) save(step);
-  std::filesystem::remove(previous_checkpoint_path());  // the run ended finite: the latest checkpoint is enough
+  if (is_main())
+    std::filesystem::remove(previous_checkpoint_path());  // the run ended finite: the latest checkpoint is enough
   return result;
 }
 

@@ -5,6 +5,7 @@
 // checkpoint cadence and bit-for-bit resume. Model-specific work goes into hooks.
 
 #include "models/engine/checkpoint.h"
+#include "models/engine/distributed.h"
 #include "models/engine/log.h"
 #include "models/engine/metrics_log.h"
 #include "models/engine/progress.h"
@@ -118,6 +119,13 @@ struct LoopOptions {
   std::string label = "train";
   bool stop_on_divergence = false;  ///< true: a NaN loss stops the loop (LoopResult::diverged); false: throws
   LogSink log;                      ///< where the loop's messages go (a resume's starting point, ...)
+  /// The processes training together (null: this one alone). Every rank runs the same steps on its share of the
+  /// batch: between backward and clipping the gradients are averaged over the ranks, in the same collective as
+  /// the loss and the stop requests, so that every rank takes the same NaN, clipping and stop decisions (the
+  /// step's loss must be the rank's share of the global loss, times the world size: see docs/distributed.md).
+  /// The logged terms are averaged on logging steps. Only rank 0 writes checkpoints, metrics and the progress
+  /// bar; every rank resumes from run_dir's checkpoint, and rank 0's weights are broadcast at the start.
+  std::shared_ptr<const ProcessGroup> group;
 };
 
 struct LoopResult {
@@ -175,6 +183,12 @@ class TrainingLoop {
   void checkpoint_if_due(int64_t step, int64_t stop_at, RunState& state);
   void stop_if_requested(int64_t step, int64_t stop_at, const RunState& state);
   void track_nonfinite(const torch::Tensor& loss, int64_t step);
+  // Averages the gradients, the loss and the logged terms over the ranks, with this rank's stop request (one
+  // collective for the gradients and these figures; the terms only on logging steps); returns whether any rank
+  // asked to stop.
+  bool reduce_over_ranks(const StepContext& ctx, StepOutput& out);
+  bool is_main() const { return !options_.group || options_.group->is_main(); }
+  bool distributed() const { return options_.group && options_.group->world_size() > 1; }
   std::string kept_checkpoint() const;  // what a divergence leaves: the checkpoint and its step, or that there is none
   // Records the divergence (kDivergedMarker) and returns the full message: what happened, the kept checkpoint and
   // how to continue from it.
@@ -196,6 +210,7 @@ class TrainingLoop {
   bool resumed_ = false;
   bool resumed_after_divergence_ = false;  // the marker goes at this run's first checkpoint
   torch::Tensor first_nonfinite_;          // device int64: first step since the last host check with a NaN/inf loss
+  bool stop_agreed_ = false;               // several ranks: some rank asked to stop in this step
 };
 
 /// Cosine decay over `total`: base * (1 + cos(pi * step / total)) / 2 (the reference's per-epoch scheduler).

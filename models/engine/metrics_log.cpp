@@ -18,6 +18,7 @@ MetricsLog::MetricsLog(std::filesystem::path path, int64_t keep_bytes) : path_(s
 }
 
 void MetricsLog::write(const Json& record) {
+  if (discards()) return;
   const std::string line = record.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   out_ << line;
   out_.flush();

@@ -19,11 +19,14 @@ class MetricsLog {
   /// Opens `path` for appending. `keep_bytes` >= 0 first cuts the file to that size (a resumed run drops what
   /// was written after its checkpoint; a shorter file is kept as it is); -1 starts a new, empty file.
   MetricsLog(std::filesystem::path path, int64_t keep_bytes);
-  /// Writes `record` as one line.
+  /// A log that discards what it is given (the ranks other than 0 of a multi-process run).
+  MetricsLog() = default;
+  /// Writes `record` as one line (nothing for a discarding log).
   void write(const Json& record);
   /// Bytes in the file so far (stored in checkpoints, see keep_bytes).
   int64_t bytes() const { return bytes_; }
   const std::filesystem::path& path() const { return path_; }
+  bool discards() const { return path_.empty(); }
 
  private:
   std::filesystem::path path_;

@@ -68,6 +68,10 @@ class SamplerBase : public StepBatches {
   SamplerBase(graph::CsrGraph graph, datasets::FeatureStore features, const BatchSourceOptions& options, uint64_t seed)
       : graph_(std::move(graph)), features_(std::move(features)), options_(options), seed_(seed) {
     TORCH_CHECK(options_.batch_size >= 1, "mini-batch: batch_size must be >= 1, got ", options_.batch_size);
+    TORCH_CHECK(options_.world_size >= 1 && options_.rank >= 0 && options_.rank < options_.world_size,
+                "mini-batch: rank ", options_.rank, " of ", options_.world_size);
+    TORCH_CHECK(options_.batch_size >= options_.world_size, "mini-batch: batch_size ", options_.batch_size,
+                " is smaller than the ", options_.world_size, " processes: every rank needs a share of each batch");
   }
   int64_t steps_per_epoch() const override { return steps_per_epoch_; }
   int64_t feature_dim() const override { return features_.dim(); }
@@ -86,7 +90,13 @@ class SamplerBase : public StepBatches {
     const int64_t epoch = step / steps_per_epoch_, index = step % steps_per_epoch_;
     const auto order = epoch_order(epoch, count);
     const int64_t begin = index * options_.batch_size;
-    return order.narrow(0, begin, std::min(options_.batch_size, count - begin));
+    return rank_share(order.narrow(0, begin, std::min(options_.batch_size, count - begin)));
+  }
+
+  /// This rank's part of a step's global batch (all of it for one process).
+  torch::Tensor rank_share(const torch::Tensor& global) const {
+    if (options_.world_size == 1) return global;
+    return global.tensor_split(options_.world_size)[options_.rank];
   }
 
   /// The drop-edge views and the sparse non-zeros of a batch whose graph, features and targets are set.
@@ -177,8 +187,11 @@ class SaintBatches final : public SamplerBase {
 
  private:
   std::unique_ptr<OwnedBatch> build(int64_t step) const override {
+    // Each rank walks from its share of the roots, with its own draws.
+    const int64_t roots = rank_share(torch::arange(options_.batch_size)).size(0);
     const auto sample = graph::sampling::saint_random_walk_sample(
-        graph_, options_.batch_size, options_.saint_walk_length, sampler_seed(seed_, kSaintPurpose, step));
+        graph_, roots, options_.saint_walk_length,
+        sampler_seed(seed_, kSaintPurpose, step) + static_cast<uint64_t>(options_.rank) * 0x9E3779B97F4A7C15ULL);
     auto owned = std::make_unique<OwnedBatch>();
     auto& b = owned->batch;
     b.graph = sample.subgraph.graph;

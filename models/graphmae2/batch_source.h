@@ -43,6 +43,10 @@ struct BatchSourceOptions {
   /// Gather each batch's features into pinned (page-locked) host memory, on the loader's threads, so the copy to a
   /// GPU is asynchronous (OwnedBatch::to). Needs a CUDA build; for training on a GPU.
   bool pin_memory = false;
+  /// Several processes: each builds only its share of the global batch of a step, rank r taking the r-th of
+  /// world_size near-equal parts of its ego-graphs or seeds (saint: of its roots). batch_size >= world_size.
+  int rank = 0;
+  int world_size = 1;
 };
 
 /// @brief "The batch of step s" of one pre-training run, whatever the sampler: batch(s) depends only on (seed, s),

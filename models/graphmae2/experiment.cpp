@@ -118,9 +118,15 @@ TrainerOptions SeedRunner::trainer_options(int64_t seed, const GraphMAE2Config& 
   topt.device = options_.device;
   topt.max_steps = seed_cfg.max_steps;
   topt.log = options_.log;
+  topt.group = options_.group;
   topt.on_embeddings = [&diag](int64_t epoch, const torch::Tensor& emb) { diag.observe_embeddings(epoch, emb.cpu()); };
   if (!run.minibatch) return topt;
-  batches = std::make_unique<BatchSource>(run.cpu_input.graph, run.features, run.egos, run.batch_options,
+  auto batch_options = run.batch_options;
+  if (options_.group) {
+    batch_options.rank = options_.group->rank();
+    batch_options.world_size = options_.group->world_size();
+  }
+  batches = std::make_unique<BatchSource>(run.cpu_input.graph, run.features, run.egos, batch_options,
                                           static_cast<uint64_t>(seed));
   topt.batches = batches.get();
   topt.embeddings = [this, &run, &seed_cfg](GraphMAE2& model) {
@@ -215,7 +221,7 @@ SeedOutcome SeedRunner::run_seed(int64_t seed) {
   outcome.train_seconds = trained.seconds;
   outcome.epochs_run = trained.epochs_run;
   outcome.train_span = trained.span();
-  if (options_.evaluate) {
+  if (options_.evaluate && (!options_.group || options_.group->is_main())) {
     evaluate(seed, trained, outcome);
   } else {
     engine::log_info(options_.log, data_.name + " seed " + std::to_string(seed) + ": pre-trained, " +
@@ -276,6 +282,28 @@ std::optional<GraphMAE2Config> embeddings_config(const std::filesystem::path& fi
   return cfg;
 }
 
+namespace {
+
+// A run on several ranks: a mini-batch sampler, a batch every rank has a share of, the same config everywhere.
+void check_distributed(const GraphMAE2Config& cfg, const ExperimentOptions& options) {
+  const int world = options.group->world_size();
+  if (cfg.sampler == Sampler::full) {
+    throw std::invalid_argument("sampler full trains on the whole graph in one process; with " + std::to_string(world) +
+                                " processes choose a mini-batch sampler (lc, neighbor or saint) or run one process");
+  }
+  if (cfg.batch_size < world) {
+    throw std::invalid_argument("batch_size " + std::to_string(cfg.batch_size) + " is smaller than the " +
+                                std::to_string(world) + " processes: every rank needs a share of each batch");
+  }
+  std::string seeds;
+  for (const auto s : options.seeds) seeds += std::to_string(s) + ",";
+  options.group->check_same_on_every_rank(
+      "the resolved config (with --seeds, --out, --resume)",
+      cfg.to_yaml() + seeds + options.out_dir.string() + (options.resume ? " resume" : ""));
+}
+
+}  // namespace
+
 ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::NodeDataset& data,
                                 const ExperimentOptions& options) {
   cfg.validate();
@@ -285,10 +313,22 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
   if (options.resume) {
     check_resumable(cfg, cfg.with_collapse_remedy(features_fixed(data, options.features.defined())), options);
   }
+  const auto shape = engine::run_shape(options.group.get());
+  const bool main_rank = !options.group || options.group->is_main();
+  if (shape.world_size > 1) check_distributed(cfg, options);
   std::filesystem::create_directories(options.out_dir);
-  util::atomic_write_text(options.out_dir / "config.yaml", cfg.to_yaml());
+  if (main_rank) {
+    util::atomic_write_text(
+        options.out_dir / "config.yaml",
+        cfg.to_yaml() + "# world_size: " + std::to_string(shape.world_size) + " (backend " + shape.backend + ")\n");
+  }
+  // Rank 0 prepares the inputs first: the ego-graphs it computes are cached in out_dir, where the others read them.
+  if (shape.world_size > 1 && !main_rank) options.group->barrier("rank 0 preparing the inputs");
   SeedRunner runner(cfg, data, options);
+  if (shape.world_size > 1 && main_rank) options.group->barrier("rank 0 preparing the inputs");
   ExperimentResult result;
+  result.world_size = shape.world_size;
+  result.backend = shape.backend;
   result.dataset = data.name;
   result.protocol = !options.evaluate ? "pre-training" : cfg.linear_prob ? "linear-probe" : "fine-tune";
   std::string all_metrics;
@@ -299,6 +339,7 @@ ExperimentResult run_experiment(const GraphMAE2Config& cfg, const datasets::Node
     probes.push_back(result.seeds.back().probe);
   }
   result.summarise(probes);
+  if (!main_rank) return result;  // rank 0 writes the run's files
   util::atomic_write_text(options.out_dir / "metrics.jsonl", all_metrics);
   util::atomic_write_text(options.out_dir / "result.json", result.to_json());
   if (cfg.on_collapse == OnCollapse::stop && runner.collapsed()) {

@@ -4,6 +4,7 @@
 #include "datasets/dataset.h"
 #include "datasets/feature_store.h"
 #include "models/engine/diagnostics.h"
+#include "models/engine/distributed.h"
 #include "models/engine/log.h"
 #include "models/eval/linear_probe.h"
 #include "models/graphmae2/config.h"
@@ -32,6 +33,10 @@ struct ExperimentOptions {
   datasets::FeatureStore features;
   /// Where the run's messages go (per-seed lines, ego-graph caching, retries; diagnostics flags as warnings).
   engine::LogSink log;
+  /// The processes pre-training together (null: this one). Each rank builds and trains on its share of every
+  /// mini-batch (`sampler: full` is refused with more than one rank); rank 0 alone writes the run's files and
+  /// evaluates; the resolved config must be the same on every rank.
+  std::shared_ptr<const engine::ProcessGroup> group;
 };
 
 /// @brief The dataset a run of `cfg` reads, as `load_run_dataset` found it.

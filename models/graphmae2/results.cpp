@@ -91,6 +91,8 @@ std::string ExperimentResult::summary_line() const {
 std::string ExperimentResult::to_json() const {
   engine::Json j{{"dataset", dataset}, {"protocol", protocol},     {"mean", mean},
                  {"std", std},         {"final_mean", final_mean}, {"final_std", final_std}};
+  j["world_size"] = world_size;
+  j["backend"] = backend;
   for (const char* list : {"seeds", "accuracies", "final_accuracies", "train_seconds", "warnings", "retries"}) {
     j[list] = engine::Json::array();
   }

@@ -50,6 +50,8 @@ struct ProbeSummary {
 
 struct ExperimentResult : ProbeSummary {
   std::vector<SeedOutcome> seeds;
+  int world_size = 1;            ///< processes that pre-trained together
+  std::string backend = "none";  ///< their collectives' backend ("gloo"), "none" for one process
   /// ProbeSummary::line(), then for each retried seed "; seed 0 retried with input_skip=true
   /// feature_norm=standard self_reconstruction=1 after a collapse at epoch 0 (effective_rank 1.0,
   /// mean_cosine 0.9994)".

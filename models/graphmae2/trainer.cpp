@@ -169,6 +169,7 @@ engine::LoopOptions loop_options(const GraphMAE2Config& cfg, const TrainerOption
   loop.progress = options.progress;
   loop.label = options.label;
   loop.log = options.log;
+  loop.group = options.group;
   return loop;
 }
 

@@ -63,6 +63,8 @@ struct TrainerOptions {
   std::function<torch::Tensor(GraphMAE2& model)> embeddings;
   /// Where the run's messages go (a resume's starting point, a stop inside an epoch, peak GPU memory).
   engine::LogSink log;
+  /// The processes training together (engine::LoopOptions::group); the batches must be this rank's shares.
+  std::shared_ptr<const engine::ProcessGroup> group;
 };
 
 /// Throws std::invalid_argument when `data`'s features were normalised when its cache was written and cfg's

@@ -72,6 +72,29 @@ engine::LogSink console_log() {
   };
 }
 
+std::shared_ptr<engine::ProcessGroup> join_launch_group(const std::string& tool, double timeout_seconds) {
+  const auto launch = engine::LaunchEnvironment::from_process();
+  if (!launch) return nullptr;
+  if (!(timeout_seconds > 0)) throw std::invalid_argument("the collectives' timeout must be > 0 s");
+  engine::DistributedOptions options;
+  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(1000.0 * timeout_seconds));
+  auto group = engine::ProcessGroup::join(*launch, options);
+  if (group->is_main()) {
+    std::cout << tool << ": rank 0 of " << group->world_size() << " processes (" << group->backend() << ", store "
+              << launch->master_addr << ":" << launch->master_port << ", restart " << launch->restart_count << ")"
+              << std::endl;
+  }
+  return group;
+}
+
+engine::LogSink console_log(const engine::ProcessGroup* group) {
+  if (group == nullptr || group->is_main()) return console_log();
+  const std::string prefix = "rank " + std::to_string(group->rank()) + ": ";
+  return [prefix](engine::LogLevel level, const std::string& line) {
+    if (level == engine::LogLevel::warning) std::cerr << "\n" << prefix << line << "\n";
+  };
+}
+
 void exec_with_short_openmp_spin(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
   if (::setenv("GOMP_SPINCOUNT", kShortGompSpinCount, 1) != 0) return;

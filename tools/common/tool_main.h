@@ -2,6 +2,7 @@
 // What every graphmae2 command-line tool shares: the exit-code contract, Ctrl-C handling, where the library's
 // messages go, and libgomp's spin setting. Process-wide choices live here, in the programs, never in the library.
 
+#include "models/engine/distributed.h"
 #include "models/engine/log.h"
 
 #include <functional>
@@ -27,6 +28,13 @@ int run_tool(const std::string& name, const std::string& usage, const std::funct
 
 /// The sink tools give the library: info lines on stdout, warnings on stderr on a line of their own.
 models::engine::LogSink console_log();
+
+/// Under torchrun (RANK and WORLD_SIZE set): joins the launch's process group, with collectives that wait at most
+/// `timeout_seconds` for the other ranks, and says so on rank 0. Without those variables: null (one process).
+std::shared_ptr<models::engine::ProcessGroup> join_launch_group(const std::string& tool, double timeout_seconds);
+
+/// console_log() on rank 0 (or without a group); on the other ranks only the warnings, prefixed by the rank.
+models::engine::LogSink console_log(const models::engine::ProcessGroup* group);
 
 /// The spin count the tools run with when the user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT.
 inline constexpr const char* kShortGompSpinCount = "1000";
