@@ -191,20 +191,20 @@ void unflatten_into(const torch::Tensor& flat, const std::vector<torch::Tensor>&
 }  // namespace
 
 void ProcessGroup::all_reduce_sum_(const std::vector<torch::Tensor>& tensors, const std::string& what) const {
-  if (world_size_ == 1) return;
-  for (const auto& bucket : buckets(tensors, options_.bucket_bytes)) {
-    std::vector<at::Tensor> flat{flatten(bucket)};
-    run_collective(rank_, world_size_, "all-reduce of " + what, [&] { return impl_->gloo->allreduce(flat); });
-    unflatten_into(flat.front(), bucket);
-  }
+  all_reduce_scaled_(tensors, what, 1);
 }
 
 void ProcessGroup::all_reduce_mean_(const std::vector<torch::Tensor>& tensors, const std::string& what) const {
+  all_reduce_scaled_(tensors, what, world_size_);
+}
+
+void ProcessGroup::all_reduce_scaled_(const std::vector<torch::Tensor>& tensors, const std::string& what,
+                                      int divisor) const {
   if (world_size_ == 1) return;
   for (const auto& bucket : buckets(tensors, options_.bucket_bytes)) {
     std::vector<at::Tensor> flat{flatten(bucket)};
     run_collective(rank_, world_size_, "all-reduce of " + what, [&] { return impl_->gloo->allreduce(flat); });
-    flat.front().div_(world_size_);
+    if (divisor != 1) flat.front().div_(divisor);
     unflatten_into(flat.front(), bucket);
   }
 }

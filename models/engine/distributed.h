@@ -98,6 +98,8 @@ class ProcessGroup {
 
  private:
   struct Impl;
+  // The sum over the ranks, divided by `divisor`, in place.
+  void all_reduce_scaled_(const std::vector<torch::Tensor>& tensors, const std::string& what, int divisor) const;
   ProcessGroup(std::unique_ptr<Impl> impl, int rank, int world_size, int local_rank, DistributedOptions options);
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, world_size_ = 1, local_rank_ = 0;
